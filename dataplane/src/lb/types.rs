@@ -1,0 +1,57 @@
+//! Small value types shared by every part of the balancing logic.
+
+use std::net::Ipv4Addr;
+
+/// L4 protocol of a virtual service or a flow (IP protocol numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Protocol {
+    Icmp = 1,
+    Tcp = 6,
+    Udp = 17,
+}
+
+impl Protocol {
+    pub fn from_ip_proto(p: u8) -> Option<Protocol> {
+        match p {
+            1 => Some(Protocol::Icmp),
+            6 => Some(Protocol::Tcp),
+            17 => Some(Protocol::Udp),
+            _ => None,
+        }
+    }
+}
+
+/// How packets reach a real server (LVS's VS-NAT, VS-DR, VS-TUN).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum ForwardMode {
+    #[default]
+    Nat,
+    Dr,
+    Tun,
+}
+
+/// The five-tuple of a packet as it travels (source first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub proto: Protocol,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+/// Dense index of a real server inside the control-plane snapshot; stable for the life of the
+/// real server so connections can refer to it with 4 bytes.
+pub type RealId = u32;
+
+/// One worker's view of a real server's load, as lc/wlc/sed/nq need it. Each worker counts only
+/// the connections it owns (no sharing on the hot path); flows spread evenly over workers, so the
+/// local least-loaded real is a good estimate of the global one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RealLoad {
+    /// Connections in TCP ESTABLISHED (or any UDP/ICMP connection).
+    pub active: u32,
+    /// Connections in any other state (SYN_RECV, FIN_WAIT, TIME_WAIT, ...).
+    pub inactive: u32,
+}

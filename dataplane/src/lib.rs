@@ -1,0 +1,6 @@
+//! The appliance: a DPDK poll-mode L4 load balancer. See docs/architecture.md.
+pub mod config;
+pub mod dpdk;
+pub mod lb;
+pub mod wire;
+pub mod worker;

@@ -1,0 +1,17 @@
+/* The DPDK headers the bindings cover. Only rte_* items are kept (see build.rs). */
+#include <rte_config.h>
+#include <rte_common.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_launch.h>
+#include <rte_cycles.h>
+#include <rte_log.h>
+#include <rte_memory.h>
+#include <rte_mempool.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ethdev.h>
+#include <rte_dev.h>
+#include <rte_bus_vdev.h>
+#include "shim.h"

@@ -1,0 +1,1 @@
+//! perf harness (see issue 6)
