@@ -1,0 +1,2 @@
+// replaced by the conn benchmarks
+fn main() {}

@@ -1,0 +1,2 @@
+// replaced by the sched benchmarks
+fn main() {}

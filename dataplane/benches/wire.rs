@@ -1,0 +1,2 @@
+// replaced by the wire benchmarks
+fn main() {}
