@@ -64,6 +64,7 @@ fn main() {
         .allowlist_type("rte_.*")
         .allowlist_var("RTE_.*")
         .allowlist_var("rte_.*")
+        .allowlist_var("shim_.*")
         .blocklist_function("rte_.*_fp_ops")
         .opaque_type("rte_l2tpv2_combined_msg_hdr")
         .opaque_type("rte_arp_ipv4")
@@ -98,7 +99,10 @@ fn main() {
 /// check first so the error names the package.
 fn check_libclang() {
     let mut dirs: Vec<String> = env::var("LIBCLANG_PATH").into_iter().collect();
-    dirs.extend(["/usr/lib/x86_64-linux-gnu".into(), "/usr/lib/aarch64-linux-gnu".into()]);
+    dirs.extend([
+        "/usr/lib/x86_64-linux-gnu".into(),
+        "/usr/lib/aarch64-linux-gnu".into(),
+    ]);
     if let Ok(rd) = std::fs::read_dir("/usr/lib") {
         dirs.extend(
             rd.flatten()
@@ -107,12 +111,13 @@ fn check_libclang() {
         );
     }
     let found = dirs.iter().any(|d| {
-            std::fs::read_dir(d)
-                .map(|rd| {
-                    rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libclang"))
-                })
-                .unwrap_or(false)
-        });
+        std::fs::read_dir(d)
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("libclang"))
+            })
+            .unwrap_or(false)
+    });
     if !found {
         eprintln!(
             "error: libclang not found; bindgen needs it to generate the DPDK bindings\n\

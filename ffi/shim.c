@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /* Thin exported wrappers over DPDK static-inline functions. Kept trivial on purpose: each is one call. */
 #include "shim.h"
 #include <rte_ethdev.h>
@@ -43,9 +44,27 @@ uint64_t shim_rte_rdtsc(void) { return rte_rdtsc(); }
 int shim_rte_errno(void) { return rte_errno; }
 void shim_rte_pause(void) { rte_pause(); }
 
-int shim_rte_log_to_fd(int fd) {
-    FILE *f = fdopen(fd, "w");
+static shim_log_cb log_cb;
+
+static ssize_t log_cookie_write(void *cookie, const char *buf, size_t size) {
+    (void)cookie;
+    if (log_cb != NULL)
+        log_cb((uint32_t)rte_log_cur_msg_loglevel(), (uint32_t)rte_log_cur_msg_logtype(), buf, size);
+    return (ssize_t)size;
+}
+
+int shim_rte_log_to_callback(shim_log_cb cb) {
+    cookie_io_functions_t funcs = {.read = NULL, .write = log_cookie_write, .seek = NULL, .close = NULL};
+    FILE *f = fopencookie(NULL, "w", funcs);
     if (f == NULL) return -1;
-    setvbuf(f, NULL, _IOLBF, 0);
+    log_cb = cb;
     return rte_openlog_stream(f);
 }
+
+const int shim_SOCKET_ID_ANY = SOCKET_ID_ANY;
+const unsigned shim_RING_F_SP_ENQ = RING_F_SP_ENQ;
+const unsigned shim_RING_F_SC_DEQ = RING_F_SC_DEQ;
+const unsigned shim_RING_F_EXACT_SZ = RING_F_EXACT_SZ;
+const uint64_t shim_RTE_ETH_RSS_IP = RTE_ETH_RSS_IP;
+const uint64_t shim_RTE_ETH_RSS_TCP = RTE_ETH_RSS_TCP;
+const uint64_t shim_RTE_ETH_RSS_UDP = RTE_ETH_RSS_UDP;

@@ -31,6 +31,18 @@ unsigned shim_rte_lcore_id(void);
 uint64_t shim_rte_rdtsc(void);
 int shim_rte_errno(void);
 void shim_rte_pause(void);
-/* Route DPDK's log stream into a pipe the Rust side drains (see dataplane/src/dpdk/log.rs). */
-int shim_rte_log_to_fd(int fd);
+/* Route DPDK's log stream to a callback with each message's level and type
+ * (see dataplane/src/dpdk/log.rs). rte_vlog flushes after every message, so one call = one message. */
+typedef void (*shim_log_cb)(uint32_t level, uint32_t logtype, const char *msg, size_t len);
+int shim_rte_log_to_callback(shim_log_cb cb);
+
+
+/* Values of DPDK macros bindgen cannot evaluate (built from RTE_BIT64 or casts). */
+extern const int shim_SOCKET_ID_ANY;
+extern const unsigned shim_RING_F_SP_ENQ;
+extern const unsigned shim_RING_F_SC_DEQ;
+extern const unsigned shim_RING_F_EXACT_SZ;
+extern const uint64_t shim_RTE_ETH_RSS_IP;
+extern const uint64_t shim_RTE_ETH_RSS_TCP;
+extern const uint64_t shim_RTE_ETH_RSS_UDP;
 #endif

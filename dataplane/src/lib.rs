@@ -2,5 +2,6 @@
 pub mod config;
 pub mod dpdk;
 pub mod lb;
+pub mod runtime;
 pub mod wire;
 pub mod worker;

@@ -2,7 +2,12 @@
 //! exported C shim (`shim_*`) for DPDK's static-inline data-path functions.
 //!
 //! Everything here is `unsafe` FFI; the safe wrappers live in `dataplane/src/dpdk/`.
-#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
+#![allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code
+)]
 #![allow(clippy::all, rustdoc::all, improper_ctypes, unnecessary_transmutes)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

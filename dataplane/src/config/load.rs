@@ -1,0 +1,109 @@
+//! Reading a config file: YAML -> schema with the failing key's path and line in the message,
+//! then semantic validation.
+
+use super::schema::Config;
+use std::fmt;
+use std::path::Path;
+
+/// A refused config: `key` is the path of the offending key (e.g. `ports[0].device`), `line` its
+/// line in the file when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub key: String,
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            line: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = if self.key.is_empty() || self.key == "." {
+            "(top level)"
+        } else {
+            &self.key
+        };
+        match self.line {
+            Some(l) => write!(f, "{key} (line {l}): {}", self.reason),
+            None => write!(f, "{key}: {}", self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Loads and validates a config file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
+    load_str(&text)
+}
+
+/// Parses and validates a config from YAML text.
+pub fn load_str(text: &str) -> Result<Config, ConfigError> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner.location().map(|l| l.line());
+        // serde_yaml appends " at line X column Y"; the line is reported separately.
+        let mut reason = inner.to_string();
+        if let Some(i) = reason.find(" at line ") {
+            reason.truncate(i);
+        }
+        ConfigError { key, line, reason }
+    })?;
+    super::validate::validate(&cfg).map_err(|mut e| {
+        e.line = e.line.or_else(|| line_of_key(text, &e.key));
+        e
+    })?;
+    Ok(cfg)
+}
+
+/// Best-effort line of a key path like `ports[1].device` in the YAML text, for messages about
+/// keys that parsed but failed validation. Finds the last path segment's name after the
+/// preceding segments' lines.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let mut from = 0usize;
+    let mut found = None;
+    for seg in key.split('.') {
+        let (name, index) = match seg.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (seg, None),
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let needle = format!("{name}:");
+        let (line_no, _) = text
+            .lines()
+            .enumerate()
+            .skip(from)
+            .find(|(_, l)| l.trim_start().trim_start_matches("- ").starts_with(&needle))?;
+        from = line_no;
+        found = Some(line_no + 1);
+        if let Some(idx) = index {
+            // Skip to the idx-th list item after the key.
+            let mut count = 0usize;
+            for (n, l) in text.lines().enumerate().skip(line_no + 1) {
+                if l.trim_start().starts_with("- ") {
+                    if count == idx {
+                        from = n;
+                        found = Some(n + 1);
+                        break;
+                    }
+                    count += 1;
+                }
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,114 @@
+//! Semantic checks that serde cannot express: cross references and value ranges.
+
+use super::lcores::parse_lcores;
+use super::load::ConfigError;
+use super::schema::{Config, Mode};
+use std::collections::HashSet;
+
+pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
+    let lcores = parse_lcores(&cfg.eal.lcores).map_err(|e| ConfigError::new("eal.lcores", e))?;
+    let main = match cfg.eal.main_lcore {
+        Some(m) if !lcores.contains(&m) => {
+            return Err(ConfigError::new(
+                "eal.main_lcore",
+                format!("lcore {m} is not in eal.lcores `{}`", cfg.eal.lcores),
+            ))
+        }
+        Some(m) => m,
+        None => lcores[0],
+    };
+    if cfg.eal.memory_mb < 64 {
+        return Err(ConfigError::new("eal.memory_mb", "must be at least 64"));
+    }
+    if cfg.workers.cores.is_empty() {
+        return Err(ConfigError::new(
+            "workers.cores",
+            "at least one worker lcore is needed",
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (i, &c) in cfg.workers.cores.iter().enumerate() {
+        let key = format!("workers.cores[{i}]");
+        if !lcores.contains(&c) {
+            return Err(ConfigError::new(
+                key,
+                format!("lcore {c} is not in eal.lcores `{}`", cfg.eal.lcores),
+            ));
+        }
+        if c == main {
+            return Err(ConfigError::new(
+                key,
+                format!("lcore {c} is the main lcore, which runs the management thread"),
+            ));
+        }
+        if !seen.insert(c) {
+            return Err(ConfigError::new(key, format!("lcore {c} is listed twice")));
+        }
+    }
+    if cfg.workers.burst == 0 || cfg.workers.burst > 256 {
+        return Err(ConfigError::new(
+            "workers.burst",
+            "must be between 1 and 256",
+        ));
+    }
+    if cfg.ports.is_empty() {
+        return Err(ConfigError::new("ports", "at least one port is needed"));
+    }
+    let mut names = HashSet::new();
+    for (i, p) in cfg.ports.iter().enumerate() {
+        if p.name.is_empty() || !names.insert(p.name.as_str()) {
+            return Err(ConfigError::new(
+                format!("ports[{i}].name"),
+                format!("`{}` is empty or used twice", p.name),
+            ));
+        }
+        if p.device.trim().is_empty() {
+            return Err(ConfigError::new(format!("ports[{i}].device"), "is empty"));
+        }
+        for (k, v) in [("rx_desc", p.rx_desc), ("tx_desc", p.tx_desc)] {
+            if !(32..=16384).contains(&v) {
+                return Err(ConfigError::new(
+                    format!("ports[{i}].{k}"),
+                    "must be between 32 and 16384",
+                ));
+            }
+        }
+    }
+    match cfg.mode {
+        Mode::L2fwd => {
+            let l2 = cfg
+                .l2fwd
+                .as_ref()
+                .ok_or_else(|| ConfigError::new("l2fwd", "required when mode is l2fwd"))?;
+            if l2.pairs.is_empty() {
+                return Err(ConfigError::new(
+                    "l2fwd.pairs",
+                    "at least one pair is needed",
+                ));
+            }
+            let mut used = HashSet::new();
+            for (i, pair) in l2.pairs.iter().enumerate() {
+                for (j, name) in pair.iter().enumerate() {
+                    if !names.contains(name.as_str()) {
+                        return Err(ConfigError::new(
+                            format!("l2fwd.pairs[{i}][{j}]"),
+                            format!("no port named `{name}`"),
+                        ));
+                    }
+                }
+                // A port may be in one pair only: its RX queues have one destination.
+                for name in pair.iter().collect::<HashSet<_>>() {
+                    if !used.insert(name.clone()) {
+                        return Err(ConfigError::new(
+                            format!("l2fwd.pairs[{i}]"),
+                            format!("port `{name}` is already in another pair"),
+                        ));
+                    }
+                }
+            }
+            crate::worker::l2fwd::MacRewrite::parse(&l2.mac)
+                .map_err(|e| ConfigError::new("l2fwd.mac", e))?;
+        }
+    }
+    Ok(())
+}

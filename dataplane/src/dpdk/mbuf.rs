@@ -1,0 +1,250 @@
+//! Mbufs: one owned packet (`Mbuf`) and a fixed-capacity burst (`Burst`) that the workers move
+//! packets through. No allocation after construction; dropping frees what is still held.
+
+use super::mempool::Mempool;
+use std::ptr::NonNull;
+
+/// The largest burst a worker handles at once.
+pub const MAX_BURST: usize = 256;
+
+type RawMbuf = *mut dpdk_sys::rte_mbuf;
+
+/// One owned packet buffer; freed on drop.
+pub struct Mbuf(NonNull<dpdk_sys::rte_mbuf>);
+
+impl Mbuf {
+    /// Allocates an empty mbuf from `pool`; None when the pool is empty.
+    pub fn alloc(pool: &Mempool) -> Option<Mbuf> {
+        // SAFETY: the pool is live; returns null when empty.
+        NonNull::new(unsafe { dpdk_sys::shim_rte_pktmbuf_alloc(pool.as_ptr()) }).map(Mbuf)
+    }
+
+    /// The packet's bytes (first segment; the data path only handles contiguous packets).
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: data pointer and length of a valid mbuf we own.
+        unsafe { seg(self.0.as_ptr()) }
+    }
+
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as `data`, and we hold the only reference.
+        unsafe { seg_mut(self.0.as_ptr()) }
+    }
+
+    /// Grows the packet by `len` bytes at the end; None when there is no tailroom.
+    pub fn append(&mut self, len: u16) -> Option<&mut [u8]> {
+        // SAFETY: valid owned mbuf; returns null without room.
+        let p = unsafe { dpdk_sys::shim_rte_pktmbuf_append(self.0.as_ptr(), len) };
+        // SAFETY: DPDK reserved `len` bytes at `p` inside this mbuf.
+        NonNull::new(p)
+            .map(|p| unsafe { std::slice::from_raw_parts_mut(p.as_ptr().cast(), len as usize) })
+    }
+
+    /// Grows the packet by `len` bytes at the front (for encapsulation); false without headroom.
+    pub fn prepend(&mut self, len: u16) -> bool {
+        // SAFETY: valid owned mbuf; returns null without room and changes nothing.
+        !unsafe { dpdk_sys::shim_rte_pktmbuf_prepend(self.0.as_ptr(), len) }.is_null()
+    }
+
+    /// Removes `len` bytes from the front; false if the packet is shorter.
+    pub fn adj(&mut self, len: u16) -> bool {
+        // SAFETY: valid owned mbuf.
+        !unsafe { dpdk_sys::shim_rte_pktmbuf_adj(self.0.as_ptr(), len) }.is_null()
+    }
+
+    /// Removes `len` bytes from the end; false if the packet is shorter.
+    pub fn trim(&mut self, len: u16) -> bool {
+        // SAFETY: valid owned mbuf.
+        unsafe { dpdk_sys::shim_rte_pktmbuf_trim(self.0.as_ptr(), len) == 0 }
+    }
+
+    /// The RSS hash the NIC computed (0 when none).
+    pub fn rss_hash(&self) -> u32 {
+        // SAFETY: field read of a valid mbuf.
+        unsafe { dpdk_sys::shim_rte_mbuf_rss_hash(self.0.as_ptr()) }
+    }
+
+    pub fn is_contiguous(&self) -> bool {
+        // SAFETY: valid mbuf.
+        unsafe { dpdk_sys::shim_rte_pktmbuf_is_contiguous(self.0.as_ptr()) != 0 }
+    }
+
+    fn into_raw(self) -> RawMbuf {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf (and its chain).
+        unsafe { dpdk_sys::shim_rte_pktmbuf_free(self.0.as_ptr()) }
+    }
+}
+
+/// # Safety
+/// `m` must be a valid mbuf that outlives the returned slice.
+#[inline]
+unsafe fn seg<'a>(m: RawMbuf) -> &'a [u8] {
+    // SAFETY: data_len bytes from the data pointer are inside the mbuf's buffer.
+    unsafe {
+        let p = dpdk_sys::shim_rte_pktmbuf_mtod(m).cast::<u8>();
+        std::slice::from_raw_parts(p, dpdk_sys::shim_rte_pktmbuf_data_len(m) as usize)
+    }
+}
+
+/// # Safety
+/// As `seg`, and no other reference to the mbuf's data may exist.
+#[inline]
+unsafe fn seg_mut<'a>(m: RawMbuf) -> &'a mut [u8] {
+    // SAFETY: see `seg`; exclusivity is the caller's promise.
+    unsafe {
+        let p = dpdk_sys::shim_rte_pktmbuf_mtod(m).cast::<u8>();
+        std::slice::from_raw_parts_mut(p, dpdk_sys::shim_rte_pktmbuf_data_len(m) as usize)
+    }
+}
+
+/// Up to MAX_BURST owned packets in arrival order. Used for RX, TX and ring transfers.
+pub struct Burst {
+    pkts: [RawMbuf; MAX_BURST],
+    len: usize,
+}
+
+impl Default for Burst {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Burst {
+    pub const fn new() -> Burst {
+        Burst {
+            pkts: [std::ptr::null_mut(); MAX_BURST],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.len == MAX_BURST
+    }
+
+    /// Receives up to `max` packets from an RX queue, appended after those already held.
+    #[inline]
+    pub fn rx(&mut self, q: super::port::QueueRef, max: usize) -> usize {
+        let room = (MAX_BURST - self.len).min(max);
+        // SAFETY: `q` names a started port's queue, polled only by this worker; the array has
+        // `room` free slots from `len`.
+        let n = unsafe {
+            dpdk_sys::shim_rte_eth_rx_burst(
+                q.port,
+                q.queue,
+                self.pkts.as_mut_ptr().add(self.len),
+                room as u16,
+            )
+        } as usize;
+        self.len += n;
+        n
+    }
+
+    /// Transmits every held packet on a TX queue; what the queue does not take is freed.
+    /// Returns (sent, dropped). The burst is empty afterwards.
+    #[inline]
+    pub fn tx(&mut self, q: super::port::QueueRef) -> (usize, usize) {
+        if self.len == 0 {
+            return (0, 0);
+        }
+        // SAFETY: `q` names a started port's TX queue owned by this worker; the first `len`
+        // pointers are valid mbufs we own, whose ownership passes to the driver when sent.
+        let sent = unsafe {
+            dpdk_sys::shim_rte_eth_tx_burst(
+                q.port,
+                q.queue,
+                self.pkts.as_mut_ptr(),
+                self.len as u16,
+            )
+        } as usize;
+        let dropped = self.len - sent;
+        if dropped > 0 {
+            // SAFETY: the unsent tail is still ours.
+            unsafe {
+                dpdk_sys::shim_rte_pktmbuf_free_bulk(
+                    self.pkts.as_mut_ptr().add(sent),
+                    dropped as u32,
+                )
+            };
+        }
+        self.len = 0;
+        (sent, dropped)
+    }
+
+    /// Bytes of packet `i` (panics if `i >= len`, like slice indexing).
+    #[inline]
+    pub fn data(&self, i: usize) -> &[u8] {
+        assert!(i < self.len);
+        // SAFETY: `i < len`, so the pointer is a valid mbuf we own.
+        unsafe { seg(self.pkts[i]) }
+    }
+
+    /// Mutable bytes of packet `i`.
+    #[inline]
+    pub fn data_mut(&mut self, i: usize) -> &mut [u8] {
+        assert!(i < self.len);
+        // SAFETY: as `data`; `&mut self` makes the access exclusive.
+        unsafe { seg_mut(self.pkts[i]) }
+    }
+
+    /// Adds a packet; gives it back when the burst is full.
+    #[inline]
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.len == MAX_BURST {
+            return Err(m);
+        }
+        self.pkts[self.len] = m.into_raw();
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Takes every packet out, in order, leaving the burst empty.
+    #[inline]
+    pub fn drain(&mut self) -> impl Iterator<Item = Mbuf> + '_ {
+        let n = std::mem::replace(&mut self.len, 0);
+        // SAFETY: the first `n` pointers are valid owned mbufs, each handed out exactly once.
+        self.pkts[..n]
+            .iter()
+            .map(|&p| Mbuf(unsafe { NonNull::new_unchecked(p) }))
+    }
+
+    /// Frees every held packet.
+    pub fn clear(&mut self) {
+        if self.len > 0 {
+            // SAFETY: the first `len` pointers are valid owned mbufs.
+            unsafe {
+                dpdk_sys::shim_rte_pktmbuf_free_bulk(self.pkts.as_mut_ptr(), self.len as u32)
+            };
+            self.len = 0;
+        }
+    }
+
+    pub(crate) fn raw_parts(&mut self) -> (&mut [RawMbuf; MAX_BURST], &mut usize) {
+        (&mut self.pkts, &mut self.len)
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}

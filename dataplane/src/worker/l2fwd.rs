@@ -1,0 +1,144 @@
+//! The L2 forwarding mode: what arrives on one port of a pair leaves by the other, with an
+//! optional MAC rewrite. It is the I/O baseline the balancer's performance is measured against
+//! (compare testpmd's io and macswap modes), so it does the least a forwarder can.
+
+use super::backoff::Backoff;
+use super::counters::{WorkerCounters, WorkerTotals};
+use crate::config::IdleBackoff;
+use crate::dpdk::port::QueueRef;
+use crate::dpdk::Burst;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// What happens to the Ethernet addresses of a forwarded frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MacRewrite {
+    /// Untouched (testpmd io).
+    None,
+    /// Source and destination swapped (testpmd macswap).
+    Swap,
+    /// Destination set to the next hop, source to the output port's MAC (DPDK l2fwd).
+    NextHop([u8; 6]),
+}
+
+impl MacRewrite {
+    /// Parses `none`, `swap` or a MAC address `aa:bb:cc:dd:ee:ff`.
+    pub fn parse(s: &str) -> Result<MacRewrite, String> {
+        match s {
+            "none" => Ok(MacRewrite::None),
+            "swap" => Ok(MacRewrite::Swap),
+            _ => parse_mac(s)
+                .map(MacRewrite::NextHop)
+                .ok_or_else(|| format!("`{s}` is neither none, swap nor a MAC address")),
+        }
+    }
+
+    /// Applies the rewrite to one frame; frames shorter than an Ethernet header are left alone
+    /// (they are counted by the port as runts and never reach here on real NICs).
+    #[inline]
+    pub fn apply(&self, frame: &mut [u8], out_mac: &[u8; 6]) {
+        if frame.len() < 12 {
+            return;
+        }
+        match self {
+            MacRewrite::None => {}
+            MacRewrite::Swap => {
+                let (dst, rest) = frame.split_at_mut(6);
+                dst.swap_with_slice(&mut rest[..6]);
+            }
+            MacRewrite::NextHop(nh) => {
+                frame[..6].copy_from_slice(nh);
+                frame[6..12].copy_from_slice(out_mac);
+            }
+        }
+    }
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in mac.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// One direction of a pair as seen by one worker: its RX queue on one port, its TX queue on the
+/// other.
+#[derive(Clone, Copy, Debug)]
+pub struct L2Path {
+    pub rx: QueueRef,
+    pub tx: QueueRef,
+    pub tx_mac: [u8; 6],
+}
+
+/// The worker loop of the L2 mode. Returns when `stop` is set.
+pub fn run(
+    paths: &[L2Path],
+    rewrite: MacRewrite,
+    burst: usize,
+    backoff: IdleBackoff,
+    counters: &WorkerCounters,
+    stop: &AtomicBool,
+) {
+    let mut b = Burst::new();
+    let mut t = WorkerTotals::default();
+    let mut idle = Backoff::new(backoff);
+    while !stop.load(Relaxed) {
+        let mut moved = 0usize;
+        for p in paths {
+            let n = b.rx(p.rx, burst);
+            if n == 0 {
+                continue;
+            }
+            moved += n;
+            for i in 0..n {
+                rewrite.apply(b.data_mut(i), &p.tx_mac);
+            }
+            let (sent, dropped) = b.tx(p.tx);
+            t.rx += n as u64;
+            t.tx += sent as u64;
+            t.tx_dropped += dropped as u64;
+        }
+        if moved > 0 {
+            t.busy_polls += 1;
+            idle.busy();
+        } else {
+            t.idle_polls += 1;
+            idle.idle();
+        }
+        counters.publish(&t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites() {
+        let mut f = [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 8, 0];
+        MacRewrite::Swap.apply(&mut f, &[9; 6]);
+        assert_eq!(&f[..12], &[2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1]);
+        let nh = MacRewrite::parse("02:00:00:00:00:11").unwrap();
+        nh.apply(&mut f, &[9; 6]);
+        assert_eq!(&f[..12], &[2, 0, 0, 0, 0, 0x11, 9, 9, 9, 9, 9, 9]);
+        let before = f;
+        MacRewrite::None.apply(&mut f, &[9; 6]);
+        assert_eq!(f, before);
+        let mut short = [1u8, 2, 3];
+        MacRewrite::Swap.apply(&mut short, &[0; 6]);
+        assert_eq!(short, [1, 2, 3]);
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert!(MacRewrite::parse("02:00:00:00:00").is_err());
+        assert!(MacRewrite::parse("zz:00:00:00:00:00").is_err());
+        assert!(MacRewrite::parse("02:00:00:00:00:00:00").is_err());
+        assert_eq!(MacRewrite::parse("swap"), Ok(MacRewrite::Swap));
+    }
+}
