@@ -44,7 +44,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         print!("{}", serde_yaml_ng::to_string(&cfg)?);
         return Ok(());
     }
-    init_logging(&cfg.log, cli.verbose);
+    let mut cfg = cfg;
+    cfg.log = effective_level(&cfg.log, cli.verbose);
+    init_logging(&cfg.log);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())?;
@@ -54,14 +56,18 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(level: &str, verbose: u8) {
-    let level = match verbose {
-        0 => level,
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+/// The log filter: RUST_LOG, else -v/-vv, else the config's `log`.
+fn effective_level(config: &str, verbose: u8) -> String {
+    match (std::env::var("RUST_LOG"), verbose) {
+        (Ok(env), _) if !env.is_empty() => env,
+        (_, 0) => config.to_string(),
+        (_, 1) => "debug".into(),
+        _ => "trace".into(),
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

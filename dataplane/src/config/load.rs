@@ -59,6 +59,12 @@ pub fn load_str(text: &str) -> Result<Config, ConfigError> {
         if let Some(i) = reason.find(" at line ") {
             reason.truncate(i);
         }
+        // ... and may prefix the path of the enclosing mapping, which the key already says.
+        if let Some((head, rest)) = reason.split_once(": ") {
+            if !head.contains(' ') {
+                reason = rest.to_string();
+            }
+        }
         ConfigError { key, line, reason }
     })?;
     super::validate::validate(&cfg).map_err(|mut e| {
