@@ -5,7 +5,9 @@ use common::*;
 use std::time::Duration;
 
 fn frames(n: u32, salt: u32) -> Vec<Vec<u8>> {
-    (0..n).map(|i| udp_frame(i + salt, 60 + (i as usize * 37) % 1400)).collect()
+    (0..n)
+        .map(|i| udp_frame(i + salt, 60 + (i as usize * 37) % 1400))
+        .collect()
 }
 
 fn swapped(f: &[u8]) -> Vec<u8> {
@@ -50,7 +52,10 @@ fn one_worker_two_ports_macswap() {
     assert_eq!(b_out.len(), want_b.len());
     assert!(b_out == want_b, "a -> b frames differ");
     assert!(a_out == want_a, "b -> a frames differ");
-    assert!(summary.contains("worker 0 (lcore 1): rx 800 pkts, tx 800 pkts"), "{summary}");
+    assert!(
+        summary.contains("worker 0 (lcore 1): rx 800 pkts, tx 800 pkts"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -75,8 +80,24 @@ fn two_workers_two_queues_io() {
     let o1 = wait_pcap(&d.path("o1.pcap"), q1.len(), Duration::from_secs(10));
     let (code, _, summary) = app.stop("TERM", Duration::from_secs(5));
     assert_eq!(code, Some(0), "{}", app.stderr());
-    assert!(o0 == q0, "queue 0 output differs ({} vs {} frames)", o0.len(), q0.len());
-    assert!(o1 == q1, "queue 1 output differs ({} vs {} frames)", o1.len(), q1.len());
-    assert!(summary.contains("worker 0 (lcore 1): rx 400 pkts"), "{summary}");
-    assert!(summary.contains("worker 1 (lcore 2): rx 600 pkts"), "{summary}");
+    assert!(
+        o0 == q0,
+        "queue 0 output differs ({} vs {} frames)",
+        o0.len(),
+        q0.len()
+    );
+    assert!(
+        o1 == q1,
+        "queue 1 output differs ({} vs {} frames)",
+        o1.len(),
+        q1.len()
+    );
+    assert!(
+        summary.contains("worker 0 (lcore 1): rx 400 pkts"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("worker 1 (lcore 2): rx 600 pkts"),
+        "{summary}"
+    );
 }

@@ -59,7 +59,9 @@ fn two_instances_do_not_disturb_each_other() {
     let mut a = Appliance::start(&a_cfg, &d, "a");
     a.wait_for_log("running", Duration::from_secs(20));
 
-    let frames: Vec<Vec<u8>> = (0..1000).map(|i| udp_frame(i, 64 + (i as usize % 900))).collect();
+    let frames: Vec<Vec<u8>> = (0..1000)
+        .map(|i| udp_frame(i, 64 + (i as usize % 900)))
+        .collect();
     write_pcap(&d.path("in.pcap"), &frames);
     let b_yaml = format!(
         "eal: {{lcores: \"0-1\", memory_mb: 128, hugepages: auto}}\n\
@@ -76,12 +78,21 @@ fn two_instances_do_not_disturb_each_other() {
     let out = wait_pcap(&d.path("out.pcap"), frames.len(), Duration::from_secs(10));
     let (bcode, _, _) = b.stop("TERM", Duration::from_secs(5));
     assert_eq!(bcode, Some(0), "{}", b.stderr());
-    assert!(out == frames, "B's output differs ({} of {} frames)", out.len(), frames.len());
+    assert!(
+        out == frames,
+        "B's output differs ({} of {} frames)",
+        out.len(),
+        frames.len()
+    );
 
     // A kept forwarding through all of it and stops cleanly.
     std::thread::sleep(Duration::from_millis(200));
     let (acode, _, summary) = a.stop("TERM", Duration::from_secs(5));
     assert_eq!(acode, Some(0), "{}", a.stderr());
     assert!(rx_of(&summary, 0) > 0, "{summary}");
-    assert!(!a.stderr().contains("ERROR"), "A logged errors:\n{}", a.stderr());
+    assert!(
+        !a.stderr().contains("ERROR"),
+        "A logged errors:\n{}",
+        a.stderr()
+    );
 }

@@ -14,15 +14,31 @@ l2fwd: {pairs: [[a, a]]}\n";
 fn fails(yaml: &str) -> String {
     let d = TestDir::new();
     let cfg = d.write("bad.yaml", yaml);
-    let out = run(&["--config", cfg.to_str().unwrap()], Duration::from_secs(30));
+    let out = run(
+        &["--config", cfg.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "expected failure, got success:\n{stderr}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success:\n{stderr}"
+    );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "panic:\n{stderr}");
-    assert!(!stderr.to_lowercase().contains("backtrace"), "backtrace:\n{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert!(
+        !stderr.to_lowercase().contains("backtrace"),
+        "backtrace:\n{stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     assert_eq!(errors.len(), 1, "want one error line:\n{stderr}");
-    assert_eq!(stderr.lines().last(), Some(errors[0]), "error line is not last:\n{stderr}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some(errors[0]),
+        "error line is not last:\n{stderr}"
+    );
     errors[0].to_string()
 }
 
@@ -30,10 +46,20 @@ fn fails(yaml: &str) -> String {
 fn good_config_checks() {
     let d = TestDir::new();
     let cfg = d.write("good.yaml", GOOD);
-    let out = run(&["--config", cfg.to_str().unwrap(), "--check"], Duration::from_secs(10));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &["--config", cfg.to_str().unwrap(), "--check"],
+        Duration::from_secs(10),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("burst: 32"), "normalised config shows defaults:\n{text}");
+    assert!(
+        text.contains("burst: 32"),
+        "normalised config shows defaults:\n{text}"
+    );
 }
 
 #[test]
@@ -63,7 +89,10 @@ fn hugepages_forced_without_mount() {
 
 #[test]
 fn unknown_key() {
-    let e = fails(&GOOD.replace("workers: {cores: [1]}", "workers: {cores: [1], turbo: true}"));
+    let e = fails(&GOOD.replace(
+        "workers: {cores: [1]}",
+        "workers: {cores: [1], turbo: true}",
+    ));
     assert!(e.contains("workers"), "{e}");
     assert!(e.contains("unknown field `turbo`"), "{e}");
     assert!(e.contains("line 2"), "{e}");
@@ -91,8 +120,14 @@ fn unknown_port_in_pair() {
 
 #[test]
 fn missing_file() {
-    let out = run(&["--config", "/nonexistent/lb.yaml"], Duration::from_secs(10));
+    let out = run(
+        &["--config", "/nonexistent/lb.yaml"],
+        Duration::from_secs(10),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.starts_with("error: ") && stderr.contains("cannot read"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
 }

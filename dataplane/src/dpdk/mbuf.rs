@@ -86,23 +86,27 @@ impl Drop for Mbuf {
 
 /// # Safety
 /// `m` must be a valid mbuf that outlives the returned slice.
-#[inline]
+#[inline(always)]
 unsafe fn seg<'a>(m: RawMbuf) -> &'a [u8] {
-    // SAFETY: data_len bytes from the data pointer are inside the mbuf's buffer.
+    // Read the fields directly rather than through the shim: this runs for every packet and a
+    // cross-language call cannot be inlined.
+    // SAFETY: data_len bytes from buf_addr + data_off lie inside the mbuf's buffer.
     unsafe {
-        let p = dpdk_sys::shim_rte_pktmbuf_mtod(m).cast::<u8>();
-        std::slice::from_raw_parts(p, dpdk_sys::shim_rte_pktmbuf_data_len(m) as usize)
+        let m = &*m;
+        let p = m.buf_addr.cast::<u8>().add(usize::from(m.data_off));
+        std::slice::from_raw_parts(p, usize::from(m.data_len))
     }
 }
 
 /// # Safety
 /// As `seg`, and no other reference to the mbuf's data may exist.
-#[inline]
+#[inline(always)]
 unsafe fn seg_mut<'a>(m: RawMbuf) -> &'a mut [u8] {
     // SAFETY: see `seg`; exclusivity is the caller's promise.
     unsafe {
-        let p = dpdk_sys::shim_rte_pktmbuf_mtod(m).cast::<u8>();
-        std::slice::from_raw_parts_mut(p, dpdk_sys::shim_rte_pktmbuf_data_len(m) as usize)
+        let m = &*m;
+        let p = m.buf_addr.cast::<u8>().add(usize::from(m.data_off));
+        std::slice::from_raw_parts_mut(p, usize::from(m.data_len))
     }
 }
 

@@ -95,8 +95,10 @@ pub fn run(
                 continue;
             }
             moved += n;
-            for i in 0..n {
-                rewrite.apply(b.data_mut(i), &p.tx_mac);
+            if rewrite != MacRewrite::None {
+                for i in 0..n {
+                    rewrite.apply(b.data_mut(i), &p.tx_mac);
+                }
             }
             let (sent, dropped) = b.tx(p.tx);
             t.rx += n as u64;

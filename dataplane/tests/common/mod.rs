@@ -18,7 +18,10 @@ pub struct TestDir {
 impl TestDir {
     pub fn new() -> TestDir {
         TestDir {
-            dir: tempfile::Builder::new().prefix("dptest").tempdir().expect("tempdir"),
+            dir: tempfile::Builder::new()
+                .prefix("dptest")
+                .tempdir()
+                .expect("tempdir"),
         }
     }
     pub fn path(&self, name: &str) -> PathBuf {
@@ -105,8 +108,17 @@ impl Appliance {
             if self.stderr().contains(needle) {
                 return;
             }
-            if let Some(st) = self.child.as_mut().expect("running").try_wait().expect("wait") {
-                panic!("dataplane exited ({st}) before `{needle}`:\n{}", self.stderr());
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .expect("running")
+                .try_wait()
+                .expect("wait")
+            {
+                panic!(
+                    "dataplane exited ({st}) before `{needle}`:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -133,7 +145,10 @@ impl Appliance {
             if t0.elapsed() > limit {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("dataplane did not stop within {limit:?} of SIG{signal}:\n{}", self.stderr());
+                panic!(
+                    "dataplane did not stop within {limit:?} of SIG{signal}:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         }
