@@ -117,6 +117,7 @@ fn run_with_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<Summary> {
 
     let plans = match cfg.mode {
         Mode::L2fwd => l2_plans(cfg, &ports)?,
+        Mode::Lb => anyhow::bail!("mode lb: the forwarding workers are not built yet"),
     };
     let counters: Arc<Vec<WorkerCounters>> =
         Arc::new((0..nworkers).map(|_| WorkerCounters::default()).collect());

@@ -3,8 +3,11 @@
 mod lcores;
 mod load;
 mod schema;
+mod units;
 mod validate;
+mod validate_lb;
 
 pub use lcores::parse_lcores;
 pub use load::{load_file, load_str, ConfigError};
 pub use schema::*;
+pub use units::{Dur, Ipv4Net, Mac};

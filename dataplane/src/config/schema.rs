@@ -1,7 +1,9 @@
 //! Config schema. Every struct denies unknown keys so a typo is refused, not ignored.
 //! docs/config.md lists every key with its default; keep the two in step.
 
+use super::units::{Dur, Ipv4Net, Mac};
 use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +20,17 @@ pub struct Config {
     /// Settings of the L2 forwarding mode (required when `mode: l2fwd`).
     #[serde(default)]
     pub l2fwd: Option<L2Fwd>,
+    /// Static routes (connected subnets come from the ports' addresses).
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Static neighbours (ARP resolves the rest).
+    #[serde(default)]
+    pub neighbors: Vec<Neighbor>,
+    #[serde(default)]
+    pub conn: Conn,
+    /// Virtual services (`mode: lb`).
+    #[serde(default)]
+    pub services: Vec<Service>,
 }
 
 fn default_log() -> String {
@@ -108,6 +121,15 @@ pub struct Port {
     /// Put the port in promiscuous mode.
     #[serde(default = "default_true")]
     pub promiscuous: bool,
+    /// The appliance's own address on this port, with the connected subnet's prefix length.
+    #[serde(default)]
+    pub ip: Option<Ipv4Net>,
+    /// The kernel interface (net_tap) of the exception path: what is addressed to the appliance
+    /// itself and not handled by the workers (ssh, health-check replies, sync, VRRP) goes to the
+    /// kernel through it, and what the kernel sends through it leaves by this port. Carries the
+    /// port's MAC and address. Default `dp-<name>` when `ip` is set; `none` disables it.
+    #[serde(default)]
+    pub exception: Option<String>,
 }
 
 fn default_desc() -> u16 {
@@ -124,6 +146,8 @@ pub enum Mode {
     /// Layer-2 forwarding between port pairs: the I/O baseline.
     #[default]
     L2fwd,
+    /// The load balancer: virtual services forwarded in NAT, DR or TUN mode.
+    Lb,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -141,4 +165,158 @@ pub struct L2Fwd {
 
 fn default_rewrite() -> String {
     "none".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Destination prefix, e.g. `0.0.0.0/0`.
+    pub prefix: Ipv4Net,
+    /// Next hop; must be inside a port's connected subnet (that port is the output).
+    pub via: Ipv4Addr,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Neighbor {
+    pub ip: Ipv4Addr,
+    pub mac: Mac,
+}
+
+/// Connection table size and timeouts (IPVS's defaults).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Conn {
+    /// Connections per worker (preallocated at start).
+    pub max_per_core: u32,
+    /// Persistence templates per worker (preallocated at start).
+    pub max_templates_per_core: u32,
+    pub timeouts: Timeouts,
+}
+
+impl Default for Conn {
+    fn default() -> Self {
+        Conn {
+            max_per_core: 1 << 20,
+            max_templates_per_core: 1 << 16,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Per-state timeouts; the defaults are IPVS's (net/netfilter/ipvs/ip_vs_proto_tcp.c).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    pub tcp_established: Dur,
+    pub tcp_syn_sent: Dur,
+    pub tcp_syn_recv: Dur,
+    pub tcp_fin_wait: Dur,
+    pub tcp_time_wait: Dur,
+    pub tcp_close: Dur,
+    pub tcp_close_wait: Dur,
+    pub tcp_last_ack: Dur,
+    pub tcp_listen: Dur,
+    pub tcp_synack: Dur,
+    pub udp: Dur,
+    pub icmp: Dur,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            tcp_established: Dur::secs(900),
+            tcp_syn_sent: Dur::secs(120),
+            tcp_syn_recv: Dur::secs(60),
+            tcp_fin_wait: Dur::secs(120),
+            tcp_time_wait: Dur::secs(120),
+            tcp_close: Dur::secs(10),
+            tcp_close_wait: Dur::secs(60),
+            tcp_last_ack: Dur::secs(30),
+            tcp_listen: Dur::secs(120),
+            tcp_synack: Dur::secs(120),
+            udp: Dur::secs(300),
+            icmp: Dur::secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Forward {
+    #[default]
+    Nat,
+    Dr,
+    Tun,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    pub vip: Ipv4Addr,
+    /// 0 = every port of the VIP (LVS's persistent port-0 service).
+    pub port: u16,
+    #[serde(default = "default_protocol")]
+    pub protocol: Protocol,
+    /// rr, wrr, lc, wlc (default), sed, nq, sh, dh, mh.
+    #[serde(default = "default_scheduler")]
+    pub scheduler: String,
+    #[serde(default)]
+    pub forward: Forward,
+    #[serde(default)]
+    pub persistence: Option<Persistence>,
+    #[serde(default)]
+    pub reals: Vec<Real>,
+}
+
+fn default_protocol() -> Protocol {
+    Protocol::Tcp
+}
+
+fn default_scheduler() -> String {
+    "wlc".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Persistence {
+    #[serde(default = "default_persist_timeout")]
+    pub timeout: Dur,
+    /// Clients whose addresses agree under this mask share a real server.
+    #[serde(default = "default_netmask")]
+    pub netmask: Ipv4Addr,
+}
+
+fn default_persist_timeout() -> Dur {
+    Dur::secs(360)
+}
+
+fn default_netmask() -> Ipv4Addr {
+    Ipv4Addr::BROADCAST
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Real {
+    pub ip: Ipv4Addr,
+    /// Default: the service's port (for a port-0 service: the port the client asked for).
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Overrides the service's forwarding mode for this real.
+    #[serde(default)]
+    pub forward: Option<Forward>,
+}
+
+fn default_weight() -> u32 {
+    1
 }
