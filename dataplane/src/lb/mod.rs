@@ -1,3 +1,6 @@
 //! The balancing logic, free of DPDK types: services, schedulers, persistence, the per-worker
 //! connection table and flow ownership. Unit- and property-tested on plain values.
+pub mod persist;
+pub mod sched;
+pub mod service;
 pub mod types;
