@@ -420,6 +420,70 @@ mod tests {
         assert_eq!(weight_gcd(reals(&[0, 0]).iter()), 0);
     }
 
+    mod props {
+        use super::super::testutil::*;
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn setup(spec: &[(u32, bool, u32, u32)]) -> (Vec<RealServer>, Vec<RealLoad>) {
+            let mut r = reals(&spec.iter().map(|s| s.0).collect::<Vec<_>>());
+            let mut l = Vec::new();
+            for (x, &(_, up, active, inactive)) in r.iter_mut().zip(spec) {
+                x.available = up;
+                l.push(RealLoad { active, inactive });
+            }
+            (r, l)
+        }
+
+        proptest! {
+            /// Every scheduler finds a real iff one is a candidate, and only candidates.
+            #[test]
+            fn pick_is_some_iff_a_candidate_exists(
+                spec in prop::collection::vec((0u32..5, any::<bool>(), 0u32..4, 0u32..4), 0..12),
+                src in any::<u32>(),
+            ) {
+                let (r, l) = setup(&spec);
+                let any = r.iter().any(is_candidate);
+                let f = flow_from(std::net::Ipv4Addr::from(src), 1);
+                for kind in SchedKind::ALL {
+                    let mut s = Scheduler::build(kind, &r, &SchedParams { mh_table_size: 251 })
+                        .unwrap();
+                    match s.pick(&r, &l, &f) {
+                        Some(i) => prop_assert!(is_candidate(&r[i]), "{kind}"),
+                        None => prop_assert!(!any, "{kind} found nothing"),
+                    }
+                }
+            }
+
+            /// lc, wlc, sed and nq pick a least-loaded candidate by their own measure.
+            #[test]
+            fn least_schedulers_pick_a_minimum(
+                spec in prop::collection::vec((0u32..50, any::<bool>(), 0u32..100, 0u32..1000), 1..20),
+            ) {
+                let (r, l) = setup(&spec);
+                let f = flow_n(0);
+                let cands: Vec<usize> = (0..r.len()).filter(|&i| is_candidate(&r[i])).collect();
+                let Some(i) = Lc.pick(&r, &l, &f) else {
+                    prop_assert!(cands.is_empty());
+                    return Ok(());
+                };
+                let oh = |k: usize| conn_overhead(l[k]);
+                prop_assert!(cands.iter().all(|&k| oh(i) <= oh(k)));
+                let i = Wlc.pick(&r, &l, &f).unwrap();
+                prop_assert!(cands.iter().all(|&k| !ratio_gt(oh(i), r[i].weight, oh(k), r[k].weight)));
+                let so = |k: usize| l[k].active as u64 + 1;
+                let i = Sed.pick(&r, &l, &f).unwrap();
+                prop_assert!(cands.iter().all(|&k| !ratio_gt(so(i), r[i].weight, so(k), r[k].weight)));
+                let i = Nq.pick(&r, &l, &f).unwrap();
+                if cands.iter().any(|&k| l[k].active == 0) {
+                    prop_assert_eq!(l[i].active, 0);
+                } else {
+                    prop_assert!(cands.iter().all(|&k| !ratio_gt(so(i), r[i].weight, so(k), r[k].weight)));
+                }
+            }
+        }
+    }
+
     /// Properties every scheduler must have: never a quiesced or unavailable real, `None` when
     /// no real can take a connection, never an index out of range, also with foreign reals.
     #[test]
