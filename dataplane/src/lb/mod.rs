@@ -1,5 +1,8 @@
 //! The balancing logic, free of DPDK types: services, schedulers, persistence, the per-worker
 //! connection table and flow ownership. Unit- and property-tested on plain values.
 pub mod neigh;
+pub mod persist;
 pub mod route;
+pub mod sched;
+pub mod service;
 pub mod types;
