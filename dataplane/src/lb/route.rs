@@ -74,7 +74,7 @@ impl RouteTable {
             });
         }
         // Longest prefix first; connected before static at equal length (stable sort).
-        entries.sort_by(|a, b| b.len.cmp(&a.len));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.len));
         Ok(RouteTable { entries })
     }
 
