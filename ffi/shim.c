@@ -68,3 +68,4 @@ const unsigned shim_RING_F_EXACT_SZ = RING_F_EXACT_SZ;
 const uint64_t shim_RTE_ETH_RSS_IP = RTE_ETH_RSS_IP;
 const uint64_t shim_RTE_ETH_RSS_TCP = RTE_ETH_RSS_TCP;
 const uint64_t shim_RTE_ETH_RSS_UDP = RTE_ETH_RSS_UDP;
+const uint64_t shim_RTE_ETH_RX_OFFLOAD_TIMESTAMP = RTE_ETH_RX_OFFLOAD_TIMESTAMP;

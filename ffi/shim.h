@@ -45,4 +45,5 @@ extern const unsigned shim_RING_F_EXACT_SZ;
 extern const uint64_t shim_RTE_ETH_RSS_IP;
 extern const uint64_t shim_RTE_ETH_RSS_TCP;
 extern const uint64_t shim_RTE_ETH_RSS_UDP;
+extern const uint64_t shim_RTE_ETH_RX_OFFLOAD_TIMESTAMP;
 #endif

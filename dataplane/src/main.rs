@@ -1,25 +1,57 @@
 //! `dataplane`: the load balancer appliance's command line.
 
-use clap::Parser;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
 use dataplane::config;
-use std::path::PathBuf;
+use dataplane::runtime::Until;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// A DPDK poll-mode L4 load balancer (an LVS director as a kernel-bypass appliance).
+///
+/// `dataplane --config lb.yaml` runs it until SIGINT or SIGTERM.
 #[derive(Parser, Debug)]
-#[command(name = "dataplane", version, about)]
+#[command(
+    name = "dataplane",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     /// The YAML config file (see docs/config.md).
     #[arg(short, long, value_name = "FILE")]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// More log output (-v debug, -vv trace); RUST_LOG overrides both this and the config's `log`.
-    #[arg(short, long, action = clap::ArgAction::Count)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// Validate the config, print it normalised, and exit.
+    /// Validate the config, print it normalised, and exit (same as `dataplane check`).
     #[arg(long)]
     check: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a config and print it with every default filled in.
+    Check {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run the config's workers over pcap files instead of its devices, until the inputs are
+    /// drained (docs/replay.md).
+    Replay {
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// A capture to feed into a port: PORT=FILE (repeatable).
+        #[arg(long = "in", value_name = "PORT=FILE", value_parser = dataplane::replay::parse_port_file)]
+        inputs: Vec<(String, PathBuf)>,
+        /// Where a port's output goes: PORT=FILE (repeatable).
+        #[arg(long = "out", value_name = "PORT=FILE", value_parser = dataplane::replay::parse_port_file)]
+        outputs: Vec<(String, PathBuf)>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -37,23 +69,68 @@ fn main() -> ExitCode {
     }
 }
 
+fn load(path: &Path) -> anyhow::Result<config::Config> {
+    config::load_file(path).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+}
+
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    let cfg = config::load_file(&cli.config)
-        .map_err(|e| anyhow::anyhow!("config {}: {e}", cli.config.display()))?;
-    if cli.check {
-        print!("{}", serde_yaml_ng::to_string(&cfg)?);
-        return Ok(());
+    match &cli.command {
+        Some(Command::Check { config }) => check(config),
+        Some(Command::Replay {
+            config,
+            inputs,
+            outputs,
+        }) => {
+            let cfg = load(config)?;
+            let scratch = tempdir()?;
+            let (mut cfg, expected) = dataplane::replay::prepare(&cfg, inputs, outputs, &scratch)?;
+            cfg.log = effective_level(&cfg.log, cli.verbose);
+            init_logging(&cfg.log);
+            let limit = dataplane::replay::limit(expected);
+            let summary = dataplane::runtime::run(
+                &cfg,
+                Until::Drained {
+                    expected_rx: expected,
+                    limit,
+                },
+            );
+            let _ = std::fs::remove_dir_all(&scratch);
+            print!("{}", summary?);
+            Ok(())
+        }
+        None => {
+            let path = cli
+                .config
+                .as_deref()
+                .context("--config FILE is required (see --help)")?;
+            if cli.check {
+                return check(path);
+            }
+            let mut cfg = load(path)?;
+            cfg.log = effective_level(&cfg.log, cli.verbose);
+            init_logging(&cfg.log);
+            let stop = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(sig, stop.clone())?;
+            }
+            let summary = dataplane::runtime::run(&cfg, Until::Signal(stop))?;
+            print!("{summary}");
+            Ok(())
+        }
     }
-    let mut cfg = cfg;
-    cfg.log = effective_level(&cfg.log, cli.verbose);
-    init_logging(&cfg.log);
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())?;
-    }
-    let summary = dataplane::runtime::run(&cfg, stop)?;
-    print!("{summary}");
+}
+
+fn check(path: &Path) -> anyhow::Result<()> {
+    let cfg = load(path)?;
+    print!("{}", serde_yaml_ng::to_string(&cfg)?);
     Ok(())
+}
+
+/// A private scratch directory for the replay's generated files.
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("dataplane-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
 }
 
 /// The log filter: RUST_LOG, else -v/-vv, else the config's `log`.

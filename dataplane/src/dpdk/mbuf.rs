@@ -65,6 +65,33 @@ impl Mbuf {
         unsafe { dpdk_sys::shim_rte_mbuf_rss_hash(self.0.as_ptr()) }
     }
 
+    /// Our 32-bit tag (see `dynfield`); 0 until set.
+    #[inline]
+    pub fn meta(&self) -> u32 {
+        // SAFETY: valid mbuf.
+        unsafe { super::dynfield::meta(self.0.as_ptr()) }
+    }
+
+    #[inline]
+    pub fn set_meta(&mut self, v: u32) {
+        // SAFETY: valid mbuf we own.
+        unsafe { super::dynfield::set_meta(self.0.as_ptr(), v) }
+    }
+
+    /// The driver's RX timestamp, when it set one (net_pcap: the capture's time).
+    #[inline]
+    pub fn rx_timestamp(&self) -> Option<u64> {
+        // SAFETY: valid mbuf.
+        unsafe { super::dynfield::rx_timestamp(self.0.as_ptr()) }
+    }
+
+    /// The DPDK port id the packet was received on.
+    #[inline]
+    pub fn in_port(&self) -> u16 {
+        // SAFETY: field read of a valid mbuf.
+        unsafe { (*self.0.as_ptr()).port }
+    }
+
     pub fn is_contiguous(&self) -> bool {
         // SAFETY: valid mbuf.
         unsafe { dpdk_sys::shim_rte_pktmbuf_is_contiguous(self.0.as_ptr()) != 0 }

@@ -1,6 +1,7 @@
 //! Safe wrappers over DPDK: the only module (besides the ffi crate) with `unsafe` code.
 //! EAL start-up and teardown, the log bridge, mempools, mbufs and bursts, ports, rings, lcores.
 mod cstr;
+pub mod dynfield;
 pub mod eal;
 pub mod lcore;
 pub mod log;

@@ -90,6 +90,8 @@ pub struct PortSetup<'a> {
     pub rx_desc: u16,
     pub tx_desc: u16,
     pub promiscuous: bool,
+    /// Ask the driver to stamp received packets (net_pcap: the capture's time; the replay clock).
+    pub rx_timestamp: bool,
     pub pool: Arc<Mempool>,
 }
 
@@ -168,6 +170,11 @@ impl Port {
         };
         let rss_hf = wanted & info.flow_type_rss_offloads;
         let rss = nq > 1 && rss_hf != 0;
+        // SAFETY: immutable exported constant.
+        let ts = unsafe { dpdk_sys::shim_RTE_ETH_RX_OFFLOAD_TIMESTAMP };
+        if s.rx_timestamp && info.rx_offload_capa & ts != 0 {
+            conf.rxmode.offloads |= ts;
+        }
         if rss {
             conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;

@@ -1,13 +1,16 @@
 //! Bringing the appliance up and down, in a fixed order (DPVS-style explicit init/teardown):
 //! log bridge -> EAL -> mbuf pool -> ports -> workers; then the management loop on the main
-//! lcore until a stop signal; then workers joined -> counters -> ports closed -> pool -> EAL.
+//! lcore until a stop signal (or, in replay, until the inputs are drained); then workers joined
+//! -> counters -> ports closed -> pool -> EAL.
+
+mod l2;
 
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;
 use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port};
-use crate::worker::l2fwd::{self, L2Path, MacRewrite};
+use crate::worker::l2fwd::{self, MacRewrite};
 use crate::worker::{WorkerCounters, WorkerTotals};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,8 +60,17 @@ fn pool_size(cfg: &Config, queues: u32) -> u32 {
 
 const MEMPOOL_CACHE: u32 = 256;
 
-/// Runs the appliance until `stop` is set; returns the final counters.
-pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<Summary> {
+/// When the appliance stops.
+pub enum Until {
+    /// When the flag is set (SIGINT/SIGTERM).
+    Signal(Arc<AtomicBool>),
+    /// Replay: when the ports have received `expected_rx` packets in all and the workers have
+    /// gone quiet; an error if that takes longer than `limit`.
+    Drained { expected_rx: u64, limit: Duration },
+}
+
+/// Runs the appliance until `until` says stop; returns the final counters.
+pub fn run(cfg: &Config, until: Until) -> Result<Summary> {
     crate::dpdk::log::install();
     let lcores = crate::config::parse_lcores(&cfg.eal.lcores).map_err(anyhow::Error::msg)?;
     let eal = Eal::init(&EalOptions {
@@ -76,12 +88,17 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>) -> Result<Summary> {
         log_level: crate::dpdk::log::eal_level(&cfg.log).into(),
         extra: cfg.eal.extra_args.clone(),
     })?;
-    let summary = run_with_eal(cfg, &stop);
+    let summary = run_with_eal(cfg, &until);
     drop(eal);
     summary
 }
 
-fn run_with_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<Summary> {
+fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let replay = matches!(until, Until::Drained { .. });
+    if replay {
+        crate::dpdk::dynfield::register_rx_timestamp()?;
+    }
     let nworkers = cfg.workers.cores.len() as u16;
     let pool = Arc::new(Mempool::new(
         "pkt",
@@ -97,6 +114,7 @@ fn run_with_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<Summary> {
             rx_desc: p.rx_desc,
             tx_desc: p.tx_desc,
             promiscuous: p.promiscuous,
+            rx_timestamp: replay,
             pool: pool.clone(),
         })
         .with_context(|| format!("ports[{i}].device"))?;
@@ -116,8 +134,8 @@ fn run_with_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<Summary> {
     }
 
     let plans = match cfg.mode {
-        Mode::L2fwd => l2_plans(cfg, &ports)?,
-        Mode::Lb => anyhow::bail!("mode lb: the forwarding workers are not built yet"),
+        Mode::L2fwd => l2::l2_plans(cfg, &ports)?,
+        Mode::Lb => bail!("mode lb: the forwarding workers are not built yet"),
     };
     let counters: Arc<Vec<WorkerCounters>> =
         Arc::new((0..nworkers).map(|_| WorkerCounters::default()).collect());
@@ -146,13 +164,10 @@ fn run_with_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<Summary> {
             }
         }
     }
-    if launch_err.is_none() {
-        tracing::info!("running; SIGINT or SIGTERM stops");
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        tracing::info!("stopping");
-    }
+    let waited = match launch_err {
+        Some(_) => Ok(()),
+        None => wait(until, &ports, &counters),
+    };
     stop.store(true, Ordering::SeqCst);
     for &lc in &launched {
         lcore::wait(lc);
@@ -160,6 +175,7 @@ fn run_with_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<Summary> {
     if let Some(e) = launch_err {
         return Err(e);
     }
+    waited?;
     let summary = Summary {
         ports: ports
             .iter()
@@ -178,37 +194,41 @@ fn run_with_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<Summary> {
     Ok(summary)
 }
 
-/// Splits the L2 pairs into per-worker paths: worker w serves queue w of both ports of a pair
-/// (a pair uses as many queues as its smaller port has); workers past that have nothing to do
-/// for the pair.
-fn l2_plans(cfg: &Config, ports: &[Port]) -> Result<Vec<Vec<L2Path>>> {
-    let l2 = cfg.l2fwd.as_ref().context("l2fwd: missing")?;
-    let by_name = |n: &str| {
-        ports
-            .iter()
-            .find(|p| p.name() == n)
-            .context("l2fwd: unknown port")
-    };
-    let mut plans = vec![Vec::new(); cfg.workers.cores.len()];
-    for [a, b] in &l2.pairs {
-        let (pa, pb) = (by_name(a)?, by_name(b)?);
-        let nq = pa.queues().rx.min(pb.queues().rx);
-        for (w, plan) in plans.iter_mut().enumerate().take(usize::from(nq)) {
-            let q = w as u16;
-            let (qa, qb) = (pa.queue(q).context("queue")?, pb.queue(q).context("queue")?);
-            plan.push(L2Path {
-                rx: qa,
-                tx: qb,
-                tx_mac: pb.mac(),
-            });
-            if pa.id() != pb.id() {
-                plan.push(L2Path {
-                    rx: qb,
-                    tx: qa,
-                    tx_mac: pa.mac(),
-                });
+/// The management thread's wait: for the signal, or for the replay inputs to drain.
+fn wait(until: &Until, ports: &[Port], counters: &[WorkerCounters]) -> Result<()> {
+    match until {
+        Until::Signal(flag) => {
+            tracing::info!("running; SIGINT or SIGTERM stops");
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            tracing::info!("stopping");
+            Ok(())
+        }
+        Until::Drained { expected_rx, limit } => {
+            tracing::info!(packets = expected_rx, "replaying");
+            let start = std::time::Instant::now();
+            let mut last = Vec::new();
+            let mut quiet = 0;
+            loop {
+                std::thread::sleep(Duration::from_millis(10));
+                let rx: u64 = ports.iter().map(|p| p.stats().ipackets).sum();
+                let now: Vec<WorkerTotals> = counters.iter().map(|c| c.snapshot()).collect();
+                // Quiet: every input read, and no worker moved a packet for 5 checks (50 ms).
+                quiet = if rx >= *expected_rx && now == last {
+                    quiet + 1
+                } else {
+                    0
+                };
+                if quiet >= 5 {
+                    tracing::info!("inputs drained");
+                    return Ok(());
+                }
+                last = now;
+                if start.elapsed() > *limit {
+                    bail!("replay: inputs not drained within {limit:?} ({rx} of {expected_rx} packets read)");
+                }
             }
         }
     }
-    Ok(plans)
 }
