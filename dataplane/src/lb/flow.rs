@@ -51,7 +51,7 @@ fn reduce(h: u64, n: usize) -> usize {
 /// Returns 0 when `n_workers` is 0 or 1.
 #[inline]
 pub fn owner_worker(client: Ipv4Addr, client_port: u16, n_workers: usize) -> usize {
-    // Distinct domain bit so the persistent variant never collides by construction.
+    // The persistent variant sets bit 63, which this word never has: the two never alias.
     let word = (u64::from(u32::from(client)) << 16) | u64::from(client_port);
     reduce(fmix64(word), n_workers)
 }
@@ -82,7 +82,12 @@ pub fn flow_owner(key: &FlowKey, dir: Direction, n_workers: usize) -> usize {
 
 /// [`owner_worker_persistent`] for a packet's five-tuple seen travelling in `dir`.
 #[inline]
-pub fn flow_owner_persistent(key: &FlowKey, dir: Direction, netmask: u32, n_workers: usize) -> usize {
+pub fn flow_owner_persistent(
+    key: &FlowKey,
+    dir: Direction,
+    netmask: u32,
+    n_workers: usize,
+) -> usize {
     let (client, _) = client_side(key, dir);
     owner_worker_persistent(client, netmask, n_workers)
 }
@@ -114,7 +119,10 @@ mod tests {
         let fair = total as f64 / counts.len() as f64;
         for (w, &c) in counts.iter().enumerate() {
             let dev = (c as f64 - fair).abs() / fair;
-            assert!(dev <= 0.10, "worker {w} got {c} of {total} (fair {fair}, off by {dev:.3})");
+            assert!(
+                dev <= 0.10,
+                "worker {w} got {c} of {total} (fair {fair}, off by {dev:.3})"
+            );
         }
     }
 
@@ -162,9 +170,13 @@ mod tests {
             assert_eq!(owner_worker(ip, port, 1), 0);
             assert_eq!(owner_worker(ip, port, 0), 0);
         }
-        // Pinned values: a change of the mixer changes ownership across an upgrade; make it loud.
+        // Pinned values (computed independently): changing the mixer moves flows between
+        // workers, which must be a deliberate decision.
         let a = Ipv4Addr::new(198, 51, 100, 1);
-        assert_eq!(owner_worker(a, 40000, 4), owner_worker(a, 40000, 4));
+        let got: Vec<usize> = (40000..40004).map(|p| owner_worker(a, p, 4)).collect();
+        assert_eq!(got, vec![3, 2, 1, 2]);
+        assert_eq!(owner_worker(a, 40002, 2), 0);
+        assert_eq!(owner_worker_persistent(a, 0xFFFF_FF00, 4), 2);
     }
 
     #[test]
@@ -174,11 +186,29 @@ mod tests {
         let real = Ipv4Addr::new(198, 19, 0, 11);
         for _ in 0..10_000 {
             let (client, cport) = random_client(&mut rng);
-            let inbound = FlowKey { proto: Protocol::Tcp, src: client, dst: vip, sport: cport, dport: 80 };
-            let reply = FlowKey { proto: Protocol::Tcp, src: real, dst: client, sport: 8080, dport: cport };
+            let inbound = FlowKey {
+                proto: Protocol::Tcp,
+                src: client,
+                dst: vip,
+                sport: cport,
+                dport: 80,
+            };
+            let reply = FlowKey {
+                proto: Protocol::Tcp,
+                src: real,
+                dst: client,
+                sport: 8080,
+                dport: cport,
+            };
             for n in [2, 3, 4, 8] {
-                assert_eq!(flow_owner(&inbound, Direction::In, n), flow_owner(&reply, Direction::Out, n));
-                assert_eq!(flow_owner(&inbound, Direction::In, n), owner_worker(client, cport, n));
+                assert_eq!(
+                    flow_owner(&inbound, Direction::In, n),
+                    flow_owner(&reply, Direction::Out, n)
+                );
+                assert_eq!(
+                    flow_owner(&inbound, Direction::In, n),
+                    owner_worker(client, cport, n)
+                );
                 assert_eq!(
                     flow_owner_persistent(&inbound, Direction::In, 0xFFFF_FF00, n),
                     flow_owner_persistent(&reply, Direction::Out, 0xFFFF_FF00, n)
@@ -216,7 +246,9 @@ mod tests {
             for a in [198u8, 203] {
                 for b in 0..=255u8 {
                     for c in 0..=255u8 {
-                        counts[owner_worker_persistent(Ipv4Addr::new(a, b, c, 9), 0xFFFF_FF00, n)] += 1;
+                        counts
+                            [owner_worker_persistent(Ipv4Addr::new(a, b, c, 9), 0xFFFF_FF00, n)] +=
+                            1;
                         total += 1;
                     }
                 }

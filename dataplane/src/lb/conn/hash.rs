@@ -29,7 +29,14 @@ pub(super) fn hash_in(seed: u64, proto: u8, client: u32, cport: u16, vip: u32, v
 
 /// Reply key: (proto, real address, real port, client, client port).
 #[inline]
-pub(super) fn hash_out(seed: u64, proto: u8, real: u32, rport: u16, client: u32, cport: u16) -> u64 {
+pub(super) fn hash_out(
+    seed: u64,
+    proto: u8,
+    real: u32,
+    rport: u16,
+    client: u32,
+    cport: u16,
+) -> u64 {
     let a = (u64::from(real) << 32) | u64::from(client);
     let b = (u64::from(rport) << 32) | (u64::from(cport) << 16) | u64::from(proto);
     hash2(seed, a, b)

@@ -62,6 +62,6 @@ pub use table::{
 pub use timeouts::Timeouts;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod tests;

@@ -13,17 +13,47 @@ const MAX_REALS: u32 = 4;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Insert { client: u8, cport: u8, vport: u8, proto: u8, real: u32, rport: u8, mode: u8 },
-    Packet { pick: usize, out: bool, flags: u8 },
-    Touch { pick: usize },
-    Remove { pick: usize },
-    Advance { ms: u64 },
-    Expire { budget: usize },
+    Insert {
+        client: u8,
+        cport: u8,
+        vport: u8,
+        proto: u8,
+        real: u32,
+        rport: u8,
+        mode: u8,
+    },
+    Packet {
+        pick: usize,
+        out: bool,
+        flags: u8,
+    },
+    Touch {
+        pick: usize,
+    },
+    Remove {
+        pick: usize,
+    },
+    Advance {
+        ms: u64,
+    },
+    Expire {
+        budget: usize,
+    },
     ExpireAll,
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let flags = prop::sample::select(vec![SYN, SYN | ACK, ACK, ACK | PSH, FIN | ACK, FIN, RST, RST | ACK, 0]);
+    let flags = prop::sample::select(vec![
+        SYN,
+        SYN | ACK,
+        ACK,
+        ACK | PSH,
+        FIN | ACK,
+        FIN,
+        RST,
+        RST | ACK,
+        0,
+    ]);
     prop_oneof![
         4 => (0u8..6, 0u8..3, 0u8..2, 0u8..3, 0u32..5, 0u8..2, 0u8..3).prop_map(
             |(client, cport, vport, proto, real, rport, mode)| Op::Insert { client, cport, vport, proto, real, rport, mode }
@@ -51,7 +81,13 @@ struct MConn {
 
 impl MConn {
     fn out_key(&self) -> OutKey {
-        (self.c.proto as u8, u32::from(self.c.real_addr), self.c.rport, u32::from(self.c.client), self.c.cport)
+        (
+            self.c.proto as u8,
+            u32::from(self.c.real_addr),
+            self.c.rport,
+            u32::from(self.c.client),
+            self.c.cport,
+        )
     }
     fn active(&self) -> bool {
         self.c.proto != Protocol::Tcp || self.state == TcpState::Established
@@ -59,7 +95,13 @@ impl MConn {
 }
 
 fn in_key(c: &NewConn) -> InKey {
-    (c.proto as u8, u32::from(c.client), c.cport, u32::from(c.vip), c.vport)
+    (
+        c.proto as u8,
+        u32::from(c.client),
+        c.cport,
+        u32::from(c.vip),
+        c.vport,
+    )
 }
 
 fn timeout(t: &Timeouts, proto: Protocol, state: TcpState) -> u32 {
@@ -71,13 +113,25 @@ fn check(t: &ConnTable, m: &BTreeMap<InKey, MConn>) -> Result<(), TestCaseError>
     let mut loads = vec![RealLoad::default(); MAX_REALS as usize];
     for mc in m.values() {
         let c = &mc.c;
-        prop_assert_eq!(t.lookup_in(c.proto, c.client, c.cport, c.vip, c.vport), Some(mc.h));
+        prop_assert_eq!(
+            t.lookup_in(c.proto, c.client, c.cport, c.vip, c.vport),
+            Some(mc.h)
+        );
         let info = t.get(mc.h).expect("live");
         prop_assert_eq!(info.state, mc.state);
         prop_assert_eq!(info.expires_ms, u64::from(mc.expiry) * 1000);
-        prop_assert_eq!((info.real, info.real_addr, info.rport, info.mode), (c.real, c.real_addr, c.rport, c.mode));
-        let want_out = m.values().find(|o| o.c.mode == ForwardMode::Nat && o.out_key() == mc.out_key()).map(|o| o.h);
-        prop_assert_eq!(t.lookup_out(c.proto, c.real_addr, c.rport, c.client, c.cport), want_out);
+        prop_assert_eq!(
+            (info.real, info.real_addr, info.rport, info.mode),
+            (c.real, c.real_addr, c.rport, c.mode)
+        );
+        let want_out = m
+            .values()
+            .find(|o| o.c.mode == ForwardMode::Nat && o.out_key() == mc.out_key())
+            .map(|o| o.h);
+        prop_assert_eq!(
+            t.lookup_out(c.proto, c.real_addr, c.rport, c.client, c.cport),
+            want_out
+        );
         let l = &mut loads[c.real as usize];
         if mc.active() {
             l.active += 1;
@@ -87,7 +141,10 @@ fn check(t: &ConnTable, m: &BTreeMap<InKey, MConn>) -> Result<(), TestCaseError>
     }
     prop_assert_eq!(t.loads(), &loads[..]);
     let s = t.stats();
-    prop_assert_eq!(s.inserted, s.expired + s.evicted + s.removed + m.len() as u64);
+    prop_assert_eq!(
+        s.inserted,
+        s.expired + s.evicted + s.removed + m.len() as u64
+    );
     Ok(())
 }
 
@@ -99,12 +156,18 @@ fn sync_removed(
 ) -> Result<usize, TestCaseError> {
     let gone: Vec<InKey> = m
         .iter()
-        .filter(|(_, mc)| t.lookup_in(mc.c.proto, mc.c.client, mc.c.cport, mc.c.vip, mc.c.vport) != Some(mc.h))
+        .filter(|(_, mc)| {
+            t.lookup_in(mc.c.proto, mc.c.client, mc.c.cport, mc.c.vip, mc.c.vport) != Some(mc.h)
+        })
         .map(|(k, _)| *k)
         .collect();
     for k in &gone {
         let mc = m.remove(k).expect("present");
-        prop_assert!(allowed(&mc), "removed a connection that was not eligible: {:?}", mc);
+        prop_assert!(
+            allowed(&mc),
+            "removed a connection that was not eligible: {:?}",
+            mc
+        );
     }
     Ok(gone.len())
 }
@@ -122,7 +185,15 @@ fn run(cap: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
     for op in ops {
         let now_secs = (now / 1000) as u32;
         match op {
-            Op::Insert { client, cport, vport, proto, real, rport, mode } => {
+            Op::Insert {
+                client,
+                cport,
+                vport,
+                proto,
+                real,
+                rport,
+                mode,
+            } => {
                 let proto = [Protocol::Tcp, Protocol::Udp, Protocol::Icmp][proto as usize];
                 let mode = [ForwardMode::Nat, ForwardMode::Dr, ForwardMode::Tun][mode as usize];
                 let c = NewConn {
@@ -138,10 +209,20 @@ fn run(cap: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 };
                 let res = t.insert(&c, now);
                 let dup_in = m.get(&in_key(&c)).map(|o| o.h);
-                let probe = MConn { c, h: ConnHandle(0), state: TcpState::None, expiry: 0, no_output: false };
+                let probe = MConn {
+                    c,
+                    h: ConnHandle(0),
+                    state: TcpState::None,
+                    expiry: 0,
+                    no_output: false,
+                };
                 let dup_out = m
                     .values()
-                    .find(|o| mode == ForwardMode::Nat && o.c.mode == ForwardMode::Nat && o.out_key() == probe.out_key())
+                    .find(|o| {
+                        mode == ForwardMode::Nat
+                            && o.c.mode == ForwardMode::Nat
+                            && o.out_key() == probe.out_key()
+                    })
                     .map(|o| o.h);
                 if real >= MAX_REALS {
                     prop_assert_eq!(res, Err(InsertError::UnknownReal(real)));
@@ -152,7 +233,8 @@ fn run(cap: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 } else {
                     // Full: either one eligible connection made room, or the insert was refused.
                     let gone = sync_removed(&t, &mut m, |o| {
-                        o.expiry <= now_secs || (o.c.proto == Protocol::Tcp && o.state != TcpState::Established)
+                        o.expiry <= now_secs
+                            || (o.c.proto == Protocol::Tcp && o.state != TcpState::Established)
                     })?;
                     match res {
                         Ok(_) => prop_assert_eq!(gone, 1),
@@ -164,10 +246,23 @@ fn run(cap: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
                 if let Ok(h) = res {
                     let expiry = now.div_ceil(1000) as u32 + timeout(&to, proto, TcpState::None);
-                    m.insert(in_key(&c), MConn { c, h, state: TcpState::None, expiry, no_output: mode != ForwardMode::Nat });
+                    m.insert(
+                        in_key(&c),
+                        MConn {
+                            c,
+                            h,
+                            state: TcpState::None,
+                            expiry,
+                            no_output: mode != ForwardMode::Nat,
+                        },
+                    );
                 }
             }
-            Op::Packet { pick: p, out, flags } => {
+            Op::Packet {
+                pick: p,
+                out,
+                flags,
+            } => {
                 let Some(k) = pick(&m, p) else { continue };
                 let mc = m.get_mut(&k).expect("picked");
                 let dir = if out { Direction::Out } else { Direction::In };
@@ -208,7 +303,10 @@ fn run(cap: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let n = t.expire(now, usize::MAX);
                 let gone = sync_removed(&t, &mut m, |o| o.expiry <= now_secs)?;
                 prop_assert_eq!(gone, n);
-                prop_assert!(m.values().all(|o| o.expiry > now_secs), "a due connection survived a full expiry");
+                prop_assert!(
+                    m.values().all(|o| o.expiry > now_secs),
+                    "a due connection survived a full expiry"
+                );
             }
         }
         check(&t, &m)?;

@@ -92,9 +92,10 @@ pub enum StateTable {
     InputOnly,
 }
 
+// Short names for the tables (no transition of the normal tables leads to NONE or SYNACK).
 use TcpState::{
     Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA, Listen as LI,
-    None as NO, SynAck as SA, SynRecv as SR, SynSent as SS, TimeWait as TW,
+    SynRecv as SR, SynSent as SS, TimeWait as TW,
 };
 
 /// `TABLES[table][row][current]`, rows in the order SYN, FIN, ACK, RST; columns in the order of
@@ -205,7 +206,12 @@ mod tests {
     fn dr_open_and_close_input_only() {
         run(
             |_| StateTable::InputOnly,
-            &[(true, SYN, SR), (true, ACK, ES), (true, FIN | ACK, FW), (true, ACK, FW)],
+            &[
+                (true, SYN, SR),
+                (true, ACK, ES),
+                (true, FIN | ACK, FW),
+                (true, ACK, FW),
+            ],
         );
     }
 

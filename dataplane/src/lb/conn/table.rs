@@ -258,7 +258,12 @@ impl ConnTable {
         let b = self.bucket(hash_in(self.seed, proto, client, cport, vip, vport));
         let mut i = self.in_heads[b];
         while let Some(e) = self.entries.get(i as usize) {
-            if e.client == client && e.vip == vip && e.cport == cport && e.vport == vport && e.proto == proto {
+            if e.client == client
+                && e.vip == vip
+                && e.cport == cport
+                && e.vport == vport
+                && e.proto == proto
+            {
                 return i;
             }
             i = e.next_in;
@@ -271,7 +276,12 @@ impl ConnTable {
         let b = self.bucket(hash_out(self.seed, proto, real, rport, client, cport));
         let mut i = self.out_heads[b];
         while let Some(e) = self.entries.get(i as usize) {
-            if e.real_addr == real && e.client == client && e.rport == rport && e.cport == cport && e.proto == proto {
+            if e.real_addr == real
+                && e.client == client
+                && e.rport == rport
+                && e.cport == cport
+                && e.proto == proto
+            {
                 return i;
             }
             i = e.next_out;
@@ -281,7 +291,14 @@ impl ConnTable {
 
     /// The connection of an inbound packet `client:cport -> vip:vport` (any forwarding mode).
     #[inline]
-    pub fn lookup_in(&self, proto: Protocol, client: Ipv4Addr, cport: u16, vip: Ipv4Addr, vport: u16) -> Option<ConnHandle> {
+    pub fn lookup_in(
+        &self,
+        proto: Protocol,
+        client: Ipv4Addr,
+        cport: u16,
+        vip: Ipv4Addr,
+        vport: u16,
+    ) -> Option<ConnHandle> {
         let i = self.find_in(proto as u8, ip(client), cport, ip(vip), vport);
         (i != NIL).then_some(ConnHandle(i))
     }
@@ -289,7 +306,14 @@ impl ConnTable {
     /// The NAT connection of a reply `real:rport -> client:cport`. DR/TUN connections are not in
     /// this index (their replies do not cross the director).
     #[inline]
-    pub fn lookup_out(&self, proto: Protocol, real: Ipv4Addr, rport: u16, client: Ipv4Addr, cport: u16) -> Option<ConnHandle> {
+    pub fn lookup_out(
+        &self,
+        proto: Protocol,
+        real: Ipv4Addr,
+        rport: u16,
+        client: Ipv4Addr,
+        cport: u16,
+    ) -> Option<ConnHandle> {
         let i = self.find_out(proto as u8, ip(real), rport, ip(client), cport);
         (i != NIL).then_some(ConnHandle(i))
     }
@@ -351,7 +375,9 @@ impl ConnTable {
         self.entries[idx as usize].next_in = self.in_heads[b];
         self.in_heads[b] = idx;
         if nat {
-            let b = self.bucket(hash_out(self.seed, proto, real_addr, c.rport, client, c.cport));
+            let b = self.bucket(hash_out(
+                self.seed, proto, real_addr, c.rport, client, c.cport,
+            ));
             self.entries[idx as usize].next_out = self.out_heads[b];
             self.out_heads[b] = idx;
         }
@@ -392,7 +418,8 @@ impl ConnTable {
 
     /// Every live connection (management listings; walks the whole array, not for the hot path).
     pub fn iter(&self) -> impl Iterator<Item = (ConnHandle, ConnInfo)> + '_ {
-        (0..self.entries.len() as u32).filter_map(|i| self.get(ConnHandle(i)).map(|c| (ConnHandle(i), c)))
+        (0..self.entries.len() as u32)
+            .filter_map(|i| self.get(ConnHandle(i)).map(|c| (ConnHandle(i), c)))
     }
 
     /// Accounts one packet of the connection: TCP state transition (IPVS tables, see `state.rs`)
@@ -400,7 +427,13 @@ impl ConnTable {
     /// timeout of the resulting state. Returns the new state (always NONE for UDP/ICMP), or
     /// `None` if the handle is not live.
     #[inline]
-    pub fn on_packet(&mut self, h: ConnHandle, dir: Direction, tcp_flags: u8, now_ms: u64) -> Option<TcpState> {
+    pub fn on_packet(
+        &mut self,
+        h: ConnHandle,
+        dir: Direction,
+        tcp_flags: u8,
+        now_ms: u64,
+    ) -> Option<TcpState> {
         let e = self.entries.get_mut(h.0 as usize).filter(|e| e.used())?;
         let old = e.state;
         let mut changed = false;
@@ -418,7 +451,8 @@ impl ConnTable {
             if new != old {
                 changed = true;
                 e.state = new;
-                let (was, now_active, real) = (is_active(e.proto, old), is_active(e.proto, new), e.real);
+                let (was, now_active, real) =
+                    (is_active(e.proto, old), is_active(e.proto, new), e.real);
                 if was != now_active {
                     if let Some(l) = self.loads.get_mut(real as usize) {
                         if now_active {
@@ -485,11 +519,24 @@ impl ConnTable {
     pub(super) fn release(&mut self, idx: u32) {
         self.wheel_unlink(idx);
         let e = self.entries[idx as usize];
-        let b = self.bucket(hash_in(self.seed, e.proto, e.client, e.cport, e.vip, e.vport));
-        unlink_chain(&mut self.entries, &mut self.in_heads[b], idx, |e| &mut e.next_in);
+        let b = self.bucket(hash_in(
+            self.seed, e.proto, e.client, e.cport, e.vip, e.vport,
+        ));
+        unlink_chain(&mut self.entries, &mut self.in_heads[b], idx, |e| {
+            &mut e.next_in
+        });
         if e.flags & F_OUT_INDEXED != 0 {
-            let b = self.bucket(hash_out(self.seed, e.proto, e.real_addr, e.rport, e.client, e.cport));
-            unlink_chain(&mut self.entries, &mut self.out_heads[b], idx, |e| &mut e.next_out);
+            let b = self.bucket(hash_out(
+                self.seed,
+                e.proto,
+                e.real_addr,
+                e.rport,
+                e.client,
+                e.cport,
+            ));
+            unlink_chain(&mut self.entries, &mut self.out_heads[b], idx, |e| {
+                &mut e.next_out
+            });
         }
         if let Some(l) = self.loads.get_mut(e.real as usize) {
             if is_active(e.proto, e.state) {
@@ -498,7 +545,10 @@ impl ConnTable {
                 l.inactive = l.inactive.saturating_sub(1);
             }
         }
-        self.entries[idx as usize] = Entry { next_in: self.free, ..Entry::EMPTY };
+        self.entries[idx as usize] = Entry {
+            next_in: self.free,
+            ..Entry::EMPTY
+        };
         self.free = idx;
         self.len -= 1;
     }
@@ -506,7 +556,12 @@ impl ConnTable {
 
 /// Removes `idx` from a singly linked hash chain starting at `head` (chains are short: O(1)
 /// expected).
-fn unlink_chain(entries: &mut [Entry], head: &mut u32, idx: u32, next: impl Fn(&mut Entry) -> &mut u32) {
+fn unlink_chain(
+    entries: &mut [Entry],
+    head: &mut u32,
+    idx: u32,
+    next: impl Fn(&mut Entry) -> &mut u32,
+) {
     if *head == idx {
         *head = *next(&mut entries[idx as usize]);
         return;

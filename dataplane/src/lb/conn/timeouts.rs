@@ -124,7 +124,11 @@ mod tests {
 
     #[test]
     fn lookup_table_matches_and_clamps_zero() {
-        let t = Timeouts { tcp_close: 0, udp: 0, ..Timeouts::default() };
+        let t = Timeouts {
+            tcp_close: 0,
+            udp: 0,
+            ..Timeouts::default()
+        };
         let l = t.lookup_table();
         for s in TcpState::ALL {
             assert_eq!(l[s as usize], t.tcp(s).max(1));

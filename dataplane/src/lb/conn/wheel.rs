@@ -63,7 +63,7 @@ impl ConnTable {
     /// left over is resumed by the next call.
     pub fn expire(&mut self, now_ms: u64, budget: usize) -> usize {
         let now = secs_floor(now_ms);
-        if self.len() == 0 {
+        if self.is_empty() {
             // Nothing filed anywhere: jump straight to the present.
             self.wheel_tick = now.saturating_add(1);
             self.sweep = SWEEP_START;
