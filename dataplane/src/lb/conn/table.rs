@@ -254,8 +254,17 @@ impl ConnTable {
     }
 
     #[inline]
-    fn find_in(&self, proto: u8, client: u32, cport: u16, vip: u32, vport: u16) -> u32 {
-        let b = self.bucket(hash_in(self.seed, proto, client, cport, vip, vport));
+    fn bucket_in(&self, proto: u8, client: u32, cport: u16, vip: u32, vport: u16) -> usize {
+        self.bucket(hash_in(self.seed, proto, client, cport, vip, vport))
+    }
+
+    #[inline]
+    fn bucket_out(&self, proto: u8, real: u32, rport: u16, client: u32, cport: u16) -> usize {
+        self.bucket(hash_out(self.seed, proto, real, rport, client, cport))
+    }
+
+    #[inline]
+    fn find_in(&self, b: usize, proto: u8, client: u32, cport: u16, vip: u32, vport: u16) -> u32 {
         let mut i = self.in_heads[b];
         while let Some(e) = self.entries.get(i as usize) {
             if e.client == client
@@ -272,8 +281,7 @@ impl ConnTable {
     }
 
     #[inline]
-    fn find_out(&self, proto: u8, real: u32, rport: u16, client: u32, cport: u16) -> u32 {
-        let b = self.bucket(hash_out(self.seed, proto, real, rport, client, cport));
+    fn find_out(&self, b: usize, proto: u8, real: u32, rport: u16, client: u32, cport: u16) -> u32 {
         let mut i = self.out_heads[b];
         while let Some(e) = self.entries.get(i as usize) {
             if e.real_addr == real
@@ -299,7 +307,8 @@ impl ConnTable {
         vip: Ipv4Addr,
         vport: u16,
     ) -> Option<ConnHandle> {
-        let i = self.find_in(proto as u8, ip(client), cport, ip(vip), vport);
+        let (p, c, v) = (proto as u8, ip(client), ip(vip));
+        let i = self.find_in(self.bucket_in(p, c, cport, v, vport), p, c, cport, v, vport);
         (i != NIL).then_some(ConnHandle(i))
     }
 
@@ -314,7 +323,15 @@ impl ConnTable {
         client: Ipv4Addr,
         cport: u16,
     ) -> Option<ConnHandle> {
-        let i = self.find_out(proto as u8, ip(real), rport, ip(client), cport);
+        let (p, r, c) = (proto as u8, ip(real), ip(client));
+        let i = self.find_out(
+            self.bucket_out(p, r, rport, c, cport),
+            p,
+            r,
+            rport,
+            c,
+            cport,
+        );
         (i != NIL).then_some(ConnHandle(i))
     }
 
@@ -328,13 +345,15 @@ impl ConnTable {
         }
         let proto = c.proto as u8;
         let (client, vip, real_addr) = (ip(c.client), ip(c.vip), ip(c.real_addr));
-        let existing = self.find_in(proto, client, c.cport, vip, c.vport);
+        let b_in = self.bucket_in(proto, client, c.cport, vip, c.vport);
+        let existing = self.find_in(b_in, proto, client, c.cport, vip, c.vport);
         if existing != NIL {
             return Err(InsertError::Exists(ConnHandle(existing)));
         }
         let nat = c.mode == ForwardMode::Nat;
+        let b_out = self.bucket_out(proto, real_addr, c.rport, client, c.cport);
         if nat {
-            let existing = self.find_out(proto, real_addr, c.rport, client, c.cport);
+            let existing = self.find_out(b_out, proto, real_addr, c.rport, client, c.cport);
             if existing != NIL {
                 return Err(InsertError::Exists(ConnHandle(existing)));
             }
@@ -371,15 +390,11 @@ impl ConnTable {
             mode: mode_to_u8(c.mode),
             ..Entry::EMPTY
         };
-        let b = self.bucket(hash_in(self.seed, proto, client, c.cport, vip, c.vport));
-        self.entries[idx as usize].next_in = self.in_heads[b];
-        self.in_heads[b] = idx;
+        self.entries[idx as usize].next_in = self.in_heads[b_in];
+        self.in_heads[b_in] = idx;
         if nat {
-            let b = self.bucket(hash_out(
-                self.seed, proto, real_addr, c.rport, client, c.cport,
-            ));
-            self.entries[idx as usize].next_out = self.out_heads[b];
-            self.out_heads[b] = idx;
+            self.entries[idx as usize].next_out = self.out_heads[b_out];
+            self.out_heads[b_out] = idx;
         }
         self.wheel_link(idx);
         let load = &mut self.loads[c.real as usize];
@@ -519,21 +534,12 @@ impl ConnTable {
     pub(super) fn release(&mut self, idx: u32) {
         self.wheel_unlink(idx);
         let e = self.entries[idx as usize];
-        let b = self.bucket(hash_in(
-            self.seed, e.proto, e.client, e.cport, e.vip, e.vport,
-        ));
+        let b = self.bucket_in(e.proto, e.client, e.cport, e.vip, e.vport);
         unlink_chain(&mut self.entries, &mut self.in_heads[b], idx, |e| {
             &mut e.next_in
         });
         if e.flags & F_OUT_INDEXED != 0 {
-            let b = self.bucket(hash_out(
-                self.seed,
-                e.proto,
-                e.real_addr,
-                e.rport,
-                e.client,
-                e.cport,
-            ));
+            let b = self.bucket_out(e.proto, e.real_addr, e.rport, e.client, e.cport);
             unlink_chain(&mut self.entries, &mut self.out_heads[b], idx, |e| {
                 &mut e.next_out
             });
