@@ -1,0 +1,92 @@
+//! The fixed-size connection record (48 bytes) and its flag bits.
+
+use crate::lb::types::{ForwardMode, RealId};
+
+/// "No entry" in every u32 link (hash chains, wheel lists, free list).
+pub(super) const NIL: u32 = u32::MAX;
+
+/// The entry is a live connection (otherwise it is on the free list).
+pub(super) const F_USED: u8 = 1;
+/// The entry is linked in the reply (real -> client) index: NAT connections only.
+pub(super) const F_OUT_INDEXED: u8 = 2;
+/// No reply seen yet on a DR/TUN connection: TCP state uses the input-only table (IPVS's
+/// `IP_VS_CONN_F_NOOUTPUT`).
+pub(super) const F_NO_OUTPUT: u8 = 4;
+
+/// One connection. Addresses are host-order u32, ports host-order u16. `repr(C)` and exactly
+/// 48 bytes so that, with the two u32 bucket arrays, a connection costs at most 64 bytes.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub(super) struct Entry {
+    pub client: u32,
+    pub vip: u32,
+    pub real_addr: u32,
+    pub real: RealId,
+    pub cport: u16,
+    pub vport: u16,
+    pub rport: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    /// `TcpState` discriminant.
+    pub state: u8,
+    /// Expiry in whole seconds of `now`: the connection is dead once `now_secs >= expiry`.
+    pub expiry: u32,
+    /// Next entry in the same inbound bucket; for a free entry, the next free entry.
+    pub next_in: u32,
+    /// Next entry in the same reply bucket (NAT only).
+    pub next_out: u32,
+    /// Timer wheel list links.
+    pub wnext: u32,
+    pub wprev: u32,
+    pub flags: u8,
+    /// `ForwardMode` as u8 (see [`mode_to_u8`]).
+    pub mode: u8,
+    /// The wheel slot the entry is filed in (the wheel has at most 4096 slots).
+    pub wslot: u16,
+}
+
+const _: () = assert!(std::mem::size_of::<Entry>() == 48);
+
+impl Entry {
+    /// A free entry.
+    pub const EMPTY: Entry = Entry {
+        client: 0,
+        vip: 0,
+        real_addr: 0,
+        real: 0,
+        cport: 0,
+        vport: 0,
+        rport: 0,
+        proto: 0,
+        state: 0,
+        expiry: 0,
+        next_in: NIL,
+        next_out: NIL,
+        wnext: NIL,
+        wprev: NIL,
+        flags: 0,
+        mode: 0,
+        wslot: 0,
+    };
+
+    #[inline]
+    pub fn used(&self) -> bool {
+        self.flags & F_USED != 0
+    }
+}
+
+pub(super) fn mode_to_u8(m: ForwardMode) -> u8 {
+    match m {
+        ForwardMode::Nat => 0,
+        ForwardMode::Dr => 1,
+        ForwardMode::Tun => 2,
+    }
+}
+
+pub(super) fn mode_from_u8(v: u8) -> ForwardMode {
+    match v {
+        1 => ForwardMode::Dr,
+        2 => ForwardMode::Tun,
+        _ => ForwardMode::Nat,
+    }
+}

@@ -1,0 +1,67 @@
+//! The per-worker connection table (the counterpart of IPVS's `ip_vs_conn`).
+//!
+//! One worker owns one table: single writer, no atomics, no locks, and nothing allocated after
+//! [`ConnTable::new`]. Every connection is found in O(1) expected time from the inbound packet
+//! (client -> VIP) and, for NAT, from the reply (real -> client).
+//!
+//! # Layout (at most 64 bytes per connection, index included)
+//! - **Entries**: one array of `capacity` fixed 48-byte `repr(C)` records: client, VIP and real
+//!   addresses, the three ports, protocol, TCP state, flags, forwarding mode, real id, expiry in
+//!   whole seconds, and five u32 links (inbound chain, reply chain, timer wheel next/prev, and the
+//!   wheel slot as u16). A free entry sits on a free list threaded through its inbound link.
+//! - **Two bucket arrays** of u32 chain heads, one keyed by (proto, client, cport, vip, vport),
+//!   one by (proto, real, rport, client, cport); DR/TUN connections are only in the first.
+//!   Their size is the power of two >= capacity, or half that if it would exceed 1.5x capacity,
+//!   so the index costs at most 12 bytes per connection and the load factor stays <= 4/3.
+//!   Keys are hashed with a seeded multiply-xorshift (`hash.rs`).
+//! - **Timer wheel**: 64..4096 one-second slots of u32 list heads (capacity/16, clamped),
+//!   see `wheel.rs`; **per-real loads**: `max_reals` x 8 bytes.
+//!
+//! [`ConnTable::memory_bytes`] counts all of it: 48 + <= 12 bytes per connection plus the wheel
+//! and the load array, which stays under 64 bytes per connection from 1K connections up
+//! (with a few hundred reals).
+//!
+//! # Time
+//! The caller passes `now` in milliseconds from any monotonic origin; the table never reads a
+//! clock. Expiries are kept in whole seconds (u32): a connection lives at least its timeout and
+//! less than one second more, and goes away at the first [`ConnTable::expire`] call after that.
+//! Until then a lookup still finds it.
+//!
+//! # TCP state and load counting
+//! [`ConnTable::on_packet`] runs IPVS's transition tables (`state.rs`) and restarts the idle
+//! timer with the timeout of the new state ([`Timeouts`]). NAT connections use the input and
+//! output tables; DR/TUN connections the input-only table until a reply is ever seen. Per real,
+//! [`ConnTable::loads`] counts ESTABLISHED TCP plus every UDP/ICMP connection as active and the
+//! rest as inactive, updated on insert, on a state change across ESTABLISHED and on removal.
+//!
+//! # Full table
+//! An insert into a full table looks at most `evict_probes` (default 64) wheel slots + entries,
+//! soonest expiry first, and frees the first connection that is already past its expiry or is
+//! TCP in any state but ESTABLISHED (half-open or closing). If none is found the new connection
+//! is refused ([`InsertError::Full`]). Established TCP and live UDP/ICMP connections are never
+//! evicted. Counted in [`ConnStats`]: `evicted`, `refused_full` (and `expired`).
+//!
+//! # Handles
+//! Lookups and inserts return a [`ConnHandle`] (the u32 slot index), used right away to read
+//! the connection ([`ConnTable::get`]) and account the packet ([`ConnTable::on_packet`]). A
+//! handle is valid until the connection is removed; a dead handle is answered with `None`.
+
+mod entry;
+mod hash;
+mod state;
+mod table;
+mod timeouts;
+mod wheel;
+
+pub use crate::lb::flow::Direction;
+pub use state::{next_state, tcp_flags, StateTable, TcpState};
+pub use table::{
+    ConnConfig, ConnConfigError, ConnHandle, ConnInfo, ConnStats, ConnTable, InsertError, NewConn,
+    MAX_CAPACITY,
+};
+pub use timeouts::Timeouts;
+
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,585 @@
+//! The connection table proper: storage, the two hash indexes, insert/lookup/update/remove and
+//! the per-real load counters. Expiry and the full-table policy live in `wheel.rs`.
+
+use std::net::Ipv4Addr;
+
+use super::entry::{mode_from_u8, mode_to_u8, Entry, F_NO_OUTPUT, F_OUT_INDEXED, F_USED, NIL};
+use super::hash::{hash_in, hash_out, ip};
+use super::state::{next_state, StateTable, TcpState};
+use super::timeouts::{Timeouts, ICMP_SLOT, UDP_SLOT};
+use crate::lb::flow::Direction;
+use crate::lb::types::{ForwardMode, Protocol, RealId, RealLoad};
+
+/// Largest supported capacity (keeps every index and the bucket count well inside u32).
+pub const MAX_CAPACITY: u32 = 1 << 30;
+
+/// Construction parameters of a [`ConnTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnConfig {
+    /// Maximum number of live connections (`conn.max_per_core`).
+    pub capacity: u32,
+    /// Size of the per-real load array; every `RealId` must be below it.
+    pub max_reals: u32,
+    pub timeouts: Timeouts,
+    /// Seed of the bucket hash. Use a random value in production (hash-flooding resistance);
+    /// tests use a fixed one.
+    pub hash_seed: u64,
+    /// How many wheel slots + entries an insert into a full table may inspect looking for a
+    /// connection to evict (bounded work when full).
+    pub evict_probes: u32,
+}
+
+impl ConnConfig {
+    /// Defaults for everything but the sizes.
+    pub fn new(capacity: u32, max_reals: u32) -> Self {
+        ConnConfig {
+            capacity,
+            max_reals,
+            timeouts: Timeouts::default(),
+            hash_seed: 0x6C62_2D63_6F6E_6E31,
+            evict_probes: 64,
+        }
+    }
+}
+
+/// Invalid [`ConnConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnConfigError {
+    #[error("connection table capacity must be between 1 and {MAX_CAPACITY}, got {0}")]
+    Capacity(u32),
+    #[error("max_reals must be at least 1")]
+    MaxReals,
+}
+
+/// A live connection's slot. Valid until the connection is removed, expired or evicted; the
+/// worker uses it only between a lookup/insert and the end of that packet's processing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnHandle(pub(super) u32);
+
+impl ConnHandle {
+    /// The raw slot index.
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+/// What the scheduler decided for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewConn {
+    pub proto: Protocol,
+    pub client: Ipv4Addr,
+    pub cport: u16,
+    pub vip: Ipv4Addr,
+    pub vport: u16,
+    pub real: RealId,
+    pub real_addr: Ipv4Addr,
+    pub rport: u16,
+    pub mode: ForwardMode,
+}
+
+/// Why an insert did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InsertError {
+    /// Table full and nothing evictable found within the probe budget; counted in `refused_full`.
+    #[error("connection table full")]
+    Full,
+    /// The inbound tuple (or, for NAT, the reply tuple) is already in the table.
+    #[error("connection already exists")]
+    Exists(ConnHandle),
+    /// `real` is not below `max_reals`.
+    #[error("real id {0} out of range")]
+    UnknownReal(RealId),
+}
+
+/// A copy of a live connection, for forwarding and for listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnInfo {
+    pub proto: Protocol,
+    pub client: Ipv4Addr,
+    pub cport: u16,
+    pub vip: Ipv4Addr,
+    pub vport: u16,
+    pub real: RealId,
+    pub real_addr: Ipv4Addr,
+    pub rport: u16,
+    pub mode: ForwardMode,
+    pub state: TcpState,
+    /// When it expires if no packet comes, in `now` milliseconds (whole seconds).
+    pub expires_ms: u64,
+}
+
+/// Event counters (monotonic).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    pub inserted: u64,
+    /// Inserts refused because the table was full and nothing could be evicted.
+    pub refused_full: u64,
+    /// Non-established TCP connections evicted to make room.
+    pub evicted: u64,
+    /// Connections removed because their timeout elapsed.
+    pub expired: u64,
+    /// Connections removed by [`ConnTable::remove`].
+    pub removed: u64,
+}
+
+/// The per-worker connection table. See the module documentation for the layout.
+pub struct ConnTable {
+    pub(super) entries: Vec<Entry>,
+    in_heads: Vec<u32>,
+    out_heads: Vec<u32>,
+    bucket_mask: u64,
+    pub(super) wheel: Vec<u32>,
+    pub(super) wheel_mask: u32,
+    /// Next second the wheel has to process.
+    pub(super) wheel_tick: u32,
+    /// Position inside the slot of `wheel_tick`: `SWEEP_START`, `SWEEP_END` or an entry index.
+    pub(super) sweep: u32,
+    free: u32,
+    len: u32,
+    loads: Vec<RealLoad>,
+    timeouts: Timeouts,
+    timeout_secs: [u32; 13],
+    seed: u64,
+    pub(super) evict_probes: u32,
+    pub(super) stats: ConnStats,
+}
+
+/// Sweep cursor: start at the slot's head.
+pub(super) const SWEEP_START: u32 = NIL;
+/// Sweep cursor: the slot is done.
+pub(super) const SWEEP_END: u32 = NIL - 1;
+
+/// Whole seconds of `now` (saturating far in the future rather than wrapping).
+#[inline]
+pub(super) fn secs_floor(now_ms: u64) -> u32 {
+    (now_ms / 1000).min(u64::from(u32::MAX / 2)) as u32
+}
+
+#[inline]
+fn secs_ceil(now_ms: u64) -> u32 {
+    now_ms.div_ceil(1000).min(u64::from(u32::MAX / 2)) as u32
+}
+
+/// Whether a connection counts as active for lc/wlc (see `RealLoad`).
+#[inline]
+fn is_active(proto: u8, state: u8) -> bool {
+    proto != Protocol::Tcp as u8 || state == TcpState::Established as u8
+}
+
+impl ConnTable {
+    /// Allocates everything up front: entries, both bucket arrays, the wheel and the load array.
+    pub fn new(cfg: &ConnConfig) -> Result<ConnTable, ConnConfigError> {
+        if cfg.capacity == 0 || cfg.capacity > MAX_CAPACITY {
+            return Err(ConnConfigError::Capacity(cfg.capacity));
+        }
+        if cfg.max_reals == 0 {
+            return Err(ConnConfigError::MaxReals);
+        }
+        let cap = cfg.capacity as usize;
+        // Load factor <= 1 unless that would cost more than 1.5 buckets per connection.
+        let mut buckets = cap.next_power_of_two();
+        if buckets > cap + cap / 2 {
+            buckets /= 2;
+        }
+        let buckets = buckets.max(1);
+        let slots = (cap.next_power_of_two() >> 4).clamp(64, 4096);
+        let mut entries = vec![Entry::EMPTY; cap];
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.next_in = if i + 1 < cap { (i + 1) as u32 } else { NIL };
+        }
+        Ok(ConnTable {
+            entries,
+            in_heads: vec![NIL; buckets],
+            out_heads: vec![NIL; buckets],
+            bucket_mask: (buckets - 1) as u64,
+            wheel: vec![NIL; slots],
+            wheel_mask: (slots - 1) as u32,
+            wheel_tick: 0,
+            sweep: SWEEP_START,
+            free: 0,
+            len: 0,
+            loads: vec![RealLoad::default(); cfg.max_reals as usize],
+            timeouts: cfg.timeouts,
+            timeout_secs: cfg.timeouts.lookup_table(),
+            seed: cfg.hash_seed,
+            evict_probes: cfg.evict_probes,
+            stats: ConnStats::default(),
+        })
+    }
+
+    /// Maximum number of live connections.
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Number of live connections.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes of memory the table owns (heap allocations plus the struct itself).
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.entries.capacity() * std::mem::size_of::<Entry>()
+            + (self.in_heads.capacity() + self.out_heads.capacity() + self.wheel.capacity()) * 4
+            + self.loads.capacity() * std::mem::size_of::<RealLoad>()
+    }
+
+    /// Active/inactive connection counts per `RealId` (for the lc/wlc family of schedulers).
+    pub fn loads(&self) -> &[RealLoad] {
+        &self.loads
+    }
+
+    pub fn stats(&self) -> ConnStats {
+        self.stats
+    }
+
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// New timeouts apply from the next packet of each connection.
+    pub fn set_timeouts(&mut self, t: Timeouts) {
+        self.timeouts = t;
+        self.timeout_secs = t.lookup_table();
+    }
+
+    #[inline]
+    fn bucket(&self, h: u64) -> usize {
+        (h & self.bucket_mask) as usize
+    }
+
+    #[inline]
+    fn bucket_in(&self, proto: u8, client: u32, cport: u16, vip: u32, vport: u16) -> usize {
+        self.bucket(hash_in(self.seed, proto, client, cport, vip, vport))
+    }
+
+    #[inline]
+    fn bucket_out(&self, proto: u8, real: u32, rport: u16, client: u32, cport: u16) -> usize {
+        self.bucket(hash_out(self.seed, proto, real, rport, client, cport))
+    }
+
+    #[inline]
+    fn find_in(&self, b: usize, proto: u8, client: u32, cport: u16, vip: u32, vport: u16) -> u32 {
+        let mut i = self.in_heads[b];
+        while let Some(e) = self.entries.get(i as usize) {
+            if e.client == client
+                && e.vip == vip
+                && e.cport == cport
+                && e.vport == vport
+                && e.proto == proto
+            {
+                return i;
+            }
+            i = e.next_in;
+        }
+        NIL
+    }
+
+    #[inline]
+    fn find_out(&self, b: usize, proto: u8, real: u32, rport: u16, client: u32, cport: u16) -> u32 {
+        let mut i = self.out_heads[b];
+        while let Some(e) = self.entries.get(i as usize) {
+            if e.real_addr == real
+                && e.client == client
+                && e.rport == rport
+                && e.cport == cport
+                && e.proto == proto
+            {
+                return i;
+            }
+            i = e.next_out;
+        }
+        NIL
+    }
+
+    /// The connection of an inbound packet `client:cport -> vip:vport` (any forwarding mode).
+    #[inline]
+    pub fn lookup_in(
+        &self,
+        proto: Protocol,
+        client: Ipv4Addr,
+        cport: u16,
+        vip: Ipv4Addr,
+        vport: u16,
+    ) -> Option<ConnHandle> {
+        let (p, c, v) = (proto as u8, ip(client), ip(vip));
+        let i = self.find_in(self.bucket_in(p, c, cport, v, vport), p, c, cport, v, vport);
+        (i != NIL).then_some(ConnHandle(i))
+    }
+
+    /// The NAT connection of a reply `real:rport -> client:cport`. DR/TUN connections are not in
+    /// this index (their replies do not cross the director).
+    #[inline]
+    pub fn lookup_out(
+        &self,
+        proto: Protocol,
+        real: Ipv4Addr,
+        rport: u16,
+        client: Ipv4Addr,
+        cport: u16,
+    ) -> Option<ConnHandle> {
+        let (p, r, c) = (proto as u8, ip(real), ip(client));
+        let i = self.find_out(
+            self.bucket_out(p, r, rport, c, cport),
+            p,
+            r,
+            rport,
+            c,
+            cport,
+        );
+        (i != NIL).then_some(ConnHandle(i))
+    }
+
+    /// Creates a connection in state NONE (TCP) with the matching timeout, counted against its
+    /// real. Call [`ConnTable::on_packet`] for the packet that created it, as for every other.
+    /// When the table is full, the policy of `wheel.rs` applies (evict a non-established TCP
+    /// connection nearest to expiry, else refuse).
+    pub fn insert(&mut self, c: &NewConn, now_ms: u64) -> Result<ConnHandle, InsertError> {
+        if c.real as usize >= self.loads.len() {
+            return Err(InsertError::UnknownReal(c.real));
+        }
+        let proto = c.proto as u8;
+        let (client, vip, real_addr) = (ip(c.client), ip(c.vip), ip(c.real_addr));
+        let b_in = self.bucket_in(proto, client, c.cport, vip, c.vport);
+        let existing = self.find_in(b_in, proto, client, c.cport, vip, c.vport);
+        if existing != NIL {
+            return Err(InsertError::Exists(ConnHandle(existing)));
+        }
+        let nat = c.mode == ForwardMode::Nat;
+        let b_out = self.bucket_out(proto, real_addr, c.rport, client, c.cport);
+        if nat {
+            let existing = self.find_out(b_out, proto, real_addr, c.rport, client, c.cport);
+            if existing != NIL {
+                return Err(InsertError::Exists(ConnHandle(existing)));
+            }
+        }
+        if self.free == NIL && !self.make_room(secs_floor(now_ms)) {
+            self.stats.refused_full += 1;
+            return Err(InsertError::Full);
+        }
+        let idx = self.free;
+        let Some(slot) = self.entries.get_mut(idx as usize) else {
+            // Unreachable while the free list is consistent; refusing is the safe answer.
+            self.stats.refused_full += 1;
+            return Err(InsertError::Full);
+        };
+        self.free = slot.next_in;
+        let state = TcpState::None as u8;
+        let timeout = self.timeout_secs[match c.proto {
+            Protocol::Tcp => state as usize,
+            Protocol::Udp => UDP_SLOT,
+            Protocol::Icmp => ICMP_SLOT,
+        }];
+        *slot = Entry {
+            client,
+            vip,
+            real_addr,
+            real: c.real,
+            cport: c.cport,
+            vport: c.vport,
+            rport: c.rport,
+            proto,
+            state,
+            expiry: secs_ceil(now_ms).saturating_add(timeout),
+            flags: F_USED | if nat { F_OUT_INDEXED } else { F_NO_OUTPUT },
+            mode: mode_to_u8(c.mode),
+            ..Entry::EMPTY
+        };
+        self.entries[idx as usize].next_in = self.in_heads[b_in];
+        self.in_heads[b_in] = idx;
+        if nat {
+            self.entries[idx as usize].next_out = self.out_heads[b_out];
+            self.out_heads[b_out] = idx;
+        }
+        self.wheel_link(idx);
+        let load = &mut self.loads[c.real as usize];
+        if is_active(proto, state) {
+            load.active += 1;
+        } else {
+            load.inactive += 1;
+        }
+        self.len += 1;
+        self.stats.inserted += 1;
+        Ok(ConnHandle(idx))
+    }
+
+    #[inline]
+    fn live(&self, h: ConnHandle) -> Option<&Entry> {
+        self.entries.get(h.0 as usize).filter(|e| e.used())
+    }
+
+    /// A copy of the connection, `None` if the handle is not live.
+    #[inline]
+    pub fn get(&self, h: ConnHandle) -> Option<ConnInfo> {
+        self.live(h).map(|e| ConnInfo {
+            proto: Protocol::from_ip_proto(e.proto).unwrap_or(Protocol::Tcp),
+            client: Ipv4Addr::from(e.client),
+            cport: e.cport,
+            vip: Ipv4Addr::from(e.vip),
+            vport: e.vport,
+            real: e.real,
+            real_addr: Ipv4Addr::from(e.real_addr),
+            rport: e.rport,
+            mode: mode_from_u8(e.mode),
+            state: TcpState::from_u8(e.state).unwrap_or_default(),
+            expires_ms: u64::from(e.expiry) * 1000,
+        })
+    }
+
+    /// Every live connection (management listings; walks the whole array, not for the hot path).
+    pub fn iter(&self) -> impl Iterator<Item = (ConnHandle, ConnInfo)> + '_ {
+        (0..self.entries.len() as u32)
+            .filter_map(|i| self.get(ConnHandle(i)).map(|c| (ConnHandle(i), c)))
+    }
+
+    /// Accounts one packet of the connection: TCP state transition (IPVS tables, see `state.rs`)
+    /// with the real's active/inactive counts following, and the idle timer restarted with the
+    /// timeout of the resulting state. Returns the new state (always NONE for UDP/ICMP), or
+    /// `None` if the handle is not live.
+    #[inline]
+    pub fn on_packet(
+        &mut self,
+        h: ConnHandle,
+        dir: Direction,
+        tcp_flags: u8,
+        now_ms: u64,
+    ) -> Option<TcpState> {
+        let e = self.entries.get_mut(h.0 as usize).filter(|e| e.used())?;
+        let old = e.state;
+        let mut changed = false;
+        let slot = if e.proto == Protocol::Tcp as u8 {
+            let table = match dir {
+                Direction::Out => {
+                    e.flags &= !F_NO_OUTPUT;
+                    StateTable::Output
+                }
+                Direction::In if e.flags & F_NO_OUTPUT != 0 => StateTable::InputOnly,
+                Direction::In => StateTable::Input,
+            };
+            let cur = TcpState::from_u8(old).unwrap_or_default();
+            let new = next_state(cur, table, tcp_flags) as u8;
+            if new != old {
+                changed = true;
+                e.state = new;
+                let (was, now_active, real) =
+                    (is_active(e.proto, old), is_active(e.proto, new), e.real);
+                if was != now_active {
+                    if let Some(l) = self.loads.get_mut(real as usize) {
+                        if now_active {
+                            l.inactive = l.inactive.saturating_sub(1);
+                            l.active += 1;
+                        } else {
+                            l.active = l.active.saturating_sub(1);
+                            l.inactive += 1;
+                        }
+                    }
+                }
+            }
+            new as usize
+        } else if e.proto == Protocol::Udp as u8 {
+            UDP_SLOT
+        } else {
+            ICMP_SLOT
+        };
+        let timeout = self.timeout_secs.get(slot).copied().unwrap_or(1);
+        self.refresh(h.0, timeout, now_ms, changed);
+        TcpState::from_u8(self.entries[h.0 as usize].state)
+    }
+
+    /// Restarts the idle timer with the timeout of the current state, without a state change.
+    pub fn touch(&mut self, h: ConnHandle, now_ms: u64) -> bool {
+        let Some(e) = self.live(h) else { return false };
+        let slot = match Protocol::from_ip_proto(e.proto) {
+            Some(Protocol::Udp) => UDP_SLOT,
+            Some(Protocol::Icmp) => ICMP_SLOT,
+            _ => e.state as usize,
+        };
+        let timeout = self.timeout_secs.get(slot).copied().unwrap_or(1);
+        self.refresh(h.0, timeout, now_ms, false);
+        true
+    }
+
+    /// Sets the expiry. The wheel is lazy: an entry stays filed under an earlier second and is
+    /// re-filed when the wheel reaches it. It is re-filed now only if the expiry moves earlier
+    /// (the wheel must never reach it late) or the state changed (so that entries are filed
+    /// close to their real expiry, which the full-table eviction search relies on).
+    #[inline]
+    fn refresh(&mut self, idx: u32, timeout: u32, now_ms: u64, state_changed: bool) {
+        let new = secs_ceil(now_ms).saturating_add(timeout);
+        let e = &mut self.entries[idx as usize];
+        let old = e.expiry;
+        e.expiry = new;
+        if (new < old || state_changed) && (new & self.wheel_mask) != u32::from(e.wslot) {
+            self.wheel_unlink(idx);
+            self.wheel_link(idx);
+        }
+    }
+
+    /// Removes a connection now (for example when its real is removed without draining).
+    pub fn remove(&mut self, h: ConnHandle) -> bool {
+        if self.live(h).is_none() {
+            return false;
+        }
+        self.release(h.0);
+        self.stats.removed += 1;
+        true
+    }
+
+    /// Unlinks a live entry from every index and list, uncounts it and frees its slot.
+    pub(super) fn release(&mut self, idx: u32) {
+        self.wheel_unlink(idx);
+        let e = self.entries[idx as usize];
+        let b = self.bucket_in(e.proto, e.client, e.cport, e.vip, e.vport);
+        unlink_chain(&mut self.entries, &mut self.in_heads[b], idx, |e| {
+            &mut e.next_in
+        });
+        if e.flags & F_OUT_INDEXED != 0 {
+            let b = self.bucket_out(e.proto, e.real_addr, e.rport, e.client, e.cport);
+            unlink_chain(&mut self.entries, &mut self.out_heads[b], idx, |e| {
+                &mut e.next_out
+            });
+        }
+        if let Some(l) = self.loads.get_mut(e.real as usize) {
+            if is_active(e.proto, e.state) {
+                l.active = l.active.saturating_sub(1);
+            } else {
+                l.inactive = l.inactive.saturating_sub(1);
+            }
+        }
+        self.entries[idx as usize] = Entry {
+            next_in: self.free,
+            ..Entry::EMPTY
+        };
+        self.free = idx;
+        self.len -= 1;
+    }
+}
+
+/// Removes `idx` from a singly linked hash chain starting at `head` (chains are short: O(1)
+/// expected).
+fn unlink_chain(
+    entries: &mut [Entry],
+    head: &mut u32,
+    idx: u32,
+    next: impl Fn(&mut Entry) -> &mut u32,
+) {
+    if *head == idx {
+        *head = *next(&mut entries[idx as usize]);
+        return;
+    }
+    let mut cur = *head;
+    while cur != NIL {
+        let n = *next(&mut entries[cur as usize]);
+        if n == idx {
+            let after = *next(&mut entries[idx as usize]);
+            *next(&mut entries[cur as usize]) = after;
+            return;
+        }
+        cur = n;
+    }
+}
