@@ -1,1 +1,21 @@
 //! Zero-copy packet views and builders over `&[u8]` / `&mut [u8]`; no DPDK types.
+//!
+//! Each protocol has a view `Foo<T: AsRef<[u8]>>` whose `new_checked` validates lengths and
+//! version fields once, so that every getter afterwards is a plain load that cannot fail; setters
+//! exist when `T: AsMut<[u8]>`. Small `FooRepr` structs describe headers to build (ARP replies,
+//! ICMP errors, IPIP outer headers). Nothing here allocates or panics on any input.
+
+pub mod arp;
+mod bytes;
+pub mod checksum;
+pub mod error;
+pub mod ethernet;
+pub mod ip_proto;
+pub mod ipv4;
+pub mod mac;
+
+pub use arp::{ArpPacket, ArpRepr};
+pub use error::WireError;
+pub use ethernet::{ether_type, EthernetFrame, EthernetRepr};
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use mac::MacAddr;
