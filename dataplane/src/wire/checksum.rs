@@ -232,7 +232,11 @@ mod tests {
         ];
         assert_eq!(checksum(&h), 0xb1e6);
         h[10..12].copy_from_slice(&0xb1e6u16.to_be_bytes());
-        assert_eq!(sum(&h), 0xffff, "a header with its checksum sums to all ones");
+        assert_eq!(
+            sum(&h),
+            0xffff,
+            "a header with its checksum sums to all ones"
+        );
     }
 
     #[test]
@@ -272,7 +276,10 @@ mod tests {
         bytes.extend_from_slice(&dst.octets());
         bytes.extend_from_slice(&70000u32.to_be_bytes());
         bytes.extend_from_slice(&[0, 0, 0, 58]);
-        assert_eq!(pseudo_header_v6(&src, &dst, 58, 70000), reference_sum(&bytes));
+        assert_eq!(
+            pseudo_header_v6(&src, &dst, 58, 70000),
+            reference_sum(&bytes)
+        );
     }
 
     #[test]

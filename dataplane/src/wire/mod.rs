@@ -12,10 +12,16 @@ pub mod error;
 pub mod ethernet;
 pub mod ip_proto;
 pub mod ipv4;
+pub mod ipv6;
 pub mod mac;
+pub mod tcp;
+pub mod udp;
 
 pub use arp::{ArpPacket, ArpRepr};
 pub use error::WireError;
 pub use ethernet::{ether_type, EthernetFrame, EthernetRepr};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use mac::MacAddr;
+pub use tcp::{TcpFlags, TcpRepr, TcpSegment};
+pub use udp::{UdpDatagram, UdpRepr};
