@@ -18,6 +18,10 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod mac;
 pub mod packet;
+#[cfg(test)]
+mod prop_checksum;
+#[cfg(test)]
+mod prop_no_panic;
 pub mod tcp;
 pub mod udp;
 
