@@ -166,7 +166,7 @@ proptest! {
         }
         let old = u16::from_be_bytes([d[off], d[off + 1]]);
         d[off..off + 2].copy_from_slice(&new.to_be_bytes());
-        let (o, n) = if off % 2 == 0 { (old, new) } else { (old.swap_bytes(), new.swap_bytes()) };
+        let (o, n) = if off & 1 == 0 { (old, new) } else { (old.swap_bytes(), new.swap_bytes()) };
         prop_assert_eq!(update_u16(before, o, n), checksum::checksum(&d));
     }
 

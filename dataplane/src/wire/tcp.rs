@@ -125,7 +125,7 @@ impl<'a> TcpOptions<'a> {
             (option_kind::MSS, 2) => TcpOption::Mss(be16(d, 0)),
             (option_kind::WINDOW_SCALE, 1) => TcpOption::WindowScale(d[0]),
             (option_kind::SACK_PERMITTED, 0) => TcpOption::SackPermitted,
-            (option_kind::SACK, n) if n % 8 == 0 => TcpOption::Sack(d),
+            (option_kind::SACK, n) if n & 7 == 0 => TcpOption::Sack(d),
             (option_kind::TIMESTAMPS, 8) => TcpOption::Timestamps {
                 value: be32(d, 0),
                 echo: be32(d, 4),
@@ -379,7 +379,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
         set_be16(self.buffer.as_mut(), off, max);
         // A 16-bit value at an odd offset straddles two checksum words: its bytes contribute
         // swapped.
-        let (old, new) = if off % 2 == 0 {
+        let (old, new) = if off & 1 == 0 {
             (mss, max)
         } else {
             (mss.swap_bytes(), max.swap_bytes())
