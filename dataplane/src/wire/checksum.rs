@@ -326,9 +326,8 @@ mod tests {
     #[test]
     fn udp_zero_rules() {
         assert_eq!(update_udp(0, |c| update_u16(c, 1, 2)), 0);
-        // A checksum that would become 0 after the update is sent as 0xffff.
-        // ~(~c + ~old + new) == 0  <=>  ~c + ~old + new == 0xffff: c = 0x0001, old = 0, new = 0
-        // gives ~c = 0xfffe, ~old = 0xffff -> sum folds to 0xfffe; choose new = 1 -> 0xffff.
+        // ~0x0001 + ~0x0000 + 0x0001 = 0xfffe + 0xffff + 1 folds to 0xffff, whose inverse is 0:
+        // a plain update yields 0, which UDP must send as 0xffff.
         assert_eq!(update_u16(0x0001, 0, 1), 0);
         assert_eq!(update_udp(0x0001, |c| update_u16(c, 0, 1)), 0xffff);
         assert_eq!(udp_field(0), 0xffff);
