@@ -1,0 +1,28 @@
+//! The one error type of every parser in `wire`: parsers return it instead of panicking, so a
+//! malformed packet costs a counter increment, never a crash.
+
+/// Why a buffer could not be viewed as a given protocol header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum WireError {
+    /// The buffer ends before the header (or the length the header claims) does.
+    #[error("buffer too short for the header or the length it claims")]
+    Truncated,
+    /// The IP version field is not the one expected.
+    #[error("unexpected IP version")]
+    BadVersion,
+    /// A header-length field (IHL, TCP data offset, extension length) is impossible.
+    #[error("impossible header length field")]
+    BadHeaderLen,
+    /// A total-length field (IPv4 total length, UDP length) is smaller than the header.
+    #[error("impossible length field")]
+    BadLength,
+    /// The checksum does not verify.
+    #[error("checksum does not verify")]
+    BadChecksum,
+    /// Well-formed but not something this data plane handles (QinQ, non-Ethernet ARP, ...).
+    #[error("unsupported packet format")]
+    Unsupported,
+    /// Structurally invalid contents (bad option encoding, too many extension headers, ...).
+    #[error("malformed packet")]
+    Malformed,
+}
