@@ -2,6 +2,7 @@
 //! connection table and flow ownership. Unit- and property-tested on plain values.
 pub mod conn;
 pub mod flow;
+pub mod forward;
 pub mod neigh;
 pub mod persist;
 pub mod route;

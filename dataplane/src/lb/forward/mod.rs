@@ -1,0 +1,37 @@
+//! The LVS forwarding rewrites as pure functions over a frame's bytes: NAT in both directions,
+//! translation of ICMP errors that quote a NAT connection, IPIP encapsulation, the ICMP messages
+//! the appliance generates itself (fragmentation needed, echo reply) and ARP.
+//!
+//! Every function takes the whole Ethernet frame (`&mut [u8]`) and `l3`, the offset of the IPv4
+//! header (14, or 18 behind an 802.1Q tag), after the worker has classified the packet and found
+//! its connection. They build on the zero-copy views of [`crate::wire`], never allocate, never
+//! panic on any input, and validate everything before changing a byte: on error the frame is
+//! untouched, so the worker can still drop it, count it, or answer it (time exceeded).
+//!
+//! Checksums are updated incrementally (RFC 1624) wherever fields change, which keeps a packet
+//! that arrived with a bad checksum bad; ICMP errors, rare, get their ICMP checksum verified and
+//! then recomputed over the whole message.
+
+pub mod arp;
+mod error;
+pub mod icmp_gen;
+// pub mod icmp_nat;
+pub mod nat;
+// pub mod tun;
+
+#[cfg(test)]
+mod test_packets;
+
+pub use arp::{arp_reply_in_place, build_arp_frame, build_arp_request, build_gratuitous_arp};
+pub use error::ForwardError;
+pub use icmp_gen::{echo_reply_in_place, frag_needed_in_place};
+// pub use icmp_nat::{icmp_error_to_client, icmp_error_to_real, quoted_flow};
+pub use nat::{nat_in, nat_out};
+// pub use tun::{encapsulate, tun_fits};
+
+use crate::wire::{Ipv4Packet, WireError};
+
+/// The IPv4 packet at `l3` (its checks done: version, IHL, total length within the frame).
+fn ipv4_at(frame: &mut [u8], l3: usize) -> Result<Ipv4Packet<&mut [u8]>, WireError> {
+    Ipv4Packet::new_checked(frame.get_mut(l3..).ok_or(WireError::Truncated)?)
+}
