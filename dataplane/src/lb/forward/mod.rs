@@ -15,9 +15,12 @@
 pub mod arp;
 mod error;
 pub mod icmp_gen;
-// pub mod icmp_nat;
+pub mod icmp_nat;
 pub mod nat;
-// pub mod tun;
+pub mod tun;
+
+#[cfg(test)]
+mod prop_tests;
 
 #[cfg(test)]
 mod test_packets;
@@ -25,9 +28,9 @@ mod test_packets;
 pub use arp::{arp_reply_in_place, build_arp_frame, build_arp_request, build_gratuitous_arp};
 pub use error::ForwardError;
 pub use icmp_gen::{echo_reply_in_place, frag_needed_in_place};
-// pub use icmp_nat::{icmp_error_to_client, icmp_error_to_real, quoted_flow};
+pub use icmp_nat::{icmp_error_to_client, icmp_error_to_real, quoted_flow};
 pub use nat::{nat_in, nat_out};
-// pub use tun::{encapsulate, tun_fits};
+pub use tun::{encapsulate, tun_fits};
 
 use crate::wire::{Ipv4Packet, WireError};
 
