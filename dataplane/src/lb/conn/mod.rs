@@ -73,6 +73,8 @@ pub use table::{
 pub use timeouts::Timeouts;
 
 #[cfg(test)]
+mod ended_tests;
+#[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod tests;
