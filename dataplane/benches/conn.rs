@@ -28,6 +28,7 @@ fn conn(i: u64, proto: Protocol) -> NewConn {
         real_addr: Ipv4Addr::new(198, 19, 0, real as u8),
         rport: 8080,
         mode: ForwardMode::Nat,
+        template: None,
     }
 }
 

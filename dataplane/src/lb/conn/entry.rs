@@ -1,4 +1,4 @@
-//! The fixed-size connection record (48 bytes) and its flag bits.
+//! The fixed-size connection record (52 bytes) and its flag bits.
 
 use crate::lb::types::{ForwardMode, RealId};
 
@@ -14,7 +14,8 @@ pub(super) const F_OUT_INDEXED: u8 = 2;
 pub(super) const F_NO_OUTPUT: u8 = 4;
 
 /// One connection. Addresses are host-order u32, ports host-order u16. `repr(C)` and exactly
-/// 48 bytes so that, with the two u32 bucket arrays, a connection costs at most 64 bytes.
+/// 52 bytes so that, with the two u32 bucket arrays (8 bytes per connection), a connection
+/// costs at most 64 bytes.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub(super) struct Entry {
@@ -43,9 +44,12 @@ pub(super) struct Entry {
     pub mode: u8,
     /// The wheel slot the entry is filed in (the wheel has at most 4096 slots).
     pub wslot: u16,
+    /// The persistence template the connection holds (`TemplateRef::to_raw`), `NIL` if none.
+    /// Reported in an `Ended` record when the connection goes away.
+    pub template: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() == 48);
+const _: () = assert!(std::mem::size_of::<Entry>() == 52);
 
 impl Entry {
     /// A free entry.
@@ -67,6 +71,7 @@ impl Entry {
         flags: 0,
         mode: 0,
         wslot: 0,
+        template: NIL,
     };
 
     #[inline]

@@ -5,21 +5,23 @@
 //! (client -> VIP) and, for NAT, from the reply (real -> client).
 //!
 //! # Layout (at most 64 bytes per connection, index included)
-//! - **Entries**: one array of `capacity` fixed 48-byte `repr(C)` records: client, VIP and real
+//! - **Entries**: one array of `capacity` fixed 52-byte `repr(C)` records: client, VIP and real
 //!   addresses, the three ports, protocol, TCP state, flags, forwarding mode, real id, expiry in
-//!   whole seconds, and five u32 links (inbound chain, reply chain, timer wheel next/prev, and the
-//!   wheel slot as u16). A free entry sits on a free list threaded through its inbound link.
+//!   whole seconds, four u32 links (inbound chain, reply chain, timer wheel next/prev), the
+//!   wheel slot as u16 and the persistence template (u32). A free entry sits on a free list
+//!   threaded through its inbound link.
 //! - **Two bucket arrays** of u32 chain heads, one keyed by (proto, client, cport, vip, vport),
 //!   one by (proto, real, rport, client, cport); DR/TUN connections are only in the first.
-//!   Their size is the power of two >= capacity, or half that if it would exceed 1.5x capacity,
-//!   so the index costs at most 12 bytes per connection and the load factor stays <= 4/3.
-//!   Keys are hashed with a seeded multiply-xorshift (`hash.rs`).
+//!   Each has exactly `capacity` buckets (8 bytes of index per connection, load factor <= 1):
+//!   a seeded multiply-xorshift hash (`hash.rs`) is reduced to a bucket by multiply-shift, so
+//!   the count need not be a power of two.
 //! - **Timer wheel**: 64..4096 one-second slots of u32 list heads (capacity/16, clamped),
-//!   see `wheel.rs`; **per-real loads**: `max_reals` x 8 bytes.
+//!   see `wheel.rs`; **per-real loads**: `max_reals` x 8 bytes; **ended ring**:
+//!   `ended_capacity` (default 64) x 16 bytes.
 //!
-//! [`ConnTable::memory_bytes`] counts all of it: 48 + <= 12 bytes per connection plus the wheel
-//! and the load array, which stays under 64 bytes per connection from 1K connections up
-//! (with a few hundred reals).
+//! [`ConnTable::memory_bytes`] counts all of it: 52 + 8 = 60 bytes per connection plus the
+//! wheel, the load array and the ring, which stays under 64 bytes per connection from 1K
+//! connections up (with a few hundred reals).
 //!
 //! # Time
 //! The caller passes `now` in milliseconds from any monotonic origin; the table never reads a
@@ -41,11 +43,19 @@
 //! is refused ([`InsertError::Full`]). Established TCP and live UDP/ICMP connections are never
 //! evicted. Counted in [`ConnStats`]: `evicted`, `refused_full` (and `expired`).
 //!
+//! # Ended connections (persistence templates)
+//! A connection may hold a persistence template ([`NewConn::template`]). When such a connection
+//! ends, however it ends (expired, evicted, removed), the table queues one [`Ended`] record in a
+//! fixed ring, which the worker drains with [`ConnTable::drain_ended`] to release the template
+//! exactly once. The ring never overflows: while it is full the table holds back instead (see
+//! `drain_ended`). Connections without a template are not reported.
+//!
 //! # Handles
 //! Lookups and inserts return a [`ConnHandle`] (the u32 slot index), used right away to read
 //! the connection ([`ConnTable::get`]) and account the packet ([`ConnTable::on_packet`]). A
 //! handle is valid until the connection is removed; a dead handle is answered with `None`.
 
+mod ended;
 mod entry;
 mod hash;
 mod state;
@@ -54,6 +64,7 @@ mod timeouts;
 mod wheel;
 
 pub use crate::lb::flow::Direction;
+pub use ended::{EndReason, Ended, DEFAULT_ENDED_CAPACITY};
 pub use state::{next_state, tcp_flags, StateTable, TcpState};
 pub use table::{
     ConnConfig, ConnConfigError, ConnHandle, ConnInfo, ConnStats, ConnTable, InsertError, NewConn,
@@ -61,6 +72,8 @@ pub use table::{
 };
 pub use timeouts::Timeouts;
 
+#[cfg(test)]
+mod ended_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! Property test: the table against a `BTreeMap` model over random operation sequences.
+//! Property test: the table against a `BTreeMap` model over random operation sequences,
+//! including the ended-connection reports of templated connections (each exactly once, with
+//! the right real and reason, and the ring's hold-back behaviour when it is full).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -21,6 +23,7 @@ enum Op {
         real: u32,
         rport: u8,
         mode: u8,
+        templated: bool,
     },
     Packet {
         pick: usize,
@@ -40,6 +43,7 @@ enum Op {
         budget: usize,
     },
     ExpireAll,
+    Drain,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -55,8 +59,8 @@ fn op() -> impl Strategy<Value = Op> {
         0,
     ]);
     prop_oneof![
-        4 => (0u8..6, 0u8..3, 0u8..2, 0u8..3, 0u32..5, 0u8..2, 0u8..3).prop_map(
-            |(client, cport, vport, proto, real, rport, mode)| Op::Insert { client, cport, vport, proto, real, rport, mode }
+        4 => ((0u8..6, 0u8..3, 0u8..2, 0u8..3, 0u32..5, 0u8..2, 0u8..3), any::<bool>()).prop_map(
+            |((client, cport, vport, proto, real, rport, mode), templated)| Op::Insert { client, cport, vport, proto, real, rport, mode, templated }
         ),
         6 => (any::<usize>(), any::<bool>(), flags).prop_map(|(pick, out, flags)| Op::Packet { pick, out, flags }),
         1 => any::<usize>().prop_map(|pick| Op::Touch { pick }),
@@ -64,6 +68,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => prop_oneof![0u64..3_000, 0u64..200_000, 0u64..1_000_000].prop_map(|ms| Op::Advance { ms }),
         2 => (0usize..40).prop_map(|budget| Op::Expire { budget }),
         1 => Just(Op::ExpireAll),
+        3 => Just(Op::Drain),
     ]
 }
 
@@ -148,12 +153,49 @@ fn check(t: &ConnTable, m: &BTreeMap<InKey, MConn>) -> Result<(), TestCaseError>
     Ok(())
 }
 
+/// The model of the ended ring.
+#[derive(Default)]
+struct Reports {
+    /// Templated connections that ended and whose report is not drained yet, by template:
+    /// (real, reason).
+    pending: BTreeMap<u32, (u32, EndReason)>,
+    /// Templated connections that ended (inserted, then expired/evicted/removed).
+    ended: u64,
+    /// Reports drained from the table.
+    drained: u64,
+}
+
+impl Reports {
+    /// Expects a report for `mc` if it held a template.
+    fn ended(&mut self, mc: &MConn, reason: EndReason) {
+        if let Some(tpl) = mc.c.template {
+            self.pending.insert(tpl, (mc.c.real, reason));
+            self.ended += 1;
+        }
+    }
+
+    /// Drains the table's ring: exactly the pending reports, each once.
+    fn drain(&mut self, t: &mut ConnTable) -> Result<(), TestCaseError> {
+        let mut got = Vec::new();
+        t.drain_ended(|e| got.push(e));
+        prop_assert_eq!(got.len(), self.pending.len());
+        for e in got {
+            let tpl = e.template.expect("only templated connections are reported");
+            let want = self.pending.remove(&tpl);
+            prop_assert_eq!(want, Some((e.real, e.reason)), "unexpected report {:?}", e);
+            self.drained += 1;
+        }
+        prop_assert_eq!(t.ended_pending(), 0);
+        Ok(())
+    }
+}
+
 /// Drops from the model what the table no longer has; each must satisfy `allowed`.
 fn sync_removed(
     t: &ConnTable,
     m: &mut BTreeMap<InKey, MConn>,
     allowed: impl Fn(&MConn) -> bool,
-) -> Result<usize, TestCaseError> {
+) -> Result<Vec<MConn>, TestCaseError> {
     let gone: Vec<InKey> = m
         .iter()
         .filter(|(_, mc)| {
@@ -161,6 +203,7 @@ fn sync_removed(
         })
         .map(|(k, _)| *k)
         .collect();
+    let mut out = Vec::with_capacity(gone.len());
     for k in &gone {
         let mc = m.remove(k).expect("present");
         prop_assert!(
@@ -168,22 +211,30 @@ fn sync_removed(
             "removed a connection that was not eligible: {:?}",
             mc
         );
+        out.push(mc);
     }
-    Ok(gone.len())
+    Ok(out)
 }
 
 fn pick(m: &BTreeMap<InKey, MConn>, p: usize) -> Option<InKey> {
     (!m.is_empty()).then(|| *m.keys().nth(p % m.len()).expect("in range"))
 }
 
-fn run(cap: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let cfg = ConnConfig::new(cap, MAX_REALS);
+/// `ring`: the ended ring's capacity; `drain_always`: drain after every operation (the
+/// documented protocol, under which nothing is ever held back) rather than only on `Op::Drain`.
+fn run(cap: u32, ring: u32, drain_always: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut cfg = ConnConfig::new(cap, MAX_REALS);
+    cfg.ended_capacity = ring;
     let to = cfg.timeouts;
     let mut t = ConnTable::new(&cfg).expect("valid");
+    prop_assert_eq!(t.ended_capacity(), ring as usize);
     let mut m: BTreeMap<InKey, MConn> = BTreeMap::new();
     let mut now: u64 = 0;
+    let mut r = Reports::default();
+    let (mut next_template, mut templated_inserted) = (0u32, 0u64);
     for op in ops {
         let now_secs = (now / 1000) as u32;
+        let ring_full = r.pending.len() == ring as usize;
         match op {
             Op::Insert {
                 client,
@@ -193,7 +244,10 @@ fn run(cap: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 real,
                 rport,
                 mode,
+                templated,
             } => {
+                let template = templated.then_some(next_template);
+                next_template += 1;
                 let proto = [Protocol::Tcp, Protocol::Udp, Protocol::Icmp][proto as usize];
                 let mode = [ForwardMode::Nat, ForwardMode::Dr, ForwardMode::Tun][mode as usize];
                 let c = NewConn {
@@ -206,6 +260,7 @@ fn run(cap: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     real_addr: Ipv4Addr::new(198, 19, 0, 10 + (real % 3) as u8),
                     rport: 8080 + u16::from(rport),
                     mode,
+                    template,
                 };
                 let res = t.insert(&c, now);
                 let dup_in = m.get(&in_key(&c)).map(|o| o.h);
@@ -232,19 +287,30 @@ fn run(cap: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert!(res.is_ok(), "insert failed with room: {:?}", res);
                 } else {
                     // Full: either one eligible connection made room, or the insert was refused.
+                    // With the ended ring full, a templated connection cannot be evicted.
                     let gone = sync_removed(&t, &mut m, |o| {
-                        o.expiry <= now_secs
-                            || (o.c.proto == Protocol::Tcp && o.state != TcpState::Established)
+                        (o.expiry <= now_secs
+                            || (o.c.proto == Protocol::Tcp && o.state != TcpState::Established))
+                            && !(ring_full && o.c.template.is_some())
                     })?;
                     match res {
-                        Ok(_) => prop_assert_eq!(gone, 1),
+                        Ok(_) => prop_assert_eq!(gone.len(), 1),
                         Err(e) => {
                             prop_assert_eq!(e, InsertError::Full);
-                            prop_assert_eq!(gone, 0);
+                            prop_assert_eq!(gone.len(), 0);
                         }
+                    }
+                    for o in &gone {
+                        let reason = if o.expiry <= now_secs {
+                            EndReason::Expired
+                        } else {
+                            EndReason::Evicted
+                        };
+                        r.ended(o, reason);
                     }
                 }
                 if let Ok(h) = res {
+                    templated_inserted += u64::from(template.is_some());
                     let expiry = now.div_ceil(1000) as u32 + timeout(&to, proto, TcpState::None);
                     m.insert(
                         in_key(&c),
@@ -288,29 +354,62 @@ fn run(cap: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Remove { pick: p } => {
                 let Some(k) = pick(&m, p) else { continue };
-                let mc = m.remove(&k).expect("picked");
-                prop_assert!(t.remove(mc.h));
-                prop_assert_eq!(t.get(mc.h), None);
+                let h = m[&k].h;
+                if ring_full && m[&k].c.template.is_some() {
+                    // Held back: its report could not be queued.
+                    prop_assert!(!t.remove(h));
+                    prop_assert!(t.get(h).is_some());
+                } else {
+                    let mc = m.remove(&k).expect("picked");
+                    prop_assert!(t.remove(h));
+                    prop_assert_eq!(t.get(h), None);
+                    r.ended(&mc, EndReason::Removed);
+                }
             }
             Op::Advance { ms } => now += ms,
             Op::Expire { budget } => {
                 let n = t.expire(now, budget);
                 prop_assert!(n <= budget);
                 let gone = sync_removed(&t, &mut m, |o| o.expiry <= now_secs)?;
-                prop_assert_eq!(gone, n);
+                prop_assert_eq!(gone.len(), n);
+                for o in &gone {
+                    r.ended(o, EndReason::Expired);
+                }
             }
             Op::ExpireAll => {
                 let n = t.expire(now, usize::MAX);
                 let gone = sync_removed(&t, &mut m, |o| o.expiry <= now_secs)?;
-                prop_assert_eq!(gone, n);
+                prop_assert_eq!(gone.len(), n);
+                for o in &gone {
+                    r.ended(o, EndReason::Expired);
+                }
+                // Only a full ring stops an unbounded expiry early.
                 prop_assert!(
-                    m.values().all(|o| o.expiry > now_secs),
+                    r.pending.len() == ring as usize || m.values().all(|o| o.expiry > now_secs),
                     "a due connection survived a full expiry"
                 );
             }
+            Op::Drain => r.drain(&mut t)?,
+        }
+        prop_assert_eq!(t.ended_pending(), r.pending.len());
+        prop_assert!(r.pending.len() <= ring as usize);
+        if drain_always {
+            r.drain(&mut t)?;
         }
         check(&t, &m)?;
     }
+    r.drain(&mut t)?;
+    prop_assert_eq!(r.drained, r.ended);
+    // Whatever is still live reports too once removed (draining after each, as documented).
+    let live: Vec<MConn> = m.values().cloned().collect();
+    for mc in &live {
+        prop_assert!(t.remove(mc.h));
+        r.ended(mc, EndReason::Removed);
+        r.drain(&mut t)?;
+    }
+    // Every templated connection inserted has now ended, and each was reported exactly once.
+    prop_assert_eq!(templated_inserted, r.drained);
+    prop_assert_eq!(r.drained, r.ended);
     Ok(())
 }
 
@@ -318,7 +417,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn table_matches_model(cap in prop::sample::select(vec![1u32, 4, 16, 200]), ops in prop::collection::vec(op(), 1..250)) {
-        run(cap, ops)?;
+    fn table_matches_model(
+        cap in prop::sample::select(vec![1u32, 4, 16, 200]),
+        ring in prop::sample::select(vec![1u32, 2, 64]),
+        drain_always in any::<bool>(),
+        ops in prop::collection::vec(op(), 1..250),
+    ) {
+        run(cap, ring, drain_always, ops)?;
     }
 }

@@ -3,6 +3,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::ended::{EndReason, Ended, EndedRing, DEFAULT_ENDED_CAPACITY};
 use super::entry::{mode_from_u8, mode_to_u8, Entry, F_NO_OUTPUT, F_OUT_INDEXED, F_USED, NIL};
 use super::hash::{hash_in, hash_out, ip};
 use super::state::{next_state, StateTable, TcpState};
@@ -27,6 +28,9 @@ pub struct ConnConfig {
     /// How many wheel slots + entries an insert into a full table may inspect looking for a
     /// connection to evict (bounded work when full).
     pub evict_probes: u32,
+    /// Records the ended-connection ring holds (at least 1). `expire` reports at most this many
+    /// connections per call; see [`ConnTable::drain_ended`].
+    pub ended_capacity: u32,
 }
 
 impl ConnConfig {
@@ -38,6 +42,7 @@ impl ConnConfig {
             timeouts: Timeouts::default(),
             hash_seed: 0x6C62_2D63_6F6E_6E31,
             evict_probes: 64,
+            ended_capacity: DEFAULT_ENDED_CAPACITY,
         }
     }
 }
@@ -75,6 +80,10 @@ pub struct NewConn {
     pub real_addr: Ipv4Addr,
     pub rport: u16,
     pub mode: ForwardMode,
+    /// The persistence template the connection holds (`TemplateRef::to_raw`), if any: reported
+    /// once in an [`Ended`] record when the connection ends. `u32::MAX` is reserved (stored as
+    /// none); template indices never reach it.
+    pub template: Option<u32>,
 }
 
 /// Why an insert did not happen.
@@ -104,6 +113,8 @@ pub struct ConnInfo {
     pub rport: u16,
     pub mode: ForwardMode,
     pub state: TcpState,
+    /// The persistence template it holds (`TemplateRef::to_raw`), if any.
+    pub template: Option<u32>,
     /// When it expires if no packet comes, in `now` milliseconds (whole seconds).
     pub expires_ms: u64,
 }
@@ -127,7 +138,8 @@ pub struct ConnTable {
     pub(super) entries: Vec<Entry>,
     in_heads: Vec<u32>,
     out_heads: Vec<u32>,
-    bucket_mask: u64,
+    /// Number of buckets in each index (= capacity).
+    buckets: u64,
     pub(super) wheel: Vec<u32>,
     pub(super) wheel_mask: u32,
     /// Next second the wheel has to process.
@@ -142,6 +154,8 @@ pub struct ConnTable {
     seed: u64,
     pub(super) evict_probes: u32,
     pub(super) stats: ConnStats,
+    /// Ended templated connections not yet drained by the worker.
+    pub(super) ended: EndedRing,
 }
 
 /// Sweep cursor: start at the slot's head.
@@ -176,12 +190,9 @@ impl ConnTable {
             return Err(ConnConfigError::MaxReals);
         }
         let cap = cfg.capacity as usize;
-        // Load factor <= 1 unless that would cost more than 1.5 buckets per connection.
-        let mut buckets = cap.next_power_of_two();
-        if buckets > cap + cap / 2 {
-            buckets /= 2;
-        }
-        let buckets = buckets.max(1);
+        // One bucket per connection (load factor <= 1, 8 bytes of index per connection); the
+        // count need not be a power of two because `bucket` uses a multiply-shift reduction.
+        let buckets = cap;
         let slots = (cap.next_power_of_two() >> 4).clamp(64, 4096);
         let mut entries = vec![Entry::EMPTY; cap];
         for (i, e) in entries.iter_mut().enumerate() {
@@ -191,7 +202,7 @@ impl ConnTable {
             entries,
             in_heads: vec![NIL; buckets],
             out_heads: vec![NIL; buckets],
-            bucket_mask: (buckets - 1) as u64,
+            buckets: buckets as u64,
             wheel: vec![NIL; slots],
             wheel_mask: (slots - 1) as u32,
             wheel_tick: 0,
@@ -204,6 +215,7 @@ impl ConnTable {
             seed: cfg.hash_seed,
             evict_probes: cfg.evict_probes,
             stats: ConnStats::default(),
+            ended: EndedRing::new(cfg.ended_capacity),
         })
     }
 
@@ -227,6 +239,7 @@ impl ConnTable {
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + (self.in_heads.capacity() + self.out_heads.capacity() + self.wheel.capacity()) * 4
             + self.loads.capacity() * std::mem::size_of::<RealLoad>()
+            + self.ended.memory_bytes()
     }
 
     /// Active/inactive connection counts per `RealId` (for the lc/wlc family of schedulers).
@@ -248,9 +261,11 @@ impl ConnTable {
         self.timeout_secs = t.lookup_table();
     }
 
+    /// Maps a hash to `0..buckets` with Lemire's multiply-shift on its high 32 bits (the
+    /// finaliser mixes every key bit into them); `buckets <= 2^30` so the product fits.
     #[inline]
     fn bucket(&self, h: u64) -> usize {
-        (h & self.bucket_mask) as usize
+        (((h >> 32) * self.buckets) >> 32) as usize
     }
 
     #[inline]
@@ -388,6 +403,7 @@ impl ConnTable {
             expiry: secs_ceil(now_ms).saturating_add(timeout),
             flags: F_USED | if nat { F_OUT_INDEXED } else { F_NO_OUTPUT },
             mode: mode_to_u8(c.mode),
+            template: c.template.unwrap_or(NIL),
             ..Entry::EMPTY
         };
         self.entries[idx as usize].next_in = self.in_heads[b_in];
@@ -427,6 +443,7 @@ impl ConnTable {
             rport: e.rport,
             mode: mode_from_u8(e.mode),
             state: TcpState::from_u8(e.state).unwrap_or_default(),
+            template: (e.template != NIL).then_some(e.template),
             expires_ms: u64::from(e.expiry) * 1000,
         })
     }
@@ -521,19 +538,63 @@ impl ConnTable {
     }
 
     /// Removes a connection now (for example when its real is removed without draining).
+    /// Returns false if the handle is not live, and also (removing nothing) if the connection
+    /// holds a template and the ended ring is full: drain it ([`ConnTable::drain_ended`]) and
+    /// retry. That never happens when the worker drains after every call that ends connections.
     pub fn remove(&mut self, h: ConnHandle) -> bool {
-        if self.live(h).is_none() {
+        if self.live(h).is_none() || !self.can_end(h.0) {
             return false;
         }
-        self.release(h.0);
+        self.release(h.0, EndReason::Removed);
         self.stats.removed += 1;
         true
     }
 
-    /// Unlinks a live entry from every index and list, uncounts it and frees its slot.
-    pub(super) fn release(&mut self, idx: u32) {
+    /// Hands every ended connection that held a template to `f`, oldest first, exactly once, and
+    /// empties the ring. No allocation.
+    ///
+    /// The ring holds `ConnConfig::ended_capacity` records and is never overwritten: while it is
+    /// full, `expire` stops early (leaving due templated connections for its next call),
+    /// a full-table `insert` does not evict templated connections, and `remove` of a templated
+    /// connection is refused. Calling this after every `insert`, `remove` and `expire` means
+    /// the ring is empty whenever one of them starts, so none of that ever happens: `insert` and
+    /// `remove` end at most one connection and `expire` at most `ended_capacity` per call.
+    #[inline]
+    pub fn drain_ended(&mut self, f: impl FnMut(Ended)) {
+        self.ended.drain(f);
+    }
+
+    /// Records waiting in the ended ring.
+    pub fn ended_pending(&self) -> usize {
+        self.ended.len()
+    }
+
+    /// How many records the ended ring holds.
+    pub fn ended_capacity(&self) -> usize {
+        self.ended.capacity()
+    }
+
+    /// Whether entry `idx` may end now without losing its report.
+    #[inline]
+    pub(super) fn can_end(&self, idx: u32) -> bool {
+        self.entries
+            .get(idx as usize)
+            .is_some_and(|e| e.template == NIL || self.ended.has_room())
+    }
+
+    /// Unlinks a live entry from every index and list, uncounts it, reports it if it held a
+    /// template and frees its slot. Callers check [`ConnTable::can_end`] first.
+    pub(super) fn release(&mut self, idx: u32, reason: EndReason) {
         self.wheel_unlink(idx);
         let e = self.entries[idx as usize];
+        if e.template != NIL {
+            let queued = self.ended.push(Ended {
+                real: e.real,
+                template: Some(e.template),
+                reason,
+            });
+            debug_assert!(queued, "ended ring overflow: caller skipped can_end");
+        }
         let b = self.bucket_in(e.proto, e.client, e.cport, e.vip, e.vport);
         unlink_chain(&mut self.entries, &mut self.in_heads[b], idx, |e| {
             &mut e.next_in

@@ -12,6 +12,7 @@
 //! and remembers where it stopped, so a burst of simultaneous expiries or a long pause between
 //! calls never stalls the worker: the backlog drains over the following calls.
 
+use super::ended::EndReason;
 use super::entry::NIL;
 use super::state::TcpState;
 use super::table::{secs_floor, ConnTable, SWEEP_END, SWEEP_START};
@@ -60,7 +61,9 @@ impl ConnTable {
     /// Removes connections whose idle timeout has elapsed at `now_ms`, doing at most `budget`
     /// units of work (slots or entries examined). Returns how many connections expired. Call it
     /// regularly (for example once per poll loop iteration with a budget of a few dozen); work
-    /// left over is resumed by the next call.
+    /// left over is resumed by the next call. It also stops early, before a due connection that
+    /// holds a template, when the ended ring is full (so at most `ended_capacity` templated
+    /// connections end per call): drain it with [`ConnTable::drain_ended`] after each call.
     pub fn expire(&mut self, now_ms: u64, budget: usize) -> usize {
         let now = secs_floor(now_ms);
         if self.is_empty() {
@@ -93,9 +96,13 @@ impl ConnTable {
                 let e = &self.entries[idx as usize];
                 (e.wnext, e.expiry)
             };
+            if expiry <= now && !self.can_end(idx) {
+                // Ended ring full: stop here, on this entry, until the worker drains it.
+                break;
+            }
             self.sweep = if next == NIL { SWEEP_END } else { next };
             if expiry <= now {
-                self.release(idx);
+                self.release(idx, EndReason::Expired);
                 self.stats.expired += 1;
                 expired += 1;
             } else if expiry & self.wheel_mask != slot {
@@ -112,7 +119,8 @@ impl ConnTable {
     /// connection not in ESTABLISHED (half-open or closing, counted as evicted) is removed.
     /// Established TCP and live UDP/ICMP connections are never evicted: if nothing qualifies the
     /// new connection is refused instead. A SYN flood therefore recycles its own oldest entries
-    /// and cannot push out established traffic.
+    /// and cannot push out established traffic. A connection holding a template is skipped
+    /// while the ended ring is full (its report could not be queued).
     pub(super) fn make_room(&mut self, now: u32) -> bool {
         let mut probes = self.evict_probes;
         // Where `expire` would be after catching up (it may lag a revolution or more).
@@ -126,13 +134,18 @@ impl ConnTable {
             while i != NIL && probes > 0 {
                 probes -= 1;
                 let e = &self.entries[i as usize];
+                if !self.can_end(i) {
+                    // Holds a template and the ended ring is full: not a candidate right now.
+                    i = e.wnext;
+                    continue;
+                }
                 if e.expiry <= now {
-                    self.release(i);
+                    self.release(i, EndReason::Expired);
                     self.stats.expired += 1;
                     return true;
                 }
                 if e.proto == Protocol::Tcp as u8 && e.state != TcpState::Established as u8 {
-                    self.release(i);
+                    self.release(i, EndReason::Evicted);
                     self.stats.evicted += 1;
                     return true;
                 }
