@@ -2,6 +2,7 @@
 pub mod config;
 pub mod dpdk;
 pub mod lb;
+pub mod mgmt;
 pub mod replay;
 pub mod runtime;
 pub mod wire;

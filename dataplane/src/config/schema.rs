@@ -121,6 +121,9 @@ pub struct Port {
     /// Put the port in promiscuous mode.
     #[serde(default = "default_true")]
     pub promiscuous: bool,
+    /// The port's MAC address (default: the device's own).
+    #[serde(default)]
+    pub mac: Option<Mac>,
     /// The appliance's own address on this port, with the connected subnet's prefix length.
     #[serde(default)]
     pub ip: Option<Ipv4Net>,

@@ -143,6 +143,10 @@ pub struct Burst {
     len: usize,
 }
 
+// SAFETY: a Burst owns its mbufs exclusively; handing that ownership to another thread (a
+// worker at launch) is how DPDK packets move between lcores.
+unsafe impl Send for Burst {}
+
 impl Default for Burst {
     fn default() -> Self {
         Self::new()

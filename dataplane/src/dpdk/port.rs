@@ -92,6 +92,8 @@ pub struct PortSetup<'a> {
     pub promiscuous: bool,
     /// Ask the driver to stamp received packets (net_pcap: the capture's time; the replay clock).
     pub rx_timestamp: bool,
+    /// A MAC address to give the port instead of the device's own.
+    pub mac: Option<[u8; 6]>,
     pub pool: Arc<Mempool>,
 }
 
@@ -230,6 +232,19 @@ impl Port {
             "macaddr_get",
         )?;
         self.mac = mac.addr_bytes;
+        if let Some(m) = s.mac {
+            let mut want = dpdk_sys::rte_ether_addr { addr_bytes: m };
+            // SAFETY: valid port id and a MAC value.
+            let rc = unsafe { dpdk_sys::rte_eth_dev_default_mac_addr_set(id, &mut want) };
+            if rc == -(libc::ENOTSUP) {
+                // Devices without MAC filters (net_pcap, net_ring) take every frame anyway: the
+                // configured MAC is simply the one the appliance uses on this port.
+                tracing::debug!(port = %s.name, "device cannot change its MAC; using the configured one in software");
+            } else {
+                check(rc, "set MAC address")?;
+            }
+            self.mac = m;
+        }
         self.queues = QueueCounts {
             rx: nq,
             tx: nq,

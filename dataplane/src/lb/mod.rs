@@ -8,4 +8,5 @@ pub mod persist;
 pub mod route;
 pub mod sched;
 pub mod service;
+pub mod snapshot;
 pub mod types;

@@ -4,12 +4,13 @@
 //! -> counters -> ports closed -> pool -> EAL.
 
 mod l2;
+mod lb;
 
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;
 use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port};
 use crate::worker::l2fwd::{self, MacRewrite};
-use crate::worker::{WorkerCounters, WorkerTotals};
+use crate::worker::{Counter, WorkerCounters, WorkerTotals};
 use anyhow::{bail, Context, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,11 +33,21 @@ impl std::fmt::Display for Summary {
             )?;
         }
         for (i, (lc, w)) in self.workers.iter().enumerate() {
-            writeln!(
+            write!(
                 f,
                 "worker {i} (lcore {lc}): rx {} pkts, tx {} pkts, tx dropped {}, busy polls {}, idle polls {}",
-                w.rx, w.tx, w.tx_dropped, w.busy_polls, w.idle_polls
+                w.get(Counter::Rx),
+                w.get(Counter::Tx),
+                w.get(Counter::TxDropped),
+                w.get(Counter::BusyPolls),
+                w.get(Counter::IdlePolls)
             )?;
+            for c in Counter::ALL.iter().skip(5) {
+                if w.get(*c) != 0 {
+                    write!(f, ", {} {}", c.name(), w.get(*c))?;
+                }
+            }
+            writeln!(f)?;
         }
         Ok(())
     }
@@ -115,6 +126,7 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             tx_desc: p.tx_desc,
             promiscuous: p.promiscuous,
             rx_timestamp: replay,
+            mac: p.mac.map(|m| m.0),
             pool: pool.clone(),
         })
         .with_context(|| format!("ports[{i}].device"))?;
@@ -133,30 +145,41 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
         ports.push(port);
     }
 
-    let plans = match cfg.mode {
-        Mode::L2fwd => l2::l2_plans(cfg, &ports)?,
-        Mode::Lb => bail!("mode lb: the forwarding workers are not built yet"),
-    };
     let counters: Arc<Vec<WorkerCounters>> =
         Arc::new((0..nworkers).map(|_| WorkerCounters::default()).collect());
-    let rewrite = MacRewrite::parse(cfg.l2fwd.as_ref().map(|l| l.mac.as_str()).unwrap_or("none"))
-        .map_err(anyhow::Error::msg)?;
-    let burst = usize::from(cfg.workers.burst);
-    let backoff = cfg.workers.idle_backoff;
+    // What each worker runs, and what the management thread does while they run.
+    type Job = Box<dyn FnOnce() -> i32 + Send>;
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut mgmt: Option<crate::mgmt::Mgmt> = None;
+    match cfg.mode {
+        Mode::L2fwd => {
+            let rewrite =
+                MacRewrite::parse(cfg.l2fwd.as_ref().map(|l| l.mac.as_str()).unwrap_or("none"))
+                    .map_err(anyhow::Error::msg)?;
+            let burst = usize::from(cfg.workers.burst);
+            let backoff = cfg.workers.idle_backoff;
+            for (w, paths) in l2::l2_plans(cfg, &ports)?.into_iter().enumerate() {
+                let (c, s) = (counters.clone(), stop.clone());
+                jobs.push(Box::new(move || {
+                    l2fwd::run(&paths, rewrite, burst, backoff, &c[w], &s);
+                    0
+                }));
+            }
+        }
+        Mode::Lb => {
+            let (workers, m) = lb::start(cfg, &ports, pool.clone(), replay)?;
+            for (w, worker) in workers.into_iter().enumerate() {
+                let (c, s) = (counters.clone(), stop.clone());
+                jobs.push(Box::new(move || worker.run(&c[w], &s)));
+            }
+            mgmt = Some(m);
+        }
+    }
     let mut launched = Vec::new();
     let mut launch_err = None;
-    for (w, (&lc, paths)) in cfg.workers.cores.iter().zip(plans).enumerate() {
-        let (c, s) = (counters.clone(), stop.clone());
-        tracing::info!(
-            worker = w,
-            lcore = lc,
-            paths = paths.len(),
-            "worker starting"
-        );
-        match lcore::launch(lc, move || {
-            l2fwd::run(&paths, rewrite, burst, backoff, &c[w], &s);
-            0
-        }) {
+    for (w, (&lc, job)) in cfg.workers.cores.iter().zip(jobs).enumerate() {
+        tracing::info!(worker = w, lcore = lc, "worker starting");
+        match lcore::launch(lc, job) {
             Ok(()) => launched.push(lc),
             Err(e) => {
                 launch_err = Some(e);
@@ -166,7 +189,11 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
     }
     let waited = match launch_err {
         Some(_) => Ok(()),
-        None => wait(until, &ports, &counters),
+        None => wait(until, &ports, &counters, &mut || {
+            if let Some(m) = mgmt.as_mut() {
+                m.tick();
+            }
+        }),
     };
     stop.store(true, Ordering::SeqCst);
     for &lc in &launched {
@@ -195,12 +222,18 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
 }
 
 /// The management thread's wait: for the signal, or for the replay inputs to drain.
-fn wait(until: &Until, ports: &[Port], counters: &[WorkerCounters]) -> Result<()> {
+fn wait(
+    until: &Until,
+    ports: &[Port],
+    counters: &[WorkerCounters],
+    tick: &mut dyn FnMut(),
+) -> Result<()> {
     match until {
         Until::Signal(flag) => {
             tracing::info!("running; SIGINT or SIGTERM stops");
             while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(20));
+                tick();
+                std::thread::sleep(Duration::from_millis(1));
             }
             tracing::info!("stopping");
             Ok(())
@@ -210,10 +243,16 @@ fn wait(until: &Until, ports: &[Port], counters: &[WorkerCounters]) -> Result<()
             let start = std::time::Instant::now();
             let mut last = Vec::new();
             let mut quiet = 0;
+            let mut checked = std::time::Instant::now();
             loop {
-                std::thread::sleep(Duration::from_millis(10));
+                tick();
+                std::thread::sleep(Duration::from_millis(1));
+                if checked.elapsed() < Duration::from_millis(10) {
+                    continue;
+                }
+                checked = std::time::Instant::now();
                 let rx: u64 = ports.iter().map(|p| p.stats().ipackets).sum();
-                let now: Vec<WorkerTotals> = counters.iter().map(|c| c.snapshot()).collect();
+                let now: Vec<_> = counters.iter().map(|c| c.snapshot().traffic()).collect();
                 // Quiet: every input read, and no worker moved a packet for 5 checks (50 ms).
                 quiet = if rx >= *expected_rx && now == last {
                     quiet + 1

@@ -4,45 +4,204 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// Every counter a worker keeps, by index. Drops carry their reason in the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Counter {
+    Rx,
+    Tx,
+    TxDropped,
+    BusyPolls,
+    IdlePolls,
+    HandoffOut,
+    HandoffIn,
+    HandoffRingFull,
+    ToKernel,
+    ToKernelRingFull,
+    FromKernel,
+    ArpReplies,
+    EchoReplies,
+    ConnNew,
+    ConnRefusedFull,
+    ConnExpired,
+    NatIn,
+    NatOut,
+    DrIn,
+    TunIn,
+    IcmpErrorsTranslated,
+    FragNeededSent,
+    DropMalformed,
+    DropUnsupported,
+    DropNotForUs,
+    DropNoService,
+    DropNoReal,
+    DropNoConn,
+    DropNoRoute,
+    DropNoNeighbour,
+    DropTtl,
+    DropFragment,
+    DropTooBig,
+    DropNoException,
+    DropNoMbufRoom,
+}
+
+impl Counter {
+    pub const ALL: [Counter; 35] = [
+        Counter::Rx,
+        Counter::Tx,
+        Counter::TxDropped,
+        Counter::BusyPolls,
+        Counter::IdlePolls,
+        Counter::HandoffOut,
+        Counter::HandoffIn,
+        Counter::HandoffRingFull,
+        Counter::ToKernel,
+        Counter::ToKernelRingFull,
+        Counter::FromKernel,
+        Counter::ArpReplies,
+        Counter::EchoReplies,
+        Counter::ConnNew,
+        Counter::ConnRefusedFull,
+        Counter::ConnExpired,
+        Counter::NatIn,
+        Counter::NatOut,
+        Counter::DrIn,
+        Counter::TunIn,
+        Counter::IcmpErrorsTranslated,
+        Counter::FragNeededSent,
+        Counter::DropMalformed,
+        Counter::DropUnsupported,
+        Counter::DropNotForUs,
+        Counter::DropNoService,
+        Counter::DropNoReal,
+        Counter::DropNoConn,
+        Counter::DropNoRoute,
+        Counter::DropNoNeighbour,
+        Counter::DropTtl,
+        Counter::DropFragment,
+        Counter::DropTooBig,
+        Counter::DropNoException,
+        Counter::DropNoMbufRoom,
+    ];
+    pub const COUNT: usize = Counter::ALL.len();
+
+    /// The snake_case name used in summaries and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::Rx => "rx",
+            Counter::Tx => "tx",
+            Counter::TxDropped => "tx_dropped",
+            Counter::BusyPolls => "busy_polls",
+            Counter::IdlePolls => "idle_polls",
+            Counter::HandoffOut => "handoff_out",
+            Counter::HandoffIn => "handoff_in",
+            Counter::HandoffRingFull => "handoff_ring_full",
+            Counter::ToKernel => "to_kernel",
+            Counter::ToKernelRingFull => "to_kernel_ring_full",
+            Counter::FromKernel => "from_kernel",
+            Counter::ArpReplies => "arp_replies",
+            Counter::EchoReplies => "echo_replies",
+            Counter::ConnNew => "conn_new",
+            Counter::ConnRefusedFull => "conn_refused_full",
+            Counter::ConnExpired => "conn_expired",
+            Counter::NatIn => "nat_in",
+            Counter::NatOut => "nat_out",
+            Counter::DrIn => "dr_in",
+            Counter::TunIn => "tun_in",
+            Counter::IcmpErrorsTranslated => "icmp_errors_translated",
+            Counter::FragNeededSent => "frag_needed_sent",
+            Counter::DropMalformed => "drop_malformed",
+            Counter::DropUnsupported => "drop_unsupported",
+            Counter::DropNotForUs => "drop_not_for_us",
+            Counter::DropNoService => "drop_no_service",
+            Counter::DropNoReal => "drop_no_real",
+            Counter::DropNoConn => "drop_no_conn",
+            Counter::DropNoRoute => "drop_no_route",
+            Counter::DropNoNeighbour => "drop_no_neighbour",
+            Counter::DropTtl => "drop_ttl",
+            Counter::DropFragment => "drop_fragment",
+            Counter::DropTooBig => "drop_too_big",
+            Counter::DropNoException => "drop_no_exception",
+            Counter::DropNoMbufRoom => "drop_no_mbuf_room",
+        }
+    }
+}
+
 /// One worker's published counters, on their own cache lines so workers never false-share.
 #[repr(align(128))]
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct WorkerCounters {
-    rx: AtomicU64,
-    tx: AtomicU64,
-    tx_dropped: AtomicU64,
-    busy_polls: AtomicU64,
-    idle_polls: AtomicU64,
+    vals: [AtomicU64; Counter::COUNT],
+}
+
+impl Default for WorkerCounters {
+    fn default() -> Self {
+        WorkerCounters {
+            vals: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 /// A plain snapshot of one worker's counters (also the worker's local accumulator).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkerTotals {
-    pub rx: u64,
-    pub tx: u64,
-    pub tx_dropped: u64,
-    pub busy_polls: u64,
-    pub idle_polls: u64,
+    pub vals: [u64; Counter::COUNT],
+}
+
+impl Default for WorkerTotals {
+    fn default() -> Self {
+        WorkerTotals {
+            vals: [0; Counter::COUNT],
+        }
+    }
+}
+
+impl WorkerTotals {
+    #[inline(always)]
+    pub fn add(&mut self, c: Counter, n: u64) {
+        self.vals[c as usize] += n;
+    }
+
+    #[inline(always)]
+    pub fn inc(&mut self, c: Counter) {
+        self.vals[c as usize] += 1;
+    }
+
+    pub fn get(&self, c: Counter) -> u64 {
+        self.vals[c as usize]
+    }
+
+    /// Everything except the poll counts: what changes only when packets move.
+    pub fn traffic(&self) -> Vec<u64> {
+        Counter::ALL
+            .iter()
+            .filter(|c| !matches!(c, Counter::BusyPolls | Counter::IdlePolls))
+            .map(|&c| self.get(c))
+            .collect()
+    }
+
+    /// Total drops of every reason.
+    pub fn drops(&self) -> u64 {
+        Counter::ALL
+            .iter()
+            .filter(|c| c.name().starts_with("drop_"))
+            .map(|&c| self.get(c))
+            .sum()
+    }
 }
 
 impl WorkerCounters {
     /// Publishes the worker's running totals (called by the owning worker only).
     #[inline]
     pub fn publish(&self, t: &WorkerTotals) {
-        self.rx.store(t.rx, Relaxed);
-        self.tx.store(t.tx, Relaxed);
-        self.tx_dropped.store(t.tx_dropped, Relaxed);
-        self.busy_polls.store(t.busy_polls, Relaxed);
-        self.idle_polls.store(t.idle_polls, Relaxed);
+        for (a, &v) in self.vals.iter().zip(t.vals.iter()) {
+            a.store(v, Relaxed);
+        }
     }
 
     pub fn snapshot(&self) -> WorkerTotals {
         WorkerTotals {
-            rx: self.rx.load(Relaxed),
-            tx: self.tx.load(Relaxed),
-            tx_dropped: self.tx_dropped.load(Relaxed),
-            busy_polls: self.busy_polls.load(Relaxed),
-            idle_polls: self.idle_polls.load(Relaxed),
+            vals: std::array::from_fn(|i| self.vals[i].load(Relaxed)),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! (compare testpmd's io and macswap modes), so it does the least a forwarder can.
 
 use super::backoff::Backoff;
-use super::counters::{WorkerCounters, WorkerTotals};
+use super::counters::{Counter, WorkerCounters, WorkerTotals};
 use crate::config::IdleBackoff;
 use crate::dpdk::port::QueueRef;
 use crate::dpdk::Burst;
@@ -101,15 +101,15 @@ pub fn run(
                 }
             }
             let (sent, dropped) = b.tx(p.tx);
-            t.rx += n as u64;
-            t.tx += sent as u64;
-            t.tx_dropped += dropped as u64;
+            t.add(Counter::Rx, n as u64);
+            t.add(Counter::Tx, sent as u64);
+            t.add(Counter::TxDropped, dropped as u64);
         }
         if moved > 0 {
-            t.busy_polls += 1;
+            t.inc(Counter::BusyPolls);
             idle.busy();
         } else {
-            t.idle_polls += 1;
+            t.inc(Counter::IdlePolls);
             idle.idle();
         }
         counters.publish(&t);

@@ -1,7 +1,10 @@
 //! The per-core run-to-completion loops and what they share with the management thread
 //! (counters only; each worker writes its own).
 pub mod backoff;
+pub mod clock;
 pub mod counters;
 pub mod l2fwd;
+pub mod lb;
+pub mod meta;
 
-pub use counters::{WorkerCounters, WorkerTotals};
+pub use counters::{Counter, WorkerCounters, WorkerTotals};

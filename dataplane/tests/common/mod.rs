@@ -237,3 +237,19 @@ pub fn wait_pcap(path: &Path, n: usize, limit: Duration) -> Vec<Vec<u8>> {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Writes frames with their capture time (seconds).
+pub fn write_pcap_timed(path: &Path, frames: &[(u64, Vec<u8>)]) {
+    let file = std::fs::File::create(path).expect("create pcap");
+    let mut w = pcap_file::pcap::PcapWriter::new(file).expect("pcap writer");
+    for (i, (secs, f)) in frames.iter().enumerate() {
+        let pkt = pcap_file::pcap::PcapPacket::new(
+            Duration::from_secs(*secs) + Duration::from_micros(i as u64),
+            f.len() as u32,
+            f,
+        );
+        w.write_packet(&pkt).expect("write packet");
+    }
+}
+
+pub mod packets;

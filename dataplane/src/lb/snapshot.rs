@@ -1,0 +1,178 @@
+//! The control-plane state the workers read, as one immutable value: ports, routes, neighbours,
+//! services with their reals, and the owner rule for NAT replies. The management thread builds a
+//! new snapshot for every change and publishes it atomically (RCU style); a worker loads the
+//! current one once per burst and never sees a half-applied change.
+
+use super::neigh::{MacBytes, NeighTable};
+use super::route::{PortIdx, RouteTable};
+use super::service::{Persistence, RealSpec, ServiceSpec, ServiceTable};
+use super::types::{ForwardMode, Protocol};
+use crate::config::{self, Config};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+/// What the workers need to know about a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    pub name: String,
+    /// DPDK port id.
+    pub dpdk_id: u16,
+    pub mac: MacBytes,
+    /// The appliance's address on the port and its prefix length.
+    pub ip: Option<(Ipv4Addr, u8)>,
+    /// Largest IP packet the port sends (1500 unless the device says otherwise).
+    pub mtu: u16,
+    /// Has a kernel interface for the exception path.
+    pub exception: bool,
+}
+
+pub struct Snapshot {
+    /// Increases with every published snapshot; workers compare it to see a change.
+    pub generation: u64,
+    pub ports: Vec<PortInfo>,
+    /// DPDK port id -> index in `ports`.
+    pub port_of_dpdk: Vec<Option<PortIdx>>,
+    pub routes: RouteTable,
+    pub neigh: NeighTable,
+    pub services: ServiceTable,
+    /// The appliance's own addresses and their ports.
+    pub own: Vec<(Ipv4Addr, PortIdx)>,
+    /// NAT real endpoints (protocol, address, port; port 0 for reals that keep the client's
+    /// port) -> the persistence netmask of their service, so a reply's owner worker is computed
+    /// the way its request's was (`None`: not persistent).
+    pub reply_owner: HashMap<(Protocol, Ipv4Addr, u16), Option<u32>>,
+    pub n_workers: usize,
+}
+
+fn fwd(f: config::Forward) -> ForwardMode {
+    match f {
+        config::Forward::Nat => ForwardMode::Nat,
+        config::Forward::Dr => ForwardMode::Dr,
+        config::Forward::Tun => ForwardMode::Tun,
+    }
+}
+
+fn proto(p: config::Protocol) -> Protocol {
+    match p {
+        config::Protocol::Tcp => Protocol::Tcp,
+        config::Protocol::Udp => Protocol::Udp,
+    }
+}
+
+/// The engine's service specs for the config's services; `available` says, per (service name,
+/// real address, port), whether health checks let a real take new connections.
+pub fn service_specs(
+    cfg: &Config,
+    available: &dyn Fn(&str, Ipv4Addr, u16) -> bool,
+) -> Result<Vec<ServiceSpec>, String> {
+    cfg.services
+        .iter()
+        .map(|s| {
+            Ok(ServiceSpec {
+                name: s.name.clone(),
+                proto: proto(s.protocol),
+                vip: s.vip,
+                port: s.port,
+                sched: s
+                    .scheduler
+                    .parse()
+                    .map_err(|e| format!("services.{}: {e}", s.name))?,
+                forward: fwd(s.forward),
+                persistence: s.persistence.as_ref().map(|p| Persistence {
+                    timeout_ms: p.timeout.millis(),
+                    netmask: u32::from(p.netmask),
+                    scope: Default::default(),
+                }),
+                sched_params: None,
+                reals: s
+                    .reals
+                    .iter()
+                    .map(|r| {
+                        let port = r.port.unwrap_or(s.port);
+                        RealSpec {
+                            addr: r.ip,
+                            port,
+                            weight: r.weight,
+                            forward: r.forward.map(fwd),
+                            available: available(&s.name, r.ip, port),
+                        }
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+impl Snapshot {
+    /// Builds a snapshot. `prev` keeps service and real ids stable across changes, so that
+    /// connections (which store real ids) survive a reload.
+    pub fn build(
+        generation: u64,
+        cfg: &Config,
+        ports: Vec<PortInfo>,
+        neigh: NeighTable,
+        specs: &[ServiceSpec],
+        prev: Option<&Snapshot>,
+        n_workers: usize,
+    ) -> Result<Snapshot, String> {
+        let connected: Vec<(PortIdx, Ipv4Addr, u8)> = ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.ip.map(|(a, l)| (i as PortIdx, a, l)))
+            .collect();
+        let statics: Vec<(Ipv4Addr, u8, Ipv4Addr)> = cfg
+            .routes
+            .iter()
+            .map(|r| (r.prefix.addr, r.prefix.len, r.via))
+            .collect();
+        let routes = RouteTable::build(&connected, &statics)?;
+        let services = match prev {
+            Some(p) => p.services.rebuild(specs),
+            None => ServiceTable::build(specs),
+        }
+        .map_err(|e| e.to_string())?;
+        let mut reply_owner = HashMap::new();
+        for svc in services.services() {
+            let mask = svc.persistence.map(|p| p.netmask);
+            for r in &svc.reals {
+                if r.forward_mode(svc.forward) == ForwardMode::Nat {
+                    reply_owner.insert((svc.key.proto, r.addr, r.port), mask);
+                }
+            }
+        }
+        let mut port_of_dpdk =
+            vec![None; 1 + ports.iter().map(|p| p.dpdk_id as usize).max().unwrap_or(0)];
+        for (i, p) in ports.iter().enumerate() {
+            port_of_dpdk[p.dpdk_id as usize] = Some(i as PortIdx);
+        }
+        let own = connected.iter().map(|&(i, a, _)| (a, i)).collect();
+        Ok(Snapshot {
+            generation,
+            ports,
+            port_of_dpdk,
+            routes,
+            neigh,
+            services,
+            own,
+            reply_owner,
+            n_workers,
+        })
+    }
+
+    /// The port whose address `ip` is, if it is one of ours.
+    #[inline]
+    pub fn own_port(&self, ip: Ipv4Addr) -> Option<PortIdx> {
+        self.own.iter().find(|(a, _)| *a == ip).map(|&(_, p)| p)
+    }
+
+    /// The owner rule of a NAT reply from `real:rport`: Some(mask) for a persistent service,
+    /// None otherwise (also when the real is unknown).
+    #[inline]
+    pub fn reply_mask(&self, proto: Protocol, real: Ipv4Addr, rport: u16) -> Option<u32> {
+        self.reply_owner
+            .get(&(proto, real, rport))
+            .or_else(|| self.reply_owner.get(&(proto, real, 0)))
+            .copied()
+            .flatten()
+    }
+}

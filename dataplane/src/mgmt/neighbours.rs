@@ -1,0 +1,182 @@
+//! Neighbour state kept by the management thread: static entries, what workers saw in ARP
+//! packets, and the next hops the appliance needs (real servers and gateways), which it
+//! resolves on its own, so a worker rarely meets an unknown neighbour. Learned entries are
+//! replaced when a newer ARP says otherwise and are re-asked periodically.
+
+use crate::config::Config;
+use crate::lb::neigh::{MacBytes, NeighEvent, NeighTable};
+use crate::lb::route::PortIdx;
+use crate::lb::service::ServiceSpec;
+use crate::lb::snapshot::{PortInfo, Snapshot};
+use crate::wire::MacAddr;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// Ask an unresolved next hop again after this long.
+const RETRY: Duration = Duration::from_secs(1);
+/// Re-ask a resolved one after this long (keeps entries fresh if a real server's MAC changes).
+const REFRESH: Duration = Duration::from_secs(30);
+
+pub struct Neighbours {
+    cfg: Config,
+    ports: Vec<PortInfo>,
+    specs: Vec<ServiceSpec>,
+    statics: HashMap<Ipv4Addr, MacBytes>,
+    learned: HashMap<Ipv4Addr, MacBytes>,
+    /// Next hops to keep resolved, and when each was last asked.
+    wanted: HashMap<Ipv4Addr, (PortIdx, Option<Duration>)>,
+    dirty: bool,
+    generation: u64,
+}
+
+impl Neighbours {
+    pub fn new(
+        cfg: Config,
+        ports: Vec<PortInfo>,
+        specs: Vec<ServiceSpec>,
+        generation: u64,
+    ) -> Neighbours {
+        let statics = cfg.neighbors.iter().map(|n| (n.ip, n.mac.0)).collect();
+        Neighbours {
+            cfg,
+            ports,
+            specs,
+            statics,
+            learned: HashMap::new(),
+            wanted: HashMap::new(),
+            dirty: false,
+            generation,
+        }
+    }
+
+    pub fn table(&self) -> NeighTable {
+        NeighTable::from_entries(
+            self.learned
+                .iter()
+                .chain(self.statics.iter())
+                .map(|(a, m)| (*a, *m)),
+        )
+    }
+
+    pub fn event(&mut self, e: NeighEvent) {
+        match e {
+            NeighEvent::Learned { ip, mac, .. } => {
+                if self.statics.contains_key(&ip) || mac == [0; 6] || mac[0] & 1 != 0 {
+                    return;
+                }
+                if self.learned.insert(ip, mac) != Some(mac) {
+                    tracing::debug!(%ip, mac = %MacAddr(mac), "neighbour learned");
+                    self.dirty = true;
+                }
+            }
+            NeighEvent::Missing { port, ip } => {
+                self.wanted.entry(ip).or_insert((port, None));
+            }
+        }
+    }
+
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::replace(&mut self.dirty, false)
+    }
+
+    /// A new snapshot equal to `snap` but with the current neighbour table.
+    pub fn republish(&mut self, snap: &Snapshot) -> Result<Snapshot, String> {
+        self.generation = self.generation.max(snap.generation) + 1;
+        Snapshot::build(
+            self.generation,
+            &self.cfg,
+            self.ports.clone(),
+            self.table(),
+            &self.specs,
+            Some(snap),
+            snap.n_workers,
+        )
+    }
+
+    /// ARP requests to send now: (port, our MAC, our IP there, target). Covers every next hop
+    /// the config needs (real servers, gateways) and those workers reported missing.
+    pub fn due_requests(
+        &mut self,
+        snap: &Snapshot,
+        now: Duration,
+    ) -> Vec<(PortIdx, MacAddr, Ipv4Addr, Ipv4Addr)> {
+        let mut hops: Vec<Ipv4Addr> = snap
+            .services
+            .services()
+            .iter()
+            .flat_map(|s| s.reals.iter().map(|r| r.addr))
+            .filter_map(|a| snap.routes.lookup(a).map(|h| h.next_hop))
+            .collect();
+        hops.extend(self.cfg.routes.iter().map(|r| r.via));
+        for ip in hops {
+            if let Some(h) = snap.routes.lookup(ip) {
+                self.wanted.entry(ip).or_insert((h.port, None));
+            }
+        }
+        let mut out = Vec::new();
+        for (ip, (port, asked)) in self.wanted.iter_mut() {
+            if self.statics.contains_key(ip) {
+                continue;
+            }
+            let every = if self.learned.contains_key(ip) {
+                REFRESH
+            } else {
+                RETRY
+            };
+            if asked.is_some_and(|a| now < a + every) {
+                continue;
+            }
+            let Some(p) = self.ports.get(usize::from(*port)) else {
+                continue;
+            };
+            let Some((our_ip, _)) = p.ip else {
+                continue;
+            };
+            *asked = Some(now);
+            out.push((*port, MacAddr(p.mac), our_ip, *ip));
+        }
+        out
+    }
+
+    /// Gratuitous ARPs announcing every VIP: on the ports whose subnet holds it, or on every
+    /// addressed port when none does. (port, MAC, VIP, our IP).
+    pub fn garp_plan(&self, snap: &Snapshot) -> Vec<(PortIdx, MacAddr, Ipv4Addr, Ipv4Addr)> {
+        let mut out = Vec::new();
+        let mut vips: Vec<Ipv4Addr> = snap.services.services().iter().map(|s| s.key.vip).collect();
+        vips.sort();
+        vips.dedup();
+        for vip in vips {
+            let on: Vec<(usize, &PortInfo)> = self
+                .ports
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.ip.is_some_and(|(a, l)| same_subnet(a, vip, l)))
+                .collect();
+            let chosen: Vec<(usize, &PortInfo)> = if on.is_empty() {
+                self.ports
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.ip.is_some())
+                    .collect()
+            } else {
+                on
+            };
+            for (i, p) in chosen {
+                if let Some((a, _)) = p.ip {
+                    out.push((i as PortIdx, MacAddr(p.mac), vip, a));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    };
+    u32::from(a) & mask == u32::from(b) & mask
+}

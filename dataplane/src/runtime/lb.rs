@@ -1,0 +1,151 @@
+//! The LB mode's share of start-up: exception interfaces, the first snapshot, the rings between
+//! workers and the management thread, and one `LbWorker` per worker lcore.
+
+use crate::config::{Config, Timeouts as CfgTimeouts};
+use crate::dpdk::{Mempool, Port, Ring};
+use crate::lb::conn::{ConnConfig, Timeouts};
+use crate::lb::snapshot::{service_specs, PortInfo, Snapshot};
+use crate::mgmt::neighbours::Neighbours;
+use crate::mgmt::{exception, Mgmt};
+use crate::worker::lb::{LbWorker, Outputs};
+use anyhow::Result;
+use arc_swap::ArcSwap;
+use crossbeam::queue::ArrayQueue;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+/// Real ids a worker's load array can hold (ids are never reused across reloads).
+const MAX_REALS: u32 = 1 << 16;
+const HANDOFF_RING: u32 = 4096;
+const KERNEL_RING: u32 = 1024;
+const EVENT_QUEUE: usize = 4096;
+
+fn secs(d: crate::config::Dur) -> u32 {
+    (d.millis() / 1000).clamp(1, u64::from(u32::MAX)) as u32
+}
+
+pub fn conn_timeouts(t: &CfgTimeouts) -> Timeouts {
+    Timeouts {
+        tcp_established: secs(t.tcp_established),
+        tcp_syn_sent: secs(t.tcp_syn_sent),
+        tcp_syn_recv: secs(t.tcp_syn_recv),
+        tcp_fin_wait: secs(t.tcp_fin_wait),
+        tcp_time_wait: secs(t.tcp_time_wait),
+        tcp_close: secs(t.tcp_close),
+        tcp_close_wait: secs(t.tcp_close_wait),
+        tcp_last_ack: secs(t.tcp_last_ack),
+        tcp_listen: secs(t.tcp_listen),
+        tcp_synack: secs(t.tcp_synack),
+        udp: secs(t.udp),
+        icmp: secs(t.icmp),
+        ..Timeouts::default()
+    }
+}
+
+pub fn start(
+    cfg: &Config,
+    ports: &[Port],
+    pool: Arc<Mempool>,
+    replay: bool,
+) -> Result<(Vec<LbWorker>, Mgmt)> {
+    crate::dpdk::dynfield::register_meta()?;
+    let n = cfg.workers.cores.len();
+    let mut taps = Vec::with_capacity(ports.len());
+    for (i, (pc, port)) in cfg.ports.iter().zip(ports).enumerate() {
+        taps.push(if replay {
+            None
+        } else {
+            exception::open_tap(i, cfg, pc, port.mac(), pool.clone())?
+        });
+    }
+    let infos: Vec<PortInfo> = cfg
+        .ports
+        .iter()
+        .zip(ports)
+        .zip(&taps)
+        .map(|((pc, p), tap)| PortInfo {
+            name: pc.name.clone(),
+            dpdk_id: p.id(),
+            mac: p.mac(),
+            ip: pc.ip.map(|n| (n.addr, n.len)),
+            mtu: 1500,
+            exception: tap.is_some(),
+        })
+        .collect();
+    let specs = service_specs(cfg, &|_, _, _| true).map_err(anyhow::Error::msg)?;
+    let neighbours = Neighbours::new(cfg.clone(), infos.clone(), specs.clone(), 1);
+    let snap = Snapshot::build(1, cfg, infos, neighbours.table(), &specs, None, n)
+        .map_err(anyhow::Error::msg)?;
+    let snapshot = Arc::new(ArcSwap::from_pointee(snap));
+
+    // Rings: handoff[w][v] from worker w to worker v; worker -> management (kernel);
+    // management -> worker 0 (frames to transmit).
+    let mut handoff_tx: Vec<Vec<Option<crate::dpdk::Producer>>> =
+        (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+    let mut handoff_rx: Vec<Vec<crate::dpdk::Consumer>> = (0..n).map(|_| Vec::new()).collect();
+    for (w, row) in handoff_tx.iter_mut().enumerate() {
+        for (v, slot) in row.iter_mut().enumerate() {
+            if w != v {
+                let (p, c) = Ring::spsc(&format!("ho{w}-{v}"), HANDOFF_RING)?;
+                *slot = Some(p);
+                handoff_rx[v].push(c);
+            }
+        }
+    }
+    let mut to_kernel_rx = Vec::new();
+    let mut to_kernel_tx = Vec::new();
+    for w in 0..n {
+        let (p, c) = Ring::spsc(&format!("tk{w}"), KERNEL_RING)?;
+        to_kernel_tx.push(p);
+        to_kernel_rx.push(c);
+    }
+    let (to_worker0, from_mgmt) = Ring::spsc("fm", KERNEL_RING)?;
+    let mut from_mgmt = Some(from_mgmt);
+    let events: Vec<_> = (0..n)
+        .map(|_| Arc::new(ArrayQueue::new(EVENT_QUEUE)))
+        .collect();
+
+    let mut conn = ConnConfig::new(cfg.conn.max_per_core, MAX_REALS);
+    conn.timeouts = conn_timeouts(&cfg.conn.timeouts);
+    // A per-run random seed makes bucket collisions unpredictable (hash-flooding resistance).
+    conn.hash_seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+
+    let mut workers = Vec::with_capacity(n);
+    for (w, (handoff, (handoff_in, to_kernel))) in handoff_tx
+        .into_iter()
+        .zip(handoff_rx.into_iter().zip(to_kernel_tx))
+        .enumerate()
+    {
+        let rx = ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.queue(w as u16).map(|q| (q, i as u16)))
+            .collect();
+        let tx_queue = ports.iter().map(|p| p.queue(w as u16)).collect();
+        workers.push(LbWorker {
+            id: w,
+            n_workers: n,
+            burst: usize::from(cfg.workers.burst),
+            backoff: cfg.workers.idle_backoff,
+            replay,
+            rx,
+            outputs: Outputs::new(tx_queue, handoff, to_kernel),
+            handoff_in,
+            from_mgmt: if w == 0 { from_mgmt.take() } else { None },
+            conn,
+            templates: cfg.conn.max_templates_per_core as usize,
+            snapshot: snapshot.clone(),
+            events: events[w].clone(),
+        });
+    }
+    let mgmt = Mgmt::new(
+        pool,
+        taps,
+        to_kernel_rx,
+        to_worker0,
+        events,
+        snapshot,
+        neighbours,
+    );
+    Ok((workers, mgmt))
+}

@@ -1,0 +1,410 @@
+//! Packet-level behaviour of the balancer pinned by replay (`dataplane replay`): crafted
+//! frames in, each mode's exact rewrite out, through the real binary and DPDK's net_pcap.
+mod common;
+use common::packets::*;
+use common::*;
+use std::time::Duration;
+
+const EXT_MAC: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 1];
+const INT_MAC: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 2];
+
+/// A two-port config; `forward` is nat, dr or tun. Port MACs are set by the config.
+fn config(forward: &str, extra_service: &str) -> String {
+    format!(
+        r#"eal: {{lcores: "0-1", memory_mb: 256, hugepages: off}}
+workers: {{cores: [1]}}
+mode: lb
+ports:
+  - {{name: ext, device: net_null0, ip: 198.18.0.1/24, mac: "02:d0:00:00:00:01"}}
+  - {{name: int, device: net_null1, ip: 198.19.0.1/24, mac: "02:d0:00:00:00:02"}}
+routes: [{{prefix: 0.0.0.0/0, via: 198.18.0.254}}]
+neighbors:
+  - {{ip: 198.18.0.2, mac: "02:00:00:00:01:02"}}
+  - {{ip: 198.18.0.254, mac: "02:00:00:00:01:fe"}}
+  - {{ip: 198.19.0.11, mac: "02:00:00:00:02:11"}}
+  - {{ip: 198.19.0.12, mac: "02:00:00:00:02:12"}}
+conn: {{max_per_core: 4096, timeouts: {{udp: 300s}}}}
+services:
+  - name: web
+    vip: 198.18.0.100
+    port: 80
+    scheduler: rr
+    forward: {forward}
+    reals: [{{ip: 198.19.0.11}}, {{ip: 198.19.0.12}}]
+  - name: dns
+    vip: 198.18.0.100
+    port: 53
+    protocol: udp
+    scheduler: rr
+    forward: {forward}
+    reals: [{{ip: 198.19.0.11}}, {{ip: 198.19.0.12}}]
+{extra_service}"#
+    )
+}
+
+struct Replay {
+    ext: Vec<Vec<u8>>,
+    int: Vec<Vec<u8>>,
+    summary: String,
+}
+
+/// Replays `ext_in` and `int_in` (frames with their capture time in seconds) and returns what
+/// each port sent, without the management thread's own ARP traffic.
+fn replay(cfg: &str, ext_in: &[(u64, Vec<u8>)], int_in: &[(u64, Vec<u8>)]) -> Replay {
+    let d = TestDir::new();
+    let cfgp = d.write("lb.yaml", cfg);
+    write_pcap_timed(&d.path("ext.pcap"), ext_in);
+    write_pcap_timed(&d.path("int.pcap"), int_in);
+    let arg = |k: &str, v: &str| format!("{k}={}", d.path(v).display());
+    let out = run(
+        &[
+            "replay",
+            "--config",
+            cfgp.to_str().unwrap(),
+            "--in",
+            &arg("ext", "ext.pcap"),
+            "--in",
+            &arg("int", "int.pcap"),
+            "--out",
+            &arg("ext", "ext-out.pcap"),
+            "--out",
+            &arg("int", "int-out.pcap"),
+        ],
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "replay failed:\n{stderr}");
+    // The management thread's broadcast ARP (gratuitous, requests) is not what these tests pin.
+    let not_arp_from_us = |f: &Vec<u8>| !(f[12] == 8 && f[13] == 6 && f[0..6] == [0xff; 6]);
+    Replay {
+        ext: read_pcap(&d.path("ext-out.pcap"))
+            .into_iter()
+            .filter(not_arp_from_us)
+            .collect(),
+        int: read_pcap(&d.path("int-out.pcap"))
+            .into_iter()
+            .filter(not_arp_from_us)
+            .collect(),
+        summary: String::from_utf8_lossy(&out.stdout).to_string(),
+    }
+}
+
+fn vip() -> std::net::Ipv4Addr {
+    ip("198.18.0.100")
+}
+fn client() -> std::net::Ipv4Addr {
+    ip("198.18.0.2")
+}
+
+#[test]
+fn arp_and_echo_for_vip_and_port_address() {
+    let r = replay(
+        &config("nat", ""),
+        &[
+            (1, arp_request(CLIENT_MAC, client(), vip())),
+            (1, arp_request(CLIENT_MAC, client(), ip("198.18.0.1"))),
+            (1, arp_request(CLIENT_MAC, client(), ip("198.18.0.77"))), // not ours: no answer
+            (
+                2,
+                ipv4(EXT_MAC, CLIENT_MAC, client(), vip(), 1, &icmp_echo(7, 1)),
+            ),
+            (
+                2,
+                ipv4(
+                    EXT_MAC,
+                    CLIENT_MAC,
+                    client(),
+                    ip("198.18.0.1"),
+                    1,
+                    &icmp_echo(7, 2),
+                ),
+            ),
+        ],
+        &[],
+    );
+    assert_eq!(
+        r.ext.len(),
+        4,
+        "two ARP replies and two echo replies:\n{}",
+        r.summary
+    );
+    for (f, asked) in r.ext[..2].iter().zip([vip(), ip("198.18.0.1")]) {
+        assert_eq!(&f[0..6], &CLIENT_MAC);
+        assert_eq!(&f[6..12], &EXT_MAC);
+        assert_eq!(&f[12..14], &[8, 6]);
+        assert_eq!(u16::from_be_bytes([f[20], f[21]]), 2, "ARP reply");
+        assert_eq!(&f[22..28], &EXT_MAC, "sender MAC is the port's");
+        assert_eq!(
+            &f[28..32],
+            &asked.octets(),
+            "sender IP is the one asked for"
+        );
+        assert_eq!(&f[32..38], &CLIENT_MAC);
+    }
+    for (f, from) in r.ext[2..].iter().zip([vip(), ip("198.18.0.1")]) {
+        let s = seen(f);
+        assert_eq!((s.dst_mac, s.src_mac), (CLIENT_MAC, EXT_MAC));
+        assert_eq!((s.src, s.dst, s.proto), (from, client(), 1));
+        assert!(s.ip_ok && s.l4_ok, "checksums");
+        assert_eq!(s.l3[20], 0, "echo reply");
+    }
+    assert!(r.summary.contains("arp_replies 2"), "{}", r.summary);
+    assert!(r.summary.contains("echo_replies 2"), "{}", r.summary);
+    assert!(r.summary.contains("drop_not_for_us 1"), "{}", r.summary);
+}
+
+#[test]
+fn nat_rewrites_both_ways_with_valid_checksums() {
+    let syn = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        6,
+        &tcp(40000, 80, 0x02, b""),
+    );
+    let syn2 = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        6,
+        &tcp(40001, 80, 0x02, b""),
+    );
+    let synack = ipv4(
+        INT_MAC,
+        REAL1_MAC,
+        ip("198.19.0.11"),
+        client(),
+        6,
+        &tcp(80, 40000, 0x12, b""),
+    );
+    let r = replay(&config("nat", ""), &[(1, syn), (1, syn2)], &[(1, synack)]);
+    assert_eq!(r.int.len(), 2, "{}", r.summary);
+    let a = seen(&r.int[0]);
+    let b = seen(&r.int[1]);
+    // rr: the first connection to real1, the second to real2.
+    assert_eq!(
+        (a.src, a.dst, a.sport, a.dport),
+        (client(), ip("198.19.0.11"), 40000, 80)
+    );
+    assert_eq!(
+        (b.src, b.dst, b.sport, b.dport),
+        (client(), ip("198.19.0.12"), 40001, 80)
+    );
+    assert_eq!((a.dst_mac, a.src_mac), (REAL1_MAC, INT_MAC));
+    assert_eq!((b.dst_mac, b.src_mac), (REAL2_MAC, INT_MAC));
+    assert_eq!(a.ttl, 63, "NAT routes: TTL decremented");
+    assert!(a.ip_ok && a.l4_ok && b.ip_ok && b.l4_ok, "checksums");
+    // The reply leaves by ext from the VIP, towards the client through the default route.
+    assert_eq!(r.ext.len(), 1, "{}", r.summary);
+    let c = seen(&r.ext[0]);
+    assert_eq!(
+        (c.src, c.dst, c.sport, c.dport),
+        (vip(), client(), 80, 40000)
+    );
+    assert_eq!(
+        (c.dst_mac, c.src_mac),
+        (CLIENT_MAC, EXT_MAC),
+        "the client is on-link"
+    );
+    assert!(c.ip_ok && c.l4_ok);
+    assert!(
+        r.summary.contains("nat_in 2") && r.summary.contains("nat_out 1"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn non_syn_without_connection_is_dropped_and_counted() {
+    let ack = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        6,
+        &tcp(40000, 80, 0x10, b"x"),
+    );
+    let r = replay(&config("nat", ""), &[(1, ack)], &[]);
+    assert!(r.int.is_empty());
+    assert!(r.summary.contains("drop_no_conn 1"), "{}", r.summary);
+}
+
+#[test]
+fn udp_connection_expires_by_capture_time() {
+    let q = |sec| {
+        (
+            sec,
+            ipv4(
+                EXT_MAC,
+                ROUTER_MAC,
+                client(),
+                vip(),
+                17,
+                &udp(5353, 53, b"query"),
+            ),
+        )
+    };
+    // Within the 300 s UDP timeout the connection holds (same real); after it, rr picks anew.
+    let r = replay(&config("nat", ""), &[q(1000), q(1200), q(1600)], &[]);
+    assert_eq!(r.int.len(), 3, "{}", r.summary);
+    let dst: Vec<_> = r.int.iter().map(|f| seen(f).dst).collect();
+    assert_eq!(
+        dst,
+        vec![ip("198.19.0.11"), ip("198.19.0.11"), ip("198.19.0.12")]
+    );
+    assert!(r.summary.contains("conn_new 2"), "{}", r.summary);
+}
+
+#[test]
+fn nat_translates_icmp_errors_both_ways() {
+    let syn = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        6,
+        &tcp(40000, 80, 0x02, b""),
+    );
+    // The client's side says our reply (VIP:80 -> client:40000) could not be delivered.
+    let reply_we_sent = ipv4(
+        CLIENT_MAC,
+        EXT_MAC,
+        vip(),
+        client(),
+        6,
+        &tcp(80, 40000, 0x12, b""),
+    );
+    let err_in = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        ip("198.18.0.254"),
+        vip(),
+        1,
+        &icmp_error(3, 3, &reply_we_sent[14..]),
+    );
+    // The real's side says our forwarded packet (client:40000 -> real1:80) could not be delivered.
+    let fwd_we_sent = ipv4(
+        REAL1_MAC,
+        INT_MAC,
+        client(),
+        ip("198.19.0.11"),
+        6,
+        &tcp(40000, 80, 0x02, b""),
+    );
+    let err_out = ipv4(
+        INT_MAC,
+        REAL1_MAC,
+        ip("198.19.0.11"),
+        client(),
+        1,
+        &icmp_error(3, 4, &fwd_we_sent[14..]),
+    );
+    let r = replay(
+        &config("nat", ""),
+        &[(1, syn), (2, err_in)],
+        &[(3, err_out)],
+    );
+    assert_eq!(
+        r.int.len(),
+        2,
+        "SYN and the translated error:\n{}",
+        r.summary
+    );
+    let e = seen(&r.int[1]);
+    assert_eq!((e.proto, e.dst), (1, ip("198.19.0.11")), "to the real");
+    assert!(e.ip_ok && e.l4_ok);
+    let quoted_src = std::net::Ipv4Addr::new(e.l3[40], e.l3[41], e.l3[42], e.l3[43]);
+    assert_eq!(
+        quoted_src,
+        ip("198.19.0.11"),
+        "quoted source is the real now"
+    );
+    assert_eq!(u16::from_be_bytes([e.l3[48], e.l3[49]]), 80);
+    assert_eq!(r.ext.len(), 1, "{}", r.summary);
+    let o = seen(&r.ext[0]);
+    assert_eq!(
+        (o.proto, o.src, o.dst),
+        (1, vip(), client()),
+        "to the client, from the VIP"
+    );
+    assert!(o.ip_ok && o.l4_ok);
+    let quoted_dst = std::net::Ipv4Addr::new(o.l3[44], o.l3[45], o.l3[46], o.l3[47]);
+    assert_eq!(quoted_dst, vip(), "quoted destination is the VIP now");
+    assert!(
+        r.summary.contains("icmp_errors_translated 2"),
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn dr_rewrites_only_macs() {
+    let syn = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        6,
+        &tcp(40000, 80, 0x02, b""),
+    );
+    let r = replay(&config("dr", ""), &[(1, syn.clone())], &[]);
+    assert_eq!(r.int.len(), 1, "{}", r.summary);
+    let f = &r.int[0];
+    assert_eq!(&f[0..6], &REAL1_MAC);
+    assert_eq!(&f[6..12], &INT_MAC);
+    assert_eq!(&f[12..], &syn[12..], "IP packet untouched (TTL too)");
+    assert!(r.summary.contains("dr_in 1"), "{}", r.summary);
+}
+
+#[test]
+fn tun_encapsulates_and_sends_frag_needed_when_too_big() {
+    let syn = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        6,
+        &tcp(40000, 80, 0x02, b""),
+    );
+    let big = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        6,
+        &tcp(40000, 80, 0x10, &[0x55; 1460]),
+    );
+    let r = replay(
+        &config("tun", ""),
+        &[(1, syn.clone()), (1, big.clone())],
+        &[],
+    );
+    assert_eq!(r.int.len(), 1, "{}", r.summary);
+    let o = seen(&r.int[0]);
+    assert_eq!((o.dst_mac, o.src_mac), (REAL1_MAC, INT_MAC));
+    assert_eq!(
+        (o.src, o.dst, o.proto, o.ttl),
+        (ip("198.19.0.1"), ip("198.19.0.11"), 4, 64)
+    );
+    assert!(o.ip_ok);
+    assert_eq!(
+        &o.l3[20..],
+        &syn[14..14 + o.l3.len() - 20],
+        "inner packet untouched"
+    );
+    // 1500-byte inner packet with DF: ICMP fragmentation needed back to the client.
+    assert_eq!(r.ext.len(), 1, "{}", r.summary);
+    let e = seen(&r.ext[0]);
+    assert_eq!((e.proto, e.src, e.dst), (1, ip("198.18.0.1"), client()));
+    assert_eq!((e.l3[20], e.l3[21]), (3, 4), "type 3 code 4");
+    assert_eq!(
+        u16::from_be_bytes([e.l3[26], e.l3[27]]),
+        1480,
+        "next-hop MTU leaves room for IPIP"
+    );
+    assert!(e.ip_ok && e.l4_ok);
+    assert_eq!(e.dst_mac, ROUTER_MAC, "back to where it came from");
+    assert!(r.summary.contains("frag_needed_sent 1"), "{}", r.summary);
+}
