@@ -408,3 +408,27 @@ fn tun_encapsulates_and_sends_frag_needed_when_too_big() {
     assert_eq!(e.dst_mac, ROUTER_MAC, "back to where it came from");
     assert!(r.summary.contains("frag_needed_sent 1"), "{}", r.summary);
 }
+
+#[test]
+fn wrr_alternates_between_equal_reals() {
+    let cfg = config("nat", "").replace("scheduler: rr\n    forward: nat\n    reals: [{ip: 198.19.0.11}, {ip: 198.19.0.12}]\n  - name: dns", "scheduler: wrr\n    forward: nat\n    reals: [{ip: 198.19.0.11}, {ip: 198.19.0.12}]\n  - name: dns");
+    assert!(cfg.contains("scheduler: wrr"));
+    let syns: Vec<(u64, Vec<u8>)> = (0..6)
+        .map(|i| {
+            (
+                1,
+                ipv4(
+                    EXT_MAC,
+                    ROUTER_MAC,
+                    client(),
+                    vip(),
+                    6,
+                    &tcp(41000 + i, 80, 0x02, b""),
+                ),
+            )
+        })
+        .collect();
+    let r = replay(&cfg, &syns, &[]);
+    let dst: Vec<_> = r.int.iter().map(|f| seen(f).dst.octets()[3]).collect();
+    assert_eq!(dst, vec![11, 12, 11, 12, 11, 12], "{}", r.summary);
+}

@@ -29,6 +29,9 @@ pub struct PortInfo {
 pub struct Snapshot {
     /// Increases with every published snapshot; workers compare it to see a change.
     pub generation: u64,
+    /// Increases only when services or reals change, so a neighbour-only update keeps the
+    /// workers' scheduler state (rr positions).
+    pub services_generation: u64,
     pub ports: Vec<PortInfo>,
     /// DPDK port id -> index in `ports`.
     pub port_of_dpdk: Vec<Option<PortIdx>>,
@@ -115,6 +118,15 @@ impl Snapshot {
         prev: Option<&Snapshot>,
         n_workers: usize,
     ) -> Result<Snapshot, String> {
+        let services_generation = match prev {
+            Some(p)
+                if p.services.services().len() == specs.len() && same_specs(&p.services, specs) =>
+            {
+                p.services_generation
+            }
+            Some(p) => p.services_generation + 1,
+            None => 1,
+        };
         let connected: Vec<(PortIdx, Ipv4Addr, u8)> = ports
             .iter()
             .enumerate()
@@ -148,6 +160,7 @@ impl Snapshot {
         let own = connected.iter().map(|&(i, a, _)| (a, i)).collect();
         Ok(Snapshot {
             generation,
+            services_generation,
             ports,
             port_of_dpdk,
             routes,
@@ -174,5 +187,89 @@ impl Snapshot {
             .or_else(|| self.reply_owner.get(&(proto, real, 0)))
             .copied()
             .flatten()
+    }
+}
+
+/// Do the published services say exactly what `specs` say (keys, schedulers, modes,
+/// persistence, reals with their weights and health)?
+fn same_specs(table: &ServiceTable, specs: &[ServiceSpec]) -> bool {
+    table.services().len() == specs.len()
+        && specs.iter().all(|p| {
+            let Some(s) = table.services().iter().find(|s| s.name == p.name) else {
+                return false;
+            };
+            s.key.proto == p.proto
+                && s.key.vip == p.vip
+                && s.key.port == p.port
+                && s.sched == p.sched
+                && s.forward == p.forward
+                && s.persistence == p.persistence
+                && s.reals.len() == p.reals.len()
+                && s.reals.iter().zip(&p.reals).all(|(r, q)| {
+                    r.addr == q.addr
+                        && r.port == q.port
+                        && r.weight == q.weight
+                        && r.forward == q.forward
+                        && r.available == q.available
+                })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        crate::config::load_str(include_str!("../../../configs/nat.yaml")).expect("nat.yaml")
+    }
+
+    fn ports() -> Vec<PortInfo> {
+        vec![
+            PortInfo {
+                name: "ext".into(),
+                dpdk_id: 0,
+                mac: [2, 0, 0, 0, 1, 1],
+                ip: Some(("198.18.0.1".parse().unwrap(), 24)),
+                mtu: 1500,
+                exception: false,
+            },
+            PortInfo {
+                name: "int".into(),
+                dpdk_id: 1,
+                mac: [2, 0, 0, 0, 2, 1],
+                ip: Some(("198.19.0.1".parse().unwrap(), 24)),
+                mtu: 1500,
+                exception: false,
+            },
+        ]
+    }
+
+    #[test]
+    fn neighbour_only_change_keeps_services_generation() {
+        let c = cfg();
+        let specs = service_specs(&c, &|_, _, _| true).unwrap();
+        let a = Snapshot::build(1, &c, ports(), NeighTable::default(), &specs, None, 1).unwrap();
+        let n = NeighTable::from_entries([("198.18.0.2".parse().unwrap(), [2, 0, 0, 0, 1, 2])]);
+        let b = Snapshot::build(2, &c, ports(), n, &specs, Some(&a), 1).unwrap();
+        assert_eq!(a.services_generation, b.services_generation);
+        let mut specs2 = specs.clone();
+        specs2[0].reals[0].weight = 3;
+        let d =
+            Snapshot::build(3, &c, ports(), NeighTable::default(), &specs2, Some(&b), 1).unwrap();
+        assert_ne!(d.services_generation, b.services_generation);
+    }
+
+    #[test]
+    fn own_addresses_and_reply_owner() {
+        let c = cfg();
+        let specs = service_specs(&c, &|_, _, _| true).unwrap();
+        let s = Snapshot::build(1, &c, ports(), NeighTable::default(), &specs, None, 2).unwrap();
+        assert_eq!(s.own_port("198.19.0.1".parse().unwrap()), Some(1));
+        assert_eq!(s.own_port("198.18.0.100".parse().unwrap()), None);
+        assert_eq!(
+            s.reply_mask(Protocol::Tcp, "198.19.0.11".parse().unwrap(), 80),
+            None
+        );
+        assert!(s.services.is_vip("198.18.0.100".parse().unwrap()));
     }
 }

@@ -56,12 +56,14 @@ impl Engine {
     /// Takes a new snapshot: per-service schedulers are rebuilt (state such as the rr position
     /// starts over; connections and templates are untouched since real ids are stable).
     pub fn adopt(&mut self, snap: Arc<Snapshot>) {
-        self.scheds = snap
-            .services
-            .services()
-            .iter()
-            .map(|s| s.new_scheduler())
-            .collect();
+        if self.scheds.is_empty() || snap.services_generation != self.snap.services_generation {
+            self.scheds = snap
+                .services
+                .services()
+                .iter()
+                .map(|s| s.new_scheduler())
+                .collect();
+        }
         self.snap = snap;
     }
 
@@ -135,7 +137,13 @@ impl Engine {
         self.deliver_to_kernel(m, port, out, t);
     }
 
-    fn deliver_to_kernel(&mut self, m: Mbuf, port: PortIdx, out: &mut Outputs, t: &mut WorkerTotals) {
+    fn deliver_to_kernel(
+        &mut self,
+        m: Mbuf,
+        port: PortIdx,
+        out: &mut Outputs,
+        t: &mut WorkerTotals,
+    ) {
         if self.snap.ports[usize::from(port)].exception {
             out.kernel(port, m, t);
         } else {
