@@ -113,7 +113,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 signal_hook::flag::register(sig, stop.clone())?;
             }
-            let summary = dataplane::runtime::run(&cfg, Until::Signal(stop))?;
+            let reload = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
+            let until = Until::Signal {
+                stop,
+                reload,
+                config: path.to_path_buf(),
+            };
+            let summary = dataplane::runtime::run(&cfg, until)?;
             print!("{summary}");
             Ok(())
         }

@@ -71,6 +71,31 @@ impl Mgmt {
         }
     }
 
+    /// Re-reads the config file and applies its services (SIGHUP). A config that fails
+    /// validation, or that changes what needs a restart (EAL, workers, ports, routes, mode,
+    /// conn), changes nothing and says why; the running config stays.
+    pub fn reload(&mut self, path: &std::path::Path) {
+        let new = match crate::config::load_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(
+                    "reload refused, running config kept: {}: {e}",
+                    path.display()
+                );
+                return;
+            }
+        };
+        let snap = self.snapshot.load_full();
+        match self.neighbours.apply_config(new, &snap) {
+            Ok(next) => {
+                tracing::info!(services = next.services.services().len(), "reload applied");
+                self.snapshot.store(Arc::new(next));
+                self.counters.snapshots += 1;
+            }
+            Err(e) => tracing::error!("reload refused, running config kept: {e}"),
+        }
+    }
+
     /// One round of management work.
     pub fn tick(&mut self) {
         self.kernel_in();

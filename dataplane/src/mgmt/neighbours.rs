@@ -94,6 +94,49 @@ impl Neighbours {
         )
     }
 
+    /// Takes a new config's services (the rest must be unchanged) and returns the snapshot
+    /// that applies them. Nothing changes on error.
+    pub fn apply_config(&mut self, new: Config, snap: &Snapshot) -> Result<Snapshot, String> {
+        let old = &self.cfg;
+        for (key, same) in [
+            ("eal", old.eal == new.eal),
+            ("workers", old.workers == new.workers),
+            ("ports", old.ports == new.ports),
+            ("routes", old.routes == new.routes),
+            ("mode", old.mode == new.mode),
+            ("conn", old.conn == new.conn),
+        ] {
+            if !same {
+                return Err(format!("{key}: changing it needs a restart"));
+            }
+        }
+        let specs = crate::lb::snapshot::service_specs(&new, &|_, _, _| true)?;
+        let generation = self.generation.max(snap.generation) + 1;
+        let old_statics = std::mem::replace(
+            &mut self.statics,
+            new.neighbors.iter().map(|n| (n.ip, n.mac.0)).collect(),
+        );
+        let next = match Snapshot::build(
+            generation,
+            &new,
+            self.ports.clone(),
+            self.table(),
+            &specs,
+            Some(snap),
+            snap.n_workers,
+        ) {
+            Ok(n) => n,
+            Err(e) => {
+                self.statics = old_statics;
+                return Err(e);
+            }
+        };
+        self.generation = generation;
+        self.cfg = new;
+        self.specs = specs;
+        Ok(next)
+    }
+
     /// ARP requests to send now: (port, our MAC, our IP there, target). Covers every next hop
     /// the config needs (real servers, gateways) and those workers reported missing.
     pub fn due_requests(

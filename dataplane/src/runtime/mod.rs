@@ -74,7 +74,12 @@ const MEMPOOL_CACHE: u32 = 256;
 /// When the appliance stops.
 pub enum Until {
     /// When the flag is set (SIGINT/SIGTERM).
-    Signal(Arc<AtomicBool>),
+    Signal {
+        stop: Arc<AtomicBool>,
+        /// Set by SIGHUP: re-read `config` and apply what changed (mode lb).
+        reload: Arc<AtomicBool>,
+        config: std::path::PathBuf,
+    },
     /// Replay: when the ports have received `expected_rx` packets in all and the workers have
     /// gone quiet; an error if that takes longer than `limit`.
     Drained { expected_rx: u64, limit: Duration },
@@ -191,6 +196,11 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
         Some(_) => Ok(()),
         None => wait(until, &ports, &counters, &mut || {
             if let Some(m) = mgmt.as_mut() {
+                if let Until::Signal { reload, config, .. } = until {
+                    if reload.swap(false, Ordering::Relaxed) {
+                        m.reload(config);
+                    }
+                }
                 m.tick();
             }
         }),
@@ -229,7 +239,7 @@ fn wait(
     tick: &mut dyn FnMut(),
 ) -> Result<()> {
     match until {
-        Until::Signal(flag) => {
+        Until::Signal { stop: flag, .. } => {
             tracing::info!("running; SIGINT or SIGTERM stops");
             while !flag.load(Ordering::Relaxed) {
                 tick();
