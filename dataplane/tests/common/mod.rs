@@ -88,6 +88,25 @@ impl Appliance {
         }
     }
 
+    /// Starts the appliance inside a network namespace (`ip netns exec NS dataplane ...`).
+    pub fn start_in_netns(ns: &str, config: &Path, dir: &TestDir, tag: &str) -> Appliance {
+        let log = dir.path(&format!("{tag}.stderr"));
+        let out = dir.path(&format!("{tag}.stdout"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, bin(), "--config"])
+            .arg(config)
+            .env_remove("RUST_LOG")
+            .stdout(std::fs::File::create(&out).expect("stdout file"))
+            .stderr(std::fs::File::create(&log).expect("stderr file"))
+            .spawn()
+            .expect("spawn dataplane");
+        Appliance {
+            child: Some(child),
+            log,
+            out,
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
@@ -253,3 +272,4 @@ pub fn write_pcap_timed(path: &Path, frames: &[(u64, Vec<u8>)]) {
 }
 
 pub mod packets;
+pub mod testbed;

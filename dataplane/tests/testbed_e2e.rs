@@ -1,0 +1,183 @@
+//! End to end on the namespace testbed (scripts/testbed): a real kernel client (curl, ping,
+//! python sockets) talks to the VIP, real kernel servers answer, and the appliance in between
+//! runs on net_af_packet ports, in NAT, DR and TUN mode, with one and two workers.
+//! These tests share the dpt-* namespaces, so nextest runs them one at a time (test group).
+mod common;
+use common::testbed::*;
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+const REAL1_W3: (&str, &str) = (
+    "- {ip: 198.19.0.11, weight: 1}",
+    "- {ip: 198.19.0.11, weight: 3}",
+);
+
+fn established_on(real: &str, port: u16) -> usize {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("dpt-{real}"),
+            "ss",
+            "-Htn",
+            "state",
+            "established",
+        ])
+        .arg(format!("( sport = :{port} )"))
+        .output()
+        .expect("ss");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// wrr 3:1 over 40 requests while a long-lived connection carries data both ways; UDP; ping.
+fn weighted(mode: &str, two_workers: bool) {
+    let _tb = Testbed::up(mode);
+    let d = TestDir::new();
+    let mut edits = vec![REAL1_W3];
+    if two_workers {
+        edits.extend(TWO_WORKERS);
+    }
+    let (mut app, _) = start_appliance(&d, &config_from(&format!("{mode}.yaml"), &edits));
+    let echo = start_echo_session(4);
+    let t = tally(40);
+    finish_echo_session(echo);
+    let (r1, r2) = (
+        t.get("real1").copied().unwrap_or(0),
+        t.get("real2").copied().unwrap_or(0),
+    );
+    assert_eq!(
+        r1 + r2,
+        40,
+        "every request answered by real1 or real2: {t:?}"
+    );
+    if two_workers {
+        // Each worker keeps its own wrr position: the split is 3:1 per worker, about 3:1 overall.
+        assert!((26..=34).contains(&r1), "wrr 3:1 with two workers: {t:?}");
+    } else {
+        assert_eq!(
+            (r1, r2),
+            (30, 10),
+            "wrr 3:1 is exact over whole rounds: {t:?}"
+        );
+    }
+    let reply = udp_query("hello").expect("UDP service answers");
+    assert!(
+        reply.starts_with("real") && reply.ends_with("hello"),
+        "{reply}"
+    );
+    assert!(ping_vip(), "ping to the VIP");
+    let (code, _, summary) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+    println!(
+        "{mode}, {} worker(s):\n{summary}",
+        if two_workers { 2 } else { 1 }
+    );
+}
+
+#[test]
+fn nat_one_worker() {
+    weighted("nat", false);
+}
+
+#[test]
+fn nat_two_workers() {
+    weighted("nat", true);
+}
+
+#[test]
+fn dr_one_worker() {
+    weighted("dr", false);
+}
+
+#[test]
+fn dr_two_workers() {
+    weighted("dr", true);
+}
+
+#[test]
+fn tun_one_worker() {
+    weighted("tun", false);
+}
+
+#[test]
+fn tun_two_workers() {
+    weighted("tun", true);
+}
+
+#[test]
+fn persistence_keeps_a_client_on_one_real_across_workers() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let mut edits = vec![(
+        "  - name: web\n",
+        "  - name: web\n    persistence: {timeout: 360s}\n",
+    )];
+    edits.extend(TWO_WORKERS);
+    let (mut app, _) = start_appliance(&d, &config_from("nat.yaml", &edits));
+    for client in ["198.18.0.2", "198.18.0.3"] {
+        let answers: Vec<String> = (0..12)
+            .map(|_| curl_from(client).unwrap_or_default())
+            .collect();
+        assert!(answers[0].starts_with("real"), "{answers:?}");
+        assert!(
+            answers.iter().all(|a| *a == answers[0]),
+            "{client} moved between reals: {answers:?}"
+        );
+    }
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn weight_zero_by_reload_quiesces_a_real_and_a_broken_reload_changes_nothing() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let (mut app, cfg) = start_appliance(&d, &config_from("nat.yaml", &[]));
+    // The echo service's first connection goes to real1 (rr starts at the first real).
+    let echo = start_echo_session(5);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        established_on("real1", 7),
+        1,
+        "the long-lived connection is on real1"
+    );
+    // Quiesce real1 in every service.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "{ip: 198.19.0.11, weight: 1}",
+            "{ip: 198.19.0.11, weight: 0}",
+        )
+        .replace("- {ip: 198.19.0.11}", "- {ip: 198.19.0.11, weight: 0}"),
+    )
+    .unwrap();
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    hup(app.pid());
+    app.wait_for_log("reload applied", Duration::from_secs(5));
+    let t = tally(10);
+    assert_eq!(
+        t.get("real2"),
+        Some(&10),
+        "no new connection reaches a weight-0 real: {t:?}"
+    );
+    assert_eq!(
+        established_on("real1", 7),
+        1,
+        "its existing connection lives on"
+    );
+    finish_echo_session(echo);
+    // A broken file is refused and the running config stays.
+    std::fs::write(&cfg, "eal: {lcores: \"0-1\"\nservices: [oops").unwrap();
+    hup(app.pid());
+    app.wait_for_log("reload refused", Duration::from_secs(5));
+    assert_eq!(curl().as_deref(), Some("real2"));
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+}
