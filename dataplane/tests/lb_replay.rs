@@ -432,3 +432,53 @@ fn wrr_alternates_between_equal_reals() {
     let dst: Vec<_> = r.int.iter().map(|f| seen(f).dst.octets()[3]).collect();
     assert_eq!(dst, vec![11, 12, 11, 12, 11, 12], "{}", r.summary);
 }
+
+#[test]
+fn four_workers_on_a_single_queue_hand_off_and_forward_everything() {
+    let cfg = config("nat", "")
+        .replace("lcores: \"0-1\"", "lcores: \"0@0,1@1,2@0,3@1,4@0\"")
+        .replace("cores: [1]", "cores: [1, 2, 3, 4]");
+    let syns: Vec<(u64, Vec<u8>)> = (0..64)
+        .map(|i| {
+            (
+                1,
+                ipv4(
+                    EXT_MAC,
+                    ROUTER_MAC,
+                    client(),
+                    vip(),
+                    6,
+                    &tcp(42000 + i, 80, 0x02, b""),
+                ),
+            )
+        })
+        .collect();
+    let r = replay(&cfg, &syns, &[]);
+    assert_eq!(r.int.len(), 64, "{}", r.summary);
+    let mut ports: Vec<u16> = r.int.iter().map(|f| seen(f).sport).collect();
+    ports.sort();
+    assert_eq!(
+        ports,
+        (42000..42064).collect::<Vec<_>>(),
+        "every connection forwarded once"
+    );
+    assert!(r.int.iter().all(|f| {
+        let s = seen(f);
+        s.ip_ok
+            && s.l4_ok
+            && s.dport == 80
+            && (s.dst == ip("198.19.0.11") || s.dst == ip("198.19.0.12"))
+    }));
+    // Worker 0 polls the only queue; the other three got their flows by handoff.
+    for w in 1..4 {
+        let line = r
+            .summary
+            .lines()
+            .find(|l| l.starts_with(&format!("worker {w} ")))
+            .unwrap();
+        assert!(
+            line.contains("handoff_in"),
+            "worker {w} received nothing: {line}"
+        );
+    }
+}

@@ -86,6 +86,41 @@ fn nat_two_workers() {
 }
 
 #[test]
+fn nat_two_workers_two_queues() {
+    // af_packet with two queue pairs spreads flows over both workers by hash (PACKET_FANOUT);
+    // what lands on the wrong worker is handed over.
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let mut edits = vec![
+        REAL1_W3,
+        ("iface=lb-ext\"", "iface=lb-ext,qpairs=2\""),
+        ("iface=lb-int\"", "iface=lb-int,qpairs=2\""),
+    ];
+    edits.extend(TWO_WORKERS);
+    let (mut app, _) = start_appliance(&d, &config_from("nat.yaml", &edits));
+    let echo = start_echo_session(3);
+    let t = tally(40);
+    finish_echo_session(echo);
+    assert_eq!(t.get("none"), None, "every request answered: {t:?}");
+    let (code, _, summary) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+    assert!(
+        app.stderr().contains("queues=2"),
+        "two queues per port:\n{}",
+        app.stderr()
+    );
+    let w1 = summary
+        .lines()
+        .find(|l| l.starts_with("worker 1 "))
+        .unwrap_or_default();
+    assert!(
+        !w1.contains("rx 0 pkts"),
+        "worker 1 receives from its own queues: {w1}"
+    );
+    println!("{summary}");
+}
+
+#[test]
 fn dr_one_worker() {
     weighted("dr", false);
 }
