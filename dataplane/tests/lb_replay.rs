@@ -482,3 +482,23 @@ fn four_workers_on_a_single_queue_hand_off_and_forward_everything() {
         );
     }
 }
+
+#[test]
+fn packet_waits_for_arp_resolution_of_its_next_hop() {
+    // No static neighbour for the reals: the SYN waits while the management thread asks; the
+    // real's ARP reply (learned by the worker that receives it) releases it.
+    let cfg = config("nat", "")
+        .replace("  - {ip: 198.19.0.11, mac: \"02:00:00:00:02:11\"}\n", "")
+        .replace("  - {ip: 198.19.0.12, mac: \"02:00:00:00:02:12\"}\n", "");
+    let syn = ipv4(EXT_MAC, ROUTER_MAC, client(), vip(), 6, &tcp(40000, 80, 0x02, b""));
+    let mut reply = arp_request(REAL1_MAC, ip("198.19.0.11"), ip("198.19.0.1"));
+    reply[0..6].copy_from_slice(&INT_MAC);
+    reply[21] = 2; // op: reply
+    reply[32..38].copy_from_slice(&INT_MAC);
+    let r = replay(&cfg, &[(1, syn)], &[(1, reply)]);
+    let fwd: Vec<_> = r.int.iter().filter(|f| f[12..14] == [8, 0]).collect();
+    assert_eq!(fwd.len(), 1, "{}", r.summary);
+    let s = seen(fwd[0]);
+    assert_eq!((s.dst, s.dst_mac), (ip("198.19.0.11"), REAL1_MAC));
+    assert!(!r.summary.contains("drop_no_neighbour"), "{}", r.summary);
+}

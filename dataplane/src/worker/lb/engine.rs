@@ -9,7 +9,7 @@ use crate::lb::flow;
 use crate::lb::forward::{arp as farp, icmp_gen, icmp_nat, nat, tun};
 use crate::lb::neigh::NeighEvent;
 use crate::lb::persist::PersistTable;
-use crate::lb::route::PortIdx;
+use crate::lb::route::{Hop, PortIdx};
 use crate::lb::sched::Scheduler;
 use crate::lb::snapshot::Snapshot;
 use crate::lb::types::{FlowKey, ForwardMode, Protocol};
@@ -49,6 +49,7 @@ pub struct Engine {
     pub conns: ConnTable,
     pub persist: PersistTable,
     pub events: Arc<ArrayQueue<NeighEvent>>,
+    pub pending: super::pending::Pending,
     pub now: u64,
 }
 
@@ -329,10 +330,6 @@ impl Engine {
         let Some(hop) = self.snap.routes.lookup(real) else {
             return t.inc(Counter::DropNoRoute);
         };
-        let Some(mac) = self.neighbour(hop.port, hop.next_hop, t) else {
-            return;
-        };
-        let out_mac = self.snap.ports[usize::from(hop.port)].mac;
         match mode {
             ForwardMode::Nat => {
                 if nat::nat_in(m.data_mut(), ip.l3, real, rport).is_err() {
@@ -362,8 +359,7 @@ impl Engine {
                 t.inc(Counter::TunIn);
             }
         }
-        set_macs(m.data_mut(), mac, out_mac);
-        out.transmit(hop.port, m, t);
+        self.send(m, hop, out, t);
     }
 
     /// TUN: the encapsulated packet would exceed the MTU. With DF set, tell the client
@@ -449,19 +445,11 @@ impl Engine {
     }
 
     /// Sends a packet towards `dst` by the routing table.
-    fn route_out(&mut self, mut m: Mbuf, dst: Ipv4Addr, out: &mut Outputs, t: &mut WorkerTotals) {
+    fn route_out(&mut self, m: Mbuf, dst: Ipv4Addr, out: &mut Outputs, t: &mut WorkerTotals) {
         let Some(hop) = self.snap.routes.lookup(dst) else {
             return t.inc(Counter::DropNoRoute);
         };
-        let Some(mac) = self.neighbour(hop.port, hop.next_hop, t) else {
-            return;
-        };
-        set_macs(
-            m.data_mut(),
-            mac,
-            self.snap.ports[usize::from(hop.port)].mac,
-        );
-        out.transmit(hop.port, m, t);
+        self.send(m, hop, out, t);
     }
 
     /// An ICMP error sent to a VIP: about a reply we sent to a client (NAT). Goes to the real.
@@ -561,17 +549,43 @@ impl Engine {
         self.route_out(m, client, out, t);
     }
 
-    /// The MAC of `ip` on `port`; counts and asks the management thread when unknown.
+    /// Sends a finished packet to its next hop: Ethernet addresses set, out of the hop's port.
+    /// An unknown neighbour parks the packet (bounded) and asks the management thread.
     #[inline]
-    fn neighbour(&mut self, port: PortIdx, ip: Ipv4Addr, t: &mut WorkerTotals) -> Option<[u8; 6]> {
-        match self.snap.neigh.get(ip) {
-            Some(mac) => Some(mac),
+    fn send(&mut self, mut m: Mbuf, hop: Hop, out: &mut Outputs, t: &mut WorkerTotals) {
+        match self.snap.neigh.get(hop.next_hop) {
+            Some(mac) => {
+                set_macs(
+                    m.data_mut(),
+                    mac,
+                    self.snap.ports[usize::from(hop.port)].mac,
+                );
+                out.transmit(hop.port, m, t);
+            }
             None => {
-                let _ = self.events.push(NeighEvent::Missing { port, ip });
-                t.inc(Counter::DropNoNeighbour);
-                None
+                let _ = self.events.push(NeighEvent::Missing {
+                    port: hop.port,
+                    ip: hop.next_hop,
+                });
+                self.pending.park(m, hop, self.now, t);
             }
         }
+    }
+
+    /// Sends the parked packets whose neighbour is now known; drops those that waited too long.
+    pub fn retry_pending(&mut self, out: &mut Outputs, t: &mut WorkerTotals) {
+        let snap = &self.snap;
+        self.pending.retry(self.now, t, |m, hop, t| {
+            match snap.neigh.get(hop.next_hop) {
+                Some(mac) => {
+                    let mut m = m;
+                    set_macs(m.data_mut(), mac, snap.ports[usize::from(hop.port)].mac);
+                    out.transmit(hop.port, m, t);
+                    None
+                }
+                None => Some(m),
+            }
+        });
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod engine;
 mod output;
+mod pending;
 
 pub use output::Outputs;
 
@@ -64,6 +65,7 @@ impl LbWorker {
             conns,
             persist: PersistTable::with_capacity(self.templates),
             events: self.events.clone(),
+            pending: pending::Pending::default(),
             now: 0,
         };
         eng.adopt(snap);
@@ -121,6 +123,9 @@ impl LbWorker {
                         self.outputs.transmit(port, m, &mut t);
                     }
                 }
+            }
+            if !eng.pending.is_empty() {
+                eng.retry_pending(&mut self.outputs, &mut t);
             }
             self.outputs.flush(&mut t);
             let expired = eng.conns.expire(eng.now, EXPIRE_BUDGET);
