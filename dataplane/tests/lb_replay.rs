@@ -490,7 +490,14 @@ fn packet_waits_for_arp_resolution_of_its_next_hop() {
     let cfg = config("nat", "")
         .replace("  - {ip: 198.19.0.11, mac: \"02:00:00:00:02:11\"}\n", "")
         .replace("  - {ip: 198.19.0.12, mac: \"02:00:00:00:02:12\"}\n", "");
-    let syn = ipv4(EXT_MAC, ROUTER_MAC, client(), vip(), 6, &tcp(40000, 80, 0x02, b""));
+    let syn = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        6,
+        &tcp(40000, 80, 0x02, b""),
+    );
     let mut reply = arp_request(REAL1_MAC, ip("198.19.0.11"), ip("198.19.0.1"));
     reply[0..6].copy_from_slice(&INT_MAC);
     reply[21] = 2; // op: reply

@@ -38,6 +38,9 @@ pub struct Mgmt {
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub neighbours: Neighbours,
     pub counters: MgmtCounters,
+    /// Each worker's published per-real figures and its connection-listing channel.
+    pub real_stats: Vec<Arc<crate::worker::stats::RealStats>>,
+    pub dumps: Vec<Arc<crate::worker::stats::ConnDump>>,
     /// Frames built here (ARP) or read from the kernel, waiting for worker 0.
     pending: Burst,
     scratch: Burst,
@@ -64,6 +67,8 @@ impl Mgmt {
             snapshot,
             neighbours,
             counters: MgmtCounters::default(),
+            real_stats: Vec::new(),
+            dumps: Vec::new(),
             pending: Burst::new(),
             scratch: Burst::new(),
             started: Instant::now(),

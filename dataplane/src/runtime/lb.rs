@@ -8,6 +8,7 @@ use crate::lb::snapshot::{service_specs, PortInfo, Snapshot};
 use crate::mgmt::neighbours::Neighbours;
 use crate::mgmt::{exception, Mgmt};
 use crate::worker::lb::{LbWorker, Outputs};
+use crate::worker::stats::{ConnDump, RealStats};
 use anyhow::Result;
 use arc_swap::ArcSwap;
 use crossbeam::queue::ArrayQueue;
@@ -19,6 +20,7 @@ const MAX_REALS: u32 = 1 << 16;
 const HANDOFF_RING: u32 = 4096;
 const KERNEL_RING: u32 = 1024;
 const EVENT_QUEUE: usize = 4096;
+const DUMP_QUEUE: usize = 8192;
 
 fn secs(d: crate::config::Dur) -> u32 {
     (d.millis() / 1000).clamp(1, u64::from(u32::MAX)) as u32
@@ -110,6 +112,12 @@ pub fn start(
     // A per-run random seed makes bucket collisions unpredictable (hash-flooding resistance).
     conn.hash_seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
 
+    let real_stats: Vec<Arc<RealStats>> = (0..n)
+        .map(|_| Arc::new(RealStats::new(MAX_REALS as usize)))
+        .collect();
+    let dumps: Vec<Arc<ConnDump>> = (0..n)
+        .map(|_| Arc::new(ConnDump::new(DUMP_QUEUE)))
+        .collect();
     let mut workers = Vec::with_capacity(n);
     for (w, (handoff, (handoff_in, to_kernel))) in handoff_tx
         .into_iter()
@@ -136,9 +144,11 @@ pub fn start(
             templates: cfg.conn.max_templates_per_core as usize,
             snapshot: snapshot.clone(),
             events: events[w].clone(),
+            real_stats: real_stats[w].clone(),
+            dump: dumps[w].clone(),
         });
     }
-    let mgmt = Mgmt::new(
+    let mut mgmt = Mgmt::new(
         pool,
         taps,
         to_kernel_rx,
@@ -147,5 +157,7 @@ pub fn start(
         snapshot,
         neighbours,
     );
+    mgmt.real_stats = real_stats;
+    mgmt.dumps = dumps;
     Ok((workers, mgmt))
 }

@@ -6,5 +6,6 @@ pub mod counters;
 pub mod l2fwd;
 pub mod lb;
 pub mod meta;
+pub mod stats;
 
 pub use counters::{Counter, WorkerCounters, WorkerTotals};

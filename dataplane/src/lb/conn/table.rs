@@ -449,6 +449,12 @@ impl ConnTable {
     }
 
     /// Every live connection (management listings; walks the whole array, not for the hot path).
+    /// The connection in slot `slot` (0..capacity), if live: for listings that walk the table
+    /// a few slots at a time.
+    pub fn get_slot(&self, slot: u32) -> Option<ConnInfo> {
+        self.get(ConnHandle(slot))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (ConnHandle, ConnInfo)> + '_ {
         (0..self.entries.len() as u32)
             .filter_map(|i| self.get(ConnHandle(i)).map(|c| (ConnHandle(i), c)))

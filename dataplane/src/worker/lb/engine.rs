@@ -50,6 +50,7 @@ pub struct Engine {
     pub persist: PersistTable,
     pub events: Arc<ArrayQueue<NeighEvent>>,
     pub pending: super::pending::Pending,
+    pub traffic: crate::worker::stats::RealTraffic,
     pub now: u64,
 }
 
@@ -258,6 +259,7 @@ impl Engine {
         let Some(c) = self.conns.get(handle) else {
             return t.inc(Counter::DropNoConn);
         };
+        self.traffic.packet(c.real, true, m.data().len());
         self.forward_in(m, ip, port, c.mode, c.real_addr, c.rport, out, t);
     }
 
@@ -302,6 +304,7 @@ impl Engine {
         match self.conns.insert(&nc, self.now) {
             Ok(h) => {
                 t.inc(Counter::ConnNew);
+                self.traffic.conn(real.id);
                 Some(h)
             }
             Err(InsertError::Exists(h)) => Some(h),
@@ -437,6 +440,7 @@ impl Engine {
         let Some(c) = self.conns.get(h) else {
             return t.inc(Counter::DropNoConn);
         };
+        self.traffic.packet(c.real, false, m.data().len());
         if nat::nat_out(m.data_mut(), ip.l3, c.vip, c.vport).is_err() {
             return t.inc(Counter::DropTtl);
         }

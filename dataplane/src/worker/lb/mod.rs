@@ -19,6 +19,7 @@ use crate::worker::backoff::Backoff;
 use crate::worker::clock::Clock;
 use crate::worker::counters::{Counter, WorkerCounters, WorkerTotals};
 use crate::worker::meta::{self, Kind};
+use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats, RealTraffic};
 use arc_swap::ArcSwap;
 use crossbeam::queue::ArrayQueue;
 use engine::Engine;
@@ -45,7 +46,15 @@ pub struct LbWorker {
     pub templates: usize,
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub events: Arc<ArrayQueue<NeighEvent>>,
+    /// Per-real figures published for the control path, and connection listings on request.
+    pub real_stats: Arc<RealStats>,
+    pub dump: Arc<ConnDump>,
 }
+
+/// How often per-real figures are published.
+const PUBLISH_MS: u64 = 100;
+/// Table slots a listing walks per loop: bounded work while listing.
+const DUMP_SLOTS_PER_LOOP: u32 = 1024;
 
 impl LbWorker {
     pub fn run(mut self, counters: &WorkerCounters, stop: &AtomicBool) -> i32 {
@@ -66,8 +75,11 @@ impl LbWorker {
             persist: PersistTable::with_capacity(self.templates),
             events: self.events.clone(),
             pending: pending::Pending::default(),
+            traffic: RealTraffic::new(self.conn.max_reals as usize),
             now: 0,
         };
+        let mut published_at = 0u64;
+        let mut dump_cursor = 0u32;
         eng.adopt(snap);
         let mut clock = if self.replay {
             Clock::capture()
@@ -137,6 +149,14 @@ impl LbWorker {
                     persist.release(crate::lb::persist::TemplateRef::from_raw(tr), e.real, now);
                 }
             });
+            if eng.now >= published_at + PUBLISH_MS || self.replay {
+                published_at = eng.now;
+                self.publish_real_stats(&eng);
+            }
+            let wanted = self.dump.requested.load(Relaxed);
+            if wanted != self.dump.done.load(Relaxed) {
+                dump_cursor = self.dump_some(&eng, dump_cursor, wanted);
+            }
             if moved > 0 {
                 t.inc(Counter::BusyPolls);
                 idle.busy();
@@ -147,5 +167,47 @@ impl LbWorker {
             counters.publish(&t);
         }
         0
+    }
+
+    fn publish_real_stats(&self, eng: &Engine) {
+        let loads = eng.conns.loads();
+        let bound = eng.snap.services.real_id_bound().min(loads.len());
+        self.real_stats.publish(bound, |id| {
+            let l = loads[id];
+            let tr = eng.traffic.get(id);
+            RealFigures {
+                active: u64::from(l.active),
+                inactive: u64::from(l.inactive),
+                conns: tr[0],
+                pkts_in: tr[1],
+                pkts_out: tr[2],
+                bytes_in: tr[3],
+                bytes_out: tr[4],
+            }
+        });
+    }
+
+    /// Walks part of the table for a listing; returns where to continue.
+    fn dump_some(&self, eng: &Engine, mut cursor: u32, wanted: u64) -> u32 {
+        let cap = eng.conns.capacity() as u32;
+        let end = cursor.saturating_add(DUMP_SLOTS_PER_LOOP).min(cap);
+        while cursor < end {
+            if let Some(info) = eng.conns.get_slot(cursor) {
+                let rec = ConnRecord {
+                    worker: self.id as u16,
+                    info,
+                };
+                if self.dump.out.push(rec).is_err() {
+                    // The reader is behind: continue from this slot next loop.
+                    return cursor;
+                }
+            }
+            cursor += 1;
+        }
+        if cursor >= cap {
+            self.dump.done.store(wanted, Relaxed);
+            return 0;
+        }
+        cursor
     }
 }

@@ -1,0 +1,143 @@
+//! What workers export for the control path besides their counters: per-real load and traffic
+//! (published every 100 ms), and connection listings on request. Single writer per block;
+//! the management thread only reads, and never waits on a worker (a listing that a busy worker
+//! has not finished in time comes back partial).
+
+use crate::lb::conn::ConnInfo;
+use crate::lb::types::RealId;
+use crossbeam::queue::ArrayQueue;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Per-real figures of one worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RealFigures {
+    pub active: u64,
+    pub inactive: u64,
+    /// Connections scheduled to this real since start.
+    pub conns: u64,
+    pub pkts_in: u64,
+    pub pkts_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl RealFigures {
+    pub fn add(&mut self, o: &RealFigures) {
+        self.active += o.active;
+        self.inactive += o.inactive;
+        self.conns += o.conns;
+        self.pkts_in += o.pkts_in;
+        self.pkts_out += o.pkts_out;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+    }
+}
+
+#[derive(Default)]
+struct Cell([AtomicU64; 7]);
+
+/// One worker's published per-real figures, indexed by RealId.
+pub struct RealStats {
+    cells: Box<[Cell]>,
+}
+
+impl RealStats {
+    pub fn new(max_reals: usize) -> RealStats {
+        RealStats {
+            cells: (0..max_reals).map(|_| Cell::default()).collect(),
+        }
+    }
+
+    pub fn get(&self, id: RealId) -> RealFigures {
+        let Some(c) = self.cells.get(id as usize) else {
+            return RealFigures::default();
+        };
+        let v = |i: usize| c.0[i].load(Relaxed);
+        RealFigures {
+            active: v(0),
+            inactive: v(1),
+            conns: v(2),
+            pkts_in: v(3),
+            pkts_out: v(4),
+            bytes_in: v(5),
+            bytes_out: v(6),
+        }
+    }
+
+    /// Publishes the worker's figures for ids below `bound` (owning worker only).
+    pub fn publish(&self, bound: usize, f: impl Fn(usize) -> RealFigures) {
+        for (id, c) in self.cells.iter().enumerate().take(bound) {
+            let r = f(id);
+            for (a, v) in c.0.iter().zip([
+                r.active,
+                r.inactive,
+                r.conns,
+                r.pkts_in,
+                r.pkts_out,
+                r.bytes_in,
+                r.bytes_out,
+            ]) {
+                a.store(v, Relaxed);
+            }
+        }
+    }
+}
+
+/// A worker's local per-real traffic accumulators (preallocated; plain adds per packet).
+pub struct RealTraffic {
+    v: Vec<[u64; 5]>,
+}
+
+impl RealTraffic {
+    pub fn new(max_reals: usize) -> RealTraffic {
+        RealTraffic {
+            v: vec![[0; 5]; max_reals],
+        }
+    }
+
+    #[inline(always)]
+    pub fn conn(&mut self, id: RealId) {
+        if let Some(c) = self.v.get_mut(id as usize) {
+            c[0] += 1;
+        }
+    }
+
+    #[inline(always)]
+    pub fn packet(&mut self, id: RealId, inbound: bool, bytes: usize) {
+        if let Some(c) = self.v.get_mut(id as usize) {
+            let i = if inbound { 1 } else { 2 };
+            c[i] += 1;
+            c[i + 2] += bytes as u64;
+        }
+    }
+
+    pub fn get(&self, id: usize) -> [u64; 5] {
+        self.v.get(id).copied().unwrap_or_default()
+    }
+}
+
+/// One connection in a listing.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnRecord {
+    pub worker: u16,
+    pub info: ConnInfo,
+}
+
+/// A connection listing in progress: the management thread bumps `requested`; the worker walks
+/// its table a bounded number of slots per loop, pushing records, and sets `done` to the
+/// request it finished.
+pub struct ConnDump {
+    pub requested: AtomicU64,
+    pub done: AtomicU64,
+    pub out: ArrayQueue<ConnRecord>,
+}
+
+impl ConnDump {
+    pub fn new(capacity: usize) -> ConnDump {
+        ConnDump {
+            requested: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            out: ArrayQueue::new(capacity),
+        }
+    }
+}
