@@ -52,6 +52,9 @@ enum Command {
         #[arg(long = "out", value_name = "PORT=FILE", value_parser = dataplane::replay::parse_port_file)]
         outputs: Vec<(String, PathBuf)>,
     },
+    /// Talk to a running appliance: list services, connections, set weights, reload
+    /// (docs/ctl.md).
+    Ctl(dataplane::ctl::CtlArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn load(path: &Path) -> anyhow::Result<config::Config> {
 fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Check { config }) => check(config),
+        Some(Command::Ctl(args)) => dataplane::ctl::run(args),
         Some(Command::Replay {
             config,
             inputs,

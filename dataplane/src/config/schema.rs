@@ -31,10 +31,87 @@ pub struct Config {
     /// Virtual services (`mode: lb`).
     #[serde(default)]
     pub services: Vec<Service>,
+    /// The control socket of `dataplane ctl` (docs/ctl.md).
+    #[serde(default)]
+    pub control: Control,
+    /// The Prometheus metrics endpoint (docs/ctl.md).
+    #[serde(default)]
+    pub metrics: Metrics,
 }
 
 fn default_log() -> String {
     "info".into()
+}
+
+/// The control socket (mode lb): a unix stream socket, created 0600, that `dataplane ctl` talks
+/// JSON lines over.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Control {
+    #[serde(deserialize_with = "socket_path")]
+    pub socket: std::path::PathBuf,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            socket: "/run/dataplane.sock".into(),
+        }
+    }
+}
+
+fn socket_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::path::PathBuf, D::Error> {
+    let s = String::deserialize(d)?;
+    // sun_path holds 108 bytes with the terminating NUL.
+    if s.is_empty() || s.len() > 107 || s.ends_with('/') {
+        return Err(serde::de::Error::custom(format!(
+            "`{s}` is not a socket file path (1-107 bytes, not a directory)"
+        )));
+    }
+    Ok(s.into())
+}
+
+/// The Prometheus endpoint (mode lb): plain HTTP on `listen`; `none` disables it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    #[serde(
+        deserialize_with = "metrics_listen",
+        serialize_with = "metrics_listen_out"
+    )]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9717))),
+        }
+    }
+}
+
+fn metrics_listen<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s == "none" {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{s}` is not `none` or an address:port such as 127.0.0.1:9717"
+        ))
+    })
+}
+
+fn metrics_listen_out<S: serde::Serializer>(
+    v: &Option<std::net::SocketAddr>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(a) => s.serialize_str(&a.to_string()),
+        None => s.serialize_str("none"),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -295,51 +295,61 @@ impl Port {
     }
 
     pub fn stats(&self) -> PortStats {
-        let mut st = dpdk_sys::rte_eth_stats::default();
-        // SAFETY: valid port and out-pointer.
-        if unsafe { dpdk_sys::rte_eth_stats_get(self.id, &mut st) } != 0 {
-            return PortStats::default();
-        }
-        PortStats {
-            ipackets: st.ipackets,
-            opackets: st.opackets,
-            ibytes: st.ibytes,
-            obytes: st.obytes,
-            imissed: st.imissed,
-            ierrors: st.ierrors,
-            oerrors: st.oerrors,
-            rx_nombuf: st.rx_nombuf,
-        }
+        stats_of(self.id)
     }
 
     /// Every extended statistic the driver reports, by name.
     pub fn xstats(&self) -> Result<Vec<(String, u64)>> {
-        // SAFETY: a null array asks for the count.
-        let n = unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, std::ptr::null_mut(), 0) };
-        if n < 0 {
-            return Err(anyhow!("xstats: {}", super::strerror(n)));
-        }
-        let mut names = vec![dpdk_sys::rte_eth_xstat_name::default(); n as usize];
-        let mut vals = vec![dpdk_sys::rte_eth_xstat::default(); n as usize];
-        // SAFETY: arrays of `n` elements.
-        let got =
-            unsafe { dpdk_sys::rte_eth_xstats_get_names(self.id, names.as_mut_ptr(), n as u32) };
-        // SAFETY: arrays of `n` elements.
-        let got2 = unsafe { dpdk_sys::rte_eth_xstats_get(self.id, vals.as_mut_ptr(), n as u32) };
-        if got < 0 || got2 < 0 {
-            return Err(anyhow!("xstats: {}", super::strerror(got.min(got2))));
-        }
-        let cnt = (got.min(got2)) as usize;
-        Ok(vals[..cnt]
-            .iter()
-            .filter_map(|v| {
-                let nm = names.get(v.id as usize)?;
-                // SAFETY: the name is a NUL-terminated fixed-size C array filled by the driver.
-                let s = unsafe { to_string(nm.name.as_ptr()) };
-                Some((s, v.value))
-            })
-            .collect())
+        xstats_of(self.id)
     }
+}
+
+/// A port's basic counters by DPDK port id, for threads that do not own the `Port` (metrics).
+/// Reading counters does not disturb the workers; a closed or unknown port reads as zeros.
+pub fn stats_of(id: u16) -> PortStats {
+    let mut st = dpdk_sys::rte_eth_stats::default();
+    // SAFETY: valid port and out-pointer.
+    if unsafe { dpdk_sys::rte_eth_stats_get(id, &mut st) } != 0 {
+        return PortStats::default();
+    }
+    PortStats {
+        ipackets: st.ipackets,
+        opackets: st.opackets,
+        ibytes: st.ibytes,
+        obytes: st.obytes,
+        imissed: st.imissed,
+        ierrors: st.ierrors,
+        oerrors: st.oerrors,
+        rx_nombuf: st.rx_nombuf,
+    }
+}
+
+/// A port's extended statistics by DPDK port id (see [`stats_of`]).
+pub fn xstats_of(id: u16) -> Result<Vec<(String, u64)>> {
+    // SAFETY: a null array asks for the count.
+    let n = unsafe { dpdk_sys::rte_eth_xstats_get_names(id, std::ptr::null_mut(), 0) };
+    if n < 0 {
+        return Err(anyhow!("xstats: {}", super::strerror(n)));
+    }
+    let mut names = vec![dpdk_sys::rte_eth_xstat_name::default(); n as usize];
+    let mut vals = vec![dpdk_sys::rte_eth_xstat::default(); n as usize];
+    // SAFETY: arrays of `n` elements.
+    let got = unsafe { dpdk_sys::rte_eth_xstats_get_names(id, names.as_mut_ptr(), n as u32) };
+    // SAFETY: arrays of `n` elements.
+    let got2 = unsafe { dpdk_sys::rte_eth_xstats_get(id, vals.as_mut_ptr(), n as u32) };
+    if got < 0 || got2 < 0 {
+        return Err(anyhow!("xstats: {}", super::strerror(got.min(got2))));
+    }
+    let cnt = (got.min(got2)) as usize;
+    Ok(vals[..cnt]
+        .iter()
+        .filter_map(|v| {
+            let nm = names.get(v.id as usize)?;
+            // SAFETY: the name is a NUL-terminated fixed-size C array filled by the driver.
+            let s = unsafe { to_string(nm.name.as_ptr()) };
+            Some((s, v.value))
+        })
+        .collect())
 }
 
 impl Drop for Port {

@@ -2,7 +2,9 @@
 //! exception path to the kernel, neighbour learning and resolution by ARP, and publishing new
 //! snapshots. Called every millisecond from the runtime's wait loop; never blocks on a worker.
 
+pub mod control;
 pub mod exception;
+pub mod metrics;
 pub mod neighbours;
 
 use crate::dpdk::mbuf::Mbuf;
@@ -41,6 +43,8 @@ pub struct Mgmt {
     /// Each worker's published per-real figures and its connection-listing channel.
     pub real_stats: Vec<Arc<crate::worker::stats::RealStats>>,
     pub dumps: Vec<Arc<crate::worker::stats::ConnDump>>,
+    /// The control socket's commands and its threads (control.rs); none in replay.
+    pub control: Option<control::Inbox>,
     /// Frames built here (ARP) or read from the kernel, waiting for worker 0.
     pending: Burst,
     scratch: Burst,
@@ -69,6 +73,7 @@ impl Mgmt {
             counters: MgmtCounters::default(),
             real_stats: Vec::new(),
             dumps: Vec::new(),
+            control: None,
             pending: Burst::new(),
             scratch: Burst::new(),
             started: Instant::now(),
@@ -103,6 +108,7 @@ impl Mgmt {
 
     /// One round of management work.
     pub fn tick(&mut self) {
+        self.serve_control();
         self.kernel_in();
         self.kernel_out();
         self.learn();

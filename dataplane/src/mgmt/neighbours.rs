@@ -76,6 +76,10 @@ impl Neighbours {
         }
     }
 
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     pub fn take_dirty(&mut self) -> bool {
         std::mem::replace(&mut self.dirty, false)
     }

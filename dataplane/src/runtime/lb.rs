@@ -49,6 +49,8 @@ pub fn start(
     ports: &[Port],
     pool: Arc<Mempool>,
     replay: bool,
+    counters: Arc<Vec<crate::worker::WorkerCounters>>,
+    config_path: Option<std::path::PathBuf>,
 ) -> Result<(Vec<LbWorker>, Mgmt)> {
     crate::dpdk::dynfield::register_meta()?;
     let n = cfg.workers.cores.len();
@@ -148,6 +150,22 @@ pub fn start(
             dump: dumps[w].clone(),
         });
     }
+    // The control socket and metrics endpoint (not in replay: they would clash with a running
+    // appliance's socket and port).
+    let control = (!replay).then(|| {
+        let sources = Arc::new(crate::mgmt::control::Sources {
+            snapshot: snapshot.clone(),
+            real_stats: real_stats.clone(),
+            counters,
+            ports: ports
+                .iter()
+                .map(|p| (p.id(), p.name().to_string()))
+                .collect(),
+        });
+        let mut inbox = crate::mgmt::control::start(cfg, sources, dumps.clone());
+        inbox.config = config_path;
+        inbox
+    });
     let mut mgmt = Mgmt::new(
         pool,
         taps,
@@ -159,5 +177,6 @@ pub fn start(
     );
     mgmt.real_stats = real_stats;
     mgmt.dumps = dumps;
+    mgmt.control = control;
     Ok((workers, mgmt))
 }

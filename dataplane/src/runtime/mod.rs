@@ -172,7 +172,18 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             }
         }
         Mode::Lb => {
-            let (workers, m) = lb::start(cfg, &ports, pool.clone(), replay)?;
+            let config_path = match until {
+                Until::Signal { config, .. } => Some(config.clone()),
+                Until::Drained { .. } => None,
+            };
+            let (workers, m) = lb::start(
+                cfg,
+                &ports,
+                pool.clone(),
+                replay,
+                counters.clone(),
+                config_path,
+            )?;
             for (w, worker) in workers.into_iter().enumerate() {
                 let (c, s) = (counters.clone(), stop.clone());
                 jobs.push(Box::new(move || worker.run(&c[w], &s)));
@@ -226,6 +237,8 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             .map(|(&lc, c)| (lc, c.snapshot()))
             .collect(),
     };
+    // The management thread's own threads (control, metrics) read the ports: stop them first.
+    drop(mgmt);
     drop(ports);
     drop(pool);
     Ok(summary)

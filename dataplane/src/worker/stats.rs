@@ -130,6 +130,8 @@ pub struct ConnDump {
     pub requested: AtomicU64,
     pub done: AtomicU64,
     pub out: ArrayQueue<ConnRecord>,
+    /// The worker's clock (ms) when it finished the listing: records' `expires_ms` are on it.
+    pub now_ms: AtomicU64,
 }
 
 impl ConnDump {
@@ -138,6 +140,7 @@ impl ConnDump {
             requested: AtomicU64::new(0),
             done: AtomicU64::new(0),
             out: ArrayQueue::new(capacity),
+            now_ms: AtomicU64::new(0),
         }
     }
 }

@@ -205,6 +205,7 @@ impl LbWorker {
             cursor += 1;
         }
         if cursor >= cap {
+            self.dump.now_ms.store(eng.now, Relaxed);
             self.dump.done.store(wanted, Relaxed);
             return 0;
         }

@@ -1,0 +1,164 @@
+//! `dataplane ctl`: the control socket's client. Sends one request, prints the answer like
+//! ipvsadm does (`format.rs`), or the JSON as received with `--json` (docs/ctl.md).
+
+pub mod format;
+pub mod proto;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use proto::{Request, Response};
+use std::io::{BufRead, BufReader, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_SOCKET: &str = "/run/dataplane.sock";
+
+/// Talk to a running appliance through its control socket.
+#[derive(Args, Debug)]
+pub struct CtlArgs {
+    /// The appliance's control socket (its config's `control.socket`).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true)]
+    pub socket: PathBuf,
+    /// Print the response as JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CtlCommand {
+    /// Virtual services and their reals (like `ipvsadm -Ln`).
+    List {
+        /// Traffic totals since start: connections, packets, bytes (like `--stats`).
+        #[arg(long)]
+        stats: bool,
+        /// Per-second rates over the last second (like `--rate`).
+        #[arg(long)]
+        rate: bool,
+    },
+    /// Connections (like `ipvsadm -Lnc`).
+    Conns {
+        /// Only this service's (by name).
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+        /// Only this client's.
+        #[arg(long, value_name = "IP")]
+        client: Option<Ipv4Addr>,
+        /// Only those to this real server.
+        #[arg(long, value_name = "IP[:PORT]")]
+        real: Option<String>,
+    },
+    /// Set a real server's weight (0..65535) in the running config; the file is not changed.
+    Weight {
+        service: String,
+        #[arg(value_name = "REAL")]
+        real: String,
+        weight: u32,
+    },
+    /// Weight 0: no new connections to the real; existing ones continue.
+    Drain {
+        service: String,
+        #[arg(value_name = "REAL")]
+        real: String,
+    },
+    /// Re-read the config file and apply it (like SIGHUP), reporting a refusal.
+    Reload,
+    /// Each real's health as the appliance knows it.
+    Health,
+}
+
+impl CtlCommand {
+    pub fn request(&self) -> Request {
+        match self {
+            CtlCommand::List { stats, rate } => Request::List {
+                stats: *stats,
+                rate: *rate,
+            },
+            CtlCommand::Conns {
+                service,
+                client,
+                real,
+            } => Request::Conns {
+                service: service.clone(),
+                client: *client,
+                real: real.clone(),
+            },
+            CtlCommand::Weight {
+                service,
+                real,
+                weight,
+            } => Request::Weight {
+                service: service.clone(),
+                real: real.clone(),
+                weight: *weight,
+            },
+            CtlCommand::Drain { service, real } => Request::Drain {
+                service: service.clone(),
+                real: real.clone(),
+            },
+            CtlCommand::Reload => Request::Reload {},
+            CtlCommand::Health => Request::Health {},
+        }
+    }
+}
+
+/// Sends one request and returns the response.
+pub fn call(socket: &Path, req: &Request) -> Result<Response> {
+    let s = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            bail!(
+                "is the appliance running? no socket at {} ({e}); see --socket and the config's control.socket",
+                socket.display()
+            )
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            bail!(
+                "{}: permission denied (the control socket is root-only)",
+                socket.display()
+            )
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot connect to {}", socket.display())),
+    };
+    s.set_read_timeout(Some(Duration::from_secs(15)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut w = s.try_clone()?;
+    let mut line = serde_json::to_string(req)?;
+    line.push('\n');
+    w.write_all(line.as_bytes())
+        .context("sending the request")?;
+    let mut answer = String::new();
+    BufReader::new(s)
+        .read_line(&mut answer)
+        .context("reading the response")?;
+    if answer.is_empty() {
+        bail!("the appliance closed the connection without answering");
+    }
+    serde_json::from_str(answer.trim()).context("the response is not valid JSON")
+}
+
+/// `dataplane ctl ...`: prints the result; an error response is an error.
+pub fn run(args: &CtlArgs) -> Result<()> {
+    let req = args.command.request();
+    let resp = call(&args.socket, &req)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&resp)?);
+        if !resp.ok {
+            bail!("{}", resp.error.unwrap_or_default());
+        }
+        return Ok(());
+    }
+    if !resp.ok {
+        bail!("{}", resp.error.unwrap_or_else(|| "failed".into()));
+    }
+    print!("{}", format::render(&req, resp.result)?);
+    Ok(())
+}

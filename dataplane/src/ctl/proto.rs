@@ -1,0 +1,243 @@
+//! The control socket's protocol, shared by the server (mgmt::control) and `dataplane ctl`:
+//! one JSON request per line, one JSON response per line. Requests are tagged by `cmd`:
+//! `{"cmd":"list","stats":true}`, `{"cmd":"conns","service":"web"}`,
+//! `{"cmd":"weight","service":"web","real":"198.19.0.11","weight":0}`, ... (docs/ctl.md).
+
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Request {
+    /// Services and reals (`ipvsadm -Ln`); with traffic totals and/or rates.
+    List {
+        #[serde(default)]
+        stats: bool,
+        #[serde(default)]
+        rate: bool,
+    },
+    /// Connections (`ipvsadm -Lnc`), optionally filtered.
+    Conns {
+        /// A service name.
+        #[serde(default)]
+        service: Option<String>,
+        #[serde(default)]
+        client: Option<Ipv4Addr>,
+        /// `IP` or `IP:PORT` of a real server.
+        #[serde(default)]
+        real: Option<String>,
+    },
+    /// Sets a real's weight in the running config (until the next reload from the file).
+    Weight {
+        service: String,
+        real: String,
+        weight: u32,
+    },
+    /// Weight 0: no new connections; existing ones continue.
+    Drain { service: String, real: String },
+    /// Re-reads the config file (as SIGHUP does) and says whether it was applied.
+    Reload {},
+    /// Each real's health as the appliance knows it.
+    Health {},
+}
+
+/// Every response: `ok` with a `result`, or not `ok` with an `error`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub result: serde_json::Value,
+}
+
+impl Response {
+    pub fn ok(result: impl Serialize) -> Response {
+        match serde_json::to_value(result) {
+            Ok(v) => Response {
+                ok: true,
+                error: None,
+                result: v,
+            },
+            Err(e) => Response::err(format!("cannot encode the result: {e}")),
+        }
+    }
+
+    pub fn err(msg: impl Into<String>) -> Response {
+        Response {
+            ok: false,
+            error: Some(msg.into()),
+            result: serde_json::Value::Null,
+        }
+    }
+}
+
+/// Traffic totals since start (a service's are the sum of its reals').
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq)]
+pub struct Traffic {
+    pub conns: u64,
+    pub pkts_in: u64,
+    pub pkts_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Per-second rates over the last sampling interval (`ipvsadm --rate`).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rate {
+    pub cps: f64,
+    pub pps_in: f64,
+    pub pps_out: f64,
+    /// Bytes per second.
+    pub bps_in: f64,
+    pub bps_out: f64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PersistView {
+    pub timeout_s: u64,
+    pub netmask: Ipv4Addr,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RealView {
+    pub addr: Ipv4Addr,
+    /// 0: the client's destination port (a port-0 service).
+    pub port: u16,
+    /// nat, dr or tun.
+    pub forward: String,
+    pub weight: u32,
+    /// Connections in ESTABLISHED, summed over workers.
+    pub active: u64,
+    /// Other connections, summed over workers.
+    pub inactive: u64,
+    /// May take new connections (health checks pass).
+    pub available: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Traffic>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ServiceView {
+    pub name: String,
+    /// tcp or udp.
+    pub protocol: String,
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    pub scheduler: String,
+    pub forward: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<PersistView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<Traffic>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    pub reals: Vec<RealView>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ListView {
+    pub services: Vec<ServiceView>,
+    /// The interval the rates were measured over, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_interval_ms: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ConnView {
+    /// TCP, UDP or ICMP.
+    pub proto: String,
+    /// The IPVS state name (ESTABLISHED, TIME_WAIT, ...; NONE for UDP).
+    pub state: String,
+    /// Seconds until it expires if no packet comes.
+    pub expire_s: u64,
+    pub client: String,
+    pub vip: String,
+    pub real: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    pub worker: u16,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ConnsView {
+    pub conns: Vec<ConnView>,
+    /// False when a worker did not finish its listing in time (the list is partial).
+    pub complete: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct HealthRow {
+    pub service: String,
+    pub real: String,
+    pub weight: u32,
+    pub available: bool,
+    /// up or down.
+    pub state: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct HealthView {
+    pub reals: Vec<HealthRow>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Message {
+    pub message: String,
+}
+
+/// `IP` or `IP:PORT`.
+pub fn parse_real(s: &str) -> Result<(Ipv4Addr, Option<u16>), String> {
+    let bad = || format!("`{s}` is not IP or IP:PORT of a real server");
+    match s.split_once(':') {
+        Some((ip, port)) => Ok((
+            ip.parse().map_err(|_| bad())?,
+            Some(port.parse().map_err(|_| bad())?),
+        )),
+        None => Ok((s.parse().map_err(|_| bad())?, None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_refuse_unknown_keys() {
+        let r: Request = serde_json::from_str(r#"{"cmd":"list","stats":true}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::List {
+                stats: true,
+                rate: false
+            }
+        );
+        let w = Request::Weight {
+            service: "web".into(),
+            real: "198.19.0.11:80".into(),
+            weight: 3,
+        };
+        let back: Request = serde_json::from_str(&serde_json::to_string(&w).unwrap()).unwrap();
+        assert_eq!(back, w);
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"reload","x":1}"#).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"nope"}"#).is_err());
+        assert!(serde_json::from_str::<Request>("not json").is_err());
+    }
+
+    #[test]
+    fn real_addresses() {
+        assert_eq!(
+            parse_real("198.19.0.11"),
+            Ok(("198.19.0.11".parse().unwrap(), None))
+        );
+        assert_eq!(
+            parse_real("198.19.0.11:8080"),
+            Ok(("198.19.0.11".parse().unwrap(), Some(8080)))
+        );
+        assert!(parse_real("198.19.0.11:x").is_err());
+        assert!(parse_real("web").is_err());
+        assert!(parse_real("").is_err());
+    }
+}

@@ -1,0 +1,628 @@
+//! The control socket: a unix stream socket (0600, root only) served by its own thread, one
+//! JSON request per line, one JSON response per line (protocol in `ctl::proto`, commands in
+//! docs/ctl.md). Reading is done here from the shared handles (snapshot, per-worker figures,
+//! connection listings); changes (weights, reload) are sent to the management thread, which
+//! applies them in `tick` like a SIGHUP, so the thread that owns the config stays the only one
+//! that changes it. Nothing here blocks the workers or `tick`: a listing a worker has not
+//! finished in time comes back marked partial.
+
+use super::Mgmt;
+use crate::config::Config;
+use crate::ctl::proto::{
+    self, ConnView, ConnsView, HealthRow, HealthView, ListView, Message, PersistView, Rate,
+    RealView, Request, Response, ServiceView, Traffic,
+};
+use crate::lb::snapshot::Snapshot;
+use crate::lb::types::{ForwardMode, Protocol};
+use crate::worker::stats::{ConnDump, RealFigures, RealStats};
+use crate::worker::WorkerCounters;
+use anyhow::{bail, Context, Result};
+use arc_swap::ArcSwap;
+use crossbeam::channel::{self, Receiver, Sender};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the threads look at their stop flag when idle.
+const POLL: Duration = Duration::from_millis(50);
+/// Rates are measured over samples this far apart.
+const RATE_INTERVAL: Duration = Duration::from_secs(1);
+/// A client that sends nothing for this long is dropped.
+const CLIENT_IDLE: Duration = Duration::from_secs(10);
+/// Longest request line accepted.
+const MAX_LINE: u64 = 64 * 1024;
+/// How long a connection listing waits for the workers.
+const DUMP_WAIT: Duration = Duration::from_secs(2);
+/// How long a change waits for the management thread.
+const APPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// The read-only handles the control and metrics threads read from.
+pub struct Sources {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    /// Per worker.
+    pub real_stats: Vec<Arc<RealStats>>,
+    pub counters: Arc<Vec<WorkerCounters>>,
+    /// (DPDK port id, name) of every port.
+    pub ports: Vec<(u16, String)>,
+}
+
+impl Sources {
+    /// A real's figures summed over the workers.
+    pub fn real_totals(&self, id: crate::lb::types::RealId) -> RealFigures {
+        let mut t = RealFigures::default();
+        for w in &self.real_stats {
+            t.add(&w.get(id));
+        }
+        t
+    }
+}
+
+/// A change for the management thread; it answers on `reply`.
+pub enum Command {
+    Weight {
+        service: String,
+        real: String,
+        weight: u32,
+        reply: Sender<Result<String, String>>,
+    },
+    Reload {
+        reply: Sender<Result<String, String>>,
+    },
+}
+
+/// The management thread's end: the command channel, the config path (for reload), and the
+/// control and metrics threads, stopped and joined when this is dropped.
+pub struct Inbox {
+    pub commands: Receiver<Command>,
+    pub config: Option<PathBuf>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    socket: Option<PathBuf>,
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(p) = &self.socket {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Starts the control socket's thread and the metrics thread (as configured). A socket or
+/// listener that cannot be set up is logged and left out: forwarding does not depend on it.
+pub fn start(cfg: &Config, sources: Arc<Sources>, dumps: Vec<Arc<ConnDump>>) -> Inbox {
+    let (tx, rx) = channel::bounded(16);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut inbox = Inbox {
+        commands: rx,
+        config: None,
+        stop: stop.clone(),
+        threads: Vec::new(),
+        socket: None,
+    };
+    match bind(&cfg.control.socket) {
+        Ok(listener) => {
+            let path = cfg.control.socket.clone();
+            tracing::info!(socket = %path.display(), "control socket listening");
+            let server = Server {
+                sources: sources.clone(),
+                dumps,
+                commands: tx,
+                rates: RateWindow::default(),
+            };
+            let stop = stop.clone();
+            match std::thread::Builder::new()
+                .name("dp-control".into())
+                .spawn(move || server.run(listener, &stop))
+            {
+                Ok(t) => {
+                    inbox.threads.push(t);
+                    inbox.socket = Some(path);
+                }
+                Err(e) => tracing::error!("cannot start the control thread: {e}"),
+            }
+        }
+        Err(e) => tracing::error!("control socket disabled: {e:#}"),
+    }
+    if let Some(addr) = cfg.metrics.listen {
+        match super::metrics::spawn(addr, sources, stop) {
+            Ok(t) => inbox.threads.push(t),
+            Err(e) => tracing::error!("metrics endpoint disabled: {e:#}"),
+        }
+    }
+    inbox
+}
+
+/// Binds the socket with mode 0600. A stale socket file is replaced; a live one (another
+/// appliance answers on it) is left alone.
+fn bind(path: &Path) -> Result<UnixListener> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            bail!(
+                "{}: another process is serving this socket (set control.socket)",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
+    }
+    let l = UnixListener::bind(path).with_context(|| format!("cannot bind {}", path.display()))?;
+    // The file is created under the process umask (at most 0755: nobody else may connect,
+    // which needs write permission); narrow it to 0600 at once.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot chmod {}", path.display()))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Two samples of every real's totals, `RATE_INTERVAL` apart.
+#[derive(Default)]
+struct RateWindow {
+    prev: Option<(Instant, HashMap<u32, RealFigures>)>,
+    cur: Option<(Instant, HashMap<u32, RealFigures>)>,
+}
+
+impl RateWindow {
+    fn sample(&mut self, src: &Sources) {
+        if self
+            .cur
+            .as_ref()
+            .is_some_and(|(t, _)| t.elapsed() < RATE_INTERVAL)
+        {
+            return;
+        }
+        let snap = src.snapshot.load();
+        let now: HashMap<u32, RealFigures> = snap
+            .services
+            .services()
+            .iter()
+            .flat_map(|s| s.reals.iter().map(|r| (r.id, src.real_totals(r.id))))
+            .collect();
+        self.prev = self.cur.take();
+        self.cur = Some((Instant::now(), now));
+    }
+
+    /// A real's rates and the interval they cover.
+    fn rate(&self, id: u32) -> (Rate, Option<Duration>) {
+        let (Some((t0, a)), Some((t1, b))) = (&self.prev, &self.cur) else {
+            return (Rate::default(), None);
+        };
+        let dt = t1.duration_since(*t0);
+        let (Some(a), Some(b)) = (a.get(&id), b.get(&id)) else {
+            return (Rate::default(), Some(dt));
+        };
+        let per = |x: u64, y: u64| y.saturating_sub(x) as f64 / dt.as_secs_f64().max(1e-3);
+        (
+            Rate {
+                cps: per(a.conns, b.conns),
+                pps_in: per(a.pkts_in, b.pkts_in),
+                pps_out: per(a.pkts_out, b.pkts_out),
+                bps_in: per(a.bytes_in, b.bytes_in),
+                bps_out: per(a.bytes_out, b.bytes_out),
+            },
+            Some(dt),
+        )
+    }
+}
+
+struct Server {
+    sources: Arc<Sources>,
+    dumps: Vec<Arc<ConnDump>>,
+    commands: Sender<Command>,
+    rates: RateWindow,
+}
+
+impl Server {
+    fn run(mut self, listener: UnixListener, stop: &AtomicBool) {
+        while !stop.load(Relaxed) {
+            self.rates.sample(&self.sources);
+            match listener.accept() {
+                Ok((conn, _)) => {
+                    if let Err(e) = self.serve(conn, stop) {
+                        tracing::debug!("control client: {e}");
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
+                Err(e) => {
+                    tracing::warn!("control socket accept: {e}");
+                    std::thread::sleep(POLL);
+                }
+            }
+        }
+    }
+
+    /// One client, one request line after another until it closes or goes idle.
+    fn serve(&mut self, conn: UnixStream, stop: &AtomicBool) -> std::io::Result<()> {
+        conn.set_nonblocking(false)?;
+        conn.set_read_timeout(Some(CLIENT_IDLE))?;
+        conn.set_write_timeout(Some(CLIENT_IDLE))?;
+        let mut out = conn.try_clone()?;
+        let mut reader = BufReader::new(conn);
+        let mut line = String::new();
+        while !stop.load(Relaxed) {
+            line.clear();
+            let n = (&mut reader).take(MAX_LINE).read_line(&mut line)?;
+            if n == 0 {
+                return Ok(());
+            }
+            let resp = if !line.ends_with('\n') && n as u64 >= MAX_LINE {
+                Response::err(format!("request longer than {MAX_LINE} bytes"))
+            } else {
+                match serde_json::from_str::<Request>(line.trim()) {
+                    Ok(req) => self.handle(req),
+                    Err(e) => Response::err(format!("bad request: {e}")),
+                }
+            };
+            let mut text = serde_json::to_string(&resp)
+                .unwrap_or_else(|_| r#"{"ok":false,"error":"cannot encode"}"#.into());
+            text.push('\n');
+            out.write_all(text.as_bytes())?;
+            self.rates.sample(&self.sources);
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, req: Request) -> Response {
+        match req {
+            Request::List { stats, rate } => Response::ok(self.list(stats, rate)),
+            Request::Conns {
+                service,
+                client,
+                real,
+            } => match real.as_deref().map(proto::parse_real).transpose() {
+                Ok(real) => Response::ok(self.conns(service.as_deref(), client, real)),
+                Err(e) => Response::err(e),
+            },
+            Request::Health {} => Response::ok(health(&self.sources.snapshot.load())),
+            Request::Weight {
+                service,
+                real,
+                weight,
+            } => self.change(|reply| Command::Weight {
+                service,
+                real,
+                weight,
+                reply,
+            }),
+            Request::Drain { service, real } => self.change(|reply| Command::Weight {
+                service,
+                real,
+                weight: 0,
+                reply,
+            }),
+            Request::Reload {} => self.change(|reply| Command::Reload { reply }),
+        }
+    }
+
+    /// Hands a change to the management thread and waits for its answer.
+    fn change(&self, make: impl FnOnce(Sender<Result<String, String>>) -> Command) -> Response {
+        let (tx, rx) = channel::bounded(1);
+        if self.commands.send_timeout(make(tx), APPLY_WAIT).is_err() {
+            return Response::err("the management thread is not taking commands");
+        }
+        match rx.recv_timeout(APPLY_WAIT) {
+            Ok(Ok(message)) => Response::ok(Message { message }),
+            Ok(Err(e)) => Response::err(e),
+            Err(_) => Response::err("the management thread did not answer in time"),
+        }
+    }
+
+    fn list(&self, stats: bool, rate: bool) -> ListView {
+        let snap = self.sources.snapshot.load();
+        let mut interval = None;
+        let services = snap
+            .services
+            .services()
+            .iter()
+            .map(|s| {
+                let mut svc_stats = Traffic::default();
+                let mut svc_rate = Rate::default();
+                let reals = s
+                    .reals
+                    .iter()
+                    .map(|r| {
+                        let f = self.sources.real_totals(r.id);
+                        let t = traffic(&f);
+                        add_traffic(&mut svc_stats, &t);
+                        let (rt, dt) = self.rates.rate(r.id);
+                        interval = interval.or(dt);
+                        add_rate(&mut svc_rate, &rt);
+                        RealView {
+                            addr: r.addr,
+                            port: r.port,
+                            forward: fwd_name(r.forward_mode(s.forward)).into(),
+                            weight: r.weight,
+                            active: f.active,
+                            inactive: f.inactive,
+                            available: r.available,
+                            stats: stats.then_some(t),
+                            rate: rate.then_some(rt),
+                        }
+                    })
+                    .collect();
+                ServiceView {
+                    name: s.name.clone(),
+                    protocol: proto_name(s.key.proto).to_ascii_lowercase(),
+                    vip: s.key.vip,
+                    port: s.key.port,
+                    scheduler: s.sched.to_string(),
+                    forward: fwd_name(s.forward).into(),
+                    persistence: s.persistence.map(|p| PersistView {
+                        timeout_s: p.timeout_ms / 1000,
+                        netmask: Ipv4Addr::from(p.netmask),
+                    }),
+                    stats: stats.then_some(svc_stats),
+                    rate: rate.then_some(svc_rate),
+                    reals,
+                }
+            })
+            .collect();
+        ListView {
+            services,
+            rate_interval_ms: if rate {
+                Some(interval.map_or(0, |d| d.as_millis() as u64))
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Asks every worker for its connections at once and collects them (bounded wait).
+    fn conns(
+        &self,
+        service: Option<&str>,
+        client: Option<Ipv4Addr>,
+        real: Option<(Ipv4Addr, Option<u16>)>,
+    ) -> ConnsView {
+        let mut wanted = Vec::with_capacity(self.dumps.len());
+        for d in &self.dumps {
+            // Leftovers of an earlier listing that timed out.
+            while d.out.pop().is_some() {}
+            let w = d.requested.load(Relaxed) + 1;
+            d.requested.store(w, Relaxed);
+            wanted.push(w);
+        }
+        let snap = self.sources.snapshot.load();
+        let mut conns = Vec::new();
+        let mut finished = vec![false; self.dumps.len()];
+        let start = Instant::now();
+        loop {
+            let mut got = false;
+            for (i, d) in self.dumps.iter().enumerate() {
+                // Read `done` before draining, so records pushed before it are all taken.
+                let done = d.done.load(Relaxed) == wanted[i];
+                while let Some(rec) = d.out.pop() {
+                    got = true;
+                    let now = d.now_ms.load(Relaxed);
+                    if let Some(v) = conn_view(&snap, &rec, now, service, client, real) {
+                        conns.push(v);
+                    }
+                }
+                finished[i] = done;
+            }
+            if finished.iter().all(|&f| f) {
+                break;
+            }
+            if start.elapsed() > DUMP_WAIT {
+                break;
+            }
+            if !got {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        conns.sort_by(|a, b| (&a.vip, &a.client).cmp(&(&b.vip, &b.client)));
+        ConnsView {
+            conns,
+            complete: finished.iter().all(|&f| f),
+        }
+    }
+}
+
+fn conn_view(
+    snap: &Snapshot,
+    rec: &crate::worker::stats::ConnRecord,
+    now_ms: u64,
+    service: Option<&str>,
+    client: Option<Ipv4Addr>,
+    real: Option<(Ipv4Addr, Option<u16>)>,
+) -> Option<ConnView> {
+    let c = &rec.info;
+    let svc = snap
+        .services
+        .real(c.real)
+        .and_then(|(si, _)| snap.services.get(si))
+        .or_else(|| snap.services.lookup(c.proto, c.vip, c.vport))
+        .map(|s| s.name.as_str());
+    if service.is_some_and(|want| svc != Some(want))
+        || client.is_some_and(|want| c.client != want)
+        || real.is_some_and(|(ip, port)| c.real_addr != ip || port.is_some_and(|p| p != c.rport))
+    {
+        return None;
+    }
+    Some(ConnView {
+        proto: proto_name(c.proto).into(),
+        state: c.state.name().into(),
+        expire_s: c.expires_ms.saturating_sub(now_ms) / 1000,
+        client: format!("{}:{}", c.client, c.cport),
+        vip: format!("{}:{}", c.vip, c.vport),
+        real: format!("{}:{}", c.real_addr, c.rport),
+        service: svc.map(str::to_string),
+        worker: rec.worker,
+    })
+}
+
+fn health(snap: &Snapshot) -> HealthView {
+    HealthView {
+        reals: snap
+            .services
+            .services()
+            .iter()
+            .flat_map(|s| {
+                s.reals.iter().map(|r| HealthRow {
+                    service: s.name.clone(),
+                    real: format!("{}:{}", r.addr, r.port),
+                    weight: r.weight,
+                    available: r.available,
+                    state: if r.available { "up" } else { "down" }.into(),
+                })
+            })
+            .collect(),
+    }
+}
+
+fn traffic(f: &RealFigures) -> Traffic {
+    Traffic {
+        conns: f.conns,
+        pkts_in: f.pkts_in,
+        pkts_out: f.pkts_out,
+        bytes_in: f.bytes_in,
+        bytes_out: f.bytes_out,
+    }
+}
+
+fn add_traffic(a: &mut Traffic, b: &Traffic) {
+    a.conns += b.conns;
+    a.pkts_in += b.pkts_in;
+    a.pkts_out += b.pkts_out;
+    a.bytes_in += b.bytes_in;
+    a.bytes_out += b.bytes_out;
+}
+
+fn add_rate(a: &mut Rate, b: &Rate) {
+    a.cps += b.cps;
+    a.pps_in += b.pps_in;
+    a.pps_out += b.pps_out;
+    a.bps_in += b.bps_in;
+    a.bps_out += b.bps_out;
+}
+
+pub fn fwd_name(m: ForwardMode) -> &'static str {
+    match m {
+        ForwardMode::Nat => "nat",
+        ForwardMode::Dr => "dr",
+        ForwardMode::Tun => "tun",
+    }
+}
+
+pub fn proto_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
+        Protocol::Icmp => "ICMP",
+    }
+}
+
+/// The management thread's side: applies what the control thread asks (called from `tick`).
+impl Mgmt {
+    pub fn serve_control(&mut self) {
+        let Some(inbox) = self.control.as_ref() else {
+            return;
+        };
+        let cmds: Vec<Command> = inbox.commands.try_iter().take(4).collect();
+        for cmd in cmds {
+            match cmd {
+                Command::Weight {
+                    service,
+                    real,
+                    weight,
+                    reply,
+                } => {
+                    let r = self.set_weight(&service, &real, weight);
+                    let _ = reply.send(r);
+                }
+                Command::Reload { reply } => {
+                    let r = self.reload_checked();
+                    let _ = reply.send(r);
+                }
+            }
+        }
+    }
+
+    /// Sets one real's weight in the running config and publishes it (as a reload would).
+    /// The config file is not changed: a later reload from it sets the file's weight again.
+    fn set_weight(&mut self, service: &str, real: &str, weight: u32) -> Result<String, String> {
+        if weight > 65535 {
+            return Err("weight: must be between 0 and 65535".into());
+        }
+        let (ip, port) = proto::parse_real(real)?;
+        let mut cfg = self.neighbours.config().clone();
+        let svc = cfg
+            .services
+            .iter_mut()
+            .find(|s| s.name == service)
+            .ok_or_else(|| format!("no service named `{service}`"))?;
+        let sport = svc.port;
+        let mut hits: Vec<&mut crate::config::Real> = svc
+            .reals
+            .iter_mut()
+            .filter(|r| r.ip == ip && port.is_none_or(|p| r.port.unwrap_or(sport) == p))
+            .collect();
+        let r = match hits.len() {
+            0 => return Err(format!("service `{service}` has no real {real}")),
+            1 => hits.remove(0),
+            _ => {
+                return Err(format!(
+                    "{real} is several reals of `{service}`: add the port"
+                ))
+            }
+        };
+        let old = r.weight;
+        r.weight = weight;
+        let snap = self.snapshot.load_full();
+        let next = self.neighbours.apply_config(cfg, &snap)?;
+        self.snapshot.store(Arc::new(next));
+        self.counters.snapshots += 1;
+        tracing::info!(
+            service,
+            real,
+            old,
+            weight,
+            "weight changed by the control socket"
+        );
+        Ok(format!("{service} {real}: weight {old} -> {weight}"))
+    }
+
+    /// A reload (as SIGHUP) that tells the caller why it was refused.
+    fn reload_checked(&mut self) -> Result<String, String> {
+        let path = self
+            .control
+            .as_ref()
+            .and_then(|c| c.config.clone())
+            .ok_or("no config file to reload")?;
+        let new = crate::config::load_file(&path)
+            .map_err(|e| format!("reload refused, running config kept: {e}"))?;
+        let old = self.neighbours.config();
+        for (key, same) in [
+            ("eal", old.eal == new.eal),
+            ("workers", old.workers == new.workers),
+            ("ports", old.ports == new.ports),
+            ("routes", old.routes == new.routes),
+            ("mode", old.mode == new.mode),
+            ("conn", old.conn == new.conn),
+        ] {
+            if !same {
+                return Err(format!(
+                    "reload refused, running config kept: {key}: changing it needs a restart"
+                ));
+            }
+        }
+        let before = self.counters.snapshots;
+        self.reload(&path);
+        if self.counters.snapshots > before {
+            Ok(format!("reloaded {}", path.display()))
+        } else {
+            Err("reload refused, running config kept (see the appliance's log)".into())
+        }
+    }
+}
