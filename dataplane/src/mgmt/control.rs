@@ -14,7 +14,7 @@ use crate::ctl::proto::{
 };
 use crate::lb::snapshot::Snapshot;
 use crate::lb::types::{ForwardMode, Protocol};
-use crate::worker::stats::{ConnDump, RealFigures, RealStats};
+use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats};
 use crate::worker::WorkerCounters;
 use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
@@ -25,8 +25,8 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,8 @@ const POLL: Duration = Duration::from_millis(50);
 const RATE_INTERVAL: Duration = Duration::from_secs(1);
 /// A client that sends nothing for this long is dropped.
 const CLIENT_IDLE: Duration = Duration::from_secs(10);
+/// Clients served at once.
+const MAX_CLIENTS: usize = 8;
 /// Longest request line accepted.
 const MAX_LINE: u64 = 64 * 1024;
 /// How long a connection listing waits for the workers.
@@ -117,14 +119,15 @@ pub fn start(cfg: &Config, sources: Arc<Sources>, dumps: Vec<Arc<ConnDump>>) -> 
             tracing::info!(socket = %path.display(), "control socket listening");
             let server = Server {
                 sources: sources.clone(),
-                dumps,
+                dumps: Mutex::new(dumps),
                 commands: tx,
-                rates: RateWindow::default(),
+                rates: Mutex::new(RateWindow::default()),
+                clients: AtomicUsize::new(0),
             };
             let stop = stop.clone();
             match std::thread::Builder::new()
                 .name("dp-control".into())
-                .spawn(move || server.run(listener, &stop))
+                .spawn(move || server.run(listener, stop))
             {
                 Ok(t) => {
                     inbox.threads.push(t);
@@ -218,19 +221,41 @@ impl RateWindow {
 
 struct Server {
     sources: Arc<Sources>,
-    dumps: Vec<Arc<ConnDump>>,
+    /// One listing at a time: the workers' listing channels have a single reader.
+    dumps: Mutex<Vec<Arc<ConnDump>>>,
     commands: Sender<Command>,
-    rates: RateWindow,
+    rates: Mutex<RateWindow>,
+    clients: AtomicUsize,
 }
 
 impl Server {
-    fn run(mut self, listener: UnixListener, stop: &AtomicBool) {
+    /// Accepts clients (each served by its own short-lived thread, so a slow one holds up no
+    /// other) and samples the rates every second.
+    fn run(self, listener: UnixListener, stop: Arc<AtomicBool>) {
+        let me = Arc::new(self);
         while !stop.load(Relaxed) {
-            self.rates.sample(&self.sources);
+            if let Ok(mut r) = me.rates.lock() {
+                r.sample(&me.sources);
+            }
             match listener.accept() {
                 Ok((conn, _)) => {
-                    if let Err(e) = self.serve(conn, stop) {
-                        tracing::debug!("control client: {e}");
+                    if me.clients.load(Relaxed) >= MAX_CLIENTS {
+                        let mut c = conn;
+                        let _ = c.write_all(b"{\"ok\":false,\"error\":\"too many clients\"}\n");
+                        continue;
+                    }
+                    me.clients.fetch_add(1, Relaxed);
+                    let (me2, stop2) = (me.clone(), stop.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("dp-ctl-client".into())
+                        .spawn(move || {
+                            if let Err(e) = me2.serve(conn, &stop2) {
+                                tracing::debug!("control client: {e}");
+                            }
+                            me2.clients.fetch_sub(1, Relaxed);
+                        });
+                    if spawned.is_err() {
+                        me.clients.fetch_sub(1, Relaxed);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
@@ -243,7 +268,7 @@ impl Server {
     }
 
     /// One client, one request line after another until it closes or goes idle.
-    fn serve(&mut self, conn: UnixStream, stop: &AtomicBool) -> std::io::Result<()> {
+    fn serve(&self, conn: UnixStream, stop: &AtomicBool) -> std::io::Result<()> {
         conn.set_nonblocking(false)?;
         conn.set_read_timeout(Some(CLIENT_IDLE))?;
         conn.set_write_timeout(Some(CLIENT_IDLE))?;
@@ -268,12 +293,11 @@ impl Server {
                 .unwrap_or_else(|_| r#"{"ok":false,"error":"cannot encode"}"#.into());
             text.push('\n');
             out.write_all(text.as_bytes())?;
-            self.rates.sample(&self.sources);
         }
         Ok(())
     }
 
-    fn handle(&mut self, req: Request) -> Response {
+    fn handle(&self, req: Request) -> Response {
         match req {
             Request::List { stats, rate } => Response::ok(self.list(stats, rate)),
             Request::Conns {
@@ -320,6 +344,10 @@ impl Server {
 
     fn list(&self, stats: bool, rate: bool) -> ListView {
         let snap = self.sources.snapshot.load();
+        let rates = match self.rates.lock() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
         let mut interval = None;
         let services = snap
             .services
@@ -335,7 +363,7 @@ impl Server {
                         let f = self.sources.real_totals(r.id);
                         let t = traffic(&f);
                         add_traffic(&mut svc_stats, &t);
-                        let (rt, dt) = self.rates.rate(r.id);
+                        let (rt, dt) = rates.rate(r.id);
                         interval = interval.or(dt);
                         add_rate(&mut svc_rate, &rt);
                         RealView {
@@ -385,8 +413,12 @@ impl Server {
         client: Option<Ipv4Addr>,
         real: Option<(Ipv4Addr, Option<u16>)>,
     ) -> ConnsView {
-        let mut wanted = Vec::with_capacity(self.dumps.len());
-        for d in &self.dumps {
+        let dumps = match self.dumps.lock() {
+            Ok(d) => d,
+            Err(p) => p.into_inner(),
+        };
+        let mut wanted = Vec::with_capacity(dumps.len());
+        for d in dumps.iter() {
             // Leftovers of an earlier listing that timed out.
             while d.out.pop().is_some() {}
             let w = d.requested.load(Relaxed) + 1;
@@ -394,20 +426,17 @@ impl Server {
             wanted.push(w);
         }
         let snap = self.sources.snapshot.load();
-        let mut conns = Vec::new();
-        let mut finished = vec![false; self.dumps.len()];
+        let mut records: Vec<Vec<ConnRecord>> = vec![Vec::new(); dumps.len()];
+        let mut finished = vec![false; dumps.len()];
         let start = Instant::now();
         loop {
             let mut got = false;
-            for (i, d) in self.dumps.iter().enumerate() {
+            for (i, d) in dumps.iter().enumerate() {
                 // Read `done` before draining, so records pushed before it are all taken.
                 let done = d.done.load(Relaxed) == wanted[i];
                 while let Some(rec) = d.out.pop() {
                     got = true;
-                    let now = d.now_ms.load(Relaxed);
-                    if let Some(v) = conn_view(&snap, &rec, now, service, client, real) {
-                        conns.push(v);
-                    }
+                    records[i].push(rec);
                 }
                 finished[i] = done;
             }
@@ -421,6 +450,17 @@ impl Server {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
+        // Expiry times are on each worker's clock, which it published with the listing.
+        let mut conns: Vec<ConnView> = records
+            .iter()
+            .zip(dumps.iter())
+            .flat_map(|(recs, d)| {
+                let now = d.now_ms.load(Relaxed);
+                let snap = &snap;
+                recs.iter()
+                    .filter_map(move |r| conn_view(snap, r, now, service, client, real))
+            })
+            .collect();
         conns.sort_by(|a, b| (&a.vip, &a.client).cmp(&(&b.vip, &b.client)));
         ConnsView {
             conns,
@@ -431,7 +471,7 @@ impl Server {
 
 fn conn_view(
     snap: &Snapshot,
-    rec: &crate::worker::stats::ConnRecord,
+    rec: &ConnRecord,
     now_ms: u64,
     service: Option<&str>,
     client: Option<Ipv4Addr>,
@@ -624,5 +664,299 @@ impl Mgmt {
         } else {
             Err("reload refused, running config kept (see the appliance's log)".into())
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::lb::conn::{ConnInfo, TcpState};
+    use crate::lb::neigh::NeighTable;
+    use crate::lb::snapshot::{service_specs, PortInfo};
+    use crate::worker::stats::ConnRecord;
+
+    fn nat() -> Config {
+        crate::config::load_str(include_str!("../../../configs/nat.yaml")).expect("nat.yaml")
+    }
+
+    /// Sources over nat.yaml's services with one worker's figures.
+    pub(crate) fn sources() -> Arc<Sources> {
+        let c = nat();
+        let ports = vec![
+            PortInfo {
+                name: "ext".into(),
+                dpdk_id: 0,
+                mac: [2, 0, 0, 0, 1, 1],
+                ip: Some(("198.18.0.1".parse().unwrap(), 24)),
+                mtu: 1500,
+                exception: false,
+            },
+            PortInfo {
+                name: "int".into(),
+                dpdk_id: 1,
+                mac: [2, 0, 0, 0, 2, 1],
+                ip: Some(("198.19.0.1".parse().unwrap(), 24)),
+                mtu: 1500,
+                exception: false,
+            },
+        ];
+        let specs = service_specs(&c, &|_, ip, _| ip != Ipv4Addr::new(198, 19, 0, 12)).unwrap();
+        let snap = Snapshot::build(1, &c, ports, NeighTable::default(), &specs, None, 1).unwrap();
+        let rs = Arc::new(RealStats::new(64));
+        rs.publish(64, |id| RealFigures {
+            active: 1,
+            inactive: 2,
+            conns: 10 + id as u64,
+            pkts_in: 100,
+            pkts_out: 90,
+            bytes_in: 1000,
+            bytes_out: 9000,
+        });
+        Arc::new(Sources {
+            snapshot: Arc::new(ArcSwap::from_pointee(snap)),
+            real_stats: vec![rs],
+            counters: Arc::new(vec![WorkerCounters::default()]),
+            ports: Vec::new(),
+        })
+    }
+
+    /// A server on a socket in `dir`, and the far end of its command channel.
+    fn serve(
+        dir: &Path,
+        dumps: Vec<Arc<ConnDump>>,
+    ) -> (PathBuf, Receiver<Command>, Arc<AtomicBool>, JoinHandle<()>) {
+        let path = dir.join("ctl.sock");
+        let l = bind(&path).unwrap();
+        let (tx, rx) = channel::bounded(4);
+        let server = Server {
+            sources: sources(),
+            dumps: Mutex::new(dumps),
+            commands: tx,
+            rates: Mutex::new(RateWindow::default()),
+            clients: AtomicUsize::new(0),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let t = std::thread::spawn(move || server.run(l, s2));
+        (path, rx, stop, t)
+    }
+
+    #[test]
+    fn config_defaults_and_errors() {
+        let c = nat();
+        assert_eq!(c.control.socket, PathBuf::from("/run/dataplane.sock"));
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9717".parse().unwrap()));
+        let base = include_str!("../../../configs/nat.yaml");
+        let off = crate::config::load_str(&format!(
+            "{base}\nmetrics: {{listen: none}}\ncontrol: {{socket: /tmp/x.sock}}\n"
+        ))
+        .unwrap();
+        assert_eq!(off.metrics.listen, None);
+        assert_eq!(off.control.socket, PathBuf::from("/tmp/x.sock"));
+        let e = crate::config::load_str(&format!("{base}\nmetrics: {{listen: loopback}}\n"))
+            .unwrap_err();
+        assert_eq!(e.key, "metrics.listen", "{e}");
+        assert!(e.reason.contains("address:port"), "{e}");
+        let e =
+            crate::config::load_str(&format!("{base}\ncontrol: {{sock: /tmp/x}}\n")).unwrap_err();
+        assert_eq!(e.key, "control.sock", "{e}");
+        let e =
+            crate::config::load_str(&format!("{base}\ncontrol: {{socket: \"\"}}\n")).unwrap_err();
+        assert_eq!(e.key, "control.socket", "{e}");
+        // The normalised config round-trips (dataplane check prints it).
+        let text = serde_yaml_ng::to_string(&off).unwrap();
+        assert_eq!(crate::config::load_str(&text).unwrap(), off);
+    }
+
+    #[test]
+    fn socket_is_private_and_a_live_one_is_not_taken_over() {
+        let d = tempfile::tempdir().unwrap();
+        let (path, _rx, stop, t) = serve(d.path(), Vec::new());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(bind(&path).is_err(), "a served socket is not replaced");
+        stop.store(true, Relaxed);
+        t.join().unwrap();
+        // Stale now (nobody accepts): replaced.
+        assert!(bind(&path).is_ok());
+    }
+
+    #[test]
+    fn list_health_and_bad_requests() {
+        let d = tempfile::tempdir().unwrap();
+        let (path, _rx, stop, t) = serve(d.path(), Vec::new());
+        let r = crate::ctl::call(
+            &path,
+            &Request::List {
+                stats: true,
+                rate: true,
+            },
+        )
+        .unwrap();
+        assert!(r.ok, "{r:?}");
+        let v: ListView = serde_json::from_value(r.result).unwrap();
+        let names: Vec<&str> = v.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["web", "echo", "dns"]);
+        let web = &v.services[0];
+        assert_eq!((web.protocol.as_str(), web.port), ("tcp", 80));
+        assert_eq!(web.scheduler, "wrr");
+        assert_eq!(web.reals.len(), 2);
+        assert_eq!(web.reals[0].addr, Ipv4Addr::new(198, 19, 0, 11));
+        assert_eq!((web.reals[0].active, web.reals[0].inactive), (1, 2));
+        assert!(web.reals[0].available && !web.reals[1].available);
+        let st = web.stats.unwrap();
+        assert_eq!(st.pkts_in, 200, "a service's stats sum its reals'");
+        assert!(v.rate_interval_ms.is_some());
+        let h = crate::ctl::call(&path, &Request::Health {}).unwrap();
+        let h: HealthView = serde_json::from_value(h.result).unwrap();
+        assert_eq!(h.reals.len(), 6);
+        assert_eq!(h.reals[1].state, "down");
+        // Garbage gets an error line, and the connection stays usable.
+        let s = UnixStream::connect(&path).unwrap();
+        let mut w = s.try_clone().unwrap();
+        w.write_all(b"{nope\n{\"cmd\":\"health\"}\n").unwrap();
+        let mut lines = BufReader::new(s).lines();
+        let first: Response = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert!(!first.ok && first.error.unwrap().contains("bad request"));
+        let second: Response = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert!(second.ok);
+        stop.store(true, Relaxed);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn conns_are_collected_from_workers_and_filtered() {
+        let d = tempfile::tempdir().unwrap();
+        let dump = Arc::new(ConnDump::new(4));
+        // A fake worker: answers each request with 6 connections (more than the queue holds).
+        let stop_w = Arc::new(AtomicBool::new(false));
+        let (dw, sw) = (dump.clone(), stop_w.clone());
+        let worker = std::thread::spawn(move || {
+            while !sw.load(Relaxed) {
+                let want = dw.requested.load(Relaxed);
+                if want != dw.done.load(Relaxed) {
+                    for i in 0..6u16 {
+                        let info = ConnInfo {
+                            proto: Protocol::Tcp,
+                            client: Ipv4Addr::new(198, 18, 0, 2 + (i % 2) as u8),
+                            cport: 40000 + i,
+                            vip: Ipv4Addr::new(198, 18, 0, 100),
+                            vport: 80,
+                            real: 0,
+                            real_addr: Ipv4Addr::new(198, 19, 0, 11),
+                            rport: 80,
+                            mode: ForwardMode::Nat,
+                            state: TcpState::Established,
+                            template: None,
+                            expires_ms: 905_000,
+                        };
+                        let mut rec = ConnRecord { worker: 0, info };
+                        while let Err(r) = dw.out.push(rec) {
+                            rec = r;
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                    dw.now_ms.store(5_000, Relaxed);
+                    dw.done.store(want, Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let (path, _rx, stop, t) = serve(d.path(), vec![dump]);
+        let all = |req: Request| -> ConnsView {
+            let r = crate::ctl::call(&path, &req).unwrap();
+            assert!(r.ok, "{r:?}");
+            serde_json::from_value(r.result).unwrap()
+        };
+        let v = all(Request::Conns {
+            service: None,
+            client: None,
+            real: None,
+        });
+        assert!(v.complete);
+        assert_eq!(v.conns.len(), 6);
+        assert_eq!(v.conns[0].expire_s, 900);
+        assert_eq!(v.conns[0].state, "ESTABLISHED");
+        assert_eq!(v.conns[0].service.as_deref(), Some("web"));
+        let v = all(Request::Conns {
+            service: None,
+            client: Some(Ipv4Addr::new(198, 18, 0, 3)),
+            real: None,
+        });
+        assert_eq!(v.conns.len(), 3);
+        let v = all(Request::Conns {
+            service: Some("echo".into()),
+            client: None,
+            real: None,
+        });
+        assert_eq!(v.conns.len(), 0);
+        let v = all(Request::Conns {
+            service: None,
+            client: None,
+            real: Some("198.19.0.11:80".into()),
+        });
+        assert_eq!(v.conns.len(), 6);
+        let bad = crate::ctl::call(
+            &path,
+            &Request::Conns {
+                service: None,
+                client: None,
+                real: Some("x".into()),
+            },
+        )
+        .unwrap();
+        assert!(!bad.ok);
+        stop.store(true, Relaxed);
+        stop_w.store(true, Relaxed);
+        t.join().unwrap();
+        worker.join().unwrap();
+    }
+
+    #[test]
+    fn changes_go_to_the_management_thread() {
+        let d = tempfile::tempdir().unwrap();
+        let (path, rx, stop, t) = serve(d.path(), Vec::new());
+        let mgmt = std::thread::spawn(move || {
+            for _ in 0..2 {
+                match rx.recv().unwrap() {
+                    Command::Weight {
+                        service,
+                        real,
+                        weight,
+                        reply,
+                    } => reply
+                        .send(Ok(format!("{service} {real} {weight}")))
+                        .unwrap(),
+                    Command::Reload { reply } => reply.send(Err("refused: x".into())).unwrap(),
+                }
+            }
+        });
+        let r = crate::ctl::call(
+            &path,
+            &Request::Drain {
+                service: "web".into(),
+                real: "198.19.0.11".into(),
+            },
+        )
+        .unwrap();
+        let m: Message = serde_json::from_value(r.result).unwrap();
+        assert_eq!(m.message, "web 198.19.0.11 0");
+        let r = crate::ctl::call(&path, &Request::Reload {}).unwrap();
+        assert!(!r.ok);
+        assert_eq!(r.error.as_deref(), Some("refused: x"));
+        mgmt.join().unwrap();
+        stop.store(true, Relaxed);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn missing_socket_says_so() {
+        let e = crate::ctl::call(Path::new("/nonexistent/dp.sock"), &Request::Health {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is the appliance running? no socket at /nonexistent/dp.sock"),
+            "{e}"
+        );
     }
 }
