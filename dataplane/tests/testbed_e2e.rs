@@ -3,6 +3,7 @@
 //! runs on net_af_packet ports, in NAT, DR and TUN mode, with one and two workers.
 //! These tests share the dpt-* namespaces, so nextest runs them one at a time (test group).
 mod common;
+mod testbed_ctl;
 use common::testbed::*;
 use common::*;
 use std::process::Command;
