@@ -158,6 +158,9 @@ fn ctl_list_conns_weight_reload_and_metrics() {
         "{text}"
     );
 
+    let (_, stats_text, _) = ctl(&sock, &["list", "--stats"]);
+    println!("{text}\n{stats_text}");
+
     // Connections, like ipvsadm -Lnc, and filtered.
     let cv = ctl_json(&sock, &["conns", "--service", "web"]);
     assert_eq!(cv["complete"], true);
@@ -172,6 +175,7 @@ fn ctl_list_conns_weight_reload_and_metrics() {
     let rows: Vec<&str> = text.lines().skip(2).collect();
     assert!(!rows.is_empty(), "{text}");
     assert!(rows.iter().all(|l| l.ends_with("198.19.0.12:80")), "{text}");
+    println!("{text}");
     let none = ctl_json(&sock, &["conns", "--client", "203.0.113.9"]);
     assert_eq!(none["conns"].as_array().unwrap().len(), 0);
 
