@@ -280,3 +280,49 @@ fn ctl_list_conns_weight_reload_and_metrics() {
         "{err}"
     );
 }
+
+#[test]
+fn ctl_sums_and_lists_over_two_workers() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let sock = d.path("ctl.sock");
+    let yaml = format!(
+        "{}\ncontrol: {{socket: {}}}\n",
+        config_from("nat.yaml", &TWO_WORKERS),
+        sock.display()
+    );
+    let (mut app, _) = start_appliance(&d, &yaml);
+    let t = tally(20);
+    assert_eq!(t.get("none"), None, "{t:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let list = ctl_json(&sock, &["list", "--stats"]);
+    let conns = sum_reals(service(&list, "web"), "conns");
+    assert!(conns >= 20, "{list}");
+    let cv = ctl_json(&sock, &["conns", "--service", "web"]);
+    assert_eq!(cv["complete"], true);
+    let listed = cv["conns"].as_array().unwrap();
+    assert_eq!(
+        listed.len() as u64,
+        conns,
+        "every connection listed once: {cv}"
+    );
+    let mut workers: Vec<u64> = listed
+        .iter()
+        .map(|c| c["worker"].as_u64().unwrap())
+        .collect();
+    workers.sort();
+    workers.dedup();
+    assert_eq!(workers, [0, 1], "both workers own connections: {cv}");
+    let m = scrape();
+    let per_worker: Vec<f64> = ["0", "1"]
+        .iter()
+        .map(|w| metric(&m, "dataplane_worker_connections", &[("worker", w)]))
+        .collect();
+    assert_eq!(
+        per_worker.iter().sum::<f64>() as u64,
+        listed.len() as u64,
+        "{per_worker:?}"
+    );
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+}
