@@ -3,13 +3,14 @@
 //! resolves on its own, so a worker rarely meets an unknown neighbour. Learned entries are
 //! replaced when a newer ARP says otherwise and are re-asked periodically.
 
+use super::health::RealKey;
 use crate::config::Config;
 use crate::lb::neigh::{MacBytes, NeighEvent, NeighTable};
 use crate::lb::route::PortIdx;
 use crate::lb::service::ServiceSpec;
 use crate::lb::snapshot::{PortInfo, Snapshot};
 use crate::wire::MacAddr;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub struct Neighbours {
     wanted: HashMap<Ipv4Addr, (PortIdx, Option<Duration>)>,
     dirty: bool,
     generation: u64,
+    /// Reals that health checks say are down (no new connections).
+    down: HashSet<RealKey>,
 }
 
 impl Neighbours {
@@ -47,6 +50,7 @@ impl Neighbours {
             wanted: HashMap::new(),
             dirty: false,
             generation,
+            down: HashSet::new(),
         }
     }
 
@@ -73,6 +77,27 @@ impl Neighbours {
             NeighEvent::Missing { port, ip } => {
                 self.wanted.entry(ip).or_insert((port, None));
             }
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Takes the health checks' verdict: the reals in `down` take no new connections. A change
+    /// makes the next tick publish a snapshot.
+    pub fn set_down(&mut self, down: HashSet<RealKey>) {
+        if down == self.down {
+            return;
+        }
+        let specs = crate::lb::snapshot::service_specs(&self.cfg, &available(&down));
+        match specs {
+            Ok(specs) => {
+                self.down = down;
+                self.specs = specs;
+                self.dirty = true;
+            }
+            Err(e) => tracing::error!("cannot apply the health state: {e}"),
         }
     }
 
@@ -110,7 +135,7 @@ impl Neighbours {
                 return Err(format!("{key}: changing it needs a restart"));
             }
         }
-        let specs = crate::lb::snapshot::service_specs(&new, &|_, _, _| true)?;
+        let specs = crate::lb::snapshot::service_specs(&new, &available(&self.down))?;
         let generation = self.generation.max(snap.generation) + 1;
         let old_statics = std::mem::replace(
             &mut self.statics,
@@ -212,6 +237,18 @@ impl Neighbours {
             }
         }
         out
+    }
+}
+
+/// The `available` rule of `service_specs` for a set of down reals.
+fn available(down: &HashSet<RealKey>) -> impl Fn(&str, Ipv4Addr, u16) -> bool + '_ {
+    move |service, ip, port| {
+        down.is_empty()
+            || !down.contains(&RealKey {
+                service: service.to_string(),
+                ip,
+                port,
+            })
     }
 }
 
