@@ -260,3 +260,71 @@ fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
     };
     u32::from(a) & mask == u32::from(b) & mask
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(name: &str, id: u16, ip: &str) -> PortInfo {
+        PortInfo {
+            name: name.into(),
+            dpdk_id: id,
+            mac: [2, 0, 0, 0, 1, id as u8],
+            ip: Some((ip.parse().unwrap(), 24)),
+            mtu: 1500,
+            exception: false,
+        }
+    }
+
+    fn availability(snap: &Snapshot, service: &str) -> Vec<(Ipv4Addr, bool)> {
+        snap.services
+            .services()
+            .iter()
+            .find(|s| s.name == service)
+            .unwrap()
+            .reals
+            .iter()
+            .map(|r| (r.addr, r.available))
+            .collect()
+    }
+
+    #[test]
+    fn health_verdicts_reach_the_snapshot_and_survive_a_reload() {
+        let text = include_str!("../../../configs/nat.yaml");
+        let cfg = crate::config::load_str(text).unwrap();
+        let ports = vec![port("ext", 0, "198.18.0.1"), port("int", 1, "198.19.0.1")];
+        let specs = crate::lb::snapshot::service_specs(&cfg, &|_, _, _| true).unwrap();
+        let mut n = Neighbours::new(cfg.clone(), ports.clone(), specs.clone(), 1);
+        let snap = Snapshot::build(1, &cfg, ports, n.table(), &specs, None, 1).unwrap();
+        let (r1, r2): (Ipv4Addr, Ipv4Addr) = (
+            "198.19.0.11".parse().unwrap(),
+            "198.19.0.12".parse().unwrap(),
+        );
+        let key = RealKey {
+            service: "web".into(),
+            ip: r2,
+            port: 80,
+        };
+        n.set_down(HashSet::from([key.clone()]));
+        assert!(n.take_dirty());
+        let snap2 = n.republish(&snap).unwrap();
+        assert_eq!(availability(&snap2, "web"), [(r1, true), (r2, false)]);
+        assert_eq!(
+            availability(&snap2, "echo"),
+            [(r1, true), (r2, true)],
+            "only the web service's real is down"
+        );
+        assert!(snap2.services_generation > snap.services_generation);
+        // The same verdict again changes nothing.
+        n.set_down(HashSet::from([key]));
+        assert!(!n.take_dirty());
+        // A reload that keeps the real keeps it down.
+        let reloaded = crate::config::load_str(&text.replacen("weight: 1}", "weight: 2}", 1));
+        let snap3 = n.apply_config(reloaded.unwrap(), &snap2).unwrap();
+        assert_eq!(availability(&snap3, "web"), [(r1, true), (r2, false)]);
+        n.set_down(HashSet::new());
+        assert!(n.take_dirty());
+        let snap4 = n.republish(&snap3).unwrap();
+        assert_eq!(availability(&snap4, "web"), [(r1, true), (r2, true)]);
+    }
+}
