@@ -216,3 +216,60 @@ fn weight_zero_by_reload_quiesces_a_real_and_a_broken_reload_changes_nothing() {
     let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
     assert_eq!(code, Some(0));
 }
+
+/// An http health check takes real2 out when its servers stop (no request reaches it, none
+/// fails) and brings it back after `rise` good checks when they start again.
+#[test]
+fn http_health_check_takes_a_stopped_real_out_and_back() {
+    let tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let check =
+        "    health_check: {type: http, interval: 500ms, timeout: 300ms, rise: 2, fall: 2}\n";
+    let web = "    forward: nat\n    reals:\n      - {ip: 198.19.0.11, weight: 1}";
+    let yaml = config_from("nat.yaml", &[(web, &format!("{check}{web}"))]);
+    let (mut app, _) = start_appliance(&d, &yaml);
+    let t = tally(4);
+    assert_eq!(
+        (t.get("real1"), t.get("real2")),
+        (Some(&2), Some(&2)),
+        "both reals serve at first: {t:?}"
+    );
+    let down = "real 198.19.0.12:80 of web down:";
+    let up = "real 198.19.0.12:80 of web up:";
+    assert!(!app.stderr().contains(down), "{}", app.stderr());
+
+    tb.server("stop", "real2");
+    let stopped = std::time::Instant::now();
+    // fall x interval, plus one timeout and a margin for the exception path.
+    app.wait_for_log(down, Duration::from_millis(2 * 500 + 300 + 1200));
+    println!("marked down {:?} after the stop", stopped.elapsed());
+    let t = tally(10);
+    assert_eq!(
+        t.get("real1"),
+        Some(&10),
+        "a down real gets no new connections: {t:?}"
+    );
+
+    tb.server("start", "real2");
+    let started = std::time::Instant::now();
+    app.wait_for_log(up, Duration::from_millis(2 * 500 + 300 + 1500));
+    println!("back up {:?} after the start", started.elapsed());
+    let t = tally(10);
+    assert_eq!(
+        (t.get("real1"), t.get("real2")),
+        (Some(&5), Some(&5)),
+        "real2 takes requests again: {t:?}"
+    );
+    let log = app.stderr();
+    for line in log.lines().filter(|l| l.contains("198.19.0.12:80 of web")) {
+        println!("{line}");
+    }
+    assert_eq!(log.matches(down).count(), 1, "{log}");
+    assert_eq!(log.matches(up).count(), 1, "{log}");
+    assert!(
+        !log.contains("198.19.0.11:80 of web down"),
+        "real1 stays up: {log}"
+    );
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+}
