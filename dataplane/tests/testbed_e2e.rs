@@ -223,10 +223,11 @@ fn weight_zero_by_reload_quiesces_a_real_and_a_broken_reload_changes_nothing() {
 fn http_health_check_takes_a_stopped_real_out_and_back() {
     let tb = Testbed::up("nat");
     let d = TestDir::new();
+    // configs/nat.yaml checks every 2 s; this test wants it quicker.
     let check =
         "    health_check: {type: http, interval: 500ms, timeout: 300ms, rise: 2, fall: 2}\n";
-    let web = "    forward: nat\n    reals:\n      - {ip: 198.19.0.11, weight: 1}";
-    let yaml = config_from("nat.yaml", &[(web, &format!("{check}{web}"))]);
+    let shipped = "    health_check: {type: http, path: /, expect: 200, interval: 2s, timeout: 1s, rise: 2, fall: 3}\n";
+    let yaml = config_from("nat.yaml", &[(shipped, check)]);
     let (mut app, _) = start_appliance(&d, &yaml);
     let t = tally(4);
     assert_eq!(
