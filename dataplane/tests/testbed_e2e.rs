@@ -274,3 +274,62 @@ fn http_health_check_takes_a_stopped_real_out_and_back() {
     let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
     assert_eq!(code, Some(0), "{}", app.stderr());
 }
+
+/// What is addressed to the appliance itself and not handled by the workers reaches the kernel
+/// through the exception interface (dp-ext carries 198.18.0.1), and the kernel's answers leave
+/// by the port: a TCP server in the appliance's namespace is reachable from the client.
+#[test]
+fn exception_path_carries_the_kernels_own_traffic() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let (mut app, _) = start_appliance(&d, &config_from("nat.yaml", &[]));
+    std::fs::write(d.path("index.html"), "served by the appliance's kernel\n").unwrap();
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "dpt-lb",
+            "python3",
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            "198.18.0.1",
+            "--directory",
+        ])
+        .arg(d.path(""))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("http.server");
+    let mut body = String::new();
+    for _ in 0..50 {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "dpt-client",
+                "curl",
+                "-s",
+                "--max-time",
+                "2",
+                "http://198.18.0.1:8080/index.html",
+            ])
+            .output()
+            .unwrap();
+        body = String::from_utf8_lossy(&out.stdout).to_string();
+        if !body.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(body.trim(), "served by the appliance's kernel");
+    let (code, _, summary) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+    assert!(
+        summary.contains("to_kernel") && summary.contains("from_kernel"),
+        "{summary}"
+    );
+}
