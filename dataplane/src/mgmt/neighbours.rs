@@ -18,6 +18,8 @@ use std::time::Duration;
 const RETRY: Duration = Duration::from_secs(1);
 /// Re-ask a resolved one after this long (keeps entries fresh if a real server's MAC changes).
 const REFRESH: Duration = Duration::from_secs(30);
+/// A learned entry not confirmed by any ARP for this long is forgotten (asked again on need).
+const STALE: Duration = Duration::from_secs(300);
 
 pub struct Neighbours {
     cfg: Config,
@@ -25,6 +27,10 @@ pub struct Neighbours {
     specs: Vec<ServiceSpec>,
     statics: HashMap<Ipv4Addr, MacBytes>,
     learned: HashMap<Ipv4Addr, MacBytes>,
+    /// When each learned entry was last confirmed by an ARP packet.
+    confirmed: HashMap<Ipv4Addr, Duration>,
+    /// The management thread's clock as of the last `due_requests`.
+    clock: Duration,
     /// Next hops to keep resolved, and when each was last asked.
     wanted: HashMap<Ipv4Addr, (PortIdx, Option<Duration>)>,
     dirty: bool,
@@ -47,6 +53,8 @@ impl Neighbours {
             specs,
             statics,
             learned: HashMap::new(),
+            confirmed: HashMap::new(),
+            clock: Duration::ZERO,
             wanted: HashMap::new(),
             dirty: false,
             generation,
@@ -69,6 +77,7 @@ impl Neighbours {
                 if self.statics.contains_key(&ip) || mac == [0; 6] || mac[0] & 1 != 0 {
                     return;
                 }
+                self.confirmed.insert(ip, self.clock);
                 if self.learned.insert(ip, mac) != Some(mac) {
                     tracing::debug!(%ip, mac = %MacAddr(mac), "neighbour learned");
                     self.dirty = true;
@@ -169,6 +178,19 @@ impl Neighbours {
         snap: &Snapshot,
         now: Duration,
     ) -> Vec<(PortIdx, MacAddr, Ipv4Addr, Ipv4Addr)> {
+        self.clock = now;
+        let stale: Vec<Ipv4Addr> = self
+            .confirmed
+            .iter()
+            .filter(|(_, &at)| now > at + STALE)
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in stale {
+            tracing::debug!(%ip, "neighbour forgotten: no ARP from it for {}s", STALE.as_secs());
+            self.confirmed.remove(&ip);
+            self.learned.remove(&ip);
+            self.dirty = true;
+        }
         let mut hops: Vec<Ipv4Addr> = snap
             .services
             .services()
@@ -326,5 +348,56 @@ mod tests {
         assert!(n.take_dirty());
         let snap4 = n.republish(&snap3).unwrap();
         assert_eq!(availability(&snap4, "web"), [(r1, true), (r2, true)]);
+    }
+
+    #[test]
+    fn learns_asks_and_forgets() {
+        let cfg = crate::config::load_str(include_str!("../../../configs/nat.yaml")).unwrap();
+        let ports = vec![port("ext", 0, "198.18.0.1"), port("int", 1, "198.19.0.1")];
+        let specs = crate::lb::snapshot::service_specs(&cfg, &|_, _, _| true).unwrap();
+        let mut n = Neighbours::new(cfg.clone(), ports.clone(), specs.clone(), 1);
+        let snap = Snapshot::build(1, &cfg, ports, n.table(), &specs, None, 1).unwrap();
+        // At start it asks for every real and the gateway, once.
+        let asked: Vec<Ipv4Addr> = n
+            .due_requests(&snap, Duration::ZERO)
+            .iter()
+            .map(|r| r.3)
+            .collect();
+        for ip in ["198.19.0.11", "198.19.0.12", "198.18.0.254"] {
+            assert!(
+                asked.contains(&ip.parse().unwrap()),
+                "{ip} not asked: {asked:?}"
+            );
+        }
+        assert!(
+            n.due_requests(&snap, Duration::from_millis(10)).is_empty(),
+            "not again at once"
+        );
+        // An answer is learned; unanswered ones are asked again after a second.
+        let r1: Ipv4Addr = "198.19.0.11".parse().unwrap();
+        n.event(NeighEvent::Learned {
+            port: 1,
+            ip: r1,
+            mac: [2, 0, 0, 0, 2, 0x11],
+        });
+        assert!(n.take_dirty());
+        assert_eq!(n.table().get(r1), Some([2, 0, 0, 0, 2, 0x11]));
+        let again: Vec<Ipv4Addr> = n
+            .due_requests(&snap, Duration::from_millis(1500))
+            .iter()
+            .map(|r| r.3)
+            .collect();
+        assert!(!again.contains(&r1) && again.contains(&"198.19.0.12".parse().unwrap()));
+        // Nothing confirms it for five minutes: forgotten.
+        let _ = n.due_requests(&snap, Duration::from_secs(400));
+        assert!(n.take_dirty());
+        assert_eq!(n.table().get(r1), None);
+        // Multicast and zero MACs are never learned.
+        n.event(NeighEvent::Learned {
+            port: 1,
+            ip: r1,
+            mac: [1, 0, 0x5e, 0, 0, 1],
+        });
+        assert_eq!(n.table().get(r1), None);
     }
 }
