@@ -333,3 +333,94 @@ fn exception_path_carries_the_kernels_own_traffic() {
         "{summary}"
     );
 }
+
+/// A connection to one service carries data without a gap (no echo slower than 500 ms) while
+/// another service is added, changed and removed 50 times by SIGHUP reloads.
+#[test]
+fn reloads_of_another_service_leave_a_connection_alone() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let base = config_from("nat.yaml", &[]);
+    let (mut app, cfg) = start_appliance(&d, &base);
+    let echo = start_echo_session(8);
+    let extra = |sched: &str, weight: u32| {
+        format!(
+            "{base}  - name: b\n    vip: 198.18.0.101\n    port: 8080\n    scheduler: {sched}\n    reals:\n      - {{ip: 198.19.0.13, port: 80, weight: {weight}}}\n"
+        )
+    };
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    for i in 0..50 {
+        let text = match i % 3 {
+            0 => extra("rr", 1),
+            1 => extra("wlc", 5),
+            _ => base.clone(),
+        };
+        std::fs::write(&cfg, text).unwrap();
+        hup(app.pid());
+        std::thread::sleep(Duration::from_millis(120));
+    }
+    finish_echo_session(echo);
+    let applied = app.stderr().matches("reload applied").count();
+    assert!(
+        applied >= 45,
+        "reloads applied: {applied}\n{}",
+        app.stderr()
+    );
+    assert!(!app.stderr().contains("reload refused"), "{}", app.stderr());
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+}
+
+/// Reload adding a real: new connections reach it. Reload removing one: it drains — its open
+/// connection completes — and no new connection reaches it.
+#[test]
+fn reload_adds_a_real_and_drains_a_removed_one() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let (mut app, cfg) = start_appliance(&d, &config_from("nat.yaml", &[]));
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    let with_real3 = base.replacen(
+        "      - {ip: 198.19.0.12, weight: 1}\n",
+        "      - {ip: 198.19.0.12, weight: 1}\n      - {ip: 198.19.0.13, weight: 1}\n",
+        1,
+    );
+    assert_ne!(with_real3, base);
+    std::fs::write(&cfg, &with_real3).unwrap();
+    hup(app.pid());
+    app.wait_for_log("reload applied", Duration::from_secs(5));
+    let t = tally(9);
+    assert_eq!(
+        t.get("real3"),
+        Some(&3),
+        "the added real takes its share: {t:?}"
+    );
+    // The echo service's first connection goes to real1; then real1 leaves every service.
+    let echo = start_echo_session(4);
+    std::thread::sleep(Duration::from_millis(400));
+    let without_real1 = with_real3
+        .replace("      - {ip: 198.19.0.11, weight: 1}\n", "")
+        .replace("      - {ip: 198.19.0.11}\n", "");
+    std::fs::write(&cfg, &without_real1).unwrap();
+    hup(app.pid());
+    std::thread::sleep(Duration::from_millis(300));
+    let t = tally(8);
+    assert_eq!(
+        t.get("real1"),
+        None,
+        "no new connection reaches a removed real: {t:?}"
+    );
+    finish_echo_session(echo);
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+}
