@@ -408,6 +408,11 @@ fn reload_adds_a_real_and_drains_a_removed_one() {
     // The echo service's first connection goes to real1; then real1 leaves every service.
     let echo = start_echo_session(4);
     std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        established_on("real1", 7),
+        1,
+        "the long-lived connection is on real1"
+    );
     let without_real1 = with_real3
         .replace("      - {ip: 198.19.0.11, weight: 1}\n", "")
         .replace("      - {ip: 198.19.0.11}\n", "");
@@ -419,6 +424,11 @@ fn reload_adds_a_real_and_drains_a_removed_one() {
         t.get("real1"),
         None,
         "no new connection reaches a removed real: {t:?}"
+    );
+    assert_eq!(
+        established_on("real1", 7),
+        1,
+        "its open connection lives on"
     );
     finish_echo_session(echo);
     let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
