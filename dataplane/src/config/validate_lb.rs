@@ -291,11 +291,9 @@ pub fn health_check(hc: &HealthCheck, at: &str, real_port: u16) -> Result<(), Co
 mod tests {
     use crate::config::{load_str, CheckKind, Dur};
 
-    const NAT: &str = include_str!("../../../configs/nat.yaml");
-
     /// nat.yaml with `hc` as the web service's health_check.
     fn with_check(hc: &str) -> Result<crate::config::Config, String> {
-        let text = NAT.replacen(
+        let text = crate::config::nat_yaml_unchecked().replacen(
             "    scheduler: wrr",
             &format!("    scheduler: wrr\n    health_check: {hc}"),
             1,
@@ -387,7 +385,7 @@ mod tests {
 
     #[test]
     fn real_checks_and_port_zero_services() {
-        let text = NAT.replacen(
+        let text = crate::config::nat_yaml_unchecked().replacen(
             "{ip: 198.19.0.12}",
             "{ip: 198.19.0.12, health_check: {type: tcp, rise: 0}}",
             1,
@@ -397,7 +395,8 @@ mod tests {
             e.starts_with("services[1].reals[1].health_check.rise"),
             "{e}"
         );
-        let port0 = NAT.replacen("    port: 7\n", "    port: 0\n", 1);
+        let port0 =
+            crate::config::nat_yaml_unchecked().replacen("    port: 7\n", "    port: 0\n", 1);
         assert!(load_str(&port0).is_ok());
         let e = load_str(&port0.replacen(
             "    scheduler: rr",
