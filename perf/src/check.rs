@@ -3,7 +3,8 @@
 //! NAT (client -> VIP, checked on the real-server side): destination one of the reals, port the
 //! real's port, source (client address and port) unchanged, TTL decremented, IP and TCP
 //! checksums valid, MACs from the appliance's int port to the real's neighbour entry. The
-//! baseline (MAC swap): the frame as sent with source and destination MAC swapped.
+//! baseline (MAC swap): the frame as sent with source and destination MAC swapped. DR: the
+//! frame as sent with new MACs. TUN: an outer IPv4 header to a real, the frame as sent inside.
 
 use crate::frame::{self, Target, IP, PAYLOAD, STAMP_LEN, TCP, TTL};
 use dataplane::wire::checksum;
@@ -16,6 +17,11 @@ pub enum Expect {
     Nat { reals: Vec<Ipv4Addr>, port: u16 },
     /// L2 MAC swap (the baseline): nothing above Ethernet changes.
     MacSwap,
+    /// VS-DR: only the MACs change (towards a real's neighbour entry).
+    Dr,
+    /// VS-TUN: an outer IPv4 header (protocol 4, TTL 64) from `src` to one of `reals`; the
+    /// inner packet unchanged.
+    Tun { reals: Vec<Ipv4Addr>, src: Ipv4Addr },
 }
 
 /// Why a returned frame is wrong (an index into the wrong-counters).
@@ -29,10 +35,11 @@ pub enum Wrong {
     Destination,
     Source,
     TcpChecksum,
+    Outer,
 }
 
 impl Wrong {
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
     pub const NAMES: [&'static str; Wrong::COUNT] = [
         "truncated",
         "mac",
@@ -41,6 +48,7 @@ impl Wrong {
         "destination",
         "source",
         "tcp_checksum",
+        "outer_header",
     ];
 }
 
@@ -70,14 +78,38 @@ impl Checker {
         if f.len() < 14 || f[12..14] != [0x08, 0x00] {
             return Verdict::Other;
         }
-        if f.len() < PAYLOAD + STAMP_LEN {
+        if f.len() < 15 {
             return Verdict::Wrong(Wrong::Truncated);
         }
-        if f[IP] != 0x45 || f[IP + 9] != 6 {
+        // Offset of the inner packet: TUN carries it after a 20-byte outer header.
+        let mut o = 0;
+        if let Expect::Tun { reals, src } = &self.expect {
+            if f.len() < IP + 20 {
+                return Verdict::Wrong(Wrong::Truncated);
+            }
+            let outer = &f[IP..IP + 20];
+            let len = usize::from(u16::from_be_bytes([outer[2], outer[3]]));
+            if outer[0] != 0x45
+                || outer[9] != 4
+                || outer[8] != 64
+                || IP + len > f.len()
+                || checksum::checksum(outer) != 0
+                || ipv4(&outer[12..]) != *src
+                || !reals.contains(&ipv4(&outer[16..]))
+            {
+                return Verdict::Wrong(Wrong::Outer);
+            }
+            o = 20;
+        }
+        let (ip, tcp_at) = (IP + o, TCP + o);
+        if f.len() < PAYLOAD + o + STAMP_LEN {
+            return Verdict::Wrong(Wrong::Truncated);
+        }
+        if f[ip] != 0x45 || f[ip + 9] != 6 {
             return Verdict::Other;
         }
-        let ip_len = usize::from(u16::from_be_bytes([f[IP + 2], f[IP + 3]]));
-        if ip_len < 40 + STAMP_LEN || IP + ip_len > f.len() {
+        let ip_len = usize::from(u16::from_be_bytes([f[ip + 2], f[ip + 3]]));
+        if ip_len < 40 + STAMP_LEN || ip + ip_len > f.len() {
             return Verdict::Wrong(Wrong::Truncated);
         }
         if f[0..6] != self.dst_mac || f[6..12] != self.src_mac {
@@ -85,22 +117,22 @@ impl Checker {
         }
         let want_ttl = match self.expect {
             Expect::Nat { .. } => TTL - 1,
-            Expect::MacSwap => TTL,
+            _ => TTL,
         };
-        if f[IP + 8] != want_ttl {
+        if f[ip + 8] != want_ttl {
             return Verdict::Wrong(Wrong::Ttl);
         }
-        if checksum::checksum(&f[IP..TCP]) != 0 {
+        if checksum::checksum(&f[ip..tcp_at]) != 0 {
             return Verdict::Wrong(Wrong::IpChecksum);
         }
-        let src = ipv4(&f[IP + 12..]);
-        let dst = ipv4(&f[IP + 16..]);
-        let tcp = &f[TCP..IP + ip_len];
+        let src = ipv4(&f[ip + 12..]);
+        let dst = ipv4(&f[ip + 16..]);
+        let tcp = &f[tcp_at..ip + ip_len];
         let sport = u16::from_be_bytes([tcp[0], tcp[1]]);
         let dport = u16::from_be_bytes([tcp[2], tcp[3]]);
         let dst_ok = match &self.expect {
             Expect::Nat { reals, port } => dport == *port && reals.contains(&dst),
-            Expect::MacSwap => dport == self.sent_to.vport && dst == self.sent_to.vip,
+            _ => dport == self.sent_to.vport && dst == self.sent_to.vip,
         };
         if !dst_ok {
             return Verdict::Wrong(Wrong::Destination);
@@ -112,7 +144,7 @@ impl Checker {
         if checksum::l4_checksum_v4(src, dst, 6, tcp) != 0 {
             return Verdict::Wrong(Wrong::TcpChecksum);
         }
-        match frame::stamp(f) {
+        match frame::stamp(&f[o..]) {
             Some(stamp) => Verdict::Good {
                 flow,
                 stamp,
@@ -239,6 +271,42 @@ mod tests {
         let mut arp = arp.to_vec();
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         assert_eq!(c.check(&arp), Verdict::Other);
+    }
+
+    #[test]
+    fn dr_and_tun() {
+        let mut c = nat_checker();
+        c.expect = Expect::Dr;
+        let mut b = sent(60, 5, ACK_PSH);
+        assert_eq!(c.check(&b), Verdict::Wrong(Wrong::Mac));
+        b[0..6].copy_from_slice(&GEN_INT);
+        b[6..12].copy_from_slice(&APP_INT);
+        assert!(matches!(c.check(&b), Verdict::Good { flow: 5, .. }));
+        let mut nat_ed = b.clone();
+        nat(&mut nat_ed, reals()[0]);
+        assert_eq!(c.check(&nat_ed), Verdict::Wrong(Wrong::Ttl));
+
+        let director = Ipv4Addr::new(198, 19, 0, 1);
+        c.expect = Expect::Tun {
+            reals: reals(),
+            src: director,
+        };
+        let mut outer = [0u8; 20];
+        outer[0] = 0x45;
+        outer[2..4].copy_from_slice(&((b.len() - 14 + 20) as u16).to_be_bytes());
+        outer[8] = 64;
+        outer[9] = 4;
+        outer[12..16].copy_from_slice(&director.octets());
+        outer[16..20].copy_from_slice(&reals()[3].octets());
+        let cs = checksum::checksum(&outer);
+        outer[10..12].copy_from_slice(&cs.to_be_bytes());
+        let mut t = b[..14].to_vec();
+        t.extend_from_slice(&outer);
+        t.extend_from_slice(&b[14..]);
+        assert!(matches!(c.check(&t), Verdict::Good { flow: 5, stamp: 999, .. }));
+        t[IP + 19] = 99; // outer destination not a real
+        assert_eq!(c.check(&t), Verdict::Wrong(Wrong::Outer));
+        assert_eq!(c.check(&b), Verdict::Wrong(Wrong::Outer));
     }
 
     #[test]

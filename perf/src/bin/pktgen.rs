@@ -35,10 +35,14 @@ struct Args {
     vip: Ipv4Addr,
     #[arg(long, default_value_t = 80)]
     vport: u16,
-    /// What to expect back: nat (destination rewritten to a real) or macswap (the baseline).
+    /// What to expect back: nat (destination rewritten to a real), dr (new MACs only), tun
+    /// (an outer IPv4 header to a real) or macswap (the baseline).
     #[arg(long, default_value = "nat")]
     expect: String,
-    /// The reals, comma-separated (nat).
+    /// The appliance's server-side address: the outer source in TUN mode.
+    #[arg(long, default_value = "198.19.0.1")]
+    tun_src: Ipv4Addr,
+    /// The reals, comma-separated (nat, tun).
     #[arg(long, value_delimiter = ',', default_value = "198.19.0.11,198.19.0.12,198.19.0.13,198.19.0.14")]
     reals: Vec<Ipv4Addr>,
     /// Established flows (opened with a SYN each before the timed phase).
@@ -109,7 +113,12 @@ fn run(a: Args) -> Result<()> {
             port: a.vport,
         },
         "macswap" => Expect::MacSwap,
-        other => bail!("--expect {other}: nat or macswap"),
+        "dr" => Expect::Dr,
+        "tun" => Expect::Tun {
+            reals: a.reals.clone(),
+            src: a.tun_src,
+        },
+        other => bail!("--expect {other}: nat, dr, tun or macswap"),
     };
     let _eal = Eal::init(&EalOptions {
         lcores: format!("0@{}", a.cpu),
@@ -147,8 +156,8 @@ fn run(a: Args) -> Result<()> {
         vport: a.vport,
     };
     let (dst_mac, src_mac) = match expect {
-        Expect::Nat { .. } => (int.mac(), a.app_int_mac),
         Expect::MacSwap => (ext.mac(), a.app_ext_mac),
+        _ => (int.mac(), a.app_int_mac),
     };
     let checker = Checker {
         expect,
