@@ -56,7 +56,11 @@ impl Wrong {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// As expected: the flow number and the send stamp.
-    Good { flow: u32, stamp: u64, syn: bool },
+    Good {
+        flow: u32,
+        stamp: u64,
+        syn: bool,
+    },
     Wrong(Wrong),
     /// Not an IPv4/TCP frame (ARP, gratuitous ARP): not ours, ignored.
     Other,
@@ -230,7 +234,10 @@ mod tests {
         }
         let mut b = sent(60, 1, SYN);
         nat(&mut b, reals()[0]);
-        assert!(matches!(nat_checker().check(&b), Verdict::Good { syn: true, .. }));
+        assert!(matches!(
+            nat_checker().check(&b),
+            Verdict::Good { syn: true, .. }
+        ));
     }
 
     #[test]
@@ -303,7 +310,14 @@ mod tests {
         let mut t = b[..14].to_vec();
         t.extend_from_slice(&outer);
         t.extend_from_slice(&b[14..]);
-        assert!(matches!(c.check(&t), Verdict::Good { flow: 5, stamp: 999, .. }));
+        assert!(matches!(
+            c.check(&t),
+            Verdict::Good {
+                flow: 5,
+                stamp: 999,
+                ..
+            }
+        ));
         t[IP + 19] = 99; // outer destination not a real
         assert_eq!(c.check(&t), Verdict::Wrong(Wrong::Outer));
         assert_eq!(c.check(&b), Verdict::Wrong(Wrong::Outer));

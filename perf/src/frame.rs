@@ -108,13 +108,30 @@ mod tests {
     fn builds_valid_frames() {
         for len in [60, 61, 566, 1514] {
             let mut buf = vec![0xaa; len];
-            assert!(write_tcp(&mut buf, &target(), 77, ACK_PSH, 0x1234_5678_9abc_def0));
-            assert_eq!(checksum::checksum(&buf[IP..TCP]), 0, "ip checksum, len {len}");
+            assert!(write_tcp(
+                &mut buf,
+                &target(),
+                77,
+                ACK_PSH,
+                0x1234_5678_9abc_def0
+            ));
+            assert_eq!(
+                checksum::checksum(&buf[IP..TCP]),
+                0,
+                "ip checksum, len {len}"
+            );
             let (src, sport) = crate::flows::client(77);
             let vip = target().vip;
-            assert_eq!(l4_checksum_v4(src, vip, 6, &buf[TCP..]), 0, "tcp checksum, len {len}");
+            assert_eq!(
+                l4_checksum_v4(src, vip, 6, &buf[TCP..]),
+                0,
+                "tcp checksum, len {len}"
+            );
             assert_eq!(u16::from_be_bytes([buf[TCP], buf[TCP + 1]]), sport);
-            assert_eq!(usize::from(u16::from_be_bytes([buf[16], buf[17]])), len - 14);
+            assert_eq!(
+                usize::from(u16::from_be_bytes([buf[16], buf[17]])),
+                len - 14
+            );
             assert_eq!(stamp(&buf), Some(0x5678_9abc_def0));
             assert!(buf[PAYLOAD + STAMP_LEN..].iter().all(|&b| b == 0));
         }

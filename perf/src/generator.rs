@@ -192,7 +192,14 @@ pub fn establish(io: &Io<'_>, flows: u32, patience: Duration) -> Setup {
         }
         let before = rx.syn_good;
         receive(io.rx, &mut rxb, io.checker, &mut rx, &mut hist, ns_per_tick);
-        receive(io.tx_side_rx, &mut rxb, io.checker, &mut Rx::new(), &mut hist, ns_per_tick);
+        receive(
+            io.tx_side_rx,
+            &mut rxb,
+            io.checker,
+            &mut Rx::new(),
+            &mut hist,
+            ns_per_tick,
+        );
         let now = lcore::tsc();
         if rx.syn_good != before || cursor < flows {
             last_progress = now;
@@ -260,8 +267,15 @@ pub fn measure(io: &Io<'_>, t: &Traffic) -> (Counts, Histogram<u64>) {
         }
         receive(io.rx, &mut rxb, io.checker, &mut rx, &mut hist, ns_per_tick);
         iter += 1;
-        if iter % 64 == 0 {
-            receive(io.tx_side_rx, &mut rxb, io.checker, &mut ext_rx, &mut hist, ns_per_tick);
+        if iter & 63 == 0 {
+            receive(
+                io.tx_side_rx,
+                &mut rxb,
+                io.checker,
+                &mut ext_rx,
+                &mut hist,
+                ns_per_tick,
+            );
         }
     }
     c.seconds = (lcore::tsc() - start) as f64 / hz;
@@ -278,7 +292,14 @@ pub fn measure(io: &Io<'_>, t: &Traffic) -> (Counts, Histogram<u64>) {
         if receive(io.rx, &mut rxb, io.checker, &mut rx, &mut hist, ns_per_tick) > 0 {
             last = now;
         }
-        receive(io.tx_side_rx, &mut rxb, io.checker, &mut ext_rx, &mut hist, ns_per_tick);
+        receive(
+            io.tx_side_rx,
+            &mut rxb,
+            io.checker,
+            &mut ext_rx,
+            &mut hist,
+            ns_per_tick,
+        );
     }
     c.good_late = rx.good - c.good;
     c.wrong = rx.wrong_total();

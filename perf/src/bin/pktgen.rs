@@ -43,7 +43,11 @@ struct Args {
     #[arg(long, default_value = "198.19.0.1")]
     tun_src: Ipv4Addr,
     /// The reals, comma-separated (nat, tun).
-    #[arg(long, value_delimiter = ',', default_value = "198.19.0.11,198.19.0.12,198.19.0.13,198.19.0.14")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "198.19.0.11,198.19.0.12,198.19.0.13,198.19.0.14"
+    )]
     reals: Vec<Ipv4Addr>,
     /// Established flows (opened with a SYN each before the timed phase).
     #[arg(long, default_value_t = 1024)]
@@ -98,7 +102,11 @@ fn main() {
 fn wait_link(p: &Port, deadline: Instant) -> Result<()> {
     while !p.link().0 {
         if Instant::now() > deadline {
-            bail!("port {} ({}): link still down (is the appliance running and listening?)", p.name(), p.device());
+            bail!(
+                "port {} ({}): link still down (is the appliance running and listening?)",
+                p.name(),
+                p.device()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
