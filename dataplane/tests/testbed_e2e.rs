@@ -217,3 +217,221 @@ fn weight_zero_by_reload_quiesces_a_real_and_a_broken_reload_changes_nothing() {
     let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
     assert_eq!(code, Some(0));
 }
+
+/// An http health check takes real2 out when its servers stop (no request reaches it, none
+/// fails) and brings it back after `rise` good checks when they start again.
+#[test]
+fn http_health_check_takes_a_stopped_real_out_and_back() {
+    let tb = Testbed::up("nat");
+    let d = TestDir::new();
+    // configs/nat.yaml checks every 2 s; this test wants it quicker.
+    let check =
+        "    health_check: {type: http, interval: 500ms, timeout: 300ms, rise: 2, fall: 2}\n";
+    let shipped = "    health_check: {type: http, path: /, expect: 200, interval: 2s, timeout: 1s, rise: 2, fall: 3}\n";
+    let yaml = config_from("nat.yaml", &[(shipped, check)]);
+    let (mut app, _) = start_appliance(&d, &yaml);
+    let t = tally(4);
+    assert_eq!(
+        (t.get("real1"), t.get("real2")),
+        (Some(&2), Some(&2)),
+        "both reals serve at first: {t:?}"
+    );
+    let down = "real 198.19.0.12:80 of web down:";
+    let up = "real 198.19.0.12:80 of web up:";
+    assert!(!app.stderr().contains(down), "{}", app.stderr());
+
+    tb.server("stop", "real2");
+    let stopped = std::time::Instant::now();
+    // fall x interval, plus one timeout and a margin for the exception path.
+    app.wait_for_log(down, Duration::from_millis(2 * 500 + 300 + 1200));
+    println!("marked down {:?} after the stop", stopped.elapsed());
+    let t = tally(10);
+    assert_eq!(
+        t.get("real1"),
+        Some(&10),
+        "a down real gets no new connections: {t:?}"
+    );
+
+    tb.server("start", "real2");
+    let started = std::time::Instant::now();
+    app.wait_for_log(up, Duration::from_millis(2 * 500 + 300 + 1500));
+    println!("back up {:?} after the start", started.elapsed());
+    let t = tally(10);
+    assert_eq!(
+        (t.get("real1"), t.get("real2")),
+        (Some(&5), Some(&5)),
+        "real2 takes requests again: {t:?}"
+    );
+    let log = app.stderr();
+    for line in log.lines().filter(|l| l.contains("198.19.0.12:80 of web")) {
+        println!("{line}");
+    }
+    assert_eq!(log.matches(down).count(), 1, "{log}");
+    assert_eq!(log.matches(up).count(), 1, "{log}");
+    assert!(
+        !log.contains("198.19.0.11:80 of web down"),
+        "real1 stays up: {log}"
+    );
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+}
+
+/// What is addressed to the appliance itself and not handled by the workers reaches the kernel
+/// through the exception interface (dp-ext carries 198.18.0.1), and the kernel's answers leave
+/// by the port: a TCP server in the appliance's namespace is reachable from the client.
+#[test]
+fn exception_path_carries_the_kernels_own_traffic() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let (mut app, _) = start_appliance(&d, &config_from("nat.yaml", &[]));
+    std::fs::write(d.path("index.html"), "served by the appliance's kernel\n").unwrap();
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "dpt-lb",
+            "python3",
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            "198.18.0.1",
+            "--directory",
+        ])
+        .arg(d.path(""))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("http.server");
+    let mut body = String::new();
+    for _ in 0..50 {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "dpt-client",
+                "curl",
+                "-s",
+                "--max-time",
+                "2",
+                "http://198.18.0.1:8080/index.html",
+            ])
+            .output()
+            .unwrap();
+        body = String::from_utf8_lossy(&out.stdout).to_string();
+        if !body.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(body.trim(), "served by the appliance's kernel");
+    let (code, _, summary) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+    assert!(
+        summary.contains("to_kernel") && summary.contains("from_kernel"),
+        "{summary}"
+    );
+}
+
+/// A connection to one service carries data without a gap (no echo slower than 500 ms) while
+/// another service is added, changed and removed 50 times by SIGHUP reloads.
+#[test]
+fn reloads_of_another_service_leave_a_connection_alone() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let base = config_from("nat.yaml", &[]);
+    let (mut app, cfg) = start_appliance(&d, &base);
+    let echo = start_echo_session(8);
+    let extra = |sched: &str, weight: u32| {
+        format!(
+            "{base}  - name: b\n    vip: 198.18.0.101\n    port: 8080\n    scheduler: {sched}\n    reals:\n      - {{ip: 198.19.0.13, port: 80, weight: {weight}}}\n"
+        )
+    };
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    for i in 0..50 {
+        let text = match i % 3 {
+            0 => extra("rr", 1),
+            1 => extra("wlc", 5),
+            _ => base.clone(),
+        };
+        std::fs::write(&cfg, text).unwrap();
+        hup(app.pid());
+        std::thread::sleep(Duration::from_millis(120));
+    }
+    finish_echo_session(echo);
+    let applied = app.stderr().matches("reload applied").count();
+    assert!(
+        applied >= 45,
+        "reloads applied: {applied}\n{}",
+        app.stderr()
+    );
+    assert!(!app.stderr().contains("reload refused"), "{}", app.stderr());
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+}
+
+/// Reload adding a real: new connections reach it. Reload removing one: it drains — its open
+/// connection completes — and no new connection reaches it.
+#[test]
+fn reload_adds_a_real_and_drains_a_removed_one() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let (mut app, cfg) = start_appliance(&d, &config_from("nat.yaml", &[]));
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    let with_real3 = base.replacen(
+        "      - {ip: 198.19.0.12, weight: 1}\n",
+        "      - {ip: 198.19.0.12, weight: 1}\n      - {ip: 198.19.0.13, weight: 1}\n",
+        1,
+    );
+    assert_ne!(with_real3, base);
+    std::fs::write(&cfg, &with_real3).unwrap();
+    hup(app.pid());
+    app.wait_for_log("reload applied", Duration::from_secs(5));
+    let t = tally(9);
+    assert_eq!(
+        t.get("real3"),
+        Some(&3),
+        "the added real takes its share: {t:?}"
+    );
+    // The echo service's first connection goes to real1; then real1 leaves every service.
+    let echo = start_echo_session(4);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        established_on("real1", 7),
+        1,
+        "the long-lived connection is on real1"
+    );
+    let without_real1 = with_real3
+        .replace("      - {ip: 198.19.0.11, weight: 1}\n", "")
+        .replace("      - {ip: 198.19.0.11}\n", "");
+    std::fs::write(&cfg, &without_real1).unwrap();
+    hup(app.pid());
+    std::thread::sleep(Duration::from_millis(300));
+    let t = tally(8);
+    assert_eq!(
+        t.get("real1"),
+        None,
+        "no new connection reaches a removed real: {t:?}"
+    );
+    assert_eq!(
+        established_on("real1", 7),
+        1,
+        "its open connection lives on"
+    );
+    finish_echo_session(echo);
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+}

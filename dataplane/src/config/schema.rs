@@ -353,6 +353,9 @@ pub struct Service {
     pub forward: Forward,
     #[serde(default)]
     pub persistence: Option<Persistence>,
+    /// Health check of every real (none: reals are always available). docs/health.md.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
     #[serde(default)]
     pub reals: Vec<Real>,
 }
@@ -395,8 +398,84 @@ pub struct Real {
     /// Overrides the service's forwarding mode for this real.
     #[serde(default)]
     pub forward: Option<Forward>,
+    /// Replaces the service's health check for this real (the whole check, not single keys).
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
 }
 
 fn default_weight() -> u32 {
     1
+}
+
+/// How a real server's health is probed (docs/health.md). Keys that do not apply to the type
+/// (`path` for a tcp check, ...) are refused by validation, so they are options here.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    #[serde(rename = "type")]
+    pub kind: CheckKind,
+    /// Port to probe (tcp, http); default: the real's port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// http: the path of the GET request (default `/`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// http: the status code that means up (default 200).
+    #[serde(default)]
+    pub expect: Option<u16>,
+    /// http: a substring the response body must contain.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// command: a shell command (`sh -c`), run with REAL_IP, REAL_PORT and SERVICE set; exit
+    /// status 0 means up.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Time between the starts of two checks of one real.
+    #[serde(default = "default_check_interval")]
+    pub interval: Dur,
+    /// A check that has not succeeded after this long fails; must be below `interval`.
+    #[serde(default = "default_check_timeout")]
+    pub timeout: Dur,
+    /// Consecutive successes that bring a down real up.
+    #[serde(default = "default_rise")]
+    pub rise: u32,
+    /// Consecutive failures that take an up real down.
+    #[serde(default = "default_fall")]
+    pub fall: u32,
+}
+
+impl HealthCheck {
+    pub fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or("/")
+    }
+    pub fn expect(&self) -> u16 {
+        self.expect.unwrap_or(200)
+    }
+}
+
+fn default_check_interval() -> Dur {
+    Dur::secs(2)
+}
+
+fn default_check_timeout() -> Dur {
+    Dur::secs(1)
+}
+
+fn default_rise() -> u32 {
+    2
+}
+
+fn default_fall() -> u32 {
+    3
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    /// A TCP connection is accepted within the timeout.
+    Tcp,
+    /// An HTTP/1.0 GET answers with the expected status (and body substring).
+    Http,
+    /// A command exits with status 0 within the timeout.
+    Command,
 }

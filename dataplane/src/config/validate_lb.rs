@@ -2,7 +2,7 @@
 //! services and their reals): cross references, reachability, and value ranges.
 
 use super::load::ConfigError;
-use super::schema::{Config, Forward};
+use super::schema::{CheckKind, Config, Forward, HealthCheck};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
@@ -160,9 +160,15 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 return Err(err(key("persistence.timeout"), "must be at least 1s"));
             }
         }
+        if let Some(hc) = &s.health_check {
+            health_check(hc, &key("health_check"), s.port)?;
+        }
         let mut reals = HashSet::new();
         for (j, r) in s.reals.iter().enumerate() {
             let rkey = |k: &str| format!("services[{i}].reals[{j}].{k}");
+            if let Some(hc) = &r.health_check {
+                health_check(hc, &rkey("health_check"), r.port.unwrap_or(s.port))?;
+            }
             if !reals.insert((r.ip, r.port)) {
                 return Err(err(rkey("ip"), format!("{} is listed twice", r.ip)));
             }
@@ -207,4 +213,205 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// One health check at `at` (its key path); `real_port` is the port probed when the check names
+/// none (0 for a port-0 service, which has no port to probe).
+pub fn health_check(hc: &HealthCheck, at: &str, real_port: u16) -> Result<(), ConfigError> {
+    let key = |k: &str| format!("{at}.{k}");
+    let kind = match hc.kind {
+        CheckKind::Tcp => "tcp",
+        CheckKind::Http => "http",
+        CheckKind::Command => "command",
+    };
+    let not_for = |k: &str, set: bool, applies: bool| {
+        if set && !applies {
+            Err(err(key(k), format!("does not apply to a {kind} check")))
+        } else {
+            Ok(())
+        }
+    };
+    let http = hc.kind == CheckKind::Http;
+    let net = hc.kind != CheckKind::Command;
+    not_for("port", hc.port.is_some(), net)?;
+    not_for("path", hc.path.is_some(), http)?;
+    not_for("expect", hc.expect.is_some(), http)?;
+    not_for("body", hc.body.is_some(), http)?;
+    not_for("command", hc.command.is_some(), !net)?;
+    if net && hc.port.unwrap_or(real_port) == 0 {
+        return Err(err(
+            key("port"),
+            "needed: the real's port is 0 (a port-0 service), so there is no port to probe",
+        ));
+    }
+    if let Some(p) = &hc.path {
+        if !p.starts_with('/')
+            || p.len() > 1024
+            || p.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(err(
+                key("path"),
+                "must start with '/', have no spaces or control characters, and be at most 1024 bytes",
+            ));
+        }
+    }
+    if hc.expect.is_some_and(|e| !(100..=599).contains(&e)) {
+        return Err(err(key("expect"), "must be an HTTP status code (100-599)"));
+    }
+    if hc.body.as_ref().is_some_and(|b| b.is_empty()) {
+        return Err(err(key("body"), "must not be empty (leave it out instead)"));
+    }
+    if hc.kind == CheckKind::Command && hc.command.as_ref().is_none_or(|c| c.trim().is_empty()) {
+        return Err(err(key("command"), "a command check needs a command"));
+    }
+    if !(100..=3_600_000).contains(&hc.interval.millis()) {
+        return Err(err(key("interval"), "must be between 100ms and 1h"));
+    }
+    if hc.timeout.millis() < 10 {
+        return Err(err(key("timeout"), "must be at least 10ms"));
+    }
+    if hc.timeout >= hc.interval {
+        return Err(err(
+            key("timeout"),
+            format!(
+                "{} must be shorter than the interval ({})",
+                hc.timeout, hc.interval
+            ),
+        ));
+    }
+    for (k, v) in [("rise", hc.rise), ("fall", hc.fall)] {
+        if !(1..=100).contains(&v) {
+            return Err(err(key(k), "must be between 1 and 100"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load_str, CheckKind, Dur};
+
+    /// nat.yaml with `hc` as the web service's health_check.
+    fn with_check(hc: &str) -> Result<crate::config::Config, String> {
+        let text = crate::config::nat_yaml_unchecked().replacen(
+            "    scheduler: wrr",
+            &format!("    scheduler: wrr\n    health_check: {hc}"),
+            1,
+        );
+        load_str(&text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = with_check("{type: http}").unwrap();
+        let hc = c.services[0].health_check.clone().unwrap();
+        assert_eq!(hc.kind, CheckKind::Http);
+        assert_eq!((hc.path(), hc.expect()), ("/", 200));
+        assert_eq!((hc.interval, hc.timeout), (Dur::secs(2), Dur::secs(1)));
+        assert_eq!((hc.rise, hc.fall, hc.port), (2, 3, None));
+        let c = with_check(
+            "{type: http, port: 8080, path: /health, expect: 204, body: ok, interval: 500ms, timeout: 300ms, rise: 1, fall: 5}",
+        )
+        .unwrap();
+        let hc = c.services[0].health_check.clone().unwrap();
+        assert_eq!(
+            (hc.path(), hc.expect(), hc.port),
+            ("/health", 204, Some(8080))
+        );
+        assert_eq!(hc.body.as_deref(), Some("ok"));
+        assert!(with_check("{type: tcp}").is_ok());
+        assert!(with_check("{type: command, command: 'nc -z $REAL_IP $REAL_PORT'}").is_ok());
+    }
+
+    #[test]
+    fn bad_checks_are_refused_with_the_key_and_reason() {
+        for (hc, want) in [
+            ("{type: tcp, intervall: 2s}", "services[0].health_check"),
+            ("{type: udp}", "services[0].health_check.type"),
+            ("{port: 80}", "services[0].health_check"),
+            (
+                "{type: tcp, interval: 1s, timeout: 1s}",
+                "services[0].health_check.timeout: 1s must be shorter than the interval (1s)",
+            ),
+            (
+                "{type: tcp, interval: 2s, timeout: 3s}",
+                "shorter than the interval",
+            ),
+            (
+                "{type: tcp, rise: 0}",
+                "services[0].health_check.rise: must be between 1 and 100",
+            ),
+            ("{type: tcp, fall: 0}", "services[0].health_check.fall"),
+            (
+                "{type: tcp, interval: 50ms, timeout: 10ms}",
+                "services[0].health_check.interval",
+            ),
+            (
+                "{type: tcp, timeout: 5ms}",
+                "services[0].health_check.timeout",
+            ),
+            ("{type: tcp, interval: 2}", "needs a unit"),
+            (
+                "{type: tcp, path: /x}",
+                "services[0].health_check.path: does not apply to a tcp check",
+            ),
+            (
+                "{type: tcp, command: 'true'}",
+                "services[0].health_check.command",
+            ),
+            (
+                "{type: command, port: 81, command: 'true'}",
+                "services[0].health_check.port",
+            ),
+            (
+                "{type: command}",
+                "services[0].health_check.command: a command check needs a command",
+            ),
+            ("{type: http, path: x}", "services[0].health_check.path"),
+            (
+                "{type: http, path: '/a b'}",
+                "services[0].health_check.path",
+            ),
+            (
+                "{type: http, expect: 99}",
+                "services[0].health_check.expect",
+            ),
+            ("{type: http, body: ''}", "services[0].health_check.body"),
+        ] {
+            let e = with_check(hc).expect_err(hc);
+            assert!(e.contains(want), "{hc}: {e}");
+        }
+    }
+
+    #[test]
+    fn real_checks_and_port_zero_services() {
+        let text = crate::config::nat_yaml_unchecked().replacen(
+            "{ip: 198.19.0.12}",
+            "{ip: 198.19.0.12, health_check: {type: tcp, rise: 0}}",
+            1,
+        );
+        let e = load_str(&text).unwrap_err().to_string();
+        assert!(
+            e.starts_with("services[1].reals[1].health_check.rise"),
+            "{e}"
+        );
+        let port0 =
+            crate::config::nat_yaml_unchecked().replacen("    port: 7\n", "    port: 0\n", 1);
+        assert!(load_str(&port0).is_ok());
+        let e = load_str(&port0.replacen(
+            "    scheduler: rr",
+            "    scheduler: rr\n    health_check: {type: tcp}",
+            1,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("services[1].health_check.port"), "{e}");
+        assert!(e.contains("port-0"), "{e}");
+        assert!(load_str(&port0.replacen(
+            "    scheduler: rr",
+            "    scheduler: rr\n    health_check: {type: tcp, port: 7}",
+            1,
+        ))
+        .is_ok());
+    }
 }

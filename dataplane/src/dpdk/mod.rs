@@ -6,6 +6,7 @@ pub mod eal;
 pub mod lcore;
 pub mod log;
 pub mod mbuf;
+pub mod mem;
 pub mod mempool;
 pub mod port;
 pub mod ring;

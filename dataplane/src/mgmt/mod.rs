@@ -4,6 +4,7 @@
 
 pub mod control;
 pub mod exception;
+pub mod health;
 pub mod metrics;
 pub mod neighbours;
 
@@ -15,6 +16,7 @@ use crate::lb::snapshot::Snapshot;
 use crate::worker::meta::{self, Kind};
 use arc_swap::ArcSwap;
 use crossbeam::queue::ArrayQueue;
+use health::Health;
 use neighbours::Neighbours;
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,6 +41,8 @@ pub struct Mgmt {
     pub events: Vec<Arc<ArrayQueue<NeighEvent>>>,
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub neighbours: Neighbours,
+    /// Health checks of the reals (their threads run beside this one, on its CPU).
+    pub health: Health,
     pub counters: MgmtCounters,
     /// Each worker's published per-real figures and its connection-listing channel.
     pub real_stats: Vec<Arc<crate::worker::stats::RealStats>>,
@@ -62,6 +66,7 @@ impl Mgmt {
         snapshot: Arc<ArcSwap<Snapshot>>,
         neighbours: Neighbours,
     ) -> Mgmt {
+        let health = Health::start(neighbours.config());
         Mgmt {
             pool,
             taps,
@@ -70,6 +75,7 @@ impl Mgmt {
             events,
             snapshot,
             neighbours,
+            health,
             counters: MgmtCounters::default(),
             real_stats: Vec::new(),
             dumps: Vec::new(),
@@ -101,6 +107,10 @@ impl Mgmt {
                 tracing::info!(services = next.services.services().len(), "reload applied");
                 self.snapshot.store(Arc::new(next));
                 self.counters.snapshots += 1;
+                // Reals that stay keep their health state (already applied above); new ones
+                // start up, removed ones are forgotten.
+                self.health.reconfigure(self.neighbours.config());
+                self.neighbours.set_down(self.health.down());
             }
             Err(e) => tracing::error!("reload refused, running config kept: {e}"),
         }
@@ -133,6 +143,9 @@ impl Mgmt {
                 our_ip,
             );
             self.counters.arp_requests += 1;
+        }
+        if self.health.poll() {
+            self.neighbours.set_down(self.health.down());
         }
         if self.neighbours.take_dirty() {
             match self.neighbours.republish(&snap) {

@@ -157,21 +157,24 @@ pub fn udp_query(q: &str) -> Option<String> {
 }
 
 /// A long-lived TCP connection to the echo service (VIP:7): sends a line every 100 ms for
-/// `secs` seconds and checks every echo. Prints the real it talked to (from `whoami` lines is
-/// not possible with echo, so the test learns it from the appliance's connection count).
+/// `secs` seconds and checks every echo; fails if any echo takes longer than 500 ms (a gap).
 pub fn start_echo_session(secs: u32) -> Child {
     let script = format!(
         "import socket,sys,time\n\
          s=socket.create_connection(('{VIP}',7),timeout=3)\n\
          f=s.makefile('rwb')\n\
+         worst=0.0\n\
          for i in range({n}):\n\
          \x20   msg=('line %d ' % i).encode()*20+b'\\n'\n\
+         \x20   t=time.monotonic()\n\
          \x20   f.write(msg); f.flush()\n\
          \x20   back=f.readline()\n\
+         \x20   worst=max(worst,time.monotonic()-t)\n\
          \x20   if back!=msg:\n\
          \x20       print('mismatch at', i, back[:40]); sys.exit(2)\n\
          \x20   time.sleep(0.1)\n\
-         print('ok', {n})\n",
+         print('ok', {n}, 'worst round trip %.3f s' % worst)\n\
+         sys.exit(0 if worst < 0.5 else 3)\n",
         n = secs * 10
     );
     Command::new("ip")

@@ -15,7 +15,7 @@ use crate::lb::types::{ForwardMode, Protocol, RealId, RealLoad};
 pub const MAX_CAPACITY: u32 = 1 << 30;
 
 /// Construction parameters of a [`ConnTable`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct ConnConfig {
     /// Maximum number of live connections (`conn.max_per_core`).
     pub capacity: u32,
@@ -31,6 +31,9 @@ pub struct ConnConfig {
     /// Records the ended-connection ring holds (at least 1). `expire` reports at most this many
     /// connections per call; see [`ConnTable::drain_ended`].
     pub ended_capacity: u32,
+    /// Called with each large allocation (address, bytes) before it is first written, e.g. to
+    /// ask for transparent huge pages; `None` does nothing.
+    pub advise: Option<fn(*const u8, usize) -> bool>,
 }
 
 impl ConnConfig {
@@ -43,6 +46,7 @@ impl ConnConfig {
             hash_seed: 0x6C62_2D63_6F6E_6E31,
             evict_probes: 64,
             ended_capacity: DEFAULT_ENDED_CAPACITY,
+            advise: None,
         }
     }
 }
@@ -194,14 +198,25 @@ impl ConnTable {
         // count need not be a power of two because `bucket` uses a multiply-shift reduction.
         let buckets = cap;
         let slots = (cap.next_power_of_two() >> 4).clamp(64, 4096);
-        let mut entries = vec![Entry::EMPTY; cap];
-        for (i, e) in entries.iter_mut().enumerate() {
-            e.next_in = if i + 1 < cap { (i + 1) as u32 } else { NIL };
+        // Reserve first, advise, then write: advice given before the first touch applies fully.
+        let mut entries: Vec<Entry> = Vec::with_capacity(cap);
+        let mut in_heads: Vec<u32> = Vec::with_capacity(buckets);
+        let mut out_heads: Vec<u32> = Vec::with_capacity(buckets);
+        if let Some(advise) = cfg.advise {
+            advise(entries.as_ptr().cast(), cap * std::mem::size_of::<Entry>());
+            advise(in_heads.as_ptr().cast(), buckets * 4);
+            advise(out_heads.as_ptr().cast(), buckets * 4);
         }
+        entries.extend((0..cap).map(|i| Entry {
+            next_in: if i + 1 < cap { (i + 1) as u32 } else { NIL },
+            ..Entry::EMPTY
+        }));
+        in_heads.resize(buckets, NIL);
+        out_heads.resize(buckets, NIL);
         Ok(ConnTable {
             entries,
-            in_heads: vec![NIL; buckets],
-            out_heads: vec![NIL; buckets],
+            in_heads,
+            out_heads,
             buckets: buckets as u64,
             wheel: vec![NIL; slots],
             wheel_mask: (slots - 1) as u32,

@@ -173,15 +173,15 @@ impl Engine {
                 if is_echo_request(m.data(), ip.l3) {
                     return self.echo_reply(m, ip, port, out, t);
                 }
-                return self.icmp_error_in(m, ip, handed, out, t);
+                return self.icmp_error_in(m, ip, port, handed, out, t);
             }
             return self.serve(m, ip, port, handed, out, t);
         }
         // Not for us: a NAT reply from a real server (or an ICMP error about one), or transit we
         // do not route.
         match ip.proto {
-            IP_TCP | IP_UDP => self.nat_reply(m, ip, handed, out, t),
-            IP_ICMP => self.icmp_error_out(m, ip, handed, out, t),
+            IP_TCP | IP_UDP => self.nat_reply(m, ip, port, handed, out, t),
+            IP_ICMP => self.icmp_error_out(m, ip, port, handed, out, t),
             _ => t.inc(Counter::DropNotForUs),
         }
     }
@@ -221,11 +221,10 @@ impl Engine {
             return t.inc(Counter::DropNoService);
         };
         if !handed {
-            let svc = &self.snap.services.services()[si];
-            let owner = match svc.persistence {
-                Some(p) => flow::owner_worker_persistent(ip.src, p.netmask, self.n_workers),
-                None => flow::owner_worker(ip.src, ip.sport, self.n_workers),
-            };
+            let mask = self.snap.services.services()[si]
+                .persistence
+                .map(|p| p.netmask);
+            let owner = self.owner(ip.src, ip.sport, mask);
             if owner != self.id {
                 return hand_off(m, owner, port, out, t);
             }
@@ -403,6 +402,7 @@ impl Engine {
         &mut self,
         mut m: Mbuf,
         ip: Ip,
+        port: PortIdx,
         handed: bool,
         out: &mut Outputs,
         t: &mut WorkerTotals,
@@ -414,18 +414,12 @@ impl Engine {
             return t.inc(Counter::DropFragment);
         }
         if !handed {
-            let owner = match self.snap.reply_mask(proto, ip.src, ip.sport) {
-                Some(mask) => flow::owner_worker_persistent(ip.dst, mask, self.n_workers),
-                None => flow::owner_worker(ip.dst, ip.dport, self.n_workers),
-            };
+            let owner = self.owner(
+                ip.dst,
+                ip.dport,
+                self.snap.reply_mask(proto, ip.src, ip.sport),
+            );
             if owner != self.id {
-                let port = self
-                    .snap
-                    .port_of_dpdk
-                    .get(usize::from(m.in_port()))
-                    .copied()
-                    .flatten()
-                    .unwrap_or(0);
                 return hand_off(m, owner, port, out, t);
             }
         }
@@ -461,6 +455,7 @@ impl Engine {
         &mut self,
         mut m: Mbuf,
         ip: Ip,
+        port: PortIdx,
         handed: bool,
         out: &mut Outputs,
         t: &mut WorkerTotals,
@@ -478,18 +473,8 @@ impl Engine {
                 .lookup(proto, vip, vport)
                 .and_then(|s| s.persistence)
                 .map(|p| p.netmask);
-            let owner = match mask {
-                Some(mask) => flow::owner_worker_persistent(client, mask, self.n_workers),
-                None => flow::owner_worker(client, cport, self.n_workers),
-            };
+            let owner = self.owner(client, cport, mask);
             if owner != self.id {
-                let port = self
-                    .snap
-                    .port_of_dpdk
-                    .get(usize::from(m.in_port()))
-                    .copied()
-                    .flatten()
-                    .unwrap_or(0);
                 return hand_off(m, owner, port, out, t);
             }
         }
@@ -514,6 +499,7 @@ impl Engine {
         &mut self,
         mut m: Mbuf,
         ip: Ip,
+        port: PortIdx,
         handed: bool,
         out: &mut Outputs,
         t: &mut WorkerTotals,
@@ -525,18 +511,8 @@ impl Engine {
         // The quoted packet went client:cport -> real:rport.
         let (client, cport, real, rport) = (qsrc, qsport, qdst, qdport);
         if !handed {
-            let owner = match self.snap.reply_mask(proto, real, rport) {
-                Some(mask) => flow::owner_worker_persistent(client, mask, self.n_workers),
-                None => flow::owner_worker(client, cport, self.n_workers),
-            };
+            let owner = self.owner(client, cport, self.snap.reply_mask(proto, real, rport));
             if owner != self.id {
-                let port = self
-                    .snap
-                    .port_of_dpdk
-                    .get(usize::from(m.in_port()))
-                    .copied()
-                    .flatten()
-                    .unwrap_or(0);
                 return hand_off(m, owner, port, out, t);
             }
         }
@@ -551,6 +527,16 @@ impl Engine {
         }
         t.inc(Counter::IcmpErrorsTranslated);
         self.route_out(m, client, out, t);
+    }
+
+    /// The worker that owns the connections of `client:cport`; for a persistent service (`mask`)
+    /// the masked client address alone decides, so a client's connections share a worker.
+    #[inline]
+    fn owner(&self, client: Ipv4Addr, cport: u16, mask: Option<u32>) -> usize {
+        match mask {
+            Some(mask) => flow::owner_worker_persistent(client, mask, self.n_workers),
+            None => flow::owner_worker(client, cport, self.n_workers),
+        }
     }
 
     /// Sends a finished packet to its next hop: Ethernet addresses set, out of the hop's port.

@@ -58,6 +58,9 @@ const DUMP_SLOTS_PER_LOOP: u32 = 1024;
 
 impl LbWorker {
     pub fn run(mut self, counters: &WorkerCounters, stop: &AtomicBool) -> i32 {
+        // Allocated here, on the worker's own core (its NUMA node), in huge pages when the
+        // kernel gives them.
+        self.conn.advise = Some(crate::dpdk::mem::advise_hugepages);
         let conns = match ConnTable::new(&self.conn) {
             Ok(c) => c,
             Err(e) => {

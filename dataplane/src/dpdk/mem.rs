@@ -1,0 +1,16 @@
+//! Memory advice for the large per-worker tables (not DPDK memory: plain heap).
+
+/// Asks the kernel to back `len` bytes at `ptr` with transparent huge pages (MADV_HUGEPAGE),
+/// so a table of millions of entries costs few TLB entries. Only whole 2 MiB pages inside the
+/// range are advised. Returns false when the kernel refuses (THP disabled): not an error.
+pub fn advise_hugepages(ptr: *const u8, len: usize) -> bool {
+    const HUGE: usize = 2 << 20;
+    let start = (ptr as usize).div_ceil(HUGE) * HUGE;
+    let end = (ptr as usize + len) / HUGE * HUGE;
+    if end <= start {
+        return false;
+    }
+    // SAFETY: madvise only changes how the kernel backs pages of a range we own (the caller's
+    // live allocation, shrunk to whole huge pages inside it); it does not touch the contents.
+    unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) == 0 }
+}
