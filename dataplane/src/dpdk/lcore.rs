@@ -37,11 +37,20 @@ pub fn current() -> u32 {
     unsafe { dpdk_sys::shim_rte_lcore_id() }
 }
 
-/// The time-stamp counter.
+/// The time-stamp counter. Read inline on x86_64 (the workers read it every loop; a call into
+/// the C shim cannot be inlined and showed up at 2 % in profiles).
 #[inline(always)]
 pub fn tsc() -> u64 {
-    // SAFETY: rdtsc has no preconditions.
-    unsafe { dpdk_sys::shim_rte_rdtsc() }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: rdtsc has no preconditions and touches no memory.
+    unsafe {
+        core::arch::x86_64::_rdtsc()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: rte_rdtsc has no preconditions.
+    unsafe {
+        dpdk_sys::shim_rte_rdtsc()
+    }
 }
 
 /// TSC ticks per second, as EAL measured it.
