@@ -342,6 +342,42 @@ impl ConnTable {
         (i != NIL).then_some(ConnHandle(i))
     }
 
+    /// The head of the inbound bucket a `lookup_in` of this key would start from (an entry
+    /// index, NIL when empty). Reading it pulls the bucket into the cache: the worker calls this,
+    /// then `warm_entry`, for a whole burst before processing it, so that the CPU overlaps the
+    /// cache misses a lookup would otherwise take one after another.
+    #[inline]
+    pub fn head_in(
+        &self,
+        proto: Protocol,
+        client: Ipv4Addr,
+        cport: u16,
+        vip: Ipv4Addr,
+        vport: u16,
+    ) -> u32 {
+        self.in_heads[self.bucket_in(proto as u8, ip(client), cport, ip(vip), vport)]
+    }
+
+    /// As `head_in`, for a reply (`lookup_out`).
+    #[inline]
+    pub fn head_out(
+        &self,
+        proto: Protocol,
+        real: Ipv4Addr,
+        rport: u16,
+        client: Ipv4Addr,
+        cport: u16,
+    ) -> u32 {
+        self.out_heads[self.bucket_out(proto as u8, ip(real), rport, ip(client), cport)]
+    }
+
+    /// Reads the entry `idx` (from `head_in`/`head_out`) so it is in cache; returns a field of it
+    /// for the caller to fold into something the optimiser cannot drop.
+    #[inline]
+    pub fn warm_entry(&self, idx: u32) -> u32 {
+        self.entries.get(idx as usize).map_or(0, |e| e.client)
+    }
+
     /// The NAT connection of a reply `real:rport -> client:cport`. DR/TUN connections are not in
     /// this index (their replies do not cross the director).
     #[inline]

@@ -26,6 +26,8 @@ const IP_TCP: u8 = 6;
 const IP_UDP: u8 = 17;
 const IP_ICMP: u8 = 1;
 const ARP_REQUEST: u16 = 1;
+/// Packets of a burst whose table slots `warm` reads ahead.
+const WARM_MAX: usize = 64;
 
 /// The parsed facts about an IPv4 packet that every decision needs.
 #[derive(Clone, Copy)]
@@ -67,6 +69,42 @@ impl Engine {
                 .collect();
         }
         self.snap = snap;
+    }
+
+    /// Warms the cache for a burst about to be processed: the connection-table bucket, then the
+    /// entry, of every packet, as independent reads the CPU can overlap (at a million
+    /// connections each would otherwise be a serial miss to DRAM in `process`).
+    #[inline]
+    pub fn warm(&self, b: &crate::dpdk::Burst) {
+        let n = b.len().min(WARM_MAX);
+        let mut heads = [u32::MAX; WARM_MAX];
+        for (i, head) in heads.iter_mut().enumerate().take(n) {
+            let frame = b.data(i);
+            let Ok(eth) = EthernetFrame::new_checked(frame) else {
+                continue;
+            };
+            if eth.ethertype() != ether_type::IPV4 {
+                continue;
+            }
+            let Some(ip) = parse_ip(frame, eth.header_len()) else {
+                continue;
+            };
+            let Some(proto) = Protocol::from_ip_proto(ip.proto) else {
+                continue;
+            };
+            *head = if self.snap.services.is_vip(ip.dst) {
+                self.conns
+                    .head_in(proto, ip.src, ip.sport, ip.dst, ip.dport)
+            } else {
+                self.conns
+                    .head_out(proto, ip.src, ip.sport, ip.dst, ip.dport)
+            };
+        }
+        let mut acc = 0u32;
+        for &h in &heads[..n] {
+            acc ^= self.conns.warm_entry(h);
+        }
+        std::hint::black_box(acc);
     }
 
     /// Processes one packet. `kind`/`port` come from the packet's tag (handed over) or are

@@ -107,6 +107,7 @@ impl LbWorker {
                 }
                 moved += n;
                 t.add(Counter::Rx, n as u64);
+                eng.warm(&b);
                 for m in b.drain() {
                     if self.replay {
                         clock.observe(m.rx_timestamp());
