@@ -5,6 +5,7 @@ pub mod flow;
 pub mod forward;
 pub mod neigh;
 pub mod persist;
+pub mod published;
 pub mod route;
 pub mod sched;
 pub mod service;

@@ -12,12 +12,12 @@ use crate::ctl::proto::{
     self, ConnView, ConnsView, HealthRow, HealthView, ListView, Message, PersistView, Rate,
     RealView, Request, Response, ServiceView, Traffic,
 };
+use crate::lb::published::Published;
 use crate::lb::snapshot::Snapshot;
 use crate::lb::types::{ForwardMode, Protocol};
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats};
 use crate::worker::WorkerCounters;
 use anyhow::{bail, Context, Result};
-use arc_swap::ArcSwap;
 use crossbeam::channel::{self, Receiver, Sender};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -47,7 +47,7 @@ const APPLY_WAIT: Duration = Duration::from_secs(5);
 
 /// The read-only handles the control and metrics threads read from.
 pub struct Sources {
-    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub snapshot: Arc<Published>,
     /// Per worker.
     pub real_stats: Vec<Arc<RealStats>>,
     pub counters: Arc<Vec<WorkerCounters>>,
@@ -713,7 +713,7 @@ pub(crate) mod tests {
             bytes_out: 9000,
         });
         Arc::new(Sources {
-            snapshot: Arc::new(ArcSwap::from_pointee(snap)),
+            snapshot: Arc::new(Published::new(snap)),
             real_stats: vec![rs],
             counters: Arc::new(vec![WorkerCounters::default()]),
             ports: Vec::new(),

@@ -11,10 +11,9 @@ pub mod neighbours;
 use crate::dpdk::mbuf::Mbuf;
 use crate::dpdk::{Burst, Consumer, Mempool, Port, Producer};
 use crate::lb::neigh::NeighEvent;
+use crate::lb::published::Published;
 use crate::lb::route::PortIdx;
-use crate::lb::snapshot::Snapshot;
 use crate::worker::meta::{self, Kind};
-use arc_swap::ArcSwap;
 use crossbeam::queue::ArrayQueue;
 use health::Health;
 use neighbours::Neighbours;
@@ -39,7 +38,7 @@ pub struct Mgmt {
     pub to_kernel: Vec<Consumer>,
     pub to_worker0: Producer,
     pub events: Vec<Arc<ArrayQueue<NeighEvent>>>,
-    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub snapshot: Arc<Published>,
     pub neighbours: Neighbours,
     /// Health checks of the reals (their threads run beside this one, on its CPU).
     pub health: Health,
@@ -63,7 +62,7 @@ impl Mgmt {
         to_kernel: Vec<Consumer>,
         to_worker0: Producer,
         events: Vec<Arc<ArrayQueue<NeighEvent>>>,
-        snapshot: Arc<ArcSwap<Snapshot>>,
+        snapshot: Arc<Published>,
         neighbours: Neighbours,
     ) -> Mgmt {
         let health = Health::start(neighbours.config());

@@ -4,13 +4,13 @@
 use crate::config::{Config, Timeouts as CfgTimeouts};
 use crate::dpdk::{Mempool, Port, Ring};
 use crate::lb::conn::{ConnConfig, Timeouts};
+use crate::lb::published::Published;
 use crate::lb::snapshot::{service_specs, PortInfo, Snapshot};
 use crate::mgmt::neighbours::Neighbours;
 use crate::mgmt::{exception, Mgmt};
 use crate::worker::lb::{LbWorker, Outputs};
 use crate::worker::stats::{ConnDump, RealStats};
 use anyhow::Result;
-use arc_swap::ArcSwap;
 use crossbeam::queue::ArrayQueue;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -80,7 +80,7 @@ pub fn start(
     let neighbours = Neighbours::new(cfg.clone(), infos.clone(), specs.clone(), 1);
     let snap = Snapshot::build(1, cfg, infos, neighbours.table(), &specs, None, n)
         .map_err(anyhow::Error::msg)?;
-    let snapshot = Arc::new(ArcSwap::from_pointee(snap));
+    let snapshot = Arc::new(Published::new(snap));
 
     // Rings: handoff[w][v] from worker w to worker v; worker -> management (kernel);
     // management -> worker 0 (frames to transmit).

@@ -14,13 +14,12 @@ use crate::dpdk::{Burst, Consumer};
 use crate::lb::conn::{ConnConfig, ConnTable};
 use crate::lb::neigh::NeighEvent;
 use crate::lb::persist::PersistTable;
-use crate::lb::snapshot::Snapshot;
+use crate::lb::published::Published;
 use crate::worker::backoff::Backoff;
 use crate::worker::clock::Clock;
 use crate::worker::counters::{Counter, WorkerCounters, WorkerTotals};
 use crate::worker::meta::{self, Kind};
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats, RealTraffic};
-use arc_swap::ArcSwap;
 use crossbeam::queue::ArrayQueue;
 use engine::Engine;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -44,7 +43,7 @@ pub struct LbWorker {
     pub from_mgmt: Option<Consumer>,
     pub conn: ConnConfig,
     pub templates: usize,
-    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub snapshot: Arc<Published>,
     pub events: Arc<ArrayQueue<NeighEvent>>,
     /// Per-real figures published for the control path, and connection listings on request.
     pub real_stats: Arc<RealStats>,
@@ -93,11 +92,8 @@ impl LbWorker {
         let mut idle = Backoff::new(self.backoff);
         let mut b = Burst::new();
         while !stop.load(Relaxed) {
-            {
-                let cur = self.snapshot.load();
-                if cur.generation != eng.snap.generation {
-                    eng.adopt(Arc::clone(&cur));
-                }
+            if self.snapshot.generation() != eng.snap.generation {
+                eng.adopt(self.snapshot.load_full());
             }
             let mut moved = 0usize;
             for &(q, port) in &self.rx {
