@@ -435,3 +435,30 @@ fn reload_adds_a_real_and_drains_a_removed_one() {
     let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
     assert_eq!(code, Some(0));
 }
+
+/// With `control.watch_config`, editing the file is enough: no SIGHUP.
+#[test]
+fn watched_config_file_reloads_on_change() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let yaml = format!(
+        "{}control: {{socket: {}, watch_config: true}}\n",
+        config_from("nat.yaml", &[]),
+        d.path("ctl.sock").display()
+    );
+    let (mut app, cfg) = start_appliance(&d, &yaml);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "{ip: 198.19.0.11, weight: 1}",
+            "{ip: 198.19.0.11, weight: 0}",
+        ),
+    )
+    .unwrap();
+    app.wait_for_log("reload applied", Duration::from_secs(5));
+    let t = tally(6);
+    assert_eq!(t.get("real2"), Some(&6), "{t:?}");
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+}

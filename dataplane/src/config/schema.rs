@@ -50,12 +50,15 @@ fn default_log() -> String {
 pub struct Control {
     #[serde(deserialize_with = "socket_path")]
     pub socket: std::path::PathBuf,
+    /// Also reload when the config file changes (checked every second), as if on SIGHUP.
+    pub watch_config: bool,
 }
 
 impl Default for Control {
     fn default() -> Self {
         Control {
             socket: "/run/dataplane.sock".into(),
+            watch_config: false,
         }
     }
 }

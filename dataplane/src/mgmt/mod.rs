@@ -7,6 +7,7 @@ pub mod exception;
 pub mod health;
 pub mod metrics;
 pub mod neighbours;
+pub mod watch;
 
 use crate::dpdk::mbuf::Mbuf;
 use crate::dpdk::{Burst, Consumer, Mempool, Port, Producer};

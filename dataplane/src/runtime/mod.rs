@@ -203,12 +203,19 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             }
         }
     }
+    let mut watch = match until {
+        Until::Signal { config, .. } if cfg.control.watch_config => {
+            Some(crate::mgmt::watch::ConfigWatch::new(config.clone()))
+        }
+        _ => None,
+    };
     let waited = match launch_err {
         Some(_) => Ok(()),
         None => wait(until, &ports, &counters, &mut || {
             if let Some(m) = mgmt.as_mut() {
                 if let Until::Signal { reload, config, .. } = until {
-                    if reload.swap(false, Ordering::Relaxed) {
+                    let file_changed = watch.as_mut().is_some_and(|w| w.changed());
+                    if reload.swap(false, Ordering::Relaxed) || file_changed {
                         m.reload(config);
                     }
                 }
