@@ -33,9 +33,14 @@ fn established_on(real: &str, port: u16) -> usize {
 
 /// wrr 3:1 over 40 requests while a long-lived connection carries data both ways; UDP; ping.
 fn weighted(mode: &str, two_workers: bool) {
+    weighted_with(mode, two_workers, &[]);
+}
+
+fn weighted_with(mode: &str, two_workers: bool, more: &[(&str, &str)]) {
     let _tb = Testbed::up(mode);
     let d = TestDir::new();
     let mut edits = vec![REAL1_W3];
+    edits.extend_from_slice(more);
     if two_workers {
         edits.extend(TWO_WORKERS);
     }
@@ -79,6 +84,19 @@ fn weighted(mode: &str, two_workers: bool) {
 #[test]
 fn nat_one_worker() {
     weighted("nat", false);
+}
+
+#[test]
+fn nat_one_worker_af_xdp() {
+    // The same on AF_XDP sockets (generic XDP on the veths) instead of AF_PACKET.
+    weighted_with(
+        "nat",
+        false,
+        &[
+            ("net_af_packet0,iface=lb-ext", "net_af_xdp0,iface=lb-ext"),
+            ("net_af_packet1,iface=lb-int", "net_af_xdp1,iface=lb-int"),
+        ],
+    );
 }
 
 #[test]
