@@ -125,23 +125,19 @@ impl Mgmt {
         let snap = self.snapshot.load_full();
         if !self.garp_sent {
             self.garp_sent = true;
-            for (port, mac, vip, our_ip) in self.neighbours.garp_plan(&snap) {
-                self.send_arp(
-                    port,
-                    |buf| crate::lb::forward::arp::build_gratuitous_arp(buf, mac, vip).ok(),
-                    our_ip,
-                );
+            for (port, mac, vip) in self.neighbours.garp_plan(&snap) {
+                self.send_arp(port, |buf| {
+                    crate::lb::forward::arp::build_gratuitous_arp(buf, mac, vip).ok()
+                });
                 self.counters.garps += 1;
             }
         }
         for (port, mac, our_ip, target) in
             self.neighbours.due_requests(&snap, self.started.elapsed())
         {
-            self.send_arp(
-                port,
-                |buf| crate::lb::forward::arp::build_arp_request(buf, mac, our_ip, target).ok(),
-                our_ip,
-            );
+            self.send_arp(port, |buf| {
+                crate::lb::forward::arp::build_arp_request(buf, mac, our_ip, target).ok()
+            });
             self.counters.arp_requests += 1;
         }
         if self.health.poll() {
@@ -212,12 +208,7 @@ impl Mgmt {
         }
     }
 
-    fn send_arp(
-        &mut self,
-        port: PortIdx,
-        build: impl FnOnce(&mut [u8]) -> Option<usize>,
-        _our_ip: std::net::Ipv4Addr,
-    ) {
+    fn send_arp(&mut self, port: PortIdx, build: impl FnOnce(&mut [u8]) -> Option<usize>) {
         let Some(mut m) = Mbuf::alloc(&self.pool) else {
             return;
         };

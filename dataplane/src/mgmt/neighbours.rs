@@ -230,8 +230,8 @@ impl Neighbours {
     }
 
     /// Gratuitous ARPs announcing every VIP: on the ports whose subnet holds it, or on every
-    /// addressed port when none does. (port, MAC, VIP, our IP).
-    pub fn garp_plan(&self, snap: &Snapshot) -> Vec<(PortIdx, MacAddr, Ipv4Addr, Ipv4Addr)> {
+    /// addressed port when none does. (port, MAC, VIP).
+    pub fn garp_plan(&self, snap: &Snapshot) -> Vec<(PortIdx, MacAddr, Ipv4Addr)> {
         let mut out = Vec::new();
         let mut vips: Vec<Ipv4Addr> = snap.services.services().iter().map(|s| s.key.vip).collect();
         vips.sort();
@@ -253,9 +253,7 @@ impl Neighbours {
                 on
             };
             for (i, p) in chosen {
-                if let Some((a, _)) = p.ip {
-                    out.push((i as PortIdx, MacAddr(p.mac), vip, a));
-                }
+                out.push((i as PortIdx, MacAddr(p.mac), vip));
             }
         }
         out
