@@ -3,6 +3,7 @@
 //! to completion (engine.rs), flushes its outputs (output.rs), and expires connections.
 
 mod engine;
+mod frag;
 mod output;
 mod pending;
 
