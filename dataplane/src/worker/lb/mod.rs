@@ -78,6 +78,7 @@ impl LbWorker {
             persist: PersistTable::with_capacity(self.templates),
             events: self.events.clone(),
             pending: pending::Pending::default(),
+            frags: frag::FragTable::new(),
             traffic: RealTraffic::new(self.conn.max_reals as usize),
             now: 0,
         };
