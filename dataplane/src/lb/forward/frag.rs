@@ -168,7 +168,13 @@ mod tests {
                 for f in &out {
                     assert_eq!(Ipv4Packet::new_checked(&f[..]).unwrap().dst_addr(), REAL);
                 }
-                let want = udp(Ip::new(CLIENT, REAL).ttl(63), 40000, 5353, &payload, no_csum);
+                let want = udp(
+                    Ip::new(CLIENT, REAL).ttl(63),
+                    40000,
+                    5353,
+                    &payload,
+                    no_csum,
+                );
                 assert_eq!(reassemble(&out), want[20..]);
             }
             let before = tcp(Ip::new(CLIENT, VIP), 40000, 80, &payload);
