@@ -932,3 +932,58 @@ fn four_workers_forward_fragments_of_many_datagrams() {
     );
     assert!(counter(&r.summary, "handoff_in") > 0, "{}", r.summary);
 }
+
+#[test]
+fn tun_encapsulates_fragments_and_drops_those_too_big() {
+    // 1000-byte fragments fit once encapsulated; a 1480-byte one (1500 inner) does not, and a
+    // fragment has no DF, so it is dropped rather than answered.
+    let small = udp_fragments(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        40000,
+        53,
+        &[0x66; 1592],
+        0x3333,
+        1000,
+    );
+    let big = udp_fragments(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        40000,
+        53,
+        &[0x77; 2992],
+        0x3334,
+        1480,
+    );
+    let mut ins: Vec<_> = small.iter().cloned().map(|f| (1, f)).collect();
+    ins.extend(big.iter().cloned().map(|f| (2, f)));
+    let r = replay(&config("tun", ""), &ins, &[]);
+    // Both small fragments, and the big datagram's short last fragment.
+    assert_eq!(r.int.len(), 3, "{}", r.summary);
+    for (o, i) in r.int[..2].iter().zip(&small) {
+        let s = seen(o);
+        assert_eq!(
+            (s.src, s.dst, s.proto),
+            (ip("198.19.0.1"), ip("198.19.0.11"), 4)
+        );
+        assert!(s.ip_ok);
+        let inner_len = usize::from(u16::from_be_bytes([i[16], i[17]]));
+        assert_eq!(
+            &s.l3[20..],
+            &i[14..14 + inner_len],
+            "inner fragment untouched"
+        );
+    }
+    assert_eq!(counter(&r.summary, "drop_too_big"), 2, "{}", r.summary);
+    assert_eq!(counter(&r.summary, "frag_needed_sent"), 0, "{}", r.summary);
+    assert_eq!(
+        counter(&r.summary, "fragments_forwarded"),
+        3,
+        "{}",
+        r.summary
+    );
+}
