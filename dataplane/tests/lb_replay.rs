@@ -596,6 +596,7 @@ fn garbage_and_mangled_frames_are_dropped_and_every_packet_is_accounted_for() {
         + counter(&r.summary, "drop_no_neighbour")
         + counter(&r.summary, "drop_ttl")
         + counter(&r.summary, "drop_fragment")
+        + counter(&r.summary, "drop_fragment_unmatched")
         + counter(&r.summary, "drop_too_big")
         + counter(&r.summary, "drop_no_exception")
         + counter(&r.summary, "drop_no_mbuf_room")
@@ -609,4 +610,380 @@ fn garbage_and_mangled_frames_are_dropped_and_every_packet_is_accounted_for() {
         r.summary
     );
     assert!(counter(&r.summary, "drop_malformed") > 100, "{}", r.summary);
+}
+
+/// A UDP datagram (checksum over the whole datagram) split into IPv4 fragments of at most
+/// `chunk` payload bytes (a multiple of 8): identification `ident`, MF on all but the last,
+/// offsets in 8-byte units, no DF, header checksums filled.
+#[allow(clippy::too_many_arguments)]
+fn udp_fragments(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+    ident: u16,
+    chunk: usize,
+) -> Vec<Vec<u8>> {
+    assert_eq!(chunk % 8, 0);
+    let mut l4 = udp(sport, dport, payload);
+    let c = dataplane::wire::checksum::l4_checksum_v4(src, dst, 17, &l4);
+    l4[6..8].copy_from_slice(&dataplane::wire::checksum::udp_field(c).to_be_bytes());
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < l4.len() {
+        let end = (off + chunk).min(l4.len());
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst_mac);
+        f.extend_from_slice(&src_mac);
+        f.extend_from_slice(&[0x08, 0x00]);
+        let mut h = [0u8; 20];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&((20 + end - off) as u16).to_be_bytes());
+        h[4..6].copy_from_slice(&ident.to_be_bytes());
+        let mf = if end < l4.len() { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&((mf | (off / 8)) as u16).to_be_bytes());
+        h[8] = 64;
+        h[9] = 17;
+        h[12..16].copy_from_slice(&src.octets());
+        h[16..20].copy_from_slice(&dst.octets());
+        let c = dataplane::wire::checksum::checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&h);
+        f.extend_from_slice(&l4[off..end]);
+        f.resize(f.len().max(60), 0);
+        out.push(f);
+        off = end;
+    }
+    out
+}
+
+/// A fragment's (identification, offset in bytes, more fragments).
+fn frag_of(s: &Seen) -> (u16, usize, bool) {
+    let ff = u16::from_be_bytes([s.l3[6], s.l3[7]]);
+    (
+        u16::from_be_bytes([s.l3[4], s.l3[5]]),
+        usize::from(ff & 0x1fff) * 8,
+        ff & 0x2000 != 0,
+    )
+}
+
+/// The test's own reassembly: the datagram's L4 bytes from its fragments (any order), checking
+/// they are complete and do not overlap.
+fn reassemble(frags: &[Seen]) -> Vec<u8> {
+    let mut parts: Vec<(usize, bool, &[u8])> = frags
+        .iter()
+        .map(|s| {
+            let (_, off, mf) = frag_of(s);
+            (off, mf, &s.l3[20..])
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    let mut l4 = Vec::new();
+    for (off, _, data) in &parts {
+        assert_eq!(*off, l4.len(), "fragments contiguous");
+        l4.extend_from_slice(data);
+    }
+    assert!(!parts.last().unwrap().1, "the last fragment is there");
+    l4
+}
+
+/// A UDP service on VIP:5353 whose real listens on 53: NAT changes the port too.
+const DNS_ALT: &str = "  - name: dns-alt
+    vip: 198.18.0.100
+    port: 5353
+    protocol: udp
+    forward: nat
+    reals: [{ip: 198.19.0.11, port: 53}]
+";
+
+#[test]
+fn nat_forwards_fragments_without_reassembly() {
+    let payload: Vec<u8> = (0..2992u32).map(|i| (i * 7) as u8).collect();
+    let frags = udp_fragments(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        40000,
+        5353,
+        &payload,
+        0x4242,
+        1480,
+    );
+    assert_eq!(frags.len(), 3);
+    let ins: Vec<_> = frags.into_iter().map(|f| (1, f)).collect();
+    let r = replay(&config("nat", DNS_ALT), &ins, &[]);
+    assert_eq!(r.int.len(), 3, "{}", r.summary);
+    let out: Vec<Seen> = r.int.iter().map(|f| seen(f)).collect();
+    for s in &out {
+        assert_eq!((s.src, s.dst, s.proto), (client(), ip("198.19.0.11"), 17));
+        assert_eq!((s.dst_mac, s.src_mac), (REAL1_MAC, INT_MAC));
+        assert!(s.ip_ok, "IP checksum");
+        assert_eq!(s.ttl, 63);
+        assert_eq!(frag_of(s).0, 0x4242, "identification kept");
+    }
+    let first = out.iter().find(|s| frag_of(s).1 == 0).unwrap();
+    assert_eq!((first.sport, first.dport), (40000, 53), "port rewritten");
+    let l4 = reassemble(&out);
+    assert_eq!(l4.len(), 3000);
+    assert_eq!(&l4[8..], &payload[..]);
+    assert_eq!(
+        dataplane::wire::checksum::l4_checksum_v4(client(), ip("198.19.0.11"), 17, &l4),
+        0,
+        "the reassembled datagram verifies against the real's address"
+    );
+    assert_eq!(
+        counter(&r.summary, "fragments_forwarded"),
+        3,
+        "{}",
+        r.summary
+    );
+    assert_eq!(counter(&r.summary, "nat_in"), 3, "{}", r.summary);
+    assert_eq!(counter(&r.summary, "drop_fragment"), 0, "{}", r.summary);
+}
+
+#[test]
+fn nat_reply_fragments_leave_from_the_vip() {
+    let query = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        17,
+        &udp(40000, 5353, b"query"),
+    );
+    let answer: Vec<u8> = (0..2000u32).map(|i| (i * 13) as u8).collect();
+    let reply = udp_fragments(
+        INT_MAC,
+        REAL1_MAC,
+        ip("198.19.0.11"),
+        client(),
+        53,
+        40000,
+        &answer,
+        0x0777,
+        1480,
+    );
+    assert_eq!(reply.len(), 2);
+    let r = replay(
+        &config("nat", DNS_ALT),
+        &[(1, query)],
+        &reply.into_iter().map(|f| (2, f)).collect::<Vec<_>>(),
+    );
+    assert_eq!(r.int.len(), 1, "{}", r.summary);
+    assert_eq!(r.ext.len(), 2, "{}", r.summary);
+    let out: Vec<Seen> = r.ext.iter().map(|f| seen(f)).collect();
+    for s in &out {
+        assert_eq!((s.src, s.dst), (vip(), client()));
+        assert_eq!((s.dst_mac, s.src_mac), (CLIENT_MAC, EXT_MAC));
+        assert!(s.ip_ok && s.ttl == 63);
+    }
+    let first = out.iter().find(|s| frag_of(s).1 == 0).unwrap();
+    assert_eq!(
+        (first.sport, first.dport),
+        (5353, 40000),
+        "source port is the VIP's"
+    );
+    let l4 = reassemble(&out);
+    assert_eq!(&l4[8..], &answer[..]);
+    assert_eq!(
+        dataplane::wire::checksum::l4_checksum_v4(vip(), client(), 17, &l4),
+        0
+    );
+    assert_eq!(
+        counter(&r.summary, "fragments_forwarded"),
+        2,
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn fragment_before_its_first_is_dropped_and_counted() {
+    let frags = udp_fragments(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        40000,
+        53,
+        &[0x33; 2992],
+        0x1111,
+        1480,
+    );
+    // Second, first, third: the second has nothing to follow yet.
+    let ins = vec![
+        (1, frags[1].clone()),
+        (1, frags[0].clone()),
+        (1, frags[2].clone()),
+    ];
+    let r = replay(&config("nat", ""), &ins, &[]);
+    assert_eq!(r.int.len(), 2, "{}", r.summary);
+    let offs: Vec<usize> = r.int.iter().map(|f| frag_of(&seen(f)).1).collect();
+    assert_eq!(offs, vec![0, 2960]);
+    assert_eq!(
+        counter(&r.summary, "drop_fragment_unmatched"),
+        1,
+        "{}",
+        r.summary
+    );
+    assert_eq!(
+        counter(&r.summary, "fragments_forwarded"),
+        2,
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn icmp_fragments_to_a_vip_are_still_dropped() {
+    let mut f = ipv4(EXT_MAC, CLIENT_MAC, client(), vip(), 1, &icmp_echo(7, 1));
+    f[14 + 6] = 0x20; // MF
+    f[14 + 10] = 0;
+    f[14 + 11] = 0;
+    let c = dataplane::wire::checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    let r = replay(&config("nat", ""), &[(1, f)], &[]);
+    assert!(r.ext.is_empty() && r.int.is_empty(), "{}", r.summary);
+    assert_eq!(counter(&r.summary, "drop_fragment"), 1, "{}", r.summary);
+}
+
+#[test]
+fn dr_forwards_fragments_with_only_macs_changed() {
+    let frags = udp_fragments(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        40000,
+        53,
+        &[0x44; 2992],
+        0x2222,
+        1480,
+    );
+    let ins: Vec<_> = frags.iter().cloned().map(|f| (1, f)).collect();
+    let r = replay(&config("dr", ""), &ins, &[]);
+    assert_eq!(r.int.len(), 3, "{}", r.summary);
+    for (o, i) in r.int.iter().zip(&frags) {
+        assert_eq!(&o[0..6], &REAL1_MAC);
+        assert_eq!(&o[6..12], &INT_MAC);
+        assert_eq!(&o[12..], &i[12..], "IP packet untouched");
+    }
+    assert_eq!(counter(&r.summary, "dr_in"), 3, "{}", r.summary);
+    assert_eq!(
+        counter(&r.summary, "fragments_forwarded"),
+        3,
+        "{}",
+        r.summary
+    );
+}
+
+#[test]
+fn four_workers_forward_fragments_of_many_datagrams() {
+    let cfg = config("nat", "")
+        .replace("lcores: \"0-1\"", "lcores: \"0@0,1@1,2@0,3@1,4@0\"")
+        .replace("cores: [1]", "cores: [1, 2, 3, 4]");
+    assert!(cfg.contains("cores: [1, 2, 3, 4]"));
+    let mut ins = Vec::new();
+    for i in 0..16u16 {
+        let payload = vec![i as u8; 2992];
+        for f in udp_fragments(
+            EXT_MAC,
+            ROUTER_MAC,
+            client(),
+            vip(),
+            43000 + i,
+            53,
+            &payload,
+            0x5000 + i,
+            1480,
+        ) {
+            ins.push((1, f));
+        }
+    }
+    let r = replay(&cfg, &ins, &[]);
+    assert_eq!(r.int.len(), 48, "{}", r.summary);
+    let out: Vec<Seen> = r.int.iter().map(|f| seen(f)).collect();
+    for i in 0..16u16 {
+        let mine: Vec<Seen> = out
+            .iter()
+            .filter(|s| frag_of(s).0 == 0x5000 + i)
+            .cloned()
+            .collect();
+        assert_eq!(mine.len(), 3, "datagram {i}");
+        let real = mine[0].dst;
+        assert!(real == ip("198.19.0.11") || real == ip("198.19.0.12"));
+        assert!(mine.iter().all(|s| s.dst == real && s.ip_ok), "one real");
+        let l4 = reassemble(&mine);
+        assert_eq!(u16::from_be_bytes([l4[0], l4[1]]), 43000 + i);
+        assert_eq!(
+            dataplane::wire::checksum::l4_checksum_v4(client(), real, 17, &l4),
+            0
+        );
+    }
+    assert_eq!(
+        counter(&r.summary, "fragments_forwarded"),
+        48,
+        "{}",
+        r.summary
+    );
+    assert!(counter(&r.summary, "handoff_in") > 0, "{}", r.summary);
+}
+
+#[test]
+fn tun_encapsulates_fragments_and_drops_those_too_big() {
+    // 1000-byte fragments fit once encapsulated; a 1480-byte one (1500 inner) does not, and a
+    // fragment has no DF, so it is dropped rather than answered.
+    let small = udp_fragments(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        40000,
+        53,
+        &[0x66; 1592],
+        0x3333,
+        1000,
+    );
+    let big = udp_fragments(
+        EXT_MAC,
+        ROUTER_MAC,
+        client(),
+        vip(),
+        40000,
+        53,
+        &[0x77; 2992],
+        0x3334,
+        1480,
+    );
+    let mut ins: Vec<_> = small.iter().cloned().map(|f| (1, f)).collect();
+    ins.extend(big.iter().cloned().map(|f| (2, f)));
+    let r = replay(&config("tun", ""), &ins, &[]);
+    // Both small fragments, and the big datagram's short last fragment.
+    assert_eq!(r.int.len(), 3, "{}", r.summary);
+    for (o, i) in r.int[..2].iter().zip(&small) {
+        let s = seen(o);
+        assert_eq!(
+            (s.src, s.dst, s.proto),
+            (ip("198.19.0.1"), ip("198.19.0.11"), 4)
+        );
+        assert!(s.ip_ok);
+        let inner_len = usize::from(u16::from_be_bytes([i[16], i[17]]));
+        assert_eq!(
+            &s.l3[20..],
+            &i[14..14 + inner_len],
+            "inner fragment untouched"
+        );
+    }
+    assert_eq!(counter(&r.summary, "drop_too_big"), 2, "{}", r.summary);
+    assert_eq!(counter(&r.summary, "frag_needed_sent"), 0, "{}", r.summary);
+    assert_eq!(
+        counter(&r.summary, "fragments_forwarded"),
+        3,
+        "{}",
+        r.summary
+    );
 }

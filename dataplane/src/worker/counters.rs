@@ -43,10 +43,12 @@ pub enum Counter {
     DropTooBig,
     DropNoException,
     DropNoMbufRoom,
+    FragmentsForwarded,
+    DropFragmentUnmatched,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 35] = [
+    pub const ALL: [Counter; 37] = [
         Counter::Rx,
         Counter::Tx,
         Counter::TxDropped,
@@ -82,6 +84,8 @@ impl Counter {
         Counter::DropTooBig,
         Counter::DropNoException,
         Counter::DropNoMbufRoom,
+        Counter::FragmentsForwarded,
+        Counter::DropFragmentUnmatched,
     ];
     pub const COUNT: usize = Counter::ALL.len();
 
@@ -123,6 +127,8 @@ impl Counter {
             Counter::DropTooBig => "drop_too_big",
             Counter::DropNoException => "drop_no_exception",
             Counter::DropNoMbufRoom => "drop_no_mbuf_room",
+            Counter::FragmentsForwarded => "fragments_forwarded",
+            Counter::DropFragmentUnmatched => "drop_fragment_unmatched",
         }
     }
 }

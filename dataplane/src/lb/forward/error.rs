@@ -12,7 +12,8 @@ pub enum ForwardError {
     /// with ICMP time exceeded).
     #[error("TTL expired")]
     TtlExpired,
-    /// An IPv4 fragment: the non-first ones carry no ports, so NAT cannot translate the datagram.
+    /// An IPv4 fragment given to the whole-packet NAT: the later ones carry no ports (the
+    /// worker NATs fragments with [`super::frag`] instead).
     #[error("IPv4 fragment")]
     Fragment,
     /// An ICMP error whose own checksum does not verify (translating it would launder it).

@@ -1,5 +1,6 @@
 //! The LVS forwarding rewrites as pure functions over a frame's bytes: NAT in both directions,
-//! translation of ICMP errors that quote a NAT connection, IPIP encapsulation, the ICMP messages
+//! NAT of IPv4 fragments without reassembly, translation of ICMP errors that quote a NAT
+//! connection, IPIP encapsulation, the ICMP messages
 //! the appliance generates itself (fragmentation needed, echo reply) and ARP.
 //!
 //! Every function takes the whole Ethernet frame (`&mut [u8]`) and `l3`, the offset of the IPv4
@@ -14,6 +15,7 @@
 
 pub mod arp;
 mod error;
+pub mod frag;
 pub mod icmp_gen;
 pub mod icmp_nat;
 pub mod nat;
@@ -27,6 +29,7 @@ mod test_packets;
 
 pub use arp::{arp_reply_in_place, build_arp_frame, build_arp_request, build_gratuitous_arp};
 pub use error::ForwardError;
+pub use frag::{nat_in_fragment, nat_out_fragment};
 pub use icmp_gen::{echo_reply_in_place, frag_needed_in_place};
 pub use icmp_nat::{icmp_error_to_client, icmp_error_to_real, quoted_flow};
 pub use nat::{nat_in, nat_out};

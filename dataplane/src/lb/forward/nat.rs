@@ -13,7 +13,8 @@ use crate::wire::{TcpSegment, UdpDatagram, WireError};
 /// Client -> VIP:vport becomes client -> `real`:`rport`.
 ///
 /// Errors, with the frame untouched: [`ForwardError::Fragment`] for any fragment (the ports
-/// are only in the first; LVS needs reassembly, which this data plane does not do),
+/// are only in the first, and its UDP length covers the whole datagram: fragments go through
+/// [`super::frag`], driven by the worker's fragment table),
 /// [`ForwardError::TtlExpired`] for TTL 0 or 1, [`ForwardError::Wire`] when the IPv4 or the
 /// TCP/UDP header does not parse or the protocol is neither TCP nor UDP.
 pub fn nat_in(frame: &mut [u8], l3: usize, real: Ipv4Addr, rport: u16) -> Result<(), ForwardError> {

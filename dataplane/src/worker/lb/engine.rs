@@ -2,11 +2,12 @@
 //! the LVS forwarding. Every packet ends in exactly one place: a TX burst, another worker's
 //! ring, the kernel's ring, or dropped with its reason counted.
 
+use super::frag::{FragAction, FragKey, FragTable};
 use super::output::Outputs;
 use crate::dpdk::mbuf::Mbuf;
 use crate::lb::conn::{ConnTable, Direction, InsertError, NewConn};
 use crate::lb::flow;
-use crate::lb::forward::{arp as farp, icmp_gen, icmp_nat, nat, tun};
+use crate::lb::forward::{arp as farp, frag, icmp_gen, icmp_nat, nat, tun, ForwardError};
 use crate::lb::neigh::NeighEvent;
 use crate::lb::persist::PersistTable;
 use crate::lb::route::{Hop, PortIdx};
@@ -36,7 +37,12 @@ struct Ip {
     src: Ipv4Addr,
     dst: Ipv4Addr,
     proto: u8,
+    /// Part of a fragmented datagram (the first fragment carries the ports, the later do not).
     fragment: bool,
+    /// A fragment other than the first: no L4 header.
+    later: bool,
+    /// IP identification: with the addresses and protocol, names a fragment's datagram.
+    ident: u16,
     /// TCP/UDP ports (0 when not TCP/UDP or a fragment).
     sport: u16,
     dport: u16,
@@ -52,6 +58,8 @@ pub struct Engine {
     pub persist: PersistTable,
     pub events: Arc<ArrayQueue<NeighEvent>>,
     pub pending: super::pending::Pending,
+    /// What the first fragments of datagrams decided, for their later fragments.
+    pub frags: FragTable,
     pub traffic: crate::worker::stats::RealTraffic,
     pub now: u64,
 }
@@ -208,6 +216,9 @@ impl Engine {
         }
         if self.snap.services.is_vip(ip.dst) {
             if ip.proto == IP_ICMP {
+                if ip.fragment {
+                    return t.inc(Counter::DropFragment);
+                }
                 if is_echo_request(m.data(), ip.l3) {
                     return self.echo_reply(m, ip, port, out, t);
                 }
@@ -252,8 +263,8 @@ impl Engine {
         let Some(proto) = Protocol::from_ip_proto(ip.proto).filter(|p| *p != Protocol::Icmp) else {
             return t.inc(Counter::DropUnsupported);
         };
-        if ip.fragment {
-            return t.inc(Counter::DropFragment);
+        if ip.later {
+            return self.later_fragment(m, ip, port, handed, out, t);
         }
         let Some(si) = self.snap.services.lookup_index(proto, ip.dst, ip.dport) else {
             return t.inc(Counter::DropNoService);
@@ -264,6 +275,7 @@ impl Engine {
                 .map(|p| p.netmask);
             let owner = self.owner(ip.src, ip.sport, mask);
             if owner != self.id {
+                self.fragment_owner(&ip, owner);
                 return hand_off(m, owner, port, out, t);
             }
         }
@@ -297,6 +309,14 @@ impl Engine {
             return t.inc(Counter::DropNoConn);
         };
         self.traffic.packet(c.real, true, m.data().len());
+        if ip.fragment {
+            let action = FragAction::In {
+                mode: c.mode,
+                real_addr: c.real_addr,
+                real: c.real,
+            };
+            self.frags.record(frag_key(&ip), action, self.now);
+        }
         self.forward_in(m, ip, port, c.mode, c.real_addr, c.rport, out, t);
     }
 
@@ -372,7 +392,11 @@ impl Engine {
         };
         match mode {
             ForwardMode::Nat => {
-                if nat::nat_in(m.data_mut(), ip.l3, real, rport).is_err() {
+                if ip.fragment {
+                    if let Err(e) = frag::nat_in_fragment(m.data_mut(), ip.l3, real, rport) {
+                        return t.inc(fragment_refused(e));
+                    }
+                } else if nat::nat_in(m.data_mut(), ip.l3, real, rport).is_err() {
                     return t.inc(Counter::DropTtl);
                 }
                 t.inc(Counter::NatIn);
@@ -392,12 +416,20 @@ impl Engine {
                 if !m.prepend(20) {
                     return t.inc(Counter::DropNoMbufRoom);
                 }
-                let ident = (self.now as u16) ^ (ip.sport.rotate_left(3)) ^ ip.dport;
+                // A fragment's outer header carries its own identification (the datagram's).
+                let ident = if ip.fragment {
+                    ip.ident
+                } else {
+                    (self.now as u16) ^ (ip.sport.rotate_left(3)) ^ ip.dport
+                };
                 if tun::encapsulate(m.data_mut(), ip.l3, src, real, ident).is_err() {
                     return t.inc(Counter::DropMalformed);
                 }
                 t.inc(Counter::TunIn);
             }
+        }
+        if ip.fragment {
+            t.inc(Counter::FragmentsForwarded);
         }
         self.send(m, hop, out, t);
     }
@@ -448,8 +480,8 @@ impl Engine {
         let Some(proto) = Protocol::from_ip_proto(ip.proto) else {
             return t.inc(Counter::DropUnsupported);
         };
-        if ip.fragment {
-            return t.inc(Counter::DropFragment);
+        if ip.later {
+            return self.later_fragment(m, ip, port, handed, out, t);
         }
         if !handed {
             let owner = self.owner(
@@ -458,6 +490,7 @@ impl Engine {
                 self.snap.reply_mask(proto, ip.src, ip.sport),
             );
             if owner != self.id {
+                self.fragment_owner(&ip, owner);
                 return hand_off(m, owner, port, out, t);
             }
         }
@@ -473,11 +506,68 @@ impl Engine {
             return t.inc(Counter::DropNoConn);
         };
         self.traffic.packet(c.real, false, m.data().len());
-        if nat::nat_out(m.data_mut(), ip.l3, c.vip, c.vport).is_err() {
+        if ip.fragment {
+            let action = FragAction::Out {
+                vip: c.vip,
+                real: c.real,
+            };
+            self.frags.record(frag_key(&ip), action, self.now);
+            if let Err(e) = frag::nat_out_fragment(m.data_mut(), ip.l3, c.vip, c.vport) {
+                return t.inc(fragment_refused(e));
+            }
+            t.inc(Counter::FragmentsForwarded);
+        } else if nat::nat_out(m.data_mut(), ip.l3, c.vip, c.vport).is_err() {
             return t.inc(Counter::DropTtl);
         }
         t.inc(Counter::NatOut);
         self.route_out(m, ip.dst, out, t);
+    }
+
+    /// The receiving worker of a first fragment owned by another worker remembers that owner,
+    /// so the datagram's later fragments (which arrive on the same queue) follow it.
+    #[inline]
+    fn fragment_owner(&mut self, ip: &Ip, owner: usize) {
+        if ip.fragment {
+            let action = FragAction::HandTo(owner as u16);
+            self.frags.record(frag_key(ip), action, self.now);
+        }
+    }
+
+    /// A fragment after the first: no ports, so it follows what its first fragment decided
+    /// (handed to the owner, or rewritten as the first was); without a decision (it came
+    /// before its first fragment, or too late) it is dropped.
+    fn later_fragment(
+        &mut self,
+        mut m: Mbuf,
+        ip: Ip,
+        port: PortIdx,
+        handed: bool,
+        out: &mut Outputs,
+        t: &mut WorkerTotals,
+    ) {
+        match self.frags.get(&frag_key(&ip), self.now) {
+            Some(FragAction::HandTo(w)) if !handed && usize::from(w) != self.id => {
+                hand_off(m, usize::from(w), port, out, t)
+            }
+            Some(FragAction::In {
+                mode,
+                real_addr,
+                real,
+            }) => {
+                self.traffic.packet(real, true, m.data().len());
+                self.forward_in(m, ip, port, mode, real_addr, 0, out, t);
+            }
+            Some(FragAction::Out { vip, real }) => {
+                self.traffic.packet(real, false, m.data().len());
+                if let Err(e) = frag::nat_out_fragment(m.data_mut(), ip.l3, vip, 0) {
+                    return t.inc(fragment_refused(e));
+                }
+                t.inc(Counter::NatOut);
+                t.inc(Counter::FragmentsForwarded);
+                self.route_out(m, ip.dst, out, t);
+            }
+            _ => t.inc(Counter::DropFragmentUnmatched),
+        }
     }
 
     /// Sends a packet towards `dst` by the routing table.
@@ -617,6 +707,23 @@ impl Engine {
     }
 }
 
+fn frag_key(ip: &Ip) -> FragKey {
+    FragKey {
+        src: ip.src,
+        dst: ip.dst,
+        proto: ip.proto,
+        ident: ip.ident,
+    }
+}
+
+/// The drop counter for a fragment a NAT rewrite refused.
+fn fragment_refused(e: ForwardError) -> Counter {
+    match e {
+        ForwardError::TtlExpired => Counter::DropTtl,
+        _ => Counter::DropMalformed,
+    }
+}
+
 fn hand_off(mut m: Mbuf, owner: usize, port: PortIdx, out: &mut Outputs, t: &mut WorkerTotals) {
     m.set_meta(meta::encode(Kind::Process, port));
     out.handoff(owner, m, t);
@@ -650,6 +757,8 @@ fn parse_ip(frame: &[u8], l3: usize) -> Option<Ip> {
         dst: p.dst_addr(),
         proto: p.protocol(),
         fragment,
+        later: p.frag_offset() != 0,
+        ident: p.ident(),
         sport: 0,
         dport: 0,
         tcp_flags: 0,

@@ -3,6 +3,7 @@
 //! to completion (engine.rs), flushes its outputs (output.rs), and expires connections.
 
 mod engine;
+mod frag;
 mod output;
 mod pending;
 
@@ -77,6 +78,7 @@ impl LbWorker {
             persist: PersistTable::with_capacity(self.templates),
             events: self.events.clone(),
             pending: pending::Pending::default(),
+            frags: frag::FragTable::new(),
             traffic: RealTraffic::new(self.conn.max_reals as usize),
             now: 0,
         };

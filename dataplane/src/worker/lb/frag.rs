@@ -1,0 +1,219 @@
+//! What a worker decided for the first fragment of an IPv4 datagram, so that its later
+//! fragments (which carry no ports) follow it without reassembly.
+//!
+//! Keyed by (source, destination, protocol, IP identification), as the receiver of a datagram
+//! would reassemble it (RFC 791). Two kinds of entries: the worker that RECEIVED a first
+//! fragment owned by another worker remembers that owner (its later fragments are handed over
+//! the same way), and the OWNER remembers the rewrite it applied. A fixed, preallocated
+//! open-addressing table: lookups probe a small window, entries live [`TTL_MS`] after their
+//! first fragment, and a full window overwrites its oldest entry, so the per-packet path never
+//! allocates and its work is bounded.
+
+use crate::lb::types::ForwardMode;
+use std::net::Ipv4Addr;
+
+/// Slots per worker (a power of two).
+pub const SLOTS: usize = 4096;
+/// Slots one key may occupy, from its hash on.
+const PROBE: usize = 8;
+/// How long the first fragment's decision holds for the later ones.
+pub const TTL_MS: u64 = 2000;
+
+/// The datagram a fragment belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragKey {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub proto: u8,
+    pub ident: u16,
+}
+
+/// What to do with the later fragments of a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FragAction {
+    /// Another worker owns the connection: hand the fragments to it.
+    HandTo(u16),
+    /// Client -> VIP, forwarded to a real by `mode` (NAT: destination becomes `real_addr`).
+    In {
+        mode: ForwardMode,
+        real_addr: Ipv4Addr,
+        real: crate::lb::types::RealId,
+    },
+    /// Real -> client NAT reply: the source becomes `vip`.
+    Out {
+        vip: Ipv4Addr,
+        real: crate::lb::types::RealId,
+    },
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    key: FragKey,
+    born_ms: u64,
+    used: bool,
+    action: FragAction,
+}
+
+const EMPTY: Slot = Slot {
+    key: FragKey {
+        src: Ipv4Addr::UNSPECIFIED,
+        dst: Ipv4Addr::UNSPECIFIED,
+        proto: 0,
+        ident: 0,
+    },
+    born_ms: 0,
+    used: false,
+    action: FragAction::HandTo(0),
+};
+
+/// One worker's fragment table.
+pub struct FragTable {
+    slots: Box<[Slot]>,
+}
+
+impl Default for FragTable {
+    fn default() -> Self {
+        FragTable::new()
+    }
+}
+
+impl FragTable {
+    pub fn new() -> FragTable {
+        FragTable {
+            slots: vec![EMPTY; SLOTS].into_boxed_slice(),
+        }
+    }
+
+    fn home(key: &FragKey) -> usize {
+        let a = u64::from(u32::from(key.src)) << 32 | u64::from(u32::from(key.dst));
+        let b = u64::from(key.ident) << 8 | u64::from(key.proto);
+        let h = (a ^ b.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> 40) as usize & (SLOTS - 1)
+    }
+
+    fn live(s: &Slot, now: u64) -> bool {
+        s.used && now < s.born_ms.saturating_add(TTL_MS)
+    }
+
+    /// Records the decision for `key` at `now` (replacing one for the same key): into the
+    /// key's own slot, else a free or expired one of its window, else over the window's oldest.
+    pub fn record(&mut self, key: FragKey, action: FragAction, now: u64) {
+        let home = FragTable::home(&key);
+        let mut same = None;
+        let mut free = None;
+        let mut oldest = (u64::MAX, home);
+        for i in 0..PROBE {
+            let at = (home + i) & (SLOTS - 1);
+            let s = &self.slots[at];
+            if s.used && s.key == key {
+                same = Some(at);
+                break;
+            }
+            if !FragTable::live(s, now) {
+                free = free.or(Some(at));
+            } else if s.born_ms < oldest.0 {
+                oldest = (s.born_ms, at);
+            }
+        }
+        let victim = same.or(free).unwrap_or(oldest.1);
+        self.slots[victim] = Slot {
+            key,
+            born_ms: now,
+            used: true,
+            action,
+        };
+    }
+
+    /// The decision recorded for `key`, if it has not expired.
+    pub fn get(&self, key: &FragKey, now: u64) -> Option<FragAction> {
+        let home = FragTable::home(key);
+        (0..PROBE)
+            .map(|i| &self.slots[(home + i) & (SLOTS - 1)])
+            .find(|s| s.used && s.key == *key)
+            .filter(|s| FragTable::live(s, now))
+            .map(|s| s.action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ident: u16) -> FragKey {
+        FragKey {
+            src: Ipv4Addr::new(198, 18, 0, 2),
+            dst: Ipv4Addr::new(198, 18, 0, 100),
+            proto: 17,
+            ident,
+        }
+    }
+
+    #[test]
+    fn records_are_found_until_they_expire() {
+        let mut t = FragTable::new();
+        t.record(key(1), FragAction::HandTo(3), 1000);
+        assert_eq!(t.get(&key(1), 1000), Some(FragAction::HandTo(3)));
+        assert_eq!(t.get(&key(1), 2999), Some(FragAction::HandTo(3)));
+        assert_eq!(t.get(&key(1), 3000), None, "2 s after the first fragment");
+        assert_eq!(t.get(&key(2), 1000), None);
+        let other_proto = FragKey { proto: 6, ..key(1) };
+        assert_eq!(t.get(&other_proto, 1000), None);
+    }
+
+    #[test]
+    fn the_same_key_is_replaced_in_place() {
+        let mut t = FragTable::new();
+        t.record(key(7), FragAction::HandTo(1), 0);
+        let a = FragAction::Out {
+            vip: Ipv4Addr::new(198, 18, 0, 100),
+            real: 2,
+        };
+        t.record(key(7), a, 10);
+        assert_eq!(t.get(&key(7), 10), Some(a));
+        assert_eq!(t.slots.iter().filter(|s| s.used).count(), 1);
+    }
+
+    #[test]
+    fn a_full_window_loses_its_oldest_entry() {
+        let mut t = FragTable::new();
+        // Keys with the same home slot.
+        let home = FragTable::home(&key(0));
+        let same: Vec<FragKey> = (1..=u16::MAX)
+            .map(key)
+            .filter(|k| FragTable::home(k) == home)
+            .take(PROBE + 1)
+            .collect();
+        assert_eq!(same.len(), PROBE + 1);
+        for (i, k) in same[..PROBE].iter().enumerate() {
+            t.record(*k, FragAction::HandTo(i as u16), 100 + i as u64);
+        }
+        t.record(same[PROBE], FragAction::HandTo(99), 200);
+        assert_eq!(t.get(&same[0], 200), None, "the oldest made room");
+        for (i, k) in same[1..PROBE].iter().enumerate() {
+            assert_eq!(t.get(k, 200), Some(FragAction::HandTo(i as u16 + 1)));
+        }
+        assert_eq!(t.get(&same[PROBE], 200), Some(FragAction::HandTo(99)));
+    }
+
+    #[test]
+    fn expired_slots_are_reused_first() {
+        let mut t = FragTable::new();
+        let home = FragTable::home(&key(0));
+        let same: Vec<FragKey> = (1..=u16::MAX)
+            .map(key)
+            .filter(|k| FragTable::home(k) == home)
+            .take(PROBE + 1)
+            .collect();
+        for (i, k) in same[..PROBE].iter().enumerate() {
+            // Slot 3 is old enough to have expired at t=5000.
+            let born = if i == 3 { 0 } else { 4000 };
+            t.record(*k, FragAction::HandTo(i as u16), born);
+        }
+        t.record(same[PROBE], FragAction::HandTo(99), 5000);
+        for (i, k) in same[..PROBE].iter().enumerate() {
+            let want = (i != 3).then_some(FragAction::HandTo(i as u16));
+            assert_eq!(t.get(k, 5000), want);
+        }
+        assert_eq!(t.get(&same[PROBE], 5000), Some(FragAction::HandTo(99)));
+    }
+}
