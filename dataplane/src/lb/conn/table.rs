@@ -342,40 +342,64 @@ impl ConnTable {
         (i != NIL).then_some(ConnHandle(i))
     }
 
-    /// The head of the inbound bucket a `lookup_in` of this key would start from (an entry
-    /// index, NIL when empty). Reading it pulls the bucket into the cache: the worker calls this,
-    /// then `warm_entry`, for a whole burst before processing it, so that the CPU overlaps the
-    /// cache misses a lookup would otherwise take one after another.
+    /// Which inbound bucket a `lookup_in` of this key reads. With `bucket_addr`, `bucket_head`
+    /// and `entry_addr` the worker prefetches a whole burst's slots before processing it, so the
+    /// CPU overlaps the cache misses a lookup would otherwise take one after another.
     #[inline]
-    pub fn head_in(
+    pub fn bucket_index_in(
         &self,
         proto: Protocol,
         client: Ipv4Addr,
         cport: u16,
         vip: Ipv4Addr,
         vport: u16,
-    ) -> u32 {
-        self.in_heads[self.bucket_in(proto as u8, ip(client), cport, ip(vip), vport)]
+    ) -> usize {
+        self.bucket_in(proto as u8, ip(client), cport, ip(vip), vport)
     }
 
-    /// As `head_in`, for a reply (`lookup_out`).
+    /// As `bucket_index_in`, for a reply (`lookup_out`).
     #[inline]
-    pub fn head_out(
+    pub fn bucket_index_out(
         &self,
         proto: Protocol,
         real: Ipv4Addr,
         rport: u16,
         client: Ipv4Addr,
         cport: u16,
-    ) -> u32 {
-        self.out_heads[self.bucket_out(proto as u8, ip(real), rport, ip(client), cport)]
+    ) -> usize {
+        self.bucket_out(proto as u8, ip(real), rport, ip(client), cport)
     }
 
-    /// Reads the entry `idx` (from `head_in`/`head_out`) so it is in cache; returns a field of it
-    /// for the caller to fold into something the optimiser cannot drop.
+    /// The address of bucket `b` of the inbound (`reply == false`) or reply index.
     #[inline]
-    pub fn warm_entry(&self, idx: u32) -> u32 {
-        self.entries.get(idx as usize).map_or(0, |e| e.client)
+    pub fn bucket_addr(&self, reply: bool, b: usize) -> *const u8 {
+        let heads = if reply {
+            &self.out_heads
+        } else {
+            &self.in_heads
+        };
+        heads
+            .get(b)
+            .map_or(std::ptr::null(), |h| (h as *const u32).cast())
+    }
+
+    /// The first entry of bucket `b` (NIL when empty or out of range).
+    #[inline]
+    pub fn bucket_head(&self, reply: bool, b: usize) -> u32 {
+        let heads = if reply {
+            &self.out_heads
+        } else {
+            &self.in_heads
+        };
+        heads.get(b).copied().unwrap_or(NIL)
+    }
+
+    /// The address of entry `idx` (null when out of range).
+    #[inline]
+    pub fn entry_addr(&self, idx: u32) -> *const u8 {
+        self.entries
+            .get(idx as usize)
+            .map_or(std::ptr::null(), |e| (e as *const Entry).cast())
     }
 
     /// The NAT connection of a reply `real:rport -> client:cport`. DR/TUN connections are not in

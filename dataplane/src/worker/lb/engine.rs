@@ -84,9 +84,11 @@ impl Engine {
     /// connections each would otherwise be a serial miss to DRAM in `process`).
     #[inline]
     pub fn warm(&self, b: &crate::dpdk::Burst) {
+        use crate::dpdk::mem::prefetch;
         let n = b.len().min(WARM_MAX);
-        let mut heads = [u32::MAX; WARM_MAX];
-        for (i, head) in heads.iter_mut().enumerate().take(n) {
+        // (reply index?, bucket) per packet; usize::MAX: nothing to look up.
+        let mut slots = [(false, usize::MAX); WARM_MAX];
+        for (i, slot) in slots.iter_mut().enumerate().take(n) {
             let frame = b.data(i);
             let Ok(eth) = EthernetFrame::new_checked(frame) else {
                 continue;
@@ -100,19 +102,26 @@ impl Engine {
             let Some(proto) = Protocol::from_ip_proto(ip.proto) else {
                 continue;
             };
-            *head = if self.snap.services.is_vip(ip.dst) {
-                self.conns
-                    .head_in(proto, ip.src, ip.sport, ip.dst, ip.dport)
+            *slot = if self.snap.services.is_vip(ip.dst) {
+                (
+                    false,
+                    self.conns
+                        .bucket_index_in(proto, ip.src, ip.sport, ip.dst, ip.dport),
+                )
             } else {
-                self.conns
-                    .head_out(proto, ip.src, ip.sport, ip.dst, ip.dport)
+                (
+                    true,
+                    self.conns
+                        .bucket_index_out(proto, ip.src, ip.sport, ip.dst, ip.dport),
+                )
             };
+            prefetch(self.conns.bucket_addr(slot.0, slot.1));
         }
-        let mut acc = 0u32;
-        for &h in &heads[..n] {
-            acc ^= self.conns.warm_entry(h);
+        for &(reply, bucket) in &slots[..n] {
+            if bucket != usize::MAX {
+                prefetch(self.conns.entry_addr(self.conns.bucket_head(reply, bucket)));
+            }
         }
-        std::hint::black_box(acc);
     }
 
     /// Processes one packet. `kind`/`port` come from the packet's tag (handed over) or are
