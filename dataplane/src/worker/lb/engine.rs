@@ -79,9 +79,9 @@ impl Engine {
         self.snap = snap;
     }
 
-    /// Warms the cache for a burst about to be processed: the connection-table bucket, then the
-    /// entry, of every packet, as independent reads the CPU can overlap (at a million
-    /// connections each would otherwise be a serial miss to DRAM in `process`).
+    /// Warms the cache for a burst about to be processed: prefetches the connection-table bucket
+    /// of every packet, then (once those are on their way) the entry each bucket points to. At a
+    /// million connections each lookup in `process` would otherwise be a serial miss to DRAM.
     #[inline]
     pub fn warm(&self, b: &crate::dpdk::Burst) {
         use crate::dpdk::mem::prefetch;
