@@ -61,11 +61,7 @@ pub struct Ipv4Net {
 
 impl Ipv4Net {
     pub fn mask(&self) -> u32 {
-        if self.len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.len))
-        }
+        crate::lb::route::prefix_mask(self.len)
     }
     pub fn network(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.addr) & self.mask())
@@ -106,19 +102,9 @@ pub struct Mac(pub [u8; 6]);
 impl FromStr for Mac {
     type Err = String;
     fn from_str(s: &str) -> Result<Mac, String> {
-        let mut mac = [0u8; 6];
-        let mut parts = s.split(':');
-        for b in mac.iter_mut() {
-            *b = parts
-                .next()
-                .filter(|p| p.len() == 2)
-                .and_then(|p| u8::from_str_radix(p, 16).ok())
-                .ok_or_else(|| format!("`{s}` is not a MAC address (aa:bb:cc:dd:ee:ff)"))?;
-        }
-        if parts.next().is_some() {
-            return Err(format!("`{s}` is not a MAC address (aa:bb:cc:dd:ee:ff)"));
-        }
-        Ok(Mac(mac))
+        s.parse::<crate::wire::MacAddr>()
+            .map(|m| Mac(m.0))
+            .map_err(|_| format!("`{s}` is not a MAC address (aa:bb:cc:dd:ee:ff)"))
     }
 }
 

@@ -29,11 +29,12 @@ pub struct RouteTable {
     entries: Vec<RouteEntry>,
 }
 
-fn mask_of(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
+/// The netmask of a prefix length (`24` -> `0xffff_ff00`); lengths above 32 count as 32.
+/// The one place the project turns a prefix length into a mask.
+pub fn prefix_mask(len: u8) -> u32 {
+    match len.min(32) {
+        0 => 0,
+        l => u32::MAX << (32 - u32::from(l)),
     }
 }
 
@@ -47,7 +48,7 @@ impl RouteTable {
     ) -> Result<RouteTable, String> {
         let mut entries = Vec::new();
         for &(port, addr, len) in connected {
-            let mask = mask_of(len);
+            let mask = prefix_mask(len);
             entries.push(RouteEntry {
                 net: u32::from(addr) & mask,
                 mask,
@@ -64,7 +65,7 @@ impl RouteTable {
                 .max_by_key(|e| e.len)
                 .map(|e| e.port)
                 .ok_or_else(|| format!("gateway {via} is not on a connected subnet"))?;
-            let mask = mask_of(len);
+            let mask = prefix_mask(len);
             entries.push(RouteEntry {
                 net: u32::from(prefix) & mask,
                 mask,

@@ -77,11 +77,7 @@ pub struct Persistence {
 impl Persistence {
     /// The mask of a prefix length (`24` -> `0xffff_ff00`); `None` above 32.
     pub fn mask_from_prefix(len: u8) -> Option<u32> {
-        match len {
-            0 => Some(0),
-            1..=32 => Some(u32::MAX << (32 - len)),
-            _ => None,
-        }
+        (len <= 32).then(|| super::route::prefix_mask(len))
     }
 
     /// Is `mask` a run of ones followed by zeros?

@@ -273,11 +273,7 @@ fn available(down: &HashSet<RealKey>) -> impl Fn(&str, Ipv4Addr, u16) -> bool + 
 }
 
 fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
-    let mask = if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
-    };
+    let mask = crate::lb::route::prefix_mask(len);
     u32::from(a) & mask == u32::from(b) & mask
 }
 

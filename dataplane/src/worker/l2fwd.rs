@@ -26,9 +26,10 @@ impl MacRewrite {
         match s {
             "none" => Ok(MacRewrite::None),
             "swap" => Ok(MacRewrite::Swap),
-            _ => parse_mac(s)
-                .map(MacRewrite::NextHop)
-                .ok_or_else(|| format!("`{s}` is neither none, swap nor a MAC address")),
+            _ => s
+                .parse::<crate::wire::MacAddr>()
+                .map(|m| MacRewrite::NextHop(m.0))
+                .map_err(|_| format!("`{s}` is neither none, swap nor a MAC address")),
         }
     }
 
@@ -51,19 +52,6 @@ impl MacRewrite {
             }
         }
     }
-}
-
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in mac.iter_mut() {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
 }
 
 /// One direction of a pair as seen by one worker: its RX queue on one port, its TX queue on the

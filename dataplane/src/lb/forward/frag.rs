@@ -1,15 +1,13 @@
 //! VS-NAT of IPv4 fragments, without reassembly. Only the first fragment (offset 0) carries the
 //! TCP/UDP header: its port is rewritten and the address and port change folded into the L4
 //! checksum, which stays right because the checksum covers the whole datagram and an RFC 1624
-//! update is plain arithmetic on it. Later fragments only get their address rewritten. Unlike
-//! [`super::nat`], the UDP length is not checked against the packet: in a first fragment it
-//! covers the whole datagram, not the fragment.
+//! update is plain arithmetic on it. Later fragments only get their address rewritten. The
+//! rewrite itself is `nat::rewrite`, shared with unfragmented packets.
 
 use std::net::Ipv4Addr;
 
-use super::{ipv4_at, ForwardError};
-use crate::wire::checksum::{update_addr_port, update_udp};
-use crate::wire::{ip_proto, WireError};
+use super::nat::{rewrite, Fragments, Side};
+use super::ForwardError;
 
 /// One fragment of client -> VIP:vport becomes client -> `real` (and, in the first fragment,
 /// `:rport`). TTL decremented, checksums updated incrementally.
@@ -23,7 +21,7 @@ pub fn nat_in_fragment(
     real: Ipv4Addr,
     rport: u16,
 ) -> Result<(), ForwardError> {
-    rewrite(frame, l3, Side::Dst, real, rport)
+    rewrite(frame, l3, Side::Dst, real, rport, Fragments::Allow)
 }
 
 /// One fragment of a reply real:rport -> client becomes `vip` (and, in the first fragment,
@@ -34,65 +32,7 @@ pub fn nat_out_fragment(
     vip: Ipv4Addr,
     vport: u16,
 ) -> Result<(), ForwardError> {
-    rewrite(frame, l3, Side::Src, vip, vport)
-}
-
-#[derive(Clone, Copy)]
-enum Side {
-    Src,
-    Dst,
-}
-
-fn rewrite(
-    frame: &mut [u8],
-    l3: usize,
-    side: Side,
-    addr: Ipv4Addr,
-    port: u16,
-) -> Result<(), ForwardError> {
-    let mut ip = ipv4_at(frame, l3)?;
-    if ip.ttl() <= 1 {
-        return Err(ForwardError::TtlExpired);
-    }
-    let protocol = ip.protocol();
-    // Where the port and checksum sit in the L4 header, and the header's minimum length.
-    let (csum_at, min_len) = match protocol {
-        ip_proto::TCP => (16, 20),
-        ip_proto::UDP => (6, 8),
-        _ => return Err(WireError::Unsupported.into()),
-    };
-    let old_addr = match side {
-        Side::Src => ip.src_addr(),
-        Side::Dst => ip.dst_addr(),
-    };
-    if ip.frag_offset() == 0 {
-        let l4 = ip.payload_mut();
-        if l4.len() < min_len {
-            return Err(WireError::Truncated.into());
-        }
-        let port_at = match side {
-            Side::Src => 0,
-            Side::Dst => 2,
-        };
-        let old_port = u16::from_be_bytes([l4[port_at], l4[port_at + 1]]);
-        let old_csum = u16::from_be_bytes([l4[csum_at], l4[csum_at + 1]]);
-        let fold = |c| update_addr_port(c, old_addr, addr, old_port, port);
-        let csum = if protocol == ip_proto::UDP {
-            // 0 ("no checksum") stays 0; a result of 0 is sent as 0xffff.
-            update_udp(old_csum, fold)
-        } else {
-            fold(old_csum)
-        };
-        l4[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
-        l4[csum_at..csum_at + 2].copy_from_slice(&csum.to_be_bytes());
-    }
-    match side {
-        Side::Src => ip.rewrite_src_addr(addr),
-        Side::Dst => ip.rewrite_dst_addr(addr),
-    };
-    // Cannot fail: the TTL was checked above.
-    ip.decrement_ttl();
-    Ok(())
+    rewrite(frame, l3, Side::Src, vip, vport, Fragments::Allow)
 }
 
 #[cfg(test)]
@@ -100,7 +40,7 @@ mod tests {
     use super::super::test_packets::*;
     use super::*;
     use crate::wire::checksum;
-    use crate::wire::Ipv4Packet;
+    use crate::wire::{Ipv4Packet, WireError};
 
     /// Splits an IPv4 packet (no options) into fragments carrying `chunk` payload bytes each
     /// (a multiple of 8), with MF and offsets set and header checksums filled.

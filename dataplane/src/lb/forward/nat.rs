@@ -18,31 +18,42 @@ use crate::wire::{TcpSegment, UdpDatagram, WireError};
 /// [`ForwardError::TtlExpired`] for TTL 0 or 1, [`ForwardError::Wire`] when the IPv4 or the
 /// TCP/UDP header does not parse or the protocol is neither TCP nor UDP.
 pub fn nat_in(frame: &mut [u8], l3: usize, real: Ipv4Addr, rport: u16) -> Result<(), ForwardError> {
-    rewrite(frame, l3, Side::Dst, real, rport)
+    rewrite(frame, l3, Side::Dst, real, rport, Fragments::Refuse)
 }
 
 /// Real:rport -> client becomes `vip`:`vport` -> client (the reply leaving through the LB).
 /// Errors as for [`nat_in`].
 pub fn nat_out(frame: &mut [u8], l3: usize, vip: Ipv4Addr, vport: u16) -> Result<(), ForwardError> {
-    rewrite(frame, l3, Side::Src, vip, vport)
+    rewrite(frame, l3, Side::Src, vip, vport, Fragments::Refuse)
 }
 
 /// Which end of the flow a rewrite changes.
 #[derive(Clone, Copy)]
-enum Side {
+pub(super) enum Side {
     Src,
     Dst,
 }
 
-fn rewrite(
+/// Whether a rewrite accepts IPv4 fragments (see `frag.rs`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fragments {
+    Refuse,
+    Allow,
+}
+
+/// The one NAT rewrite: address of `side` (IP checksum and TTL too), and where the packet
+/// carries its L4 header (unfragmented, or a first fragment) the port and the L4 checksum.
+pub(super) fn rewrite(
     frame: &mut [u8],
     l3: usize,
     side: Side,
     addr: Ipv4Addr,
     port: u16,
+    fragments: Fragments,
 ) -> Result<(), ForwardError> {
     let mut ip = ipv4_at(frame, l3)?;
-    if ip.is_fragment() {
+    let fragment = ip.is_fragment();
+    if fragment && fragments == Fragments::Refuse {
         return Err(ForwardError::Fragment);
     }
     if ip.ttl() <= 1 {
@@ -54,13 +65,57 @@ fn rewrite(
     };
     let protocol = ip.protocol();
     // L4 first: it is the only step that can still fail, so a refused frame stays untouched.
-    rewrite_l4(ip.payload_mut(), protocol, side, old_addr, addr, port)?;
+    if !fragment {
+        rewrite_l4(ip.payload_mut(), protocol, side, old_addr, addr, port)?;
+    } else if ip.frag_offset() == 0 {
+        rewrite_l4_first_fragment(ip.payload_mut(), protocol, side, old_addr, addr, port)?;
+    } else if protocol != ip_proto::TCP && protocol != ip_proto::UDP {
+        return Err(WireError::Unsupported.into());
+    }
     match side {
         Side::Src => ip.rewrite_src_addr(addr),
         Side::Dst => ip.rewrite_dst_addr(addr),
     };
     // Cannot fail: the TTL was checked above.
     ip.decrement_ttl();
+    Ok(())
+}
+
+/// As `rewrite_l4` for a first fragment: the port and checksum are edited in place without the
+/// views' length checks, because a first fragment's UDP length covers the whole datagram, not
+/// the fragment. The checksum update stays right: it is arithmetic on a whole-datagram sum.
+fn rewrite_l4_first_fragment(
+    l4: &mut [u8],
+    protocol: u8,
+    side: Side,
+    old_addr: Ipv4Addr,
+    new_addr: Ipv4Addr,
+    port: u16,
+) -> Result<(), WireError> {
+    // Where the checksum sits in the L4 header, and the header's minimum length.
+    let (csum_at, min_len) = match protocol {
+        ip_proto::TCP => (16, 20),
+        ip_proto::UDP => (6, 8),
+        _ => return Err(WireError::Unsupported),
+    };
+    if l4.len() < min_len {
+        return Err(WireError::Truncated);
+    }
+    let port_at = match side {
+        Side::Src => 0,
+        Side::Dst => 2,
+    };
+    let old_port = u16::from_be_bytes([l4[port_at], l4[port_at + 1]]);
+    let old_csum = u16::from_be_bytes([l4[csum_at], l4[csum_at + 1]]);
+    let fold = |c| update_addr_port(c, old_addr, new_addr, old_port, port);
+    let csum = if protocol == ip_proto::UDP {
+        // 0 ("no checksum") stays 0; a result of 0 is sent as 0xffff.
+        update_udp(old_csum, fold)
+    } else {
+        fold(old_csum)
+    };
+    l4[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
+    l4[csum_at..csum_at + 2].copy_from_slice(&csum.to_be_bytes());
     Ok(())
 }
 

@@ -278,15 +278,12 @@ impl Engine {
         let Some(si) = self.snap.services.lookup_index(proto, ip.dst, ip.dport) else {
             return t.inc(Counter::DropNoService);
         };
-        if !handed {
-            let mask = self.snap.services.services()[si]
-                .persistence
-                .map(|p| p.netmask);
-            let owner = self.owner(ip.src, ip.sport, mask);
-            if owner != self.id {
-                self.fragment_owner(&ip, owner);
-                return hand_off(m, owner, port, out, t);
-            }
+        let mask = self.snap.services.services()[si]
+            .persistence
+            .map(|p| p.netmask);
+        if let Some(owner) = self.elsewhere(handed, ip.src, ip.sport, mask) {
+            self.fragment_owner(&ip, owner);
+            return hand_off(m, owner, port, out, t);
         }
         let mut found = self
             .conns
@@ -492,16 +489,10 @@ impl Engine {
         if ip.later {
             return self.later_fragment(m, ip, port, handed, out, t);
         }
-        if !handed {
-            let owner = self.owner(
-                ip.dst,
-                ip.dport,
-                self.snap.reply_mask(proto, ip.src, ip.sport),
-            );
-            if owner != self.id {
-                self.fragment_owner(&ip, owner);
-                return hand_off(m, owner, port, out, t);
-            }
+        let mask = self.snap.reply_mask(proto, ip.src, ip.sport);
+        if let Some(owner) = self.elsewhere(handed, ip.dst, ip.dport, mask) {
+            self.fragment_owner(&ip, owner);
+            return hand_off(m, owner, port, out, t);
         }
         let Some(h) = self
             .conns
@@ -600,20 +591,15 @@ impl Engine {
         let Some(q) = icmp_nat::quoted_flow(m.data(), ip.l3) else {
             return t.inc(Counter::DropNotForUs);
         };
-        let (proto, qsrc, qsport, qdst, qdport) = (q.proto, q.src, q.sport, q.dst, q.dport);
         // The quoted packet went VIP:vport -> client:cport.
-        let (vip, vport, client, cport) = (qsrc, qsport, qdst, qdport);
-        if !handed {
-            let mask = self
-                .snap
-                .services
-                .lookup(proto, vip, vport)
-                .and_then(|s| s.persistence)
-                .map(|p| p.netmask);
-            let owner = self.owner(client, cport, mask);
-            if owner != self.id {
-                return hand_off(m, owner, port, out, t);
-            }
+        let (proto, vip, vport, client, cport) = (q.proto, q.src, q.sport, q.dst, q.dport);
+        let mask = self
+            .snap
+            .services
+            .lookup(proto, vip, vport)
+            .and_then(|s| s.persistence);
+        if let Some(owner) = self.elsewhere(handed, client, cport, mask.map(|p| p.netmask)) {
+            return hand_off(m, owner, port, out, t);
         }
         let Some(h) = self.conns.lookup_in(proto, client, cport, vip, vport) else {
             return t.inc(Counter::DropNoConn);
@@ -644,14 +630,11 @@ impl Engine {
         let Some(q) = icmp_nat::quoted_flow(m.data(), ip.l3) else {
             return t.inc(Counter::DropNotForUs);
         };
-        let (proto, qsrc, qsport, qdst, qdport) = (q.proto, q.src, q.sport, q.dst, q.dport);
         // The quoted packet went client:cport -> real:rport.
-        let (client, cport, real, rport) = (qsrc, qsport, qdst, qdport);
-        if !handed {
-            let owner = self.owner(client, cport, self.snap.reply_mask(proto, real, rport));
-            if owner != self.id {
-                return hand_off(m, owner, port, out, t);
-            }
+        let (proto, client, cport, real, rport) = (q.proto, q.src, q.sport, q.dst, q.dport);
+        let mask = self.snap.reply_mask(proto, real, rport);
+        if let Some(owner) = self.elsewhere(handed, client, cport, mask) {
+            return hand_off(m, owner, port, out, t);
         }
         let Some(h) = self.conns.lookup_out(proto, real, rport, client, cport) else {
             return t.inc(Counter::DropNotForUs);
@@ -674,6 +657,23 @@ impl Engine {
             Some(mask) => flow::owner_worker_persistent(client, mask, self.n_workers),
             None => flow::owner_worker(client, cport, self.n_workers),
         }
+    }
+
+    /// The other worker a packet of `client:cport` belongs to, if not this one. A packet that was
+    /// handed over is processed here whatever the rule says (no ping-pong across a reload).
+    #[inline]
+    fn elsewhere(
+        &self,
+        handed: bool,
+        client: Ipv4Addr,
+        cport: u16,
+        mask: Option<u32>,
+    ) -> Option<usize> {
+        if handed {
+            return None;
+        }
+        let owner = self.owner(client, cport, mask);
+        (owner != self.id).then_some(owner)
     }
 
     /// Sends a finished packet to its next hop: Ethernet addresses set, out of the hop's port.
