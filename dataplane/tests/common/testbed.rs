@@ -21,11 +21,24 @@ fn testbed(args: &[&str]) -> Output {
         .expect("run scripts/testbed")
 }
 
-/// The testbed, up in one mode; down again on drop.
-pub struct Testbed;
+/// The testbed, up in one mode; down again on drop. Its namespaces have fixed names (dpt-*), so
+/// it holds an exclusive lock on a file for its lifetime: test binaries and checkouts that run
+/// at the same time on one machine take turns instead of tearing down each other's network.
+pub struct Testbed {
+    _lock: std::fs::File,
+}
+
+const LOCK: &str = "/run/dpt-testbed.lock";
 
 impl Testbed {
     pub fn up(mode: &str) -> Testbed {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(LOCK)
+            .expect("open the testbed lock");
+        lock.lock().expect("lock the testbed");
         let out = testbed(&["up", mode]);
         assert!(
             out.status.success(),
@@ -33,7 +46,7 @@ impl Testbed {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        Testbed
+        Testbed { _lock: lock }
     }
 
     pub fn server(&self, action: &str, real: &str) {
