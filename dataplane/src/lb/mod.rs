@@ -1,6 +1,7 @@
 //! The balancing logic, free of DPDK types: services, schedulers, persistence, the per-worker
 //! connection table and flow ownership. Unit- and property-tested on plain values.
 pub mod conn;
+pub mod family;
 pub mod flow;
 pub mod forward;
 pub mod neigh;

@@ -1,5 +1,8 @@
-//! The fixed-size connection record (52 bytes) and its flag bits.
+//! The fixed-size connection record (52 bytes for IPv4, 88 for IPv6) and its flag bits.
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::lb::family::Family;
 use crate::lb::types::{ForwardMode, RealId};
 
 /// "No entry" in every u32 link (hash chains, wheel lists, free list).
@@ -13,15 +16,16 @@ pub(super) const F_OUT_INDEXED: u8 = 2;
 /// `IP_VS_CONN_F_NOOUTPUT`).
 pub(super) const F_NO_OUTPUT: u8 = 4;
 
-/// One connection. Addresses are host-order u32, ports host-order u16. `repr(C)` and exactly
-/// 52 bytes so that, with the two u32 bucket arrays (8 bytes per connection), a connection
-/// costs at most 64 bytes.
+/// One connection. Addresses in the family's stored form (host-order u32 for IPv4, four
+/// host-order u32 for IPv6), ports host-order u16. `repr(C)`: exactly 52 bytes for IPv4 so that,
+/// with the two u32 bucket arrays (8 bytes per connection), a connection costs at most 64 bytes;
+/// 88 bytes for IPv6 (96 with the index: issue 11's budget).
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
-pub(super) struct Entry {
-    pub client: u32,
-    pub vip: u32,
-    pub real_addr: u32,
+pub(super) struct Entry<A: Family> {
+    pub client: A::Stored,
+    pub vip: A::Stored,
+    pub real_addr: A::Stored,
     pub real: RealId,
     pub cport: u16,
     pub vport: u16,
@@ -49,14 +53,20 @@ pub(super) struct Entry {
     pub template: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() == 52);
+/// Bytes of one IPv4 entry: the IPv4 path's memory budget, fixed.
+pub const ENTRY_BYTES_V4: usize = 52;
+/// Bytes of one IPv6 entry.
+pub const ENTRY_BYTES_V6: usize = 88;
 
-impl Entry {
+const _: () = assert!(std::mem::size_of::<Entry<Ipv4Addr>>() == ENTRY_BYTES_V4);
+const _: () = assert!(std::mem::size_of::<Entry<Ipv6Addr>>() == ENTRY_BYTES_V6);
+
+impl<A: Family> Entry<A> {
     /// A free entry.
-    pub const EMPTY: Entry = Entry {
-        client: 0,
-        vip: 0,
-        real_addr: 0,
+    pub const EMPTY: Entry<A> = Entry {
+        client: A::STORED_ZERO,
+        vip: A::STORED_ZERO,
+        real_addr: A::STORED_ZERO,
         real: 0,
         cport: 0,
         vport: 0,

@@ -65,6 +65,7 @@ mod wheel;
 
 pub use crate::lb::flow::Direction;
 pub use ended::{EndReason, Ended, DEFAULT_ENDED_CAPACITY};
+pub use entry::{ENTRY_BYTES_V4, ENTRY_BYTES_V6};
 pub use state::{next_state, tcp_flags, StateTable, TcpState};
 pub use table::{
     ConnConfig, ConnConfigError, ConnHandle, ConnInfo, ConnStats, ConnTable, InsertError, NewConn,
@@ -78,3 +79,5 @@ mod ended_tests;
 mod model_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v6_tests;

@@ -5,9 +5,10 @@ use std::net::Ipv4Addr;
 
 use super::ended::{EndReason, Ended, EndedRing, DEFAULT_ENDED_CAPACITY};
 use super::entry::{mode_from_u8, mode_to_u8, Entry, F_NO_OUTPUT, F_OUT_INDEXED, F_USED, NIL};
-use super::hash::{hash_in, hash_out, ip};
+use super::hash::{hash_in, hash_out};
 use super::state::{next_state, StateTable, TcpState};
 use super::timeouts::{Timeouts, ICMP_SLOT, UDP_SLOT};
+use crate::lb::family::Family;
 use crate::lb::flow::Direction;
 use crate::lb::types::{ForwardMode, Protocol, RealId, RealLoad};
 
@@ -72,16 +73,16 @@ impl ConnHandle {
     }
 }
 
-/// What the scheduler decided for a new connection.
+/// What the scheduler decided for a new connection (of family `A`: IPv4 unless named).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NewConn {
+pub struct NewConn<A = Ipv4Addr> {
     pub proto: Protocol,
-    pub client: Ipv4Addr,
+    pub client: A,
     pub cport: u16,
-    pub vip: Ipv4Addr,
+    pub vip: A,
     pub vport: u16,
     pub real: RealId,
-    pub real_addr: Ipv4Addr,
+    pub real_addr: A,
     pub rport: u16,
     pub mode: ForwardMode,
     /// The persistence template the connection holds (`TemplateRef::to_raw`), if any: reported
@@ -106,14 +107,14 @@ pub enum InsertError {
 
 /// A copy of a live connection, for forwarding and for listings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnInfo {
+pub struct ConnInfo<A = Ipv4Addr> {
     pub proto: Protocol,
-    pub client: Ipv4Addr,
+    pub client: A,
     pub cport: u16,
-    pub vip: Ipv4Addr,
+    pub vip: A,
     pub vport: u16,
     pub real: RealId,
-    pub real_addr: Ipv4Addr,
+    pub real_addr: A,
     pub rport: u16,
     pub mode: ForwardMode,
     pub state: TcpState,
@@ -137,9 +138,10 @@ pub struct ConnStats {
     pub removed: u64,
 }
 
-/// The per-worker connection table. See the module documentation for the layout.
-pub struct ConnTable {
-    pub(super) entries: Vec<Entry>,
+/// The per-worker connection table of one address family (IPv4 unless named; see
+/// [`Family`]). See the module documentation for the layout.
+pub struct ConnTable<A: Family = Ipv4Addr> {
+    pub(super) entries: Vec<Entry<A>>,
     in_heads: Vec<u32>,
     out_heads: Vec<u32>,
     /// Number of buckets in each index (= capacity).
@@ -185,8 +187,16 @@ fn is_active(proto: u8, state: u8) -> bool {
 }
 
 impl ConnTable {
-    /// Allocates everything up front: entries, both bucket arrays, the wheel and the load array.
+    /// The IPv4 table: allocates everything up front (see [`ConnTable::allocate`]).
     pub fn new(cfg: &ConnConfig) -> Result<ConnTable, ConnConfigError> {
+        ConnTable::allocate(cfg)
+    }
+}
+
+impl<A: Family> ConnTable<A> {
+    /// Allocates everything up front: entries, both bucket arrays, the wheel and the load array.
+    /// `ConnTable::<Ipv6Addr>::allocate` makes an IPv6 table.
+    pub fn allocate(cfg: &ConnConfig) -> Result<ConnTable<A>, ConnConfigError> {
         if cfg.capacity == 0 || cfg.capacity > MAX_CAPACITY {
             return Err(ConnConfigError::Capacity(cfg.capacity));
         }
@@ -199,11 +209,14 @@ impl ConnTable {
         let buckets = cap;
         let slots = (cap.next_power_of_two() >> 4).clamp(64, 4096);
         // Reserve first, advise, then write: advice given before the first touch applies fully.
-        let mut entries: Vec<Entry> = Vec::with_capacity(cap);
+        let mut entries: Vec<Entry<A>> = Vec::with_capacity(cap);
         let mut in_heads: Vec<u32> = Vec::with_capacity(buckets);
         let mut out_heads: Vec<u32> = Vec::with_capacity(buckets);
         if let Some(advise) = cfg.advise {
-            advise(entries.as_ptr().cast(), cap * std::mem::size_of::<Entry>());
+            advise(
+                entries.as_ptr().cast(),
+                cap * std::mem::size_of::<Entry<A>>(),
+            );
             advise(in_heads.as_ptr().cast(), buckets * 4);
             advise(out_heads.as_ptr().cast(), buckets * 4);
         }
@@ -251,7 +264,7 @@ impl ConnTable {
     /// Bytes of memory the table owns (heap allocations plus the struct itself).
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.entries.capacity() * std::mem::size_of::<Entry<A>>()
             + (self.in_heads.capacity() + self.out_heads.capacity() + self.wheel.capacity()) * 4
             + self.loads.capacity() * std::mem::size_of::<RealLoad>()
             + self.ended.memory_bytes()
@@ -284,17 +297,39 @@ impl ConnTable {
     }
 
     #[inline]
-    fn bucket_in(&self, proto: u8, client: u32, cport: u16, vip: u32, vport: u16) -> usize {
-        self.bucket(hash_in(self.seed, proto, client, cport, vip, vport))
+    fn bucket_in(
+        &self,
+        proto: u8,
+        client: A::Stored,
+        cport: u16,
+        vip: A::Stored,
+        vport: u16,
+    ) -> usize {
+        self.bucket(hash_in::<A>(self.seed, proto, client, cport, vip, vport))
     }
 
     #[inline]
-    fn bucket_out(&self, proto: u8, real: u32, rport: u16, client: u32, cport: u16) -> usize {
-        self.bucket(hash_out(self.seed, proto, real, rport, client, cport))
+    fn bucket_out(
+        &self,
+        proto: u8,
+        real: A::Stored,
+        rport: u16,
+        client: A::Stored,
+        cport: u16,
+    ) -> usize {
+        self.bucket(hash_out::<A>(self.seed, proto, real, rport, client, cport))
     }
 
     #[inline]
-    fn find_in(&self, b: usize, proto: u8, client: u32, cport: u16, vip: u32, vport: u16) -> u32 {
+    fn find_in(
+        &self,
+        b: usize,
+        proto: u8,
+        client: A::Stored,
+        cport: u16,
+        vip: A::Stored,
+        vport: u16,
+    ) -> u32 {
         let mut i = self.in_heads[b];
         while let Some(e) = self.entries.get(i as usize) {
             if e.client == client
@@ -311,7 +346,15 @@ impl ConnTable {
     }
 
     #[inline]
-    fn find_out(&self, b: usize, proto: u8, real: u32, rport: u16, client: u32, cport: u16) -> u32 {
+    fn find_out(
+        &self,
+        b: usize,
+        proto: u8,
+        real: A::Stored,
+        rport: u16,
+        client: A::Stored,
+        cport: u16,
+    ) -> u32 {
         let mut i = self.out_heads[b];
         while let Some(e) = self.entries.get(i as usize) {
             if e.real_addr == real
@@ -332,12 +375,12 @@ impl ConnTable {
     pub fn lookup_in(
         &self,
         proto: Protocol,
-        client: Ipv4Addr,
+        client: A,
         cport: u16,
-        vip: Ipv4Addr,
+        vip: A,
         vport: u16,
     ) -> Option<ConnHandle> {
-        let (p, c, v) = (proto as u8, ip(client), ip(vip));
+        let (p, c, v) = (proto as u8, client.store(), vip.store());
         let i = self.find_in(self.bucket_in(p, c, cport, v, vport), p, c, cport, v, vport);
         (i != NIL).then_some(ConnHandle(i))
     }
@@ -349,12 +392,12 @@ impl ConnTable {
     pub fn bucket_index_in(
         &self,
         proto: Protocol,
-        client: Ipv4Addr,
+        client: A,
         cport: u16,
-        vip: Ipv4Addr,
+        vip: A,
         vport: u16,
     ) -> usize {
-        self.bucket_in(proto as u8, ip(client), cport, ip(vip), vport)
+        self.bucket_in(proto as u8, client.store(), cport, vip.store(), vport)
     }
 
     /// As `bucket_index_in`, for a reply (`lookup_out`).
@@ -362,12 +405,12 @@ impl ConnTable {
     pub fn bucket_index_out(
         &self,
         proto: Protocol,
-        real: Ipv4Addr,
+        real: A,
         rport: u16,
-        client: Ipv4Addr,
+        client: A,
         cport: u16,
     ) -> usize {
-        self.bucket_out(proto as u8, ip(real), rport, ip(client), cport)
+        self.bucket_out(proto as u8, real.store(), rport, client.store(), cport)
     }
 
     /// The address of bucket `b` of the inbound (`reply == false`) or reply index.
@@ -399,7 +442,7 @@ impl ConnTable {
     pub fn entry_addr(&self, idx: u32) -> *const u8 {
         self.entries
             .get(idx as usize)
-            .map_or(std::ptr::null(), |e| (e as *const Entry).cast())
+            .map_or(std::ptr::null(), |e| (e as *const Entry<A>).cast())
     }
 
     /// The NAT connection of a reply `real:rport -> client:cport`. DR/TUN connections are not in
@@ -408,12 +451,12 @@ impl ConnTable {
     pub fn lookup_out(
         &self,
         proto: Protocol,
-        real: Ipv4Addr,
+        real: A,
         rport: u16,
-        client: Ipv4Addr,
+        client: A,
         cport: u16,
     ) -> Option<ConnHandle> {
-        let (p, r, c) = (proto as u8, ip(real), ip(client));
+        let (p, r, c) = (proto as u8, real.store(), client.store());
         let i = self.find_out(
             self.bucket_out(p, r, rport, c, cport),
             p,
@@ -429,12 +472,12 @@ impl ConnTable {
     /// real. Call [`ConnTable::on_packet`] for the packet that created it, as for every other.
     /// When the table is full, the policy of `wheel.rs` applies (evict a non-established TCP
     /// connection nearest to expiry, else refuse).
-    pub fn insert(&mut self, c: &NewConn, now_ms: u64) -> Result<ConnHandle, InsertError> {
+    pub fn insert(&mut self, c: &NewConn<A>, now_ms: u64) -> Result<ConnHandle, InsertError> {
         if c.real as usize >= self.loads.len() {
             return Err(InsertError::UnknownReal(c.real));
         }
         let proto = c.proto as u8;
-        let (client, vip, real_addr) = (ip(c.client), ip(c.vip), ip(c.real_addr));
+        let (client, vip, real_addr) = (c.client.store(), c.vip.store(), c.real_addr.store());
         let b_in = self.bucket_in(proto, client, c.cport, vip, c.vport);
         let existing = self.find_in(b_in, proto, client, c.cport, vip, c.vport);
         if existing != NIL {
@@ -500,21 +543,21 @@ impl ConnTable {
     }
 
     #[inline]
-    fn live(&self, h: ConnHandle) -> Option<&Entry> {
+    fn live(&self, h: ConnHandle) -> Option<&Entry<A>> {
         self.entries.get(h.0 as usize).filter(|e| e.used())
     }
 
     /// A copy of the connection, `None` if the handle is not live.
     #[inline]
-    pub fn get(&self, h: ConnHandle) -> Option<ConnInfo> {
+    pub fn get(&self, h: ConnHandle) -> Option<ConnInfo<A>> {
         self.live(h).map(|e| ConnInfo {
             proto: Protocol::from_ip_proto(e.proto).unwrap_or(Protocol::Tcp),
-            client: Ipv4Addr::from(e.client),
+            client: A::load(e.client),
             cport: e.cport,
-            vip: Ipv4Addr::from(e.vip),
+            vip: A::load(e.vip),
             vport: e.vport,
             real: e.real,
-            real_addr: Ipv4Addr::from(e.real_addr),
+            real_addr: A::load(e.real_addr),
             rport: e.rport,
             mode: mode_from_u8(e.mode),
             state: TcpState::from_u8(e.state).unwrap_or_default(),
@@ -526,11 +569,11 @@ impl ConnTable {
     /// Every live connection (management listings; walks the whole array, not for the hot path).
     /// The connection in slot `slot` (0..capacity), if live: for listings that walk the table
     /// a few slots at a time.
-    pub fn get_slot(&self, slot: u32) -> Option<ConnInfo> {
+    pub fn get_slot(&self, slot: u32) -> Option<ConnInfo<A>> {
         self.get(ConnHandle(slot))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (ConnHandle, ConnInfo)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (ConnHandle, ConnInfo<A>)> + '_ {
         (0..self.entries.len() as u32)
             .filter_map(|i| self.get(ConnHandle(i)).map(|c| (ConnHandle(i), c)))
     }
@@ -704,11 +747,11 @@ impl ConnTable {
 
 /// Removes `idx` from a singly linked hash chain starting at `head` (chains are short: O(1)
 /// expected).
-fn unlink_chain(
-    entries: &mut [Entry],
+fn unlink_chain<A: Family>(
+    entries: &mut [Entry<A>],
     head: &mut u32,
     idx: u32,
-    next: impl Fn(&mut Entry) -> &mut u32,
+    next: impl Fn(&mut Entry<A>) -> &mut u32,
 ) {
     if *head == idx {
         *head = *next(&mut entries[idx as usize]);

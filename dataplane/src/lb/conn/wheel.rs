@@ -16,9 +16,10 @@ use super::ended::EndReason;
 use super::entry::NIL;
 use super::state::TcpState;
 use super::table::{secs_floor, ConnTable, SWEEP_END, SWEEP_START};
+use crate::lb::family::Family;
 use crate::lb::types::Protocol;
 
-impl ConnTable {
+impl<A: Family> ConnTable<A> {
     /// Files `idx` at the head of the slot of its expiry.
     pub(super) fn wheel_link(&mut self, idx: u32) {
         let slot = (self.entries[idx as usize].expiry & self.wheel_mask) as usize;
