@@ -11,15 +11,18 @@
 //! those flows are owned by the masked client address alone ([`owner_worker_persistent`]).
 //!
 //! # Mixer
-//! The client side is packed into one 64-bit word and passed through the splitmix64 / murmur3
-//! `fmix64` finaliser (two multiply-xorshift rounds): every input bit affects every output bit,
-//! it costs a handful of cycles and has no table. The owner is the top 32 bits of the mixed value
-//! mapped onto `0..n_workers` with Lemire's multiply-shift range reduction (no division, no
-//! modulo bias worth mentioning for small `n`). The function is fixed (no seed) so all workers,
-//! and every restart, agree on it.
+//! For IPv4 the client side is packed into one 64-bit word and passed through the splitmix64 /
+//! murmur3 `fmix64` finaliser (two multiply-xorshift rounds): every input bit affects every
+//! output bit, it costs a handful of cycles and has no table. IPv6 absorbs the two halves of
+//! the address and the port one `fmix64` round each ([`Family::owner_hash`]). The owner is the
+//! top 32 bits of the mixed value mapped onto `0..n_workers` with Lemire's multiply-shift range
+//! reduction (no division, no modulo bias worth mentioning for small `n`). The function is fixed
+//! (no seed) so all workers, and every restart, agree on it.
+//!
+//! Every function is generic over the address family and takes the family's own address type,
+//! so an IPv4 call site reads (and compiles) as before the split.
 
-use std::net::Ipv4Addr;
-
+use super::family::Family;
 use super::types::FlowKey;
 
 /// Which way a packet travels relative to its connection.
@@ -31,16 +34,6 @@ pub enum Direction {
     Out,
 }
 
-/// The splitmix64 / murmur3 `fmix64` finaliser: a bijective 64-bit mixer.
-#[inline]
-fn fmix64(mut x: u64) -> u64 {
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 /// Maps a mixed hash onto `0..n` (Lemire's multiply-shift on the top 32 bits). `n == 0` gives 0.
 #[inline]
 fn reduce(h: u64, n: usize) -> usize {
@@ -50,23 +43,20 @@ fn reduce(h: u64, n: usize) -> usize {
 /// The worker (in `0..n_workers`) owning the connection whose client side is `client:client_port`.
 /// Returns 0 when `n_workers` is 0 or 1.
 #[inline]
-pub fn owner_worker(client: Ipv4Addr, client_port: u16, n_workers: usize) -> usize {
-    // The persistent variant sets bit 63, which this word never has: the two never alias.
-    let word = (u64::from(u32::from(client)) << 16) | u64::from(client_port);
-    reduce(fmix64(word), n_workers)
+pub fn owner_worker<A: Family>(client: A, client_port: u16, n_workers: usize) -> usize {
+    reduce(A::owner_hash(client, client_port), n_workers)
 }
 
 /// The owner for a persistent service: only `client & netmask` counts, so every connection of a
 /// client (or of its masked network) lands on one worker, where its persistence template lives.
 #[inline]
-pub fn owner_worker_persistent(client: Ipv4Addr, netmask: u32, n_workers: usize) -> usize {
-    let word = (1u64 << 63) | u64::from(u32::from(client) & netmask);
-    reduce(fmix64(word), n_workers)
+pub fn owner_worker_persistent<A: Family>(client: A, netmask: A::Bits, n_workers: usize) -> usize {
+    reduce(A::owner_hash_masked(client, netmask), n_workers)
 }
 
 /// The client side (address, port) of a packet travelling in `dir`.
 #[inline]
-pub fn client_side(key: &FlowKey, dir: Direction) -> (Ipv4Addr, u16) {
+pub fn client_side<A: Copy>(key: &FlowKey<A>, dir: Direction) -> (A, u16) {
     match dir {
         Direction::In => (key.src, key.sport),
         Direction::Out => (key.dst, key.dport),
@@ -75,17 +65,17 @@ pub fn client_side(key: &FlowKey, dir: Direction) -> (Ipv4Addr, u16) {
 
 /// [`owner_worker`] for a packet's five-tuple seen travelling in `dir`.
 #[inline]
-pub fn flow_owner(key: &FlowKey, dir: Direction, n_workers: usize) -> usize {
+pub fn flow_owner<A: Family>(key: &FlowKey<A>, dir: Direction, n_workers: usize) -> usize {
     let (client, port) = client_side(key, dir);
     owner_worker(client, port, n_workers)
 }
 
 /// [`owner_worker_persistent`] for a packet's five-tuple seen travelling in `dir`.
 #[inline]
-pub fn flow_owner_persistent(
-    key: &FlowKey,
+pub fn flow_owner_persistent<A: Family>(
+    key: &FlowKey<A>,
     dir: Direction,
-    netmask: u32,
+    netmask: A::Bits,
     n_workers: usize,
 ) -> usize {
     let (client, _) = client_side(key, dir);
@@ -96,6 +86,7 @@ pub fn flow_owner_persistent(
 mod tests {
     use super::*;
     use crate::lb::types::Protocol;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     /// Deterministic xorshift64* so the distribution test is reproducible.
     struct Rng(u64);
@@ -177,6 +168,112 @@ mod tests {
         assert_eq!(got, vec![3, 2, 1, 2]);
         assert_eq!(owner_worker(a, 40002, 2), 0);
         assert_eq!(owner_worker_persistent(a, 0xFFFF_FF00, 4), 2);
+    }
+
+    /// Owners before the family split, computed outside Rust (a Python copy of the old
+    /// `fmix64(client << 16 | port)` and `fmix64(1 << 63 | client & mask)`): the IPv4 owner
+    /// function must not move a single flow.
+    #[test]
+    fn v4_owners_are_unchanged_by_the_family_split() {
+        let cases: [(&str, u16, [usize; 4]); 5] = [
+            ("198.51.100.1", 40000, [1, 2, 3, 7]),
+            ("203.0.113.200", 1024, [1, 2, 3, 7]),
+            ("192.0.2.33", 65535, [0, 1, 1, 3]),
+            ("198.18.7.9", 53000, [0, 0, 1, 2]),
+            ("198.19.255.254", 80, [0, 0, 0, 0]),
+        ];
+        for (ip, port, want) in cases {
+            let a: Ipv4Addr = ip.parse().unwrap();
+            let got = [2, 3, 4, 8].map(|n| owner_worker(a, port, n));
+            assert_eq!(got, want, "{ip}:{port}");
+        }
+        let persistent: [(&str, [usize; 4], usize); 3] = [
+            ("192.0.2.33", [0, 1, 1, 3], 1),
+            ("203.0.113.200", [1, 2, 3, 6], 0),
+            ("198.18.7.9", [0, 0, 1, 2], 0),
+        ];
+        for (ip, want, host4) in persistent {
+            let a: Ipv4Addr = ip.parse().unwrap();
+            let got = [2, 3, 4, 8].map(|n| owner_worker_persistent(a, 0xFFFF_FF00, n));
+            assert_eq!(got, want, "{ip}/24");
+            assert_eq!(owner_worker_persistent(a, u32::MAX, 4), host4, "{ip}/32");
+        }
+    }
+
+    /// A random client in 2001:db8::/32 (random network and host bits).
+    fn random_client_v6(rng: &mut Rng) -> (Ipv6Addr, u16) {
+        let hi = (0x2001_0db8u128 << 96) | (u128::from(rng.next() as u32) << 64);
+        (
+            Ipv6Addr::from(hi | u128::from(rng.next())),
+            rng.next() as u16 | 1024,
+        )
+    }
+
+    #[test]
+    fn v6_clients_spread_evenly_and_directions_agree() {
+        let vip: Ipv6Addr = "2001:db8::100".parse().unwrap();
+        let real: Ipv6Addr = "2001:db8:2::11".parse().unwrap();
+        for n in [2usize, 4] {
+            let mut rng = Rng(0xDEAD_BEEF + n as u64);
+            let (mut counts, mut counts_p) = (vec![0usize; n], vec![0usize; n]);
+            let total = 100_000;
+            for _ in 0..total {
+                let (client, cport) = random_client_v6(&mut rng);
+                let inbound = FlowKey {
+                    proto: Protocol::Tcp,
+                    src: client,
+                    dst: vip,
+                    sport: cport,
+                    dport: 443,
+                };
+                let reply = FlowKey {
+                    proto: Protocol::Tcp,
+                    src: real,
+                    dst: client,
+                    sport: 8443,
+                    dport: cport,
+                };
+                let w = flow_owner(&inbound, Direction::In, n);
+                assert_eq!(w, flow_owner(&reply, Direction::Out, n));
+                assert_eq!(w, owner_worker(client, cport, n));
+                counts[w] += 1;
+                let mask = Ipv6Addr::prefix_mask(64);
+                let wp = flow_owner_persistent(&inbound, Direction::In, mask, n);
+                assert_eq!(wp, flow_owner_persistent(&reply, Direction::Out, mask, n));
+                counts_p[wp] += 1;
+            }
+            assert_fair(&counts, total);
+            assert_fair(&counts_p, total);
+        }
+        // The ports of one IPv6 client spread too.
+        let client: Ipv6Addr = "2001:db8:1::7".parse().unwrap();
+        let mut counts = vec![0usize; 4];
+        for port in 1024..=65535u16 {
+            counts[owner_worker(client, port, 4)] += 1;
+        }
+        assert_fair(&counts, 65535 - 1024 + 1);
+    }
+
+    #[test]
+    fn v6_persistent_owner_ignores_host_bits_under_the_mask() {
+        let mask = Ipv6Addr::prefix_mask(64);
+        let base = u128::from("2001:db8:5:6::".parse::<Ipv6Addr>().unwrap());
+        let mut networks = vec![0usize; 4];
+        for net in 0..4096u128 {
+            let first = Ipv6Addr::from(base | (net << 64));
+            let w = owner_worker_persistent(first, mask, 4);
+            networks[w] += 1;
+            for host in [1u128, 0xFFFF, 0xDEAD_BEEF_0000_0001] {
+                let c = Ipv6Addr::from(base | (net << 64) | host);
+                assert_eq!(owner_worker_persistent(c, mask, 4), w);
+            }
+        }
+        assert_fair(&networks, 4096);
+        for n in 1..=8 {
+            let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+            assert!(owner_worker(a, 80, n) < n);
+            assert!(owner_worker_persistent(a, u128::MAX, n) < n);
+        }
     }
 
     #[test]

@@ -31,12 +31,13 @@ pub enum ForwardMode {
     Tun,
 }
 
-/// The five-tuple of a packet as it travels (source first).
+/// The five-tuple of a packet as it travels (source first), of address family `A` (IPv4 unless
+/// named; see `lb::family`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FlowKey {
+pub struct FlowKey<A = Ipv4Addr> {
     pub proto: Protocol,
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: A,
+    pub dst: A,
     pub sport: u16,
     pub dport: u16,
 }
