@@ -1,56 +1,81 @@
 //! The routing table the workers read: connected subnets (from the ports' addresses) and static
 //! routes, longest prefix first. Built by the control plane; a lookup is a short linear scan,
 //! which beats a trie for the handful of routes an L4 balancer has.
+//!
+//! One table per address family (IPv4 unless named): `RouteTable<Ipv6Addr>` matches /0../128
+//! prefixes on u128 masks with the same code.
 
 use std::net::Ipv4Addr;
+
+use super::family::Family;
 
 /// Index of a port in the snapshot's port list.
 pub type PortIdx = u16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RouteEntry {
-    pub net: u32,
-    pub mask: u32,
+pub struct RouteEntry<A: Family = Ipv4Addr> {
+    pub net: A::Bits,
+    pub mask: A::Bits,
     pub len: u8,
     pub port: PortIdx,
     /// None: the destination is on-link (a connected subnet).
-    pub via: Option<Ipv4Addr>,
+    pub via: Option<A>,
+}
+
+impl<A: Family> RouteEntry<A> {
+    #[inline]
+    fn covers(&self, dst: A::Bits) -> bool {
+        dst & self.mask == self.net
+    }
 }
 
 /// Where a packet for a destination goes: out of `port`, to the neighbour `next_hop`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hop {
+pub struct Hop<A = Ipv4Addr> {
     pub port: PortIdx,
-    pub next_hop: Ipv4Addr,
+    pub next_hop: A,
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct RouteTable {
-    entries: Vec<RouteEntry>,
+#[derive(Clone, Debug)]
+pub struct RouteTable<A: Family = Ipv4Addr> {
+    entries: Vec<RouteEntry<A>>,
 }
 
-/// The netmask of a prefix length (`24` -> `0xffff_ff00`); lengths above 32 count as 32.
-/// The one place the project turns a prefix length into a mask.
-pub fn prefix_mask(len: u8) -> u32 {
-    match len.min(32) {
-        0 => 0,
-        l => u32::MAX << (32 - u32::from(l)),
+/// IPv4 only, so that `RouteTable::default()` still names the IPv4 table without annotations;
+/// any family: [`RouteTable::empty`].
+impl Default for RouteTable {
+    fn default() -> Self {
+        RouteTable::empty()
     }
 }
 
-impl RouteTable {
+/// The IPv4 netmask of a prefix length (`24` -> `0xffff_ff00`); lengths above 32 count as 32.
+/// The one place the project turns a prefix length into a mask (for any family:
+/// [`Family::prefix_mask`]).
+pub fn prefix_mask(len: u8) -> u32 {
+    Ipv4Addr::prefix_mask(len)
+}
+
+impl<A: Family> RouteTable<A> {
+    /// A table with no entry.
+    pub fn empty() -> Self {
+        RouteTable {
+            entries: Vec::new(),
+        }
+    }
+
     /// `connected`: (port, address, prefix length) of each port that has an address.
     /// `statics`: (prefix, length, via). A static route whose gateway is on no connected
     /// subnet is returned as an error (validation refuses it first).
     pub fn build(
-        connected: &[(PortIdx, Ipv4Addr, u8)],
-        statics: &[(Ipv4Addr, u8, Ipv4Addr)],
-    ) -> Result<RouteTable, String> {
+        connected: &[(PortIdx, A, u8)],
+        statics: &[(A, u8, A)],
+    ) -> Result<RouteTable<A>, String> {
         let mut entries = Vec::new();
         for &(port, addr, len) in connected {
-            let mask = prefix_mask(len);
+            let mask = A::prefix_mask(len);
             entries.push(RouteEntry {
-                net: u32::from(addr) & mask,
+                net: addr.to_bits() & mask,
                 mask,
                 len,
                 port,
@@ -61,13 +86,13 @@ impl RouteTable {
         for &(prefix, len, via) in statics {
             let port = entries[..connected_len]
                 .iter()
-                .filter(|e| u32::from(via) & e.mask == e.net)
+                .filter(|e| e.covers(via.to_bits()))
                 .max_by_key(|e| e.len)
                 .map(|e| e.port)
                 .ok_or_else(|| format!("gateway {via} is not on a connected subnet"))?;
-            let mask = prefix_mask(len);
+            let mask = A::prefix_mask(len);
             entries.push(RouteEntry {
-                net: u32::from(prefix) & mask,
+                net: prefix.to_bits() & mask,
                 mask,
                 len,
                 port,
@@ -81,29 +106,26 @@ impl RouteTable {
 
     /// The output port and next hop for `dst`, or None when no route covers it.
     #[inline]
-    pub fn lookup(&self, dst: Ipv4Addr) -> Option<Hop> {
-        let d = u32::from(dst);
-        self.entries
-            .iter()
-            .find(|e| d & e.mask == e.net)
-            .map(|e| Hop {
-                port: e.port,
-                next_hop: e.via.unwrap_or(dst),
-            })
+    pub fn lookup(&self, dst: A) -> Option<Hop<A>> {
+        let d = dst.to_bits();
+        self.entries.iter().find(|e| e.covers(d)).map(|e| Hop {
+            port: e.port,
+            next_hop: e.via.unwrap_or(dst),
+        })
     }
 
     /// Is `ip` on a connected subnet (reachable without a gateway)?
-    pub fn on_link(&self, ip: Ipv4Addr) -> bool {
+    pub fn on_link(&self, ip: A) -> bool {
         self.lookup(ip).is_some_and(|h| {
             h.next_hop == ip
                 && self
                     .entries
                     .iter()
-                    .any(|e| e.via.is_none() && u32::from(ip) & e.mask == e.net)
+                    .any(|e| e.via.is_none() && e.covers(ip.to_bits()))
         })
     }
 
-    pub fn entries(&self) -> &[RouteEntry] {
+    pub fn entries(&self) -> &[RouteEntry<A>] {
         &self.entries
     }
 }
@@ -111,9 +133,83 @@ impl RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
+    }
+
+    fn ip6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn v6_longest_prefix_wins() {
+        let t = RouteTable::build(
+            &[
+                (0, ip6("2001:db8:0:1::1"), 64),
+                (1, ip6("2001:db8:0:2::1"), 64),
+            ],
+            &[
+                (ip6("::"), 0, ip6("2001:db8:0:1::fe")),
+                (ip6("2001:db8::"), 32, ip6("2001:db8:0:2::fe")),
+                (ip6("2001:db8:aa::"), 48, ip6("2001:db8:0:1::fd")),
+                (ip6("2001:db8:aa:bb::7"), 128, ip6("2001:db8:0:2::fd")),
+            ],
+        )
+        .unwrap();
+        let hop = |port, nh: &str| {
+            Some(Hop {
+                port,
+                next_hop: ip6(nh),
+            })
+        };
+        // Connected /64s beat the /32 they are inside.
+        assert_eq!(
+            t.lookup(ip6("2001:db8:0:2::11")),
+            hop(1, "2001:db8:0:2::11")
+        );
+        assert_eq!(t.lookup(ip6("2001:db8:0:1::2")), hop(0, "2001:db8:0:1::2"));
+        // /128 beats /48 beats /32 beats /0.
+        assert_eq!(
+            t.lookup(ip6("2001:db8:aa:bb::7")),
+            hop(1, "2001:db8:0:2::fd")
+        );
+        assert_eq!(
+            t.lookup(ip6("2001:db8:aa:bb::8")),
+            hop(0, "2001:db8:0:1::fd")
+        );
+        assert_eq!(t.lookup(ip6("2001:db8:ab::1")), hop(1, "2001:db8:0:2::fe"));
+        assert_eq!(t.lookup(ip6("2001:db9::1")), hop(0, "2001:db8:0:1::fe"));
+        assert_eq!(t.lookup(ip6("2001:2::1")), hop(0, "2001:db8:0:1::fe"));
+        assert!(t.on_link(ip6("2001:db8:0:2::11")));
+        assert!(!t.on_link(ip6("2001:db8:aa::1")));
+        let lens: Vec<u8> = t.entries().iter().map(|e| e.len).collect();
+        assert_eq!(lens, vec![128, 64, 64, 48, 32, 0]);
+    }
+
+    #[test]
+    fn v6_no_default_route_and_off_link_gateway() {
+        let t = RouteTable::build(&[(0, ip6("2001:db8:0:1::1"), 64)], &[]).unwrap();
+        assert_eq!(t.lookup(ip6("2001:db8:0:3::1")), None);
+        // The last bit of a /127 counts; the bit after a /63 does not.
+        let t = RouteTable::build(
+            &[(0, ip6("2001:db8::"), 127), (1, ip6("2001:db8:0:2::"), 63)],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(t.lookup(ip6("2001:db8::1")).map(|h| h.port), Some(0));
+        assert_eq!(t.lookup(ip6("2001:db8::2")), None);
+        assert_eq!(
+            t.lookup(ip6("2001:db8:0:3:ffff::1")).map(|h| h.port),
+            Some(1)
+        );
+        assert_eq!(t.lookup(ip6("2001:db8:0:4::1")), None);
+        assert!(RouteTable::build(
+            &[(0, ip6("2001:db8:0:1::1"), 64)],
+            &[(ip6("::"), 0, ip6("2001:db8:0:9::1"))]
+        )
+        .is_err());
     }
 
     #[test]
@@ -162,6 +258,9 @@ mod tests {
     fn no_default_route() {
         let t = RouteTable::build(&[(0, ip("198.18.0.1"), 24)], &[]).unwrap();
         assert_eq!(t.lookup(ip("192.0.2.1")), None);
+        let empty = RouteTable::default();
+        assert_eq!(empty.lookup(ip("198.18.0.1")), None);
+        assert!(RouteTable::<Ipv6Addr>::empty().entries().is_empty());
         assert!(RouteTable::build(
             &[(0, ip("198.18.0.1"), 24)],
             &[(ip("0.0.0.0"), 0, ip("192.0.2.1"))]
