@@ -13,7 +13,7 @@
 
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::BitAnd;
 
 /// The splitmix64 / murmur3 `fmix64` finaliser: a bijective 64-bit mixer (every input bit
@@ -28,7 +28,9 @@ pub(crate) fn fmix64(mut x: u64) -> u64 {
 }
 
 /// An IP address family, implemented by its address type.
-pub trait Family: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + Unpin + 'static {
+pub trait Family:
+    Copy + Eq + Ord + Hash + Debug + Display + Into<IpAddr> + Send + Sync + Unpin + 'static
+{
     /// The address as an integer, for prefixes and masks (`u32`, `u128`).
     type Bits: Copy + Eq + Hash + Debug + Default + BitAnd<Output = Self::Bits> + Send + Sync;
     /// The address as a connection entry stores it: `u32` for IPv4 (the entry stays 52 bytes),

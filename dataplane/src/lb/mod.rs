@@ -10,5 +10,6 @@ pub mod published;
 pub mod route;
 pub mod sched;
 pub mod service;
+pub mod service_index;
 pub mod snapshot;
 pub mod types;

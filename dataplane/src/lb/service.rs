@@ -5,8 +5,9 @@
 //!
 //! The control plane builds a [`ServiceTable`] from plain [`ServiceSpec`]s (validating them) and
 //! publishes it as part of a snapshot; workers only read it. Lookups are O(1) in a prebuilt hash
-//! map with a fast non-cryptographic hash: the map's contents come from the configuration only,
-//! so packets cannot make its chains longer.
+//! map with a fast non-cryptographic hash (the key and its index: `service_index.rs`, one per
+//! address family): the map's contents come from the configuration only, so packets cannot make
+//! its chains longer.
 //!
 //! Identities are stable across rebuilds: [`ServiceTable::rebuild`] gives a service the same
 //! [`ServiceId`] as long as its key is unchanged, and a real the same [`RealId`] as long as its
@@ -16,41 +17,15 @@
 //! indexed by [`RealId`] stay dense ([`ServiceTable::real_id_bound`]).
 
 use std::collections::HashMap;
-use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
-use crate::lb::sched::{mix64, Mh, SchedError, SchedKind, SchedParams, Scheduler};
+use crate::lb::sched::{Mh, SchedError, SchedKind, SchedParams, Scheduler};
 use crate::lb::types::{ForwardMode, Protocol, RealId};
+
+pub use crate::lb::service_index::{ServiceIndex, ServiceKey};
 
 /// Stable identity of a virtual service across snapshots (see the module doc).
 pub type ServiceId = u32;
-
-/// What identifies a virtual service; `port == 0` serves every port of the VIP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ServiceKey {
-    pub proto: Protocol,
-    pub vip: Ipv4Addr,
-    pub port: u16,
-}
-
-impl ServiceKey {
-    /// The key packed into one word (the hash map key).
-    fn packed(proto: Protocol, vip: Ipv4Addr, port: u16) -> u64 {
-        ((proto as u64) << 48) | (u64::from(u32::from(vip)) << 16) | port as u64
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let proto = match self.proto {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Icmp => "icmp",
-        };
-        write!(f, "{proto} {}:{}", self.vip, self.port)
-    }
-}
 
 /// Which of a client's connections share a persistence template.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -239,29 +214,6 @@ pub enum ServiceError {
     },
 }
 
-/// A hasher for keys that are already one well-spread word: one SplitMix round.
-#[derive(Default)]
-struct WordHasher(u64);
-
-impl Hasher for WordHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = mix64(self.0 ^ b as u64);
-        }
-    }
-    fn write_u32(&mut self, x: u32) {
-        self.0 = mix64(self.0 ^ x as u64);
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = mix64(self.0 ^ x);
-    }
-}
-
-type WordMap<V> = HashMap<u64, V, BuildHasherDefault<WordHasher>>;
-
 /// The ids handed out so far (grows with new identities only; see the module doc).
 #[derive(Clone, Debug, Default)]
 struct IdRegistry {
@@ -287,8 +239,7 @@ const NOWHERE: (u32, u32) = (u32::MAX, u32::MAX);
 #[derive(Clone, Debug, Default)]
 pub struct ServiceTable {
     services: Vec<Service>,
-    by_key: WordMap<u32>,
-    vips: WordMap<()>,
+    by_key: ServiceIndex,
     /// Indexed by [`RealId`]: (service index, real index), or [`NOWHERE`].
     real_loc: Vec<(u32, u32)>,
     ids: IdRegistry,
@@ -315,9 +266,8 @@ impl ServiceTable {
     pub fn rebuild(&self, specs: &[ServiceSpec]) -> Result<ServiceTable, ServiceError> {
         let mut ids = self.ids.clone();
         let mut services = Vec::with_capacity(specs.len());
-        let mut by_key: WordMap<u32> = WordMap::default();
+        let mut by_key = ServiceIndex::default();
         let mut by_name: HashMap<&str, ()> = HashMap::new();
-        let mut vips: WordMap<()> = WordMap::default();
         for spec in specs {
             let svc = validate(spec)?;
             if by_name.insert(&spec.name, ()).is_some() {
@@ -328,8 +278,7 @@ impl ServiceTable {
                 vip: spec.vip,
                 port: spec.port,
             };
-            let packed = ServiceKey::packed(key.proto, key.vip, key.port);
-            if let Some(&other) = by_key.get(&packed) {
+            if let Err(other) = by_key.insert(key, services.len() as u32) {
                 let first: &Service = &services[other as usize];
                 return Err(ServiceError::DuplicateKey {
                     first: first.name.clone(),
@@ -337,8 +286,6 @@ impl ServiceTable {
                     key,
                 });
             }
-            by_key.insert(packed, services.len() as u32);
-            vips.insert(u32::from(key.vip) as u64, ());
             let reals: Vec<RealServer> = spec
                 .reals
                 .iter()
@@ -389,7 +336,6 @@ impl ServiceTable {
         Ok(ServiceTable {
             services,
             by_key,
-            vips,
             real_loc,
             ids,
         })
@@ -417,23 +363,14 @@ impl ServiceTable {
     }
 
     fn lookup_exact(&self, key: ServiceKey) -> Option<&Service> {
-        let i = *self
-            .by_key
-            .get(&ServiceKey::packed(key.proto, key.vip, key.port))?;
-        self.services.get(i as usize)
+        self.services.get(self.by_key.get(key)?)
     }
 
     /// The index of the service for a packet to `vip:port`: the exact port, else the VIP's
     /// port-0 service.
     #[inline]
     pub fn lookup_index(&self, proto: Protocol, vip: Ipv4Addr, port: u16) -> Option<usize> {
-        let exact = self.by_key.get(&ServiceKey::packed(proto, vip, port));
-        let found = match exact {
-            Some(i) => Some(i),
-            None if port != 0 => self.by_key.get(&ServiceKey::packed(proto, vip, 0)),
-            None => None,
-        };
-        found.map(|&i| i as usize)
+        self.by_key.lookup(proto, vip, port)
     }
 
     /// The service for a packet to `vip:port` (see [`ServiceTable::lookup_index`]).
@@ -446,7 +383,7 @@ impl ServiceTable {
     /// Is `addr` the VIP of any service (any protocol, any port)?
     #[inline]
     pub fn is_vip(&self, addr: Ipv4Addr) -> bool {
-        self.vips.contains_key(&(u32::from(addr) as u64))
+        self.by_key.is_vip(addr)
     }
 
     /// The service at `index` (as returned by [`ServiceTable::lookup_index`]).
