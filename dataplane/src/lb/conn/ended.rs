@@ -10,8 +10,9 @@
 
 use crate::lb::types::RealId;
 
-/// Default number of records the ring holds (`ConnConfig::ended_capacity`).
-pub const DEFAULT_ENDED_CAPACITY: u32 = 64;
+/// Default number of records the ring holds (`ConnConfig::ended_capacity`; see
+/// [`crate::tunables::conn::ENDED_CAPACITY`]).
+pub const DEFAULT_ENDED_CAPACITY: u32 = crate::tunables::conn::ENDED_CAPACITY;
 
 /// How a connection ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

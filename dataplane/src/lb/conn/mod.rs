@@ -4,6 +4,13 @@
 //! [`ConnTable::new`]. Every connection is found in O(1) expected time from the inbound packet
 //! (client -> VIP) and, for NAT, from the reply (real -> client).
 //!
+//! # Address families
+//! The table is generic over the address family (`lb/family.rs`): `ConnTable` is the IPv4
+//! table (`ConnTable<Ipv4Addr>`), `ConnTable::<Ipv6Addr>::allocate` makes an IPv6 one with the
+//! same API. A worker keeps one table per family, so neither pays for the other: IPv4 entries
+//! hold u32 addresses (52 bytes), IPv6 entries `[u32; 4]` addresses (88 bytes, 96 with the
+//! index). The rest of this page describes IPv4; IPv6 differs only in those sizes and its hash.
+//!
 //! # Layout (at most 64 bytes per connection, index included)
 //! - **Entries**: one array of `capacity` fixed 52-byte `repr(C)` records: client, VIP and real
 //!   addresses, the three ports, protocol, TCP state, flags, forwarding mode, real id, expiry in
@@ -15,9 +22,9 @@
 //!   Each has exactly `capacity` buckets (8 bytes of index per connection, load factor <= 1):
 //!   a seeded multiply-xorshift hash (`hash.rs`) is reduced to a bucket by multiply-shift, so
 //!   the count need not be a power of two.
-//! - **Timer wheel**: 64..4096 one-second slots of u32 list heads (capacity/16, clamped),
-//!   see `wheel.rs`; **per-real loads**: `max_reals` x 8 bytes; **ended ring**:
-//!   `ended_capacity` (default 64) x 16 bytes.
+//! - **Timer wheel**: 64..4096 one-second slots of u32 list heads (capacity/16, clamped;
+//!   `tunables::conn::WHEEL_*`), see `wheel.rs`; **per-real loads**: `max_reals` x 8 bytes;
+//!   **ended ring**: `ended_capacity` (default 64, `tunables::conn::ENDED_CAPACITY`) x 16 bytes.
 //!
 //! [`ConnTable::memory_bytes`] counts all of it: 52 + 8 = 60 bytes per connection plus the
 //! wheel, the load array and the ring, which stays under 64 bytes per connection from 1K
@@ -37,7 +44,8 @@
 //! rest as inactive, updated on insert, on a state change across ESTABLISHED and on removal.
 //!
 //! # Full table
-//! An insert into a full table looks at most `evict_probes` (default 64) wheel slots + entries,
+//! An insert into a full table looks at most `evict_probes` (default
+//! `tunables::conn::EVICT_PROBES`, 64) wheel slots + entries,
 //! soonest expiry first, and frees the first connection that is already past its expiry or is
 //! TCP in any state but ESTABLISHED (half-open or closing). If none is found the new connection
 //! is refused ([`InsertError::Full`]). Established TCP and live UDP/ICMP connections are never

@@ -11,9 +11,10 @@ use super::timeouts::{Timeouts, ICMP_SLOT, UDP_SLOT};
 use crate::lb::family::Family;
 use crate::lb::flow::Direction;
 use crate::lb::types::{ForwardMode, Protocol, RealId, RealLoad};
+use crate::tunables;
 
-/// Largest supported capacity (keeps every index and the bucket count well inside u32).
-pub const MAX_CAPACITY: u32 = 1 << 30;
+/// Largest supported capacity (see [`tunables::conn::MAX_CAPACITY`]).
+pub const MAX_CAPACITY: u32 = tunables::conn::MAX_CAPACITY;
 
 /// Construction parameters of a [`ConnTable`].
 #[derive(Clone, Copy, Debug)]
@@ -44,8 +45,8 @@ impl ConnConfig {
             capacity,
             max_reals,
             timeouts: Timeouts::default(),
-            hash_seed: 0x6C62_2D63_6F6E_6E31,
-            evict_probes: 64,
+            hash_seed: tunables::conn::DEFAULT_HASH_SEED,
+            evict_probes: tunables::conn::EVICT_PROBES,
             ended_capacity: DEFAULT_ENDED_CAPACITY,
             advise: None,
         }
@@ -207,7 +208,9 @@ impl<A: Family> ConnTable<A> {
         // One bucket per connection (load factor <= 1, 8 bytes of index per connection); the
         // count need not be a power of two because `bucket` uses a multiply-shift reduction.
         let buckets = cap;
-        let slots = (cap.next_power_of_two() >> 4).clamp(64, 4096);
+        use tunables::conn::{WHEEL_CONNS_PER_SLOT, WHEEL_SLOTS_MAX, WHEEL_SLOTS_MIN};
+        let slots = (cap.next_power_of_two() / WHEEL_CONNS_PER_SLOT)
+            .clamp(WHEEL_SLOTS_MIN, WHEEL_SLOTS_MAX);
         // Reserve first, advise, then write: advice given before the first touch applies fully.
         let mut entries: Vec<Entry<A>> = Vec::with_capacity(cap);
         let mut in_heads: Vec<u32> = Vec::with_capacity(buckets);
