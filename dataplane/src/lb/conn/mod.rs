@@ -44,10 +44,10 @@
 //! rest as inactive, updated on insert, on a state change across ESTABLISHED and on removal.
 //!
 //! # Full table
-//! An insert into a full table looks at most `evict_probes` (default
-//! `tunables::conn::EVICT_PROBES`, 64) wheel slots + entries,
-//! soonest expiry first, and frees the first connection that is already past its expiry or is
-//! TCP in any state but ESTABLISHED (half-open or closing). If none is found the new connection
+//! An insert into a full table looks at most `evict_probes` (default 64,
+//! `tunables::conn::EVICT_PROBES`) wheel slots + entries, soonest expiry first, and frees the
+//! first connection that is already past its expiry or is TCP in any state but ESTABLISHED
+//! (half-open or closing). If none is found the new connection
 //! is refused ([`InsertError::Full`]). Established TCP and live UDP/ICMP connections are never
 //! evicted. Counted in [`ConnStats`]: `evicted`, `refused_full` (and `expired`).
 //!
