@@ -2,6 +2,7 @@
 //! line, and semantic validation. The running config is never touched by a config that fails here.
 mod lcores;
 mod load;
+mod restart;
 mod schema;
 mod units;
 mod validate;
@@ -9,6 +10,7 @@ mod validate_lb;
 
 pub use lcores::parse_lcores;
 pub use load::{load_file, load_str, ConfigError};
+pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
 pub use units::{Dur, Ipv4Net, Mac};
 

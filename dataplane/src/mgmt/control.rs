@@ -582,7 +582,7 @@ impl Mgmt {
                     let _ = reply.send(r);
                 }
                 Command::Reload { reply } => {
-                    let r = self.reload_checked();
+                    let r = self.reload_requested();
                     let _ = reply.send(r);
                 }
             }
@@ -592,36 +592,8 @@ impl Mgmt {
     /// Sets one real's weight in the running config and publishes it (as a reload would).
     /// The config file is not changed: a later reload from it sets the file's weight again.
     fn set_weight(&mut self, service: &str, real: &str, weight: u32) -> Result<String, String> {
-        if weight > 65535 {
-            return Err("weight: must be between 0 and 65535".into());
-        }
         let (ip, port) = proto::parse_real(real)?;
-        let mut cfg = self.neighbours.config().clone();
-        let svc = cfg
-            .services
-            .iter_mut()
-            .find(|s| s.name == service)
-            .ok_or_else(|| format!("no service named `{service}`"))?;
-        let sport = svc.port;
-        let mut hits: Vec<&mut crate::config::Real> = svc
-            .reals
-            .iter_mut()
-            .filter(|r| r.ip == ip && port.is_none_or(|p| r.port.unwrap_or(sport) == p))
-            .collect();
-        let r = match hits.len() {
-            0 => return Err(format!("service `{service}` has no real {real}")),
-            1 => hits.remove(0),
-            _ => {
-                return Err(format!(
-                    "{real} is several reals of `{service}`: add the port"
-                ))
-            }
-        };
-        let old = r.weight;
-        r.weight = weight;
-        let snap = self.snapshot.load_full();
-        let next = self.neighbours.apply_config(cfg, &snap)?;
-        self.snapshot.store(Arc::new(next));
+        let old = self.state.set_weight(service, ip, port, weight)?;
         self.counters.snapshots += 1;
         tracing::info!(
             service,
@@ -633,37 +605,14 @@ impl Mgmt {
         Ok(format!("{service} {real}: weight {old} -> {weight}"))
     }
 
-    /// A reload (as SIGHUP) that tells the caller why it was refused.
-    fn reload_checked(&mut self) -> Result<String, String> {
+    /// `ctl reload`: the same reload as SIGHUP; the reply carries its result.
+    fn reload_requested(&mut self) -> Result<String, String> {
         let path = self
             .control
             .as_ref()
             .and_then(|c| c.config.clone())
             .ok_or("no config file to reload")?;
-        let new = crate::config::load_file(&path)
-            .map_err(|e| format!("reload refused, running config kept: {e}"))?;
-        let old = self.neighbours.config();
-        for (key, same) in [
-            ("eal", old.eal == new.eal),
-            ("workers", old.workers == new.workers),
-            ("ports", old.ports == new.ports),
-            ("routes", old.routes == new.routes),
-            ("mode", old.mode == new.mode),
-            ("conn", old.conn == new.conn),
-        ] {
-            if !same {
-                return Err(format!(
-                    "reload refused, running config kept: {key}: changing it needs a restart"
-                ));
-            }
-        }
-        let before = self.counters.snapshots;
-        self.reload(&path);
-        if self.counters.snapshots > before {
-            Ok(format!("reloaded {}", path.display()))
-        } else {
-            Err("reload refused, running config kept (see the appliance's log)".into())
-        }
+        self.reload(&path)
     }
 }
 
