@@ -1,5 +1,6 @@
 //! The YAML configuration: schema (serde), loading with error messages that name the key path and
 //! line, and semantic validation. The running config is never touched by a config that fails here.
+mod kinds;
 mod lcores;
 mod load;
 mod restart;
@@ -8,11 +9,12 @@ mod units;
 mod validate;
 mod validate_lb;
 
+pub use kinds::{ForwardMode, SchedKind, UnknownForwardMode, UnknownScheduler};
 pub use lcores::parse_lcores;
 pub use load::{load_file, load_str, ConfigError};
 pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
-pub use units::{Dur, Ipv4Net, Mac};
+pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};
 
 /// configs/nat.yaml without its shipped health check, for tests that put their own in.
 #[cfg(test)]

@@ -29,14 +29,9 @@ pub struct RouteTable {
     entries: Vec<RouteEntry>,
 }
 
-/// The netmask of a prefix length (`24` -> `0xffff_ff00`); lengths above 32 count as 32.
-/// The one place the project turns a prefix length into a mask.
-pub fn prefix_mask(len: u8) -> u32 {
-    match len.min(32) {
-        0 => 0,
-        l => u32::MAX << (32 - u32::from(l)),
-    }
-}
+/// The netmask of a prefix length: defined with the config's addresses (config is data and
+/// imports nothing from lb), used here.
+pub use crate::config::prefix_mask;
 
 impl RouteTable {
     /// `connected`: (port, address, prefix length) of each port that has an address.

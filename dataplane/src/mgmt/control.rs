@@ -14,7 +14,7 @@ use crate::ctl::proto::{
 };
 use crate::lb::published::Published;
 use crate::lb::snapshot::Snapshot;
-use crate::lb::types::{ForwardMode, Protocol};
+use crate::lb::types::Protocol;
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats};
 use crate::worker::WorkerCounters;
 use anyhow::{bail, Context, Result};
@@ -369,7 +369,7 @@ impl Server {
                         RealView {
                             addr: r.addr,
                             port: r.port,
-                            forward: fwd_name(r.forward_mode(s.forward)).into(),
+                            forward: r.forward_mode(s.forward),
                             weight: r.weight,
                             active: f.active,
                             inactive: f.inactive,
@@ -384,8 +384,8 @@ impl Server {
                     protocol: proto_name(s.key.proto).to_ascii_lowercase(),
                     vip: s.key.vip,
                     port: s.key.port,
-                    scheduler: s.sched.to_string(),
-                    forward: fwd_name(s.forward).into(),
+                    scheduler: s.sched,
+                    forward: s.forward,
                     persistence: s.persistence.map(|p| PersistView {
                         timeout_s: p.timeout_ms / 1000,
                         netmask: Ipv4Addr::from(p.netmask),
@@ -547,14 +547,6 @@ fn add_rate(a: &mut Rate, b: &Rate) {
     a.bps_out += b.bps_out;
 }
 
-pub fn fwd_name(m: ForwardMode) -> &'static str {
-    match m {
-        ForwardMode::Nat => "nat",
-        ForwardMode::Dr => "dr",
-        ForwardMode::Tun => "tun",
-    }
-}
-
 pub fn proto_name(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "TCP",
@@ -622,6 +614,7 @@ pub(crate) mod tests {
     use crate::lb::conn::{ConnInfo, TcpState};
     use crate::lb::neigh::NeighTable;
     use crate::lb::snapshot::{service_specs, PortInfo};
+    use crate::lb::types::ForwardMode;
     use crate::worker::stats::ConnRecord;
 
     fn nat() -> Config {
@@ -649,7 +642,7 @@ pub(crate) mod tests {
                 exception: false,
             },
         ];
-        let specs = service_specs(&c, &|_, ip, _| ip != Ipv4Addr::new(198, 19, 0, 12)).unwrap();
+        let specs = service_specs(&c, &|_, ip, _| ip != Ipv4Addr::new(198, 19, 0, 12));
         let snap = Snapshot::build(1, &c, ports, NeighTable::default(), &specs, None, 1).unwrap();
         let rs = Arc::new(RealStats::new(64));
         rs.publish(64, |id| RealFigures {
@@ -748,7 +741,7 @@ pub(crate) mod tests {
         assert_eq!(names, ["web", "echo", "dns"]);
         let web = &v.services[0];
         assert_eq!((web.protocol.as_str(), web.port), ("tcp", 80));
-        assert_eq!(web.scheduler, "wrr");
+        assert_eq!(web.scheduler, crate::config::SchedKind::Wrr);
         assert_eq!(web.reals.len(), 2);
         assert_eq!(web.reals[0].addr, Ipv4Addr::new(198, 19, 0, 11));
         assert_eq!((web.reals[0].active, web.reals[0].inactive), (1, 2));

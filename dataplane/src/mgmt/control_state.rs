@@ -3,8 +3,9 @@
 //! building and publishing snapshots. Everything the workers read comes from here, and only the
 //! management thread changes it:
 //!
-//! - a reload (SIGHUP, `ctl reload`, `control.watch_config`) or a weight change hands it a new
-//!   config ([`ControlState::apply_config`]): refused whole, with the key and the reason, when a
+//! - a reload (SIGHUP, `ctl reload`, `control.watch_config`: [`ControlState::reload`] reads the
+//!   file once) or a weight change hands it a new config ([`ControlState::apply_config`]):
+//!   refused whole, with the key and the reason, when a
 //!   restart-only key differs or the snapshot cannot be built; otherwise published at once;
 //! - the health checks hand it their verdicts ([`ControlState::set_health`]) and ARP hands it
 //!   neighbours ([`ControlState::neighbour_event`]); both are published together by the next
@@ -23,6 +24,7 @@ use crate::lb::snapshot::{service_specs, PortInfo, Snapshot};
 use crate::wire::MacAddr;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +59,7 @@ impl ControlState {
         n_workers: usize,
     ) -> Result<ControlState, String> {
         let down = HashSet::new();
-        let specs = service_specs(&cfg, &available(&down))?;
+        let specs = service_specs(&cfg, &available(&down));
         let neighbours =
             Neighbours::new(&cfg.neighbors, cfg.routes.iter().map(|r| r.via).collect());
         let first = Snapshot::build(1, &cfg, ports, neighbours.table(), &specs, None, n_workers)?;
@@ -98,7 +100,7 @@ impl ControlState {
         if let Some(e) = crate::config::restart_needed(&self.cfg, &new) {
             return Err(e.to_string());
         }
-        let specs = service_specs(&new, &available(&self.down))?;
+        let specs = service_specs(&new, &available(&self.down));
         let prev = self.snapshot();
         let next = Snapshot::build(
             self.generation + 1,
@@ -121,6 +123,13 @@ impl ControlState {
             generation: self.generation,
             services,
         })
+    }
+
+    /// Reads the config file at `path` once and applies it (see `apply_config`). A file that
+    /// cannot be read, parsed or validated is refused with the key, line and reason.
+    pub fn reload(&mut self, path: &Path) -> Result<Applied, String> {
+        let new = crate::config::load_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.apply_config(new)
     }
 
     /// Sets the weight of `service`'s real at `ip` (and `port`, needed when the service has
@@ -172,15 +181,9 @@ impl ControlState {
         if down == self.down {
             return;
         }
-        let specs = service_specs(&self.cfg, &available(&down));
-        match specs {
-            Ok(specs) => {
-                self.specs = specs;
-                self.down = down;
-                self.health_changed = true;
-            }
-            Err(e) => tracing::error!("cannot apply the health state: {e}"),
-        }
+        self.specs = service_specs(&self.cfg, &available(&down));
+        self.down = down;
+        self.health_changed = true;
     }
 
     /// A neighbour event from a worker (an ARP sender seen, a next hop missing).
@@ -439,6 +442,32 @@ mod tests {
             Some([2, 0, 0, 0, 2, 0x12])
         );
         assert_eq!(s.publish_changes(), Ok(false), "already published");
+    }
+
+    #[test]
+    fn reload_reads_the_file_and_reports_the_refusal() {
+        let mut s = state();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lb.yaml");
+        std::fs::write(&path, NAT.replacen("weight: 1}", "weight: 3}", 1)).unwrap();
+        assert_eq!(
+            s.reload(&path),
+            Ok(Applied {
+                generation: 2,
+                services: 3
+            })
+        );
+        assert_eq!(reals(&s, "web")[0], (ip("198.19.0.11"), 3, true));
+        std::fs::write(&path, NAT.replace("scheduler: wrr", "scheduler: fastest")).unwrap();
+        let e = s.reload(&path).unwrap_err();
+        let prefix = format!("{}: services[0].scheduler", path.display());
+        assert!(e.starts_with(&prefix), "{e}");
+        assert!(e.contains("fastest"), "{e}");
+        std::fs::remove_file(&path).unwrap();
+        let e = s.reload(&path).unwrap_err();
+        assert!(e.contains("cannot read"), "{e}");
+        assert_eq!(s.generation(), 2, "refusals publish nothing");
+        assert_eq!(reals(&s, "web")[0], (ip("198.19.0.11"), 3, true));
     }
 
     #[test]

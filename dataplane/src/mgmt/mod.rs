@@ -93,10 +93,7 @@ impl Mgmt {
     /// restart, changes nothing: the refusal names the key and the reason, and the running
     /// config stays. The result is logged here and returned for `ctl reload`'s reply.
     pub fn reload(&mut self, path: &Path) -> Result<String, String> {
-        let applied = crate::config::load_file(path)
-            .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|new| self.state.apply_config(new));
-        match applied {
+        match self.state.reload(path) {
             Ok(a) => {
                 tracing::info!(
                     services = a.services,

@@ -217,7 +217,7 @@ mod tests {
         let cfg: Config =
             crate::config::load_str(include_str!("../../../configs/nat.yaml")).unwrap();
         let ports = vec![port("ext", 0, "198.18.0.1"), port("int", 1, "198.19.0.1")];
-        let specs = crate::lb::snapshot::service_specs(&cfg, &|_, _, _| true).unwrap();
+        let specs = crate::lb::snapshot::service_specs(&cfg, &|_, _, _| true);
         let n = Neighbours::new(&cfg.neighbors, cfg.routes.iter().map(|r| r.via).collect());
         let snap = Snapshot::build(1, &cfg, ports, n.table(), &specs, None, 1).unwrap();
         (n, snap)
