@@ -35,3 +35,30 @@ pub fn nat_yaml_unchecked() -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod layering {
+    /// config/ is data: it imports nothing from the parts that act on it (docs/architecture.md,
+    /// "Layering"); they convert its types at their edge.
+    #[test]
+    fn config_imports_nothing_from_the_engine_or_the_runtime() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            files += 1;
+            // Spelled in pieces so that this file does not match itself.
+            let mut banned: Vec<String> =
+                ["lb", "worker", "dpdk", "mgmt", "runtime", "ctl", "replay"]
+                    .iter()
+                    .map(|m| format!("crate::{m}"))
+                    .collect();
+            banned.push(format!("super::{}", "super"));
+            for banned in &banned {
+                assert!(!text.contains(banned), "{} uses {banned}", path.display());
+            }
+        }
+        assert!(files >= 8, "config/ has {files} files");
+    }
+}
