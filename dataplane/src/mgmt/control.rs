@@ -585,7 +585,7 @@ impl Mgmt {
     /// The config file is not changed: a later reload from it sets the file's weight again.
     fn set_weight(&mut self, service: &str, real: &str, weight: u32) -> Result<String, String> {
         let (ip, port) = proto::parse_real(real)?;
-        let old = self.state.set_weight(service, ip, port, weight)?;
+        let old = self.control_state.set_weight(service, ip, port, weight)?;
         self.counters.snapshots += 1;
         tracing::info!(
             service,

@@ -43,7 +43,7 @@ pub struct Mgmt {
     pub to_worker0: Producer,
     pub events: Vec<Arc<ArrayQueue<NeighEvent>>>,
     /// Running config, services, health verdicts, neighbours; publishes the snapshots.
-    pub state: ControlState,
+    pub control_state: ControlState,
     /// Health checks of the reals (their threads run beside this one, on its CPU).
     pub health: Health,
     pub counters: MgmtCounters,
@@ -66,16 +66,16 @@ impl Mgmt {
         to_kernel: Vec<Consumer>,
         to_worker0: Producer,
         events: Vec<Arc<ArrayQueue<NeighEvent>>>,
-        state: ControlState,
+        control_state: ControlState,
     ) -> Mgmt {
-        let health = Health::start(state.config());
+        let health = Health::start(control_state.config());
         Mgmt {
             pool,
             taps,
             to_kernel,
             to_worker0,
             events,
-            state,
+            control_state,
             health,
             counters: MgmtCounters::default(),
             real_stats: Vec::new(),
@@ -93,7 +93,7 @@ impl Mgmt {
     /// restart, changes nothing: the refusal names the key and the reason, and the running
     /// config stays. The result is logged here and returned for `ctl reload`'s reply.
     pub fn reload(&mut self, path: &Path) -> Result<String, String> {
-        match self.state.reload(path) {
+        match self.control_state.reload(path) {
             Ok(a) => {
                 tracing::info!(
                     services = a.services,
@@ -103,8 +103,8 @@ impl Mgmt {
                 self.counters.snapshots += 1;
                 // Reals that stay keep their health state (already applied); new ones start
                 // up, removed ones are forgotten.
-                self.health.reconfigure(self.state.config());
-                self.state.set_health(self.health.down());
+                self.health.reconfigure(self.control_state.config());
+                self.control_state.set_health(self.health.down());
                 Ok(format!(
                     "reloaded {}: {} services, generation {}",
                     path.display(),
@@ -128,23 +128,25 @@ impl Mgmt {
         self.learn();
         if !self.garp_sent {
             self.garp_sent = true;
-            for (port, mac, vip) in self.state.garp_plan() {
+            for (port, mac, vip) in self.control_state.garp_plan() {
                 self.send_arp(port, |buf| {
                     crate::lb::forward::arp::build_gratuitous_arp(buf, mac, vip).ok()
                 });
                 self.counters.garps += 1;
             }
         }
-        for (port, mac, our_ip, target) in self.state.arp_requests_due(self.started.elapsed()) {
+        for (port, mac, our_ip, target) in
+            self.control_state.arp_requests_due(self.started.elapsed())
+        {
             self.send_arp(port, |buf| {
                 crate::lb::forward::arp::build_arp_request(buf, mac, our_ip, target).ok()
             });
             self.counters.arp_requests += 1;
         }
         if self.health.poll() {
-            self.state.set_health(self.health.down());
+            self.control_state.set_health(self.health.down());
         }
-        match self.state.publish_changes() {
+        match self.control_state.publish_changes() {
             Ok(true) => self.counters.snapshots += 1,
             Ok(false) => {}
             Err(e) => tracing::error!("cannot publish the new neighbour or health state: {e}"),
@@ -200,7 +202,7 @@ impl Mgmt {
     fn learn(&mut self) {
         for q in &self.events {
             while let Some(e) = q.pop() {
-                self.state.neighbour_event(e);
+                self.control_state.neighbour_event(e);
             }
         }
     }

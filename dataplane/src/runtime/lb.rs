@@ -75,8 +75,8 @@ pub fn start(
             exception: tap.is_some(),
         })
         .collect();
-    let state = ControlState::new(cfg.clone(), infos, n).map_err(anyhow::Error::msg)?;
-    let snapshot = state.published();
+    let control_state = ControlState::new(cfg.clone(), infos, n).map_err(anyhow::Error::msg)?;
+    let snapshot = control_state.published();
 
     // Rings: handoff[w][v] from worker w to worker v; worker -> management (kernel);
     // management -> worker 0 (frames to transmit).
@@ -162,7 +162,7 @@ pub fn start(
         inbox.config = config_path;
         inbox
     });
-    let mut mgmt = Mgmt::new(pool, taps, to_kernel_rx, to_worker0, events, state);
+    let mut mgmt = Mgmt::new(pool, taps, to_kernel_rx, to_worker0, events, control_state);
     mgmt.real_stats = real_stats;
     mgmt.dumps = dumps;
     mgmt.control = control;
