@@ -347,6 +347,37 @@ mod tests {
         assert_eq!(s.publish_changes(), Ok(false), "nothing else pending");
     }
 
+    /// (service id, [(real address, real id)]) of every service in the published snapshot.
+    fn ids(s: &ControlState) -> Vec<(String, Vec<(Ipv4Addr, u32)>)> {
+        s.snapshot()
+            .services
+            .services()
+            .iter()
+            .map(|x| {
+                let reals = x.reals.iter().map(|r| (r.addr, r.id)).collect();
+                (format!("{}#{:?}", x.name, x.id), reals)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn removing_a_real_keeps_every_other_identity() {
+        let mut s = state();
+        let before = ids(&s);
+        // web loses real2; echo and dns are untouched.
+        let text = NAT.replacen("      - {ip: 198.19.0.12, weight: 1}\n", "", 1);
+        assert_ne!(text, NAT, "nat.yaml's web has real2");
+        s.apply_config(config(&text)).unwrap();
+        let after = ids(&s);
+        assert_eq!(after[0].0, before[0].0);
+        assert_eq!(after[0].1, before[0].1[..1], "web keeps real1's id");
+        assert_eq!(after[1..], before[1..], "untouched services keep every id");
+        // Putting it back gives it its old id (same service, address and port): its draining
+        // connections belong to it again.
+        s.apply_config(config(NAT)).unwrap();
+        assert_eq!(ids(&s), before);
+    }
+
     #[test]
     fn a_reload_that_needs_a_restart_changes_nothing() {
         let mut s = state();
