@@ -207,7 +207,9 @@ impl ControlState {
     }
 
     /// Publishes a snapshot when health verdicts or neighbours changed since the last one;
-    /// returns whether it did. On error the change stays pending (and is retried next time).
+    /// returns whether it did. A build that fails (it cannot with inputs that built before:
+    /// routes and services are the running ones) is reported once, not retried every tick; the
+    /// next change tries again with everything current.
     pub fn publish_changes(&mut self) -> Result<bool, String> {
         let neighbours_changed = self.neighbours.take_dirty();
         if !neighbours_changed && !self.health_changed {
@@ -223,19 +225,9 @@ impl ControlState {
             Some(&prev),
             prev.n_workers,
         );
-        match next {
-            Ok(next) => {
-                self.health_changed = false;
-                self.publish(next);
-                Ok(true)
-            }
-            Err(e) => {
-                if neighbours_changed {
-                    self.neighbours.mark_dirty();
-                }
-                Err(e)
-            }
-        }
+        self.health_changed = false;
+        self.publish(next?);
+        Ok(true)
     }
 
     fn publish(&mut self, next: Snapshot) {

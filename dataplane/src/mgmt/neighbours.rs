@@ -92,11 +92,6 @@ impl Neighbours {
         }
     }
 
-    /// Keeps a change pending (its publication failed).
-    pub fn mark_dirty(&mut self) {
-        self.dirty = true;
-    }
-
     /// True (once) when the table changed since the last call.
     pub fn take_dirty(&mut self) -> bool {
         std::mem::replace(&mut self.dirty, false)
