@@ -1,16 +1,20 @@
 //! The YAML configuration: schema (serde), loading with error messages that name the key path and
 //! line, and semantic validation. The running config is never touched by a config that fails here.
+mod kinds;
 mod lcores;
 mod load;
+mod restart;
 mod schema;
 mod units;
 mod validate;
 mod validate_lb;
 
+pub use kinds::{ForwardMode, SchedKind, UnknownForwardMode, UnknownScheduler};
 pub use lcores::parse_lcores;
 pub use load::{load_file, load_str, ConfigError};
+pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
-pub use units::{Dur, Ipv4Net, Mac};
+pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};
 
 /// configs/nat.yaml without its shipped health check, for tests that put their own in.
 #[cfg(test)]
@@ -30,4 +34,31 @@ pub fn nat_yaml_unchecked() -> String {
         "nat.yaml no longer has a health check to strip"
     );
     out
+}
+
+#[cfg(test)]
+mod layering {
+    /// config/ is data: it imports nothing from the parts that act on it (docs/architecture.md,
+    /// "Layering"); they convert its types at their edge.
+    #[test]
+    fn config_imports_nothing_from_the_engine_or_the_runtime() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            files += 1;
+            // Spelled in pieces so that this file does not match itself.
+            let mut banned: Vec<String> =
+                ["lb", "worker", "dpdk", "mgmt", "runtime", "ctl", "replay"]
+                    .iter()
+                    .map(|m| format!("crate::{m}"))
+                    .collect();
+            banned.push(format!("super::{}", "super"));
+            for banned in &banned {
+                assert!(!text.contains(banned), "{} uses {banned}", path.display());
+            }
+        }
+        assert!(files >= 8, "config/ has {files} files");
+    }
 }

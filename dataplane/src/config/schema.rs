@@ -1,6 +1,7 @@
 //! Config schema. Every struct denies unknown keys so a typo is refused, not ignored.
 //! docs/config.md lists every key with its default; keep the two in step.
 
+use super::kinds::{ForwardMode, SchedKind};
 use super::units::{Dur, Ipv4Net, Mac};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -331,15 +332,6 @@ pub enum Protocol {
     Udp,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Forward {
-    #[default]
-    Nat,
-    Dr,
-    Tun,
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
@@ -350,10 +342,10 @@ pub struct Service {
     #[serde(default = "default_protocol")]
     pub protocol: Protocol,
     /// rr, wrr, lc, wlc (default), sed, nq, sh, dh, mh.
-    #[serde(default = "default_scheduler")]
-    pub scheduler: String,
     #[serde(default)]
-    pub forward: Forward,
+    pub scheduler: SchedKind,
+    #[serde(default)]
+    pub forward: ForwardMode,
     #[serde(default)]
     pub persistence: Option<Persistence>,
     /// Health check of every real (none: reals are always available). docs/health.md.
@@ -365,10 +357,6 @@ pub struct Service {
 
 fn default_protocol() -> Protocol {
     Protocol::Tcp
-}
-
-fn default_scheduler() -> String {
-    "wlc".into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -400,7 +388,7 @@ pub struct Real {
     pub weight: u32,
     /// Overrides the service's forwarding mode for this real.
     #[serde(default)]
-    pub forward: Option<Forward>,
+    pub forward: Option<ForwardMode>,
     /// Replaces the service's health check for this real (the whole check, not single keys).
     #[serde(default)]
     pub health_check: Option<HealthCheck>,

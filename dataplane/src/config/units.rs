@@ -52,6 +52,15 @@ impl fmt::Display for Dur {
     }
 }
 
+/// The netmask of a prefix length (`24` -> `0xffff_ff00`); lengths above 32 count as 32.
+/// The one place the project turns a prefix length into a mask.
+pub fn prefix_mask(len: u8) -> u32 {
+    match len.min(32) {
+        0 => 0,
+        l => u32::MAX << (32 - u32::from(l)),
+    }
+}
+
 /// An IPv4 address with a prefix length: `198.18.0.1/24` (a bare address means /32).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ipv4Net {
@@ -61,7 +70,7 @@ pub struct Ipv4Net {
 
 impl Ipv4Net {
     pub fn mask(&self) -> u32 {
-        crate::lb::route::prefix_mask(self.len)
+        prefix_mask(self.len)
     }
     pub fn network(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.addr) & self.mask())
@@ -105,6 +114,32 @@ impl FromStr for Mac {
         s.parse::<crate::wire::MacAddr>()
             .map(|m| Mac(m.0))
             .map_err(|_| format!("`{s}` is not a MAC address (aa:bb:cc:dd:ee:ff)"))
+    }
+}
+
+/// What the L2 forwarding mode does with the Ethernet addresses of a frame (`l2fwd.mac`);
+/// `worker::l2fwd` applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MacRewrite {
+    /// Untouched (testpmd io).
+    None,
+    /// Source and destination swapped (testpmd macswap).
+    Swap,
+    /// Destination set to the next hop, source to the output port's MAC (DPDK l2fwd).
+    NextHop([u8; 6]),
+}
+
+impl MacRewrite {
+    /// Parses `none`, `swap` or a MAC address `aa:bb:cc:dd:ee:ff`.
+    pub fn parse(s: &str) -> Result<MacRewrite, String> {
+        match s {
+            "none" => Ok(MacRewrite::None),
+            "swap" => Ok(MacRewrite::Swap),
+            _ => s
+                .parse::<Mac>()
+                .map(|m| MacRewrite::NextHop(m.0))
+                .map_err(|_| format!("`{s}` is neither none, swap nor a MAC address")),
+        }
     }
 }
 

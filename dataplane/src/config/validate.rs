@@ -106,7 +106,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                     }
                 }
             }
-            crate::worker::l2fwd::MacRewrite::parse(&l2.mac)
+            super::units::MacRewrite::parse(&l2.mac)
                 .map_err(|e| ConfigError::new("l2fwd.mac", e))?;
         }
         Mode::Lb => super::validate_lb::validate(cfg)?,

@@ -1,13 +1,11 @@
 //! Checks of the load-balancer sections (ports' addresses, routes, neighbours, conn limits,
 //! services and their reals): cross references, reachability, and value ranges.
 
+use super::kinds::ForwardMode;
 use super::load::ConfigError;
-use super::schema::{CheckKind, Config, Forward, HealthCheck};
+use super::schema::{CheckKind, Config, HealthCheck};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
-
-/// Scheduler names the engine knows (lb::sched).
-pub const SCHEDULERS: &[&str] = &["rr", "wrr", "lc", "wlc", "sed", "nq", "sh", "dh", "mh"];
 
 fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::new(key, reason)
@@ -138,16 +136,6 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 format!("{} is a port address, not a virtual one", s.vip),
             ));
         }
-        if !SCHEDULERS.contains(&s.scheduler.as_str()) {
-            return Err(err(
-                key("scheduler"),
-                format!(
-                    "unknown scheduler `{}` (one of {})",
-                    s.scheduler,
-                    SCHEDULERS.join(", ")
-                ),
-            ));
-        }
         if let Some(p) = &s.persistence {
             let m = u32::from(p.netmask);
             if m.leading_ones() + m.trailing_zeros() != 32 || m == 0 {
@@ -183,14 +171,14 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             }
             let mode = r.forward.unwrap_or(s.forward);
             let reach = match mode {
-                Forward::Dr => connected(cfg, r.ip),
-                Forward::Nat | Forward::Tun => routable(cfg, r.ip),
+                ForwardMode::Dr => connected(cfg, r.ip),
+                ForwardMode::Nat | ForwardMode::Tun => routable(cfg, r.ip),
             };
             if !reach {
                 return Err(err(
                     rkey("ip"),
                     match mode {
-                        Forward::Dr => format!(
+                        ForwardMode::Dr => format!(
                             "{} is not on any port's subnet; DR needs the real server on the same L2 segment",
                             r.ip
                         ),
@@ -198,13 +186,13 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                     },
                 ));
             }
-            if mode == Forward::Dr && r.port.is_some_and(|p| p != s.port) {
+            if mode == ForwardMode::Dr && r.port.is_some_and(|p| p != s.port) {
                 return Err(err(
                     rkey("port"),
                     "DR cannot change the port (only MAC addresses are rewritten)",
                 ));
             }
-            if mode == Forward::Tun && r.port.is_some_and(|p| p != s.port) {
+            if mode == ForwardMode::Tun && r.port.is_some_and(|p| p != s.port) {
                 return Err(err(
                     rkey("port"),
                     "TUN cannot change the port (the packet is only encapsulated)",
@@ -299,6 +287,28 @@ mod tests {
             1,
         );
         load_str(&text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn scheduler_and_forward_names_are_parsed_once() {
+        let text = include_str!("../../../configs/nat.yaml");
+        let c = crate::config::load_str(text).unwrap();
+        assert_eq!(c.services[0].scheduler, crate::config::SchedKind::Wrr);
+        assert_eq!(c.services[0].forward, crate::config::ForwardMode::Nat);
+        let e = crate::config::load_str(&text.replacen("scheduler: wrr", "scheduler: fastest", 1))
+            .unwrap_err();
+        assert_eq!(e.key, "services[0].scheduler");
+        assert_eq!(
+            e.reason,
+            "unknown scheduler \"fastest\": expected one of rr, wrr, lc, wlc, sed, nq, sh, dh, mh"
+        );
+        let e = crate::config::load_str(&text.replacen("forward: nat", "forward: masq", 1))
+            .unwrap_err();
+        assert_eq!(e.key, "services[0].forward");
+        assert!(e.reason.starts_with("unknown variant `masq`"), "{e}");
+        // No scheduler key: LVS's default.
+        let c = crate::config::load_str(&text.replacen("scheduler: wrr", "", 1)).unwrap();
+        assert_eq!(c.services[0].scheduler, crate::config::SchedKind::Wlc);
     }
 
     #[test]

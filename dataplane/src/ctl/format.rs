@@ -2,6 +2,7 @@
 //! so an LVS operator reads it at a glance.
 
 use super::proto::{ConnsView, HealthView, ListView, Message, Request};
+use crate::config::ForwardMode;
 use anyhow::Result;
 use std::fmt::Write as _;
 
@@ -19,12 +20,11 @@ pub fn render(req: &Request, result: serde_json::Value) -> Result<String> {
 }
 
 /// ipvsadm's forwarding names.
-fn fwd(f: &str) -> &str {
+fn fwd(f: ForwardMode) -> &'static str {
     match f {
-        "nat" => "Masq",
-        "dr" => "Route",
-        "tun" => "Tunnel",
-        other => other,
+        ForwardMode::Nat => "Masq",
+        ForwardMode::Dr => "Route",
+        ForwardMode::Tun => "Tunnel",
     }
 }
 
@@ -82,7 +82,7 @@ pub fn list(v: &ListView, stats: bool, rate: bool) -> String {
                 let _ = writeln!(
                     o,
                     "  -> {remote:<28} {:<7} {:<6} {:<10} {:<9} {}",
-                    fwd(&r.forward),
+                    fwd(r.forward),
                     r.weight,
                     r.active,
                     r.inactive,
@@ -164,6 +164,7 @@ pub fn health(v: &HealthView) -> String {
 mod tests {
     use super::super::proto::*;
     use super::*;
+    use crate::config::SchedKind;
 
     fn view() -> ListView {
         ListView {
@@ -172,8 +173,8 @@ mod tests {
                 protocol: "tcp".into(),
                 vip: "198.18.0.100".parse().unwrap(),
                 port: 80,
-                scheduler: "wrr".into(),
-                forward: "nat".into(),
+                scheduler: SchedKind::Wrr,
+                forward: ForwardMode::Nat,
                 persistence: Some(PersistView {
                     timeout_s: 360,
                     netmask: "255.255.255.0".parse().unwrap(),
@@ -189,7 +190,7 @@ mod tests {
                 reals: vec![RealView {
                     addr: "198.19.0.11".parse().unwrap(),
                     port: 80,
-                    forward: "nat".into(),
+                    forward: ForwardMode::Nat,
                     weight: 3,
                     active: 1,
                     inactive: 2,

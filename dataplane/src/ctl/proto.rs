@@ -3,6 +3,7 @@
 //! `{"cmd":"list","stats":true}`, `{"cmd":"conns","service":"web"}`,
 //! `{"cmd":"weight","service":"web","real":"198.19.0.11","weight":0}`, ... (docs/ctl.md).
 
+use crate::config::{ForwardMode, SchedKind};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -105,7 +106,7 @@ pub struct RealView {
     /// 0: the client's destination port (a port-0 service).
     pub port: u16,
     /// nat, dr or tun.
-    pub forward: String,
+    pub forward: ForwardMode,
     pub weight: u32,
     /// Connections in ESTABLISHED, summed over workers.
     pub active: u64,
@@ -126,8 +127,8 @@ pub struct ServiceView {
     pub protocol: String,
     pub vip: Ipv4Addr,
     pub port: u16,
-    pub scheduler: String,
-    pub forward: String,
+    pub scheduler: SchedKind,
+    pub forward: ForwardMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<PersistView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -93,10 +93,7 @@ impl Family for Ipv4Addr {
 
     #[inline]
     fn prefix_mask(len: u8) -> u32 {
-        match len.min(32) {
-            0 => 0,
-            l => u32::MAX << (32 - u32::from(l)),
-        }
+        crate::config::prefix_mask(len)
     }
 
     /// The 96-bit key as a 64-bit word of both addresses and a 48-bit word of the rest:

@@ -49,12 +49,9 @@ impl Default for RouteTable {
     }
 }
 
-/// The IPv4 netmask of a prefix length (`24` -> `0xffff_ff00`); lengths above 32 count as 32.
-/// The one place the project turns a prefix length into a mask (for any family:
-/// [`Family::prefix_mask`]).
-pub fn prefix_mask(len: u8) -> u32 {
-    Ipv4Addr::prefix_mask(len)
-}
+/// The netmask of a prefix length: defined with the config's addresses (config is data and
+/// imports nothing from lb), used here.
+pub use crate::config::prefix_mask;
 
 impl<A: Family> RouteTable<A> {
     /// A table with no entry.

@@ -47,14 +47,6 @@ pub struct Snapshot {
     pub n_workers: usize,
 }
 
-fn fwd(f: config::Forward) -> ForwardMode {
-    match f {
-        config::Forward::Nat => ForwardMode::Nat,
-        config::Forward::Dr => ForwardMode::Dr,
-        config::Forward::Tun => ForwardMode::Tun,
-    }
-}
-
 fn proto(p: config::Protocol) -> Protocol {
     match p {
         config::Protocol::Tcp => Protocol::Tcp,
@@ -67,41 +59,36 @@ fn proto(p: config::Protocol) -> Protocol {
 pub fn service_specs(
     cfg: &Config,
     available: &dyn Fn(&str, Ipv4Addr, u16) -> bool,
-) -> Result<Vec<ServiceSpec>, String> {
+) -> Vec<ServiceSpec> {
     cfg.services
         .iter()
-        .map(|s| {
-            Ok(ServiceSpec {
-                name: s.name.clone(),
-                proto: proto(s.protocol),
-                vip: s.vip,
-                port: s.port,
-                sched: s
-                    .scheduler
-                    .parse()
-                    .map_err(|e| format!("services.{}: {e}", s.name))?,
-                forward: fwd(s.forward),
-                persistence: s.persistence.as_ref().map(|p| Persistence {
-                    timeout_ms: p.timeout.millis(),
-                    netmask: u32::from(p.netmask),
-                    scope: Default::default(),
-                }),
-                sched_params: None,
-                reals: s
-                    .reals
-                    .iter()
-                    .map(|r| {
-                        let port = r.port.unwrap_or(s.port);
-                        RealSpec {
-                            addr: r.ip,
-                            port,
-                            weight: r.weight,
-                            forward: r.forward.map(fwd),
-                            available: available(&s.name, r.ip, port),
-                        }
-                    })
-                    .collect(),
-            })
+        .map(|s| ServiceSpec {
+            name: s.name.clone(),
+            proto: proto(s.protocol),
+            vip: s.vip,
+            port: s.port,
+            sched: s.scheduler,
+            forward: s.forward,
+            persistence: s.persistence.as_ref().map(|p| Persistence {
+                timeout_ms: p.timeout.millis(),
+                netmask: u32::from(p.netmask),
+                scope: Default::default(),
+            }),
+            sched_params: None,
+            reals: s
+                .reals
+                .iter()
+                .map(|r| {
+                    let port = r.port.unwrap_or(s.port);
+                    RealSpec {
+                        addr: r.ip,
+                        port,
+                        weight: r.weight,
+                        forward: r.forward,
+                        available: available(&s.name, r.ip, port),
+                    }
+                })
+                .collect(),
         })
         .collect()
 }
@@ -247,7 +234,7 @@ mod tests {
     #[test]
     fn neighbour_only_change_keeps_services_generation() {
         let c = cfg();
-        let specs = service_specs(&c, &|_, _, _| true).unwrap();
+        let specs = service_specs(&c, &|_, _, _| true);
         let a = Snapshot::build(1, &c, ports(), NeighTable::default(), &specs, None, 1).unwrap();
         let n = NeighTable::from_entries([("198.18.0.2".parse().unwrap(), [2, 0, 0, 0, 1, 2])]);
         let b = Snapshot::build(2, &c, ports(), n, &specs, Some(&a), 1).unwrap();
@@ -262,7 +249,7 @@ mod tests {
     #[test]
     fn own_addresses_and_reply_owner() {
         let c = cfg();
-        let specs = service_specs(&c, &|_, _, _| true).unwrap();
+        let specs = service_specs(&c, &|_, _, _| true);
         let s = Snapshot::build(1, &c, ports(), NeighTable::default(), &specs, None, 2).unwrap();
         assert_eq!(s.own_port("198.19.0.1".parse().unwrap()), Some(1));
         assert_eq!(s.own_port("198.18.0.100".parse().unwrap()), None);

@@ -22,14 +22,8 @@ impl Protocol {
     }
 }
 
-/// How packets reach a real server (LVS's VS-NAT, VS-DR, VS-TUN).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum ForwardMode {
-    #[default]
-    Nat,
-    Dr,
-    Tun,
-}
+/// How packets reach a real server: its names are config data, shared with ctl and metrics.
+pub use crate::config::ForwardMode;
 
 /// The five-tuple of a packet as it travels (source first), of address family `A` (IPv4 unless
 /// named; see `lb::family`).

@@ -14,7 +14,7 @@ use crate::ctl::proto::{
 };
 use crate::lb::published::Published;
 use crate::lb::snapshot::Snapshot;
-use crate::lb::types::{ForwardMode, Protocol};
+use crate::lb::types::Protocol;
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats};
 use crate::worker::WorkerCounters;
 use anyhow::{bail, Context, Result};
@@ -369,7 +369,7 @@ impl Server {
                         RealView {
                             addr: r.addr,
                             port: r.port,
-                            forward: fwd_name(r.forward_mode(s.forward)).into(),
+                            forward: r.forward_mode(s.forward),
                             weight: r.weight,
                             active: f.active,
                             inactive: f.inactive,
@@ -384,8 +384,8 @@ impl Server {
                     protocol: proto_name(s.key.proto).to_ascii_lowercase(),
                     vip: s.key.vip,
                     port: s.key.port,
-                    scheduler: s.sched.to_string(),
-                    forward: fwd_name(s.forward).into(),
+                    scheduler: s.sched,
+                    forward: s.forward,
                     persistence: s.persistence.map(|p| PersistView {
                         timeout_s: p.timeout_ms / 1000,
                         netmask: Ipv4Addr::from(p.netmask),
@@ -547,14 +547,6 @@ fn add_rate(a: &mut Rate, b: &Rate) {
     a.bps_out += b.bps_out;
 }
 
-pub fn fwd_name(m: ForwardMode) -> &'static str {
-    match m {
-        ForwardMode::Nat => "nat",
-        ForwardMode::Dr => "dr",
-        ForwardMode::Tun => "tun",
-    }
-}
-
 pub fn proto_name(p: Protocol) -> &'static str {
     match p {
         Protocol::Tcp => "TCP",
@@ -582,7 +574,7 @@ impl Mgmt {
                     let _ = reply.send(r);
                 }
                 Command::Reload { reply } => {
-                    let r = self.reload_checked();
+                    let r = self.reload_requested();
                     let _ = reply.send(r);
                 }
             }
@@ -592,36 +584,8 @@ impl Mgmt {
     /// Sets one real's weight in the running config and publishes it (as a reload would).
     /// The config file is not changed: a later reload from it sets the file's weight again.
     fn set_weight(&mut self, service: &str, real: &str, weight: u32) -> Result<String, String> {
-        if weight > 65535 {
-            return Err("weight: must be between 0 and 65535".into());
-        }
         let (ip, port) = proto::parse_real(real)?;
-        let mut cfg = self.neighbours.config().clone();
-        let svc = cfg
-            .services
-            .iter_mut()
-            .find(|s| s.name == service)
-            .ok_or_else(|| format!("no service named `{service}`"))?;
-        let sport = svc.port;
-        let mut hits: Vec<&mut crate::config::Real> = svc
-            .reals
-            .iter_mut()
-            .filter(|r| r.ip == ip && port.is_none_or(|p| r.port.unwrap_or(sport) == p))
-            .collect();
-        let r = match hits.len() {
-            0 => return Err(format!("service `{service}` has no real {real}")),
-            1 => hits.remove(0),
-            _ => {
-                return Err(format!(
-                    "{real} is several reals of `{service}`: add the port"
-                ))
-            }
-        };
-        let old = r.weight;
-        r.weight = weight;
-        let snap = self.snapshot.load_full();
-        let next = self.neighbours.apply_config(cfg, &snap)?;
-        self.snapshot.store(Arc::new(next));
+        let old = self.control_state.set_weight(service, ip, port, weight)?;
         self.counters.snapshots += 1;
         tracing::info!(
             service,
@@ -633,37 +597,14 @@ impl Mgmt {
         Ok(format!("{service} {real}: weight {old} -> {weight}"))
     }
 
-    /// A reload (as SIGHUP) that tells the caller why it was refused.
-    fn reload_checked(&mut self) -> Result<String, String> {
+    /// `ctl reload`: the same reload as SIGHUP; the reply carries its result.
+    fn reload_requested(&mut self) -> Result<String, String> {
         let path = self
             .control
             .as_ref()
             .and_then(|c| c.config.clone())
             .ok_or("no config file to reload")?;
-        let new = crate::config::load_file(&path)
-            .map_err(|e| format!("reload refused, running config kept: {e}"))?;
-        let old = self.neighbours.config();
-        for (key, same) in [
-            ("eal", old.eal == new.eal),
-            ("workers", old.workers == new.workers),
-            ("ports", old.ports == new.ports),
-            ("routes", old.routes == new.routes),
-            ("mode", old.mode == new.mode),
-            ("conn", old.conn == new.conn),
-        ] {
-            if !same {
-                return Err(format!(
-                    "reload refused, running config kept: {key}: changing it needs a restart"
-                ));
-            }
-        }
-        let before = self.counters.snapshots;
-        self.reload(&path);
-        if self.counters.snapshots > before {
-            Ok(format!("reloaded {}", path.display()))
-        } else {
-            Err("reload refused, running config kept (see the appliance's log)".into())
-        }
+        self.reload(&path)
     }
 }
 
@@ -673,6 +614,7 @@ pub(crate) mod tests {
     use crate::lb::conn::{ConnInfo, TcpState};
     use crate::lb::neigh::NeighTable;
     use crate::lb::snapshot::{service_specs, PortInfo};
+    use crate::lb::types::ForwardMode;
     use crate::worker::stats::ConnRecord;
 
     fn nat() -> Config {
@@ -700,7 +642,7 @@ pub(crate) mod tests {
                 exception: false,
             },
         ];
-        let specs = service_specs(&c, &|_, ip, _| ip != Ipv4Addr::new(198, 19, 0, 12)).unwrap();
+        let specs = service_specs(&c, &|_, ip, _| ip != Ipv4Addr::new(198, 19, 0, 12));
         let snap = Snapshot::build(1, &c, ports, NeighTable::default(), &specs, None, 1).unwrap();
         let rs = Arc::new(RealStats::new(64));
         rs.publish(64, |id| RealFigures {
@@ -799,7 +741,7 @@ pub(crate) mod tests {
         assert_eq!(names, ["web", "echo", "dns"]);
         let web = &v.services[0];
         assert_eq!((web.protocol.as_str(), web.port), ("tcp", 80));
-        assert_eq!(web.scheduler, "wrr");
+        assert_eq!(web.scheduler, crate::config::SchedKind::Wrr);
         assert_eq!(web.reals.len(), 2);
         assert_eq!(web.reals[0].addr, Ipv4Addr::new(198, 19, 0, 11));
         assert_eq!((web.reals[0].active, web.reals[0].inactive), (1, 2));

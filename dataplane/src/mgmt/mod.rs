@@ -1,8 +1,11 @@
 //! The management thread's duties while the workers run (it is the main lcore's thread): the
-//! exception path to the kernel, neighbour learning and resolution by ARP, and publishing new
-//! snapshots. Called every millisecond from the runtime's wait loop; never blocks on a worker.
+//! exception path to the kernel, neighbour learning and resolution by ARP, health checks,
+//! reloads and control commands, all applied to the control state (`control_state.rs`), which
+//! publishes the snapshots. Called every millisecond from the runtime's wait loop; never blocks
+//! on a worker.
 
 pub mod control;
+pub mod control_state;
 pub mod exception;
 pub mod health;
 pub mod metrics;
@@ -12,12 +15,12 @@ pub mod watch;
 use crate::dpdk::mbuf::Mbuf;
 use crate::dpdk::{Burst, Consumer, Mempool, Port, Producer};
 use crate::lb::neigh::NeighEvent;
-use crate::lb::published::Published;
 use crate::lb::route::PortIdx;
 use crate::worker::meta::{self, Kind};
+use control_state::ControlState;
 use crossbeam::queue::ArrayQueue;
 use health::Health;
-use neighbours::Neighbours;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,8 +42,8 @@ pub struct Mgmt {
     pub to_kernel: Vec<Consumer>,
     pub to_worker0: Producer,
     pub events: Vec<Arc<ArrayQueue<NeighEvent>>>,
-    pub snapshot: Arc<Published>,
-    pub neighbours: Neighbours,
+    /// Running config, services, health verdicts, neighbours; publishes the snapshots.
+    pub control_state: ControlState,
     /// Health checks of the reals (their threads run beside this one, on its CPU).
     pub health: Health,
     pub counters: MgmtCounters,
@@ -63,18 +66,16 @@ impl Mgmt {
         to_kernel: Vec<Consumer>,
         to_worker0: Producer,
         events: Vec<Arc<ArrayQueue<NeighEvent>>>,
-        snapshot: Arc<Published>,
-        neighbours: Neighbours,
+        control_state: ControlState,
     ) -> Mgmt {
-        let health = Health::start(neighbours.config());
+        let health = Health::start(control_state.config());
         Mgmt {
             pool,
             taps,
             to_kernel,
             to_worker0,
             events,
-            snapshot,
-            neighbours,
+            control_state,
             health,
             counters: MgmtCounters::default(),
             real_stats: Vec::new(),
@@ -87,32 +88,35 @@ impl Mgmt {
         }
     }
 
-    /// Re-reads the config file and applies its services (SIGHUP). A config that fails
-    /// validation, or that changes what needs a restart (EAL, workers, ports, routes, mode,
-    /// conn), changes nothing and says why; the running config stays.
-    pub fn reload(&mut self, path: &std::path::Path) {
-        let new = match crate::config::load_file(path) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(
-                    "reload refused, running config kept: {}: {e}",
-                    path.display()
+    /// Reads the config file once and applies it (SIGHUP, `control.watch_config`, `ctl
+    /// reload`). A file that fails to load or validate, or that changes a key that needs a
+    /// restart, changes nothing: the refusal names the key and the reason, and the running
+    /// config stays. The result is logged here and returned for `ctl reload`'s reply.
+    pub fn reload(&mut self, path: &Path) -> Result<String, String> {
+        match self.control_state.reload(path) {
+            Ok(a) => {
+                tracing::info!(
+                    services = a.services,
+                    generation = a.generation,
+                    "reload applied"
                 );
-                return;
-            }
-        };
-        let snap = self.snapshot.load_full();
-        match self.neighbours.apply_config(new, &snap) {
-            Ok(next) => {
-                tracing::info!(services = next.services.services().len(), "reload applied");
-                self.snapshot.store(Arc::new(next));
                 self.counters.snapshots += 1;
-                // Reals that stay keep their health state (already applied above); new ones
-                // start up, removed ones are forgotten.
-                self.health.reconfigure(self.neighbours.config());
-                self.neighbours.set_down(self.health.down());
+                // Reals that stay keep their health state (already applied); new ones start
+                // up, removed ones are forgotten.
+                self.health.reconfigure(self.control_state.config());
+                self.control_state.set_health(self.health.down());
+                Ok(format!(
+                    "reloaded {}: {} services, generation {}",
+                    path.display(),
+                    a.services,
+                    a.generation
+                ))
             }
-            Err(e) => tracing::error!("reload refused, running config kept: {e}"),
+            Err(e) => {
+                let e = format!("reload refused, running config kept: {e}");
+                tracing::error!("{e}");
+                Err(e)
+            }
         }
     }
 
@@ -122,10 +126,9 @@ impl Mgmt {
         self.kernel_in();
         self.kernel_out();
         self.learn();
-        let snap = self.snapshot.load_full();
         if !self.garp_sent {
             self.garp_sent = true;
-            for (port, mac, vip) in self.neighbours.garp_plan(&snap) {
+            for (port, mac, vip) in self.control_state.garp_plan() {
                 self.send_arp(port, |buf| {
                     crate::lb::forward::arp::build_gratuitous_arp(buf, mac, vip).ok()
                 });
@@ -133,7 +136,7 @@ impl Mgmt {
             }
         }
         for (port, mac, our_ip, target) in
-            self.neighbours.due_requests(&snap, self.started.elapsed())
+            self.control_state.arp_requests_due(self.started.elapsed())
         {
             self.send_arp(port, |buf| {
                 crate::lb::forward::arp::build_arp_request(buf, mac, our_ip, target).ok()
@@ -141,16 +144,12 @@ impl Mgmt {
             self.counters.arp_requests += 1;
         }
         if self.health.poll() {
-            self.neighbours.set_down(self.health.down());
+            self.control_state.set_health(self.health.down());
         }
-        if self.neighbours.take_dirty() {
-            match self.neighbours.republish(&snap) {
-                Ok(next) => {
-                    self.snapshot.store(Arc::new(next));
-                    self.counters.snapshots += 1;
-                }
-                Err(e) => tracing::error!("cannot publish the new neighbour table: {e}"),
-            }
+        match self.control_state.publish_changes() {
+            Ok(true) => self.counters.snapshots += 1,
+            Ok(false) => {}
+            Err(e) => tracing::error!("cannot publish the new neighbour or health state: {e}"),
         }
         self.flush_pending();
     }
@@ -203,7 +202,7 @@ impl Mgmt {
     fn learn(&mut self) {
         for q in &self.events {
             while let Some(e) = q.pop() {
-                self.neighbours.event(e);
+                self.control_state.neighbour_event(e);
             }
         }
     }

@@ -4,9 +4,8 @@
 use crate::config::{Config, Timeouts as CfgTimeouts};
 use crate::dpdk::{Mempool, Port, Ring};
 use crate::lb::conn::{ConnConfig, Timeouts};
-use crate::lb::published::Published;
-use crate::lb::snapshot::{service_specs, PortInfo, Snapshot};
-use crate::mgmt::neighbours::Neighbours;
+use crate::lb::snapshot::PortInfo;
+use crate::mgmt::control_state::ControlState;
 use crate::mgmt::{exception, Mgmt};
 use crate::worker::lb::{LbWorker, Outputs};
 use crate::worker::stats::{ConnDump, RealStats};
@@ -76,11 +75,8 @@ pub fn start(
             exception: tap.is_some(),
         })
         .collect();
-    let specs = service_specs(cfg, &|_, _, _| true).map_err(anyhow::Error::msg)?;
-    let neighbours = Neighbours::new(cfg.clone(), infos.clone(), specs.clone(), 1);
-    let snap = Snapshot::build(1, cfg, infos, neighbours.table(), &specs, None, n)
-        .map_err(anyhow::Error::msg)?;
-    let snapshot = Arc::new(Published::new(snap));
+    let control_state = ControlState::new(cfg.clone(), infos, n).map_err(anyhow::Error::msg)?;
+    let snapshot = control_state.published();
 
     // Rings: handoff[w][v] from worker w to worker v; worker -> management (kernel);
     // management -> worker 0 (frames to transmit).
@@ -166,15 +162,7 @@ pub fn start(
         inbox.config = config_path;
         inbox
     });
-    let mut mgmt = Mgmt::new(
-        pool,
-        taps,
-        to_kernel_rx,
-        to_worker0,
-        events,
-        snapshot,
-        neighbours,
-    );
+    let mut mgmt = Mgmt::new(pool, taps, to_kernel_rx, to_worker0, events, control_state);
     mgmt.real_stats = real_stats;
     mgmt.dumps = dumps;
     mgmt.control = control;

@@ -216,7 +216,8 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
                 if let Until::Signal { reload, config, .. } = until {
                     let file_changed = watch.as_mut().is_some_and(|w| w.changed());
                     if reload.swap(false, Ordering::Relaxed) || file_changed {
-                        m.reload(config);
+                        // Logged either way; nobody waits for the answer.
+                        let _ = m.reload(config);
                     }
                 }
                 m.tick();

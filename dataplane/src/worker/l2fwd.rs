@@ -9,30 +9,10 @@ use crate::dpdk::port::QueueRef;
 use crate::dpdk::Burst;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-/// What happens to the Ethernet addresses of a forwarded frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MacRewrite {
-    /// Untouched (testpmd io).
-    None,
-    /// Source and destination swapped (testpmd macswap).
-    Swap,
-    /// Destination set to the next hop, source to the output port's MAC (DPDK l2fwd).
-    NextHop([u8; 6]),
-}
+/// What happens to the Ethernet addresses of a forwarded frame (parsed by config/).
+pub use crate::config::MacRewrite;
 
 impl MacRewrite {
-    /// Parses `none`, `swap` or a MAC address `aa:bb:cc:dd:ee:ff`.
-    pub fn parse(s: &str) -> Result<MacRewrite, String> {
-        match s {
-            "none" => Ok(MacRewrite::None),
-            "swap" => Ok(MacRewrite::Swap),
-            _ => s
-                .parse::<crate::wire::MacAddr>()
-                .map(|m| MacRewrite::NextHop(m.0))
-                .map_err(|_| format!("`{s}` is neither none, swap nor a MAC address")),
-        }
-    }
-
     /// Applies the rewrite to one frame; frames shorter than an Ethernet header are left alone
     /// (they are counted by the port as runts and never reach here on real NICs).
     #[inline]

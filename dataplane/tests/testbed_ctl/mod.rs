@@ -254,7 +254,7 @@ fn ctl_list_conns_weight_reload_and_metrics() {
     .expect("write config");
     let (ok, _, err) = ctl(&sock, &["reload"]);
     assert!(
-        !ok && err.contains("workers: changing it needs a restart"),
+        !ok && err.contains("workers.burst: changing it needs a restart"),
         "{err}"
     );
 

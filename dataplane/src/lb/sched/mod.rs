@@ -46,9 +46,6 @@ pub use sh::Sh;
 pub use wlc::Wlc;
 pub use wrr::Wrr;
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::lb::service::RealServer;
 use crate::lb::types::{FlowKey, RealId, RealLoad};
 
@@ -59,81 +56,9 @@ pub trait Pick: Send {
     fn pick(&mut self, reals: &[RealServer], loads: &[RealLoad], flow: &FlowKey) -> Option<usize>;
 }
 
-/// The scheduling algorithms, named as `ipvsadm -s` names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SchedKind {
-    /// Round robin.
-    Rr,
-    /// Weighted round robin (interleaved, gcd based).
-    Wrr,
-    /// Least connections.
-    Lc,
-    /// Weighted least connections.
-    Wlc,
-    /// Shortest expected delay.
-    Sed,
-    /// Never queue.
-    Nq,
-    /// Source hashing.
-    Sh,
-    /// Destination hashing.
-    Dh,
-    /// Maglev hashing.
-    Mh,
-}
-
-impl SchedKind {
-    /// Every kind, in the order the error message lists them.
-    pub const ALL: [SchedKind; 9] = [
-        SchedKind::Rr,
-        SchedKind::Wrr,
-        SchedKind::Lc,
-        SchedKind::Wlc,
-        SchedKind::Sed,
-        SchedKind::Nq,
-        SchedKind::Sh,
-        SchedKind::Dh,
-        SchedKind::Mh,
-    ];
-
-    /// The configuration name (`"wlc"`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SchedKind::Rr => "rr",
-            SchedKind::Wrr => "wrr",
-            SchedKind::Lc => "lc",
-            SchedKind::Wlc => "wlc",
-            SchedKind::Sed => "sed",
-            SchedKind::Nq => "nq",
-            SchedKind::Sh => "sh",
-            SchedKind::Dh => "dh",
-            SchedKind::Mh => "mh",
-        }
-    }
-}
-
-impl fmt::Display for SchedKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A scheduler name that is not one of [`SchedKind::ALL`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scheduler {0:?}: expected one of rr, wrr, lc, wlc, sed, nq, sh, dh, mh")]
-pub struct UnknownScheduler(pub String);
-
-impl FromStr for SchedKind {
-    type Err = UnknownScheduler;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SchedKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownScheduler(s.to_string()))
-    }
-}
+/// The scheduling algorithms: their names are config data (`config::SchedKind`), shared with
+/// ctl and the metrics.
+pub use crate::config::{SchedKind, UnknownScheduler};
 
 /// Why a scheduler could not be built (only mh has constraints).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
