@@ -1,5 +1,6 @@
 //! The YAML configuration: schema (serde), loading with error messages that name the key path and
 //! line, and semantic validation. The running config is never touched by a config that fails here.
+mod console;
 mod lcores;
 mod load;
 mod schema;
@@ -7,6 +8,7 @@ mod units;
 mod validate;
 mod validate_lb;
 
+pub use console::Console;
 pub use lcores::parse_lcores;
 pub use load::{load_file, load_str, ConfigError};
 pub use schema::*;
