@@ -2,6 +2,7 @@
 //! exception path to the kernel, neighbour learning and resolution by ARP, and publishing new
 //! snapshots. Called every millisecond from the runtime's wait loop; never blocks on a worker.
 
+pub mod console;
 pub mod control;
 pub mod exception;
 pub mod health;
