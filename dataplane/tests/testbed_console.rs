@@ -247,7 +247,11 @@ impl Drop for Browser {
             None,
         );
         if let Some(pid) = self.chromium {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
+            // Normally gone with its session already.
+            let _ = Command::new("kill")
+                .arg(pid.to_string())
+                .stderr(Stdio::null())
+                .status();
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
