@@ -1,7 +1,8 @@
 //! Who may use the console and how a change must be asked for.
 //! - Host: without an access token (loopback), the Host header must name this console by IP
-//!   address or `localhost` and its port, so a page on another site whose name was re-pointed at
-//!   127.0.0.1 (DNS rebinding) is refused.
+//!   address or `localhost`, so a page on another site whose name was re-pointed at 127.0.0.1
+//!   (DNS rebinding) is refused. The port is not compared: an SSH tunnel may forward another
+//!   local port to the console's.
 //! - Access token (`console.token_file`, required off loopback): every request carries it, as
 //!   the cookie set by opening `/?token=...` once, or as `Authorization: Bearer ...`.
 //! - Changes: POST only, with the per-process CSRF token (embedded in the page) in
@@ -102,9 +103,9 @@ impl Guard {
         let Some(host) = req.header("host") else {
             return Err(forbidden("no Host header"));
         };
-        let (name, port) = match host.rsplit_once(':') {
-            Some((n, p)) if !n.is_empty() && !p.contains(']') => (n, p.parse::<u16>().ok()),
-            _ => (host, Some(80)),
+        let name = match host.rsplit_once(':') {
+            Some((n, p)) if !n.is_empty() && !p.contains(']') => n,
+            _ => host,
         };
         let ip = name
             .trim_start_matches('[')
@@ -118,7 +119,7 @@ impl Guard {
             }
             Err(_) => name.eq_ignore_ascii_case("localhost") && self.listen.ip().is_loopback(),
         };
-        if ours && port == Some(self.listen.port()) {
+        if ours {
             Ok(())
         } else {
             Err(forbidden(&format!(
@@ -187,8 +188,10 @@ mod tests {
             ("127.0.0.2:9718", 200),
             ("[::1]:9718", 200),
             ("evil.example:9718", 403),
-            ("127.0.0.1:80", 403),
-            ("127.0.0.1", 403),
+            ("localhost:8000", 200),
+            ("127.0.0.1", 200),
+            ("[::1]", 200),
+            ("evil.example", 403),
             ("198.51.100.1:9718", 403),
         ] {
             assert_eq!(
