@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// The web console (mode lb): HTTP on `listen` (`none` disables it). Bound to anything but
-/// loopback it needs `token_file`: a file holding the access token browsers must present.
+/// The web console (mode lb): HTTP on `listen` (`none`, or `console: none`, disables it). Bound
+/// to anything but loopback it needs `token_file`: a file holding the access token browsers must
+/// present.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields, default, remote = "Self")]
 pub struct Console {
     #[serde(deserialize_with = "listen_in", serialize_with = "listen_out")]
     pub listen: Option<SocketAddr>,
@@ -23,6 +24,38 @@ impl Default for Console {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 9718))),
             token_file: None,
         }
+    }
+}
+
+/// `console: none` or the mapping of keys.
+impl<'de> Deserialize<'de> for Console {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Console, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = Console;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`none` or a mapping such as {listen: 127.0.0.1:9718}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Console, E> {
+                match v {
+                    "none" => Ok(Console {
+                        listen: None,
+                        token_file: None,
+                    }),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Console, A::Error> {
+                Console::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
+
+impl Serialize for Console {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Console::serialize(self, s)
     }
 }
 
@@ -84,6 +117,13 @@ mod tests {
         assert_eq!(c.console.token_file, None);
         let off = with("console: {listen: none}").unwrap();
         assert_eq!(off.console.listen, None);
+        assert_eq!(with("console: none").unwrap().console, off.console);
+        let e = with("console: off").unwrap_err();
+        assert_eq!(e.key, "console", "{e}");
+        assert_eq!(
+            e.reason,
+            "invalid value: string \"off\", expected `none` or a mapping such as {listen: 127.0.0.1:9718}"
+        );
         // The normalised config round-trips (dataplane check prints it).
         let text = serde_yaml_ng::to_string(&off).unwrap();
         assert_eq!(load_str(&text).unwrap(), off);
