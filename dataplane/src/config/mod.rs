@@ -1,6 +1,8 @@
 //! The YAML configuration: schema (serde), loading with error messages that name the key path and
 //! line, and semantic validation. The running config is never touched by a config that fails here.
 mod kinds;
+
+mod console;
 mod lcores;
 mod load;
 mod restart;
@@ -10,6 +12,8 @@ mod validate;
 mod validate_lb;
 
 pub use kinds::{ForwardMode, SchedKind, UnknownForwardMode, UnknownScheduler};
+
+pub use console::Console;
 pub use lcores::parse_lcores;
 pub use load::{load_file, load_str, ConfigError};
 pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};

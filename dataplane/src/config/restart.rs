@@ -7,10 +7,11 @@ use super::schema::Config;
 use serde_json::Value;
 
 /// Top-level keys set up once at start (EAL, queues and workers, ports and their taps, routes,
-/// the connection tables' size and timeouts, the log filter, the control socket and the metrics
-/// listener); a reload that changes one of them is refused.
+/// the connection tables' size and timeouts, the log filter, the control socket, the metrics
+/// listener and the web console); a reload that changes one of them is refused.
 pub const RESTART_ONLY: &[&str] = &[
     "log", "eal", "workers", "ports", "mode", "l2fwd", "routes", "conn", "control", "metrics",
+    "console",
 ];
 
 /// Top-level keys a reload applies to the running appliance.

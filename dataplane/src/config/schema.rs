@@ -38,6 +38,9 @@ pub struct Config {
     /// The Prometheus metrics endpoint (docs/ctl.md).
     #[serde(default)]
     pub metrics: Metrics,
+    /// The web console (docs/console.md).
+    #[serde(default)]
+    pub console: super::console::Console,
 }
 
 fn default_log() -> String {

@@ -111,5 +111,6 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         }
         Mode::Lb => super::validate_lb::validate(cfg)?,
     }
+    cfg.console.validate()?;
     Ok(())
 }

@@ -77,6 +77,14 @@ pub enum Command {
     Reload {
         reply: Sender<Result<String, String>>,
     },
+    /// The running config (the web console shows it and checks candidates against it).
+    Config { reply: Sender<Box<Running>> },
+}
+
+/// The running config and the file a reload reads.
+pub struct Running {
+    pub config: Config,
+    pub path: Option<PathBuf>,
 }
 
 /// The management thread's end: the command channel, the config path (for reload), and the
@@ -113,18 +121,18 @@ pub fn start(cfg: &Config, sources: Arc<Sources>, dumps: Vec<Arc<ConnDump>>) -> 
         threads: Vec::new(),
         socket: None,
     };
+    let server = Arc::new(Server {
+        sources: sources.clone(),
+        dumps: Mutex::new(dumps),
+        commands: tx,
+        rates: Mutex::new(RateWindow::default()),
+        clients: AtomicUsize::new(0),
+    });
     match bind(&cfg.control.socket) {
         Ok(listener) => {
             let path = cfg.control.socket.clone();
             tracing::info!(socket = %path.display(), "control socket listening");
-            let server = Server {
-                sources: sources.clone(),
-                dumps: Mutex::new(dumps),
-                commands: tx,
-                rates: Mutex::new(RateWindow::default()),
-                clients: AtomicUsize::new(0),
-            };
-            let stop = stop.clone();
+            let (server, stop) = (server.clone(), stop.clone());
             match std::thread::Builder::new()
                 .name("dp-control".into())
                 .spawn(move || server.run(listener, stop))
@@ -139,9 +147,15 @@ pub fn start(cfg: &Config, sources: Arc<Sources>, dumps: Vec<Arc<ConnDump>>) -> 
         Err(e) => tracing::error!("control socket disabled: {e:#}"),
     }
     if let Some(addr) = cfg.metrics.listen {
-        match super::metrics::spawn(addr, sources, stop) {
+        match super::metrics::spawn(addr, sources, stop.clone()) {
             Ok(t) => inbox.threads.push(t),
             Err(e) => tracing::error!("metrics endpoint disabled: {e:#}"),
+        }
+    }
+    if cfg.console.listen.is_some() {
+        match super::console::spawn(&cfg.console, server, stop) {
+            Ok(t) => inbox.threads.push(t),
+            Err(e) => tracing::error!("web console disabled: {e:#}"),
         }
     }
     inbox
@@ -219,7 +233,9 @@ impl RateWindow {
     }
 }
 
-struct Server {
+/// Serves requests of the control protocol: the control socket's clients and the web console
+/// (mgmt::console) both go through `handle`, so they read and change the same way.
+pub struct Server {
     sources: Arc<Sources>,
     /// One listing at a time: the workers' listing channels have a single reader.
     dumps: Mutex<Vec<Arc<ConnDump>>>,
@@ -231,12 +247,10 @@ struct Server {
 impl Server {
     /// Accepts clients (each served by its own short-lived thread, so a slow one holds up no
     /// other) and samples the rates every second.
-    fn run(self, listener: UnixListener, stop: Arc<AtomicBool>) {
-        let me = Arc::new(self);
+    fn run(self: Arc<Self>, listener: UnixListener, stop: Arc<AtomicBool>) {
+        let me = self;
         while !stop.load(Relaxed) {
-            if let Ok(mut r) = me.rates.lock() {
-                r.sample(&me.sources);
-            }
+            me.sample_rates();
             match listener.accept() {
                 Ok((conn, _)) => {
                     if me.clients.load(Relaxed) >= MAX_CLIENTS {
@@ -297,7 +311,34 @@ impl Server {
         Ok(())
     }
 
-    fn handle(&self, req: Request) -> Response {
+    /// Takes a rate sample when the last is a second old (the socket's thread does every 50 ms;
+    /// the console also does, for when the socket could not be bound).
+    pub fn sample_rates(&self) {
+        if let Ok(mut r) = self.rates.lock() {
+            r.sample(&self.sources);
+        }
+    }
+
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// The running config, from the management thread.
+    pub fn running_config(&self) -> Result<Running, String> {
+        let (tx, rx) = channel::bounded(1);
+        if self
+            .commands
+            .send_timeout(Command::Config { reply: tx }, APPLY_WAIT)
+            .is_err()
+        {
+            return Err("the management thread is not taking commands".into());
+        }
+        rx.recv_timeout(APPLY_WAIT)
+            .map(|c| *c)
+            .map_err(|_| "the management thread did not answer in time".into())
+    }
+
+    pub fn handle(&self, req: Request) -> Response {
         match req {
             Request::List { stats, rate } => Response::ok(self.list(stats, rate)),
             Request::Conns {
@@ -577,6 +618,12 @@ impl Mgmt {
                     let r = self.reload_requested();
                     let _ = reply.send(r);
                 }
+                Command::Config { reply } => {
+                    let _ = reply.send(Box::new(Running {
+                        config: self.control_state.config().clone(),
+                        path: self.control.as_ref().and_then(|c| c.config.clone()),
+                    }));
+                }
             }
         }
     }
@@ -662,6 +709,19 @@ pub(crate) mod tests {
         })
     }
 
+    /// A server over `sources()`, and the far end of its command channel.
+    pub(crate) fn server(dumps: Vec<Arc<ConnDump>>) -> (Arc<Server>, Receiver<Command>) {
+        let (tx, rx) = channel::bounded(4);
+        let server = Arc::new(Server {
+            sources: sources(),
+            dumps: Mutex::new(dumps),
+            commands: tx,
+            rates: Mutex::new(RateWindow::default()),
+            clients: AtomicUsize::new(0),
+        });
+        (server, rx)
+    }
+
     /// A server on a socket in `dir`, and the far end of its command channel.
     fn serve(
         dir: &Path,
@@ -669,14 +729,7 @@ pub(crate) mod tests {
     ) -> (PathBuf, Receiver<Command>, Arc<AtomicBool>, JoinHandle<()>) {
         let path = dir.join("ctl.sock");
         let l = bind(&path).unwrap();
-        let (tx, rx) = channel::bounded(4);
-        let server = Server {
-            sources: sources(),
-            dumps: Mutex::new(dumps),
-            commands: tx,
-            rates: Mutex::new(RateWindow::default()),
-            clients: AtomicUsize::new(0),
-        };
+        let (server, rx) = server(dumps);
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
         let t = std::thread::spawn(move || server.run(l, s2));
@@ -870,6 +923,7 @@ pub(crate) mod tests {
                         .send(Ok(format!("{service} {real} {weight}")))
                         .unwrap(),
                     Command::Reload { reply } => reply.send(Err("refused: x".into())).unwrap(),
+                    Command::Config { .. } => panic!("not asked for"),
                 }
             }
         });

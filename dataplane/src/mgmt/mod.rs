@@ -4,6 +4,7 @@
 //! publishes the snapshots. Called every millisecond from the runtime's wait loop; never blocks
 //! on a worker.
 
+pub mod console;
 pub mod control;
 pub mod control_state;
 pub mod exception;
