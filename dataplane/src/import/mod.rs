@@ -320,8 +320,8 @@ pub fn render(imported: &Imported, source: &str, template: Option<&str>) -> Resu
         let map = v
             .as_mapping_mut()
             .ok_or("the template is not a YAML mapping (a config file)")?;
-        map.remove("mode");
-        map.remove("services");
+        map.shift_remove("mode");
+        map.shift_remove("services");
         if !map.is_empty() {
             o.push_str(&serde_yaml_ng::to_string(&v).map_err(|e| format!("the template: {e}"))?);
         }
