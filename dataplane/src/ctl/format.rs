@@ -19,7 +19,7 @@ pub fn render(req: &Request, result: serde_json::Value) -> Result<String> {
 }
 
 /// ipvsadm's forwarding names.
-fn fwd(f: &str) -> &str {
+pub(crate) fn fwd(f: &str) -> &str {
     match f {
         "nat" => "Masq",
         "dr" => "Route",
@@ -29,7 +29,7 @@ fn fwd(f: &str) -> &str {
 }
 
 /// ipvsadm prints large counters with K/M/G suffixes in --stats/--rate; so do we.
-fn human(v: f64) -> String {
+pub(crate) fn human(v: f64) -> String {
     let units = [("G", 1e9), ("M", 1e6), ("K", 1e3)];
     for (u, d) in units {
         if v >= d * 10.0 {
