@@ -104,7 +104,7 @@ pub fn frame(v: &ListView, interval: Duration, now: &str, tty: bool) -> String {
             "{proto:<4} {}:{} {}{flags}  ({})",
             s.vip, s.port, s.scheduler, s.name
         );
-        let _ = writeln!(o, "{head:<68}{}", rates(s.rate.as_ref()));
+        let _ = writeln!(o, "{head:<69}{}", rates(s.rate.as_ref()));
         for r in &s.reals {
             let health = match (r.available, tty) {
                 (true, _) => "up",
