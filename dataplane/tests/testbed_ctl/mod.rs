@@ -1,6 +1,8 @@
 //! `dataplane ctl` and the metrics endpoint against a real appliance on the testbed (part of
 //! the testbed_e2e binary, so it runs in the testbed's one-at-a-time group).
 
+mod metric_names;
+
 use crate::common::testbed::*;
 use crate::common::*;
 use std::path::Path;
