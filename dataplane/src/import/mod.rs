@@ -230,7 +230,7 @@ pub struct Imported {
 }
 
 fn dur(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -337,7 +337,7 @@ pub fn render(imported: &Imported, source: &str, template: Option<&str>) -> Resu
 /// Seconds as keepalived writes them (`6`, `2.5`), in milliseconds.
 pub fn secs_ms(s: &str) -> Option<u64> {
     let v: f64 = s.parse().ok()?;
-    (v.is_finite() && v >= 0.0 && v < 1e9).then(|| (v * 1000.0).round() as u64)
+    (0.0..1e9).contains(&v).then(|| (v * 1000.0).round() as u64)
 }
 
 #[cfg(test)]
