@@ -3,6 +3,7 @@
 
 pub mod format;
 pub mod proto;
+pub mod top;
 pub mod watch;
 
 use anyhow::{bail, Context, Result};
@@ -79,6 +80,16 @@ pub enum CtlCommand {
     Reload,
     /// Each real's health as the appliance knows it.
     Health,
+    /// Per-worker load, like `top`: busy share of polls, packets, drops and handoffs per
+    /// second, connections; redrawn every --interval until Ctrl-C (docs/operations.md).
+    Top {
+        /// The refresh interval (100ms..1h).
+        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = watch::parse_interval)]
+        interval: Duration,
+        /// Stop after this many frames.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+    },
 }
 
 impl CtlCommand {
@@ -112,6 +123,7 @@ impl CtlCommand {
             },
             CtlCommand::Reload => Request::Reload {},
             CtlCommand::Health => Request::Health {},
+            CtlCommand::Top { .. } => Request::Workers {},
         }
     }
 }
@@ -169,6 +181,11 @@ pub fn run(args: &CtlArgs) -> Result<()> {
             bail!("--watch draws a table; for JSON poll `ctl --json list --rate`");
         }
         return watch::run(&args.socket, *interval, *count);
+    }
+    if let CtlCommand::Top { interval, count } = &args.command {
+        if !args.json {
+            return top::run(&args.socket, *interval, *count);
+        }
     }
     let req = args.command.request();
     let resp = call(&args.socket, &req)?;

@@ -30,41 +30,57 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
 
 /// Redraws the list every `interval` until a signal or `count` frames.
 pub fn run(socket: &Path, interval: Duration, count: Option<u64>) -> Result<()> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())?;
-    }
-    let tty = std::io::stdout().is_terminal();
     let req = Request::List {
         stats: false,
         rate: true,
     };
-    let mut frames = 0u64;
-    while !stop.load(Relaxed) {
-        let started = Instant::now();
+    repeat(interval, count, |tty| {
         let resp = super::call(socket, &req)?;
         if !resp.ok {
             bail!("{}", resp.error.unwrap_or_else(|| "failed".into()));
         }
         let view: ListView = serde_json::from_value(resp.result)?;
-        let mut text = String::new();
-        if tty {
-            text.push_str("\x1b[H\x1b[2J"); // home, clear: the frame replaces the last
-        } else if frames > 0 {
-            text.push('\n');
-        }
-        text.push_str(&frame(&view, interval, &utc_now(), tty));
-        let mut out = std::io::stdout().lock();
-        if out
-            .write_all(text.as_bytes())
-            .and_then(|_| out.flush())
-            .is_err()
-        {
-            return Ok(()); // the reader went away (`| head`)
-        }
-        frames += 1;
-        if count.is_some_and(|c| frames >= c) {
-            break;
+        Ok(Some(frame(&view, interval, &utc_now(), tty)))
+    })
+}
+
+/// Prints what `draw` returns every `interval` (None: nothing this time), until SIGINT or
+/// SIGTERM, `count` frames, or an error. On a terminal each frame replaces the last; otherwise
+/// frames follow one another, separated by an empty line. `draw` is told whether it is a
+/// terminal.
+pub fn repeat(
+    interval: Duration,
+    count: Option<u64>,
+    mut draw: impl FnMut(bool) -> Result<Option<String>>,
+) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let tty = std::io::stdout().is_terminal();
+    let mut frames = 0u64;
+    while !stop.load(Relaxed) {
+        let started = Instant::now();
+        if let Some(f) = draw(tty)? {
+            let mut text = String::new();
+            if tty {
+                text.push_str("\x1b[H\x1b[2J"); // home, clear: the frame replaces the last
+            } else if frames > 0 {
+                text.push('\n');
+            }
+            text.push_str(&f);
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(text.as_bytes())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                return Ok(()); // the reader went away (`| head`)
+            }
+            frames += 1;
+            if count.is_some_and(|c| frames >= c) {
+                break;
+            }
         }
         // Sleep in short steps so Ctrl-C ends it promptly.
         while !stop.load(Relaxed) && started.elapsed() < interval {
@@ -78,7 +94,7 @@ pub fn run(socket: &Path, interval: Duration, count: Option<u64>) -> Result<()> 
     Ok(())
 }
 
-fn interval_text(d: Duration) -> String {
+pub(crate) fn interval_text(d: Duration) -> String {
     crate::config::Dur(d).to_string()
 }
 
@@ -136,7 +152,7 @@ fn rates(r: Option<&super::proto::Rate>) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` (the civil date from days since 1970, proleptic Gregorian).
-fn utc_now() -> String {
+pub(crate) fn utc_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

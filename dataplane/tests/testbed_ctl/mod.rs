@@ -325,6 +325,66 @@ fn ctl_sums_and_lists_over_two_workers() {
         listed.len() as u64,
         "{per_worker:?}"
     );
+
+    // ctl top: one row per worker, rates between samples, the table occupancy as listed.
+    let (ok, text, err) = ctl(&sock, &["top", "--interval", "200ms", "--count", "2"]);
+    assert!(ok, "{err}");
+    let frames: Vec<&str> = text.split("\n\n").collect();
+    assert_eq!(frames.len(), 2, "{text}");
+    for f in &frames {
+        let lines: Vec<&str> = f.lines().collect();
+        assert!(
+            lines[0].starts_with("Every 200ms: dataplane ctl top    "),
+            "{f}"
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            [
+                "Worker",
+                "Load",
+                "RxPPS",
+                "TxPPS",
+                "DropPPS",
+                "HandoffOutPPS",
+                "HandoffInPPS",
+                "Connections"
+            ]
+        );
+        let rows: Vec<Vec<&str>> = lines[2..]
+            .iter()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
+            ["0", "1"],
+            "{f}"
+        );
+        let conns: u64 = rows.iter().map(|r| r[7].parse::<u64>().unwrap()).sum();
+        assert_eq!(conns, listed.len() as u64, "{f}");
+        for r in &rows {
+            let load: f64 = r[1].trim_end_matches('%').parse().unwrap();
+            assert!((0.0..=100.0).contains(&load), "{f}");
+        }
+    }
+    let w = ctl_json(&sock, &["top"]);
+    let rx: Vec<u64> = w["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rx"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rx.len(), 2, "{w}");
+    // Health checks keep packets flowing, so the later scrape may count a few more.
+    let ctl_rx = rx.iter().sum::<u64>();
+    let scraped = metric(
+        &scrape(),
+        "dataplane_worker_packets_total",
+        &[("direction", "rx")],
+    );
+    assert!(
+        ctl_rx > 0 && ctl_rx as f64 <= scraped,
+        "ctl and the metrics count the same packets: {ctl_rx} vs {scraped}"
+    );
     let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
     assert_eq!(code, Some(0), "{}", app.stderr());
 }
