@@ -23,6 +23,14 @@ pub fn translate(stmts: &[Stmt], notes: Notes) -> Imported {
         match s.keyword().as_str() {
             "virtual_server" => {
                 if let Some(svc) = virtual_server(s, &mut out.notes) {
+                    let key = (svc.tcp, svc.vip, svc.port);
+                    if out.services.iter().any(|o| (o.tcp, o.vip, o.port) == key) {
+                        out.notes.add(
+                            s.at(),
+                            format!("{} is defined twice; the second is skipped", s.text()),
+                        );
+                        continue;
+                    }
                     out.services.push(svc);
                 }
             }
@@ -480,6 +488,18 @@ mod tests {
                 rise: 1,
                 fall: 3
             }
+        );
+    }
+
+    #[test]
+    fn a_service_defined_twice_is_listed() {
+        let i = import(
+            "virtual_server 192.0.2.10 80 {\n}\nvirtual_server 192.0.2.10 80 {\n protocol UDP\n}\nvirtual_server 192.0.2.10 80 {\n}\n",
+        );
+        assert_eq!(i.services.len(), 2, "tcp and udp");
+        assert_eq!(
+            i.notes.lines(),
+            ["k.conf:6: virtual_server 192.0.2.10 80 is defined twice; the second is skipped"]
         );
     }
 
