@@ -2,6 +2,7 @@
 pub mod config;
 pub mod ctl;
 pub mod dpdk;
+pub mod import;
 pub mod lb;
 pub mod mgmt;
 pub mod replay;

@@ -55,6 +55,9 @@ enum Command {
     /// Talk to a running appliance: list services, connections, set weights, reload
     /// (docs/ctl.md).
     Ctl(dataplane::ctl::CtlArgs),
+    /// Translate a keepalived.conf or `ipvsadm-save -n` output into this appliance's config
+    /// (docs/operations.md); what cannot be translated is listed on stderr.
+    Import(dataplane::import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +83,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Check { config }) => check(config),
         Some(Command::Ctl(args)) => dataplane::ctl::run(args),
+        Some(Command::Import(args)) => dataplane::import::run(args),
         Some(Command::Replay {
             config,
             inputs,

@@ -468,7 +468,7 @@ fn default_fall() -> u32 {
 pub enum CheckKind {
     /// A TCP connection is accepted within the timeout.
     Tcp,
-    /// An HTTP/1.0 GET answers with the expected status (and body substring).
+    /// An HTTP GET answers with the expected status (and body substring).
     Http,
     /// A command exits with status 0 within the timeout.
     Command,

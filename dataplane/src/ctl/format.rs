@@ -12,6 +12,8 @@ pub fn render(req: &Request, result: serde_json::Value) -> Result<String> {
         Request::List { stats, rate } => list(&serde_json::from_value(result)?, *stats, *rate),
         Request::Conns { .. } => conns(&serde_json::from_value(result)?),
         Request::Health {} => health(&serde_json::from_value(result)?),
+        // `ctl top` draws its own frames (top.rs); this is the raw sample.
+        Request::Workers {} => format!("{}\n", serde_json::to_string_pretty(&result)?),
         Request::Weight { .. } | Request::Drain { .. } | Request::Reload {} => {
             let m: Message = serde_json::from_value(result)?;
             format!("{}\n", m.message)
@@ -20,7 +22,7 @@ pub fn render(req: &Request, result: serde_json::Value) -> Result<String> {
 }
 
 /// ipvsadm's forwarding names.
-fn fwd(f: ForwardMode) -> &'static str {
+pub(crate) fn fwd(f: ForwardMode) -> &'static str {
     match f {
         ForwardMode::Nat => "Masq",
         ForwardMode::Dr => "Route",
@@ -29,7 +31,7 @@ fn fwd(f: ForwardMode) -> &'static str {
 }
 
 /// ipvsadm prints large counters with K/M/G suffixes in --stats/--rate; so do we.
-fn human(v: f64) -> String {
+pub(crate) fn human(v: f64) -> String {
     let units = [("G", 1e9), ("M", 1e6), ("K", 1e3)];
     for (u, d) in units {
         if v >= d * 10.0 {

@@ -3,6 +3,8 @@
 
 pub mod format;
 pub mod proto;
+pub mod top;
+pub mod watch;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -38,6 +40,16 @@ pub enum CtlCommand {
         /// Per-second rates over the last second (like `--rate`).
         #[arg(long)]
         rate: bool,
+        /// Redraw every --interval with rates and health, like `watch ipvsadm -Ln --rate`,
+        /// until Ctrl-C (docs/operations.md).
+        #[arg(long, conflicts_with_all = ["stats", "rate"])]
+        watch: bool,
+        /// The refresh interval of --watch (100ms..1h).
+        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = watch::parse_interval, requires = "watch")]
+        interval: Duration,
+        /// Stop --watch after this many frames.
+        #[arg(long, value_name = "N", requires = "watch")]
+        count: Option<u64>,
     },
     /// Connections (like `ipvsadm -Lnc`).
     Conns {
@@ -68,12 +80,22 @@ pub enum CtlCommand {
     Reload,
     /// Each real's health as the appliance knows it.
     Health,
+    /// Per-worker load, like `top`: busy share of polls, packets, drops and handoffs per
+    /// second, connections; redrawn every --interval until Ctrl-C (docs/operations.md).
+    Top {
+        /// The refresh interval (100ms..1h).
+        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = watch::parse_interval)]
+        interval: Duration,
+        /// Stop after this many frames.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+    },
 }
 
 impl CtlCommand {
     pub fn request(&self) -> Request {
         match self {
-            CtlCommand::List { stats, rate } => Request::List {
+            CtlCommand::List { stats, rate, .. } => Request::List {
                 stats: *stats,
                 rate: *rate,
             },
@@ -101,6 +123,7 @@ impl CtlCommand {
             },
             CtlCommand::Reload => Request::Reload {},
             CtlCommand::Health => Request::Health {},
+            CtlCommand::Top { .. } => Request::Workers {},
         }
     }
 }
@@ -147,6 +170,23 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response> {
 
 /// `dataplane ctl ...`: prints the result; an error response is an error.
 pub fn run(args: &CtlArgs) -> Result<()> {
+    if let CtlCommand::List {
+        watch: true,
+        interval,
+        count,
+        ..
+    } = &args.command
+    {
+        if args.json {
+            bail!("--watch draws a table; for JSON poll `ctl --json list --rate`");
+        }
+        return watch::run(&args.socket, *interval, *count);
+    }
+    if let CtlCommand::Top { interval, count } = &args.command {
+        if !args.json {
+            return top::run(&args.socket, *interval, *count);
+        }
+    }
     let req = args.command.request();
     let resp = call(&args.socket, &req)?;
     if args.json {

@@ -40,6 +40,8 @@ pub enum Request {
     Reload {},
     /// Each real's health as the appliance knows it.
     Health {},
+    /// Each worker's counters since start (`ctl top` makes rates of two of them).
+    Workers {},
 }
 
 /// Every response: `ok` with a `result`, or not `ok` with an `error`.
@@ -182,6 +184,28 @@ pub struct HealthRow {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct HealthView {
     pub reals: Vec<HealthRow>,
+}
+
+/// One worker's counters since start, as published (every 100 ms).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq)]
+pub struct WorkerView {
+    pub worker: u16,
+    /// Polls that found packets, and empty ones.
+    pub busy_polls: u64,
+    pub idle_polls: u64,
+    pub rx: u64,
+    pub tx: u64,
+    /// Drops of every reason, tx_full included.
+    pub drops: u64,
+    pub handoffs_out: u64,
+    pub handoffs_in: u64,
+    /// Connections in its table now (reals of the current config).
+    pub connections: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct WorkersView {
+    pub workers: Vec<WorkerView>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

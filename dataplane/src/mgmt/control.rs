@@ -350,6 +350,7 @@ impl Server {
                 Err(e) => Response::err(e),
             },
             Request::Health {} => Response::ok(health(&self.sources.snapshot.load())),
+            Request::Workers {} => Response::ok(workers(&self.sources)),
             Request::Weight {
                 service,
                 real,
@@ -541,6 +542,43 @@ fn conn_view(
         service: svc.map(str::to_string),
         worker: rec.worker,
     })
+}
+
+/// Each worker's counters and table occupancy (`ctl top`).
+fn workers(src: &Sources) -> proto::WorkersView {
+    use crate::worker::Counter;
+    let snap = src.snapshot.load();
+    let workers = src
+        .counters
+        .iter()
+        .enumerate()
+        .map(|(w, c)| {
+            let t = c.snapshot();
+            let connections = src.real_stats.get(w).map_or(0, |rs| {
+                snap.services
+                    .services()
+                    .iter()
+                    .flat_map(|s| s.reals.iter())
+                    .map(|r| {
+                        let f = rs.get(r.id);
+                        f.active + f.inactive
+                    })
+                    .sum()
+            });
+            proto::WorkerView {
+                worker: w as u16,
+                busy_polls: t.get(Counter::BusyPolls),
+                idle_polls: t.get(Counter::IdlePolls),
+                rx: t.get(Counter::Rx),
+                tx: t.get(Counter::Tx),
+                drops: t.drops() + t.get(Counter::TxDropped),
+                handoffs_out: t.get(Counter::HandoffOut),
+                handoffs_in: t.get(Counter::HandoffIn),
+                connections,
+            }
+        })
+        .collect();
+    proto::WorkersView { workers }
 }
 
 fn health(snap: &Snapshot) -> HealthView {
@@ -817,6 +855,38 @@ pub(crate) mod tests {
         assert!(second.ok);
         stop.store(true, Relaxed);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn workers_counters_and_occupancy() {
+        use crate::worker::{Counter, WorkerTotals};
+        let src = sources();
+        let mut t = WorkerTotals::default();
+        t.add(Counter::BusyPolls, 25);
+        t.add(Counter::IdlePolls, 75);
+        t.add(Counter::Rx, 1000);
+        t.add(Counter::Tx, 900);
+        t.add(Counter::DropNoReal, 4);
+        t.add(Counter::DropTtl, 1);
+        t.add(Counter::TxDropped, 2);
+        t.add(Counter::HandoffOut, 7);
+        src.counters[0].publish(&t);
+        let v = workers(&src);
+        assert_eq!(
+            v.workers,
+            [proto::WorkerView {
+                worker: 0,
+                busy_polls: 25,
+                idle_polls: 75,
+                rx: 1000,
+                tx: 900,
+                drops: 7,
+                handoffs_out: 7,
+                handoffs_in: 0,
+                // 6 reals with 1 active and 2 inactive each.
+                connections: 18,
+            }]
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `dataplane ctl` and the metrics endpoint against a real appliance on the testbed (part of
 //! the testbed_e2e binary, so it runs in the testbed's one-at-a-time group).
 
+mod metric_names;
+
 use crate::common::testbed::*;
 use crate::common::*;
 use std::path::Path;
@@ -323,6 +325,171 @@ fn ctl_sums_and_lists_over_two_workers() {
         listed.len() as u64,
         "{per_worker:?}"
     );
+
+    // ctl top: one row per worker, rates between samples, the table occupancy as listed.
+    let (ok, text, err) = ctl(&sock, &["top", "--interval", "200ms", "--count", "2"]);
+    assert!(ok, "{err}");
+    let frames: Vec<&str> = text.split("\n\n").collect();
+    assert_eq!(frames.len(), 2, "{text}");
+    for f in &frames {
+        let lines: Vec<&str> = f.lines().collect();
+        assert!(
+            lines[0].starts_with("Every 200ms: dataplane ctl top    "),
+            "{f}"
+        );
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            [
+                "Worker",
+                "Load",
+                "RxPPS",
+                "TxPPS",
+                "DropPPS",
+                "HandoffOutPPS",
+                "HandoffInPPS",
+                "Connections"
+            ]
+        );
+        let rows: Vec<Vec<&str>> = lines[2..]
+            .iter()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows.iter().map(|r| r[0]).collect::<Vec<_>>(),
+            ["0", "1"],
+            "{f}"
+        );
+        let conns: u64 = rows.iter().map(|r| r[7].parse::<u64>().unwrap()).sum();
+        assert_eq!(conns, listed.len() as u64, "{f}");
+        for r in &rows {
+            let load: f64 = r[1].trim_end_matches('%').parse().unwrap();
+            assert!((0.0..=100.0).contains(&load), "{f}");
+        }
+    }
+    let w = ctl_json(&sock, &["top"]);
+    let rx: Vec<u64> = w["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rx"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rx.len(), 2, "{w}");
+    // Health checks keep packets flowing, so the later scrape may count a few more.
+    let ctl_rx = rx.iter().sum::<u64>();
+    let scraped = metric(
+        &scrape(),
+        "dataplane_worker_packets_total",
+        &[("direction", "rx")],
+    );
+    assert!(
+        ctl_rx > 0 && ctl_rx as f64 <= scraped,
+        "ctl and the metrics count the same packets: {ctl_rx} vs {scraped}"
+    );
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+}
+
+/// The web service's row for `real` in one `ctl list --watch` frame, split into words.
+fn watch_row<'a>(frame: &'a str, real: &str) -> Vec<&'a str> {
+    let mut in_web = false;
+    for line in frame.lines() {
+        if !line.starts_with("  ->") {
+            in_web = line.ends_with("(web)") || line.contains("(web) ");
+            continue;
+        }
+        if in_web && line.split_whitespace().nth(1) == Some(real) {
+            return line.split_whitespace().collect();
+        }
+    }
+    panic!("no row for {real} of web in\n{frame}");
+}
+
+/// `ctl list --watch` into a pipe: frames follow one another, each with its header, rates per
+/// real and health; real2 is shown DOWN once its check fails; Ctrl-C ends it with status 0.
+#[test]
+fn ctl_list_watch_shows_a_stopped_real_down() {
+    let tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let sock = d.path("ctl.sock");
+    let shipped = "    health_check: {type: http, path: /, expect: 200, interval: 2s, timeout: 1s, rise: 2, fall: 3}\n";
+    let quick =
+        "    health_check: {type: http, interval: 500ms, timeout: 300ms, rise: 2, fall: 2}\n";
+    let yaml = format!(
+        "{}\ncontrol: {{socket: {}}}\n",
+        config_from("nat.yaml", &[(shipped, quick)]),
+        sock.display()
+    );
+    let (mut app, _) = start_appliance(&d, &yaml);
+    let out_path = d.path("watch.out");
+    let mut watch = Command::new(bin())
+        .args(["ctl", "--socket", sock.to_str().unwrap()])
+        .args(["list", "--watch", "--interval", "200ms", "--count", "150"])
+        .stdout(std::fs::File::create(&out_path).expect("watch output file"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ctl list --watch");
+    let t = tally(4);
+    assert_eq!(t.get("none"), None, "{t:?}");
+    std::thread::sleep(Duration::from_millis(1200));
+
+    tb.server("stop", "real2");
+    app.wait_for_log("real 198.19.0.12:80 of web down:", Duration::from_secs(6));
+    // A few frames after the change.
+    std::thread::sleep(Duration::from_millis(1000));
+    let _ = Command::new("kill")
+        .args(["-INT", &watch.id().to_string()])
+        .status();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = watch.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "--watch did not end on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut watch.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        status.success(),
+        "--watch ends cleanly on Ctrl-C: {status} {err}"
+    );
+
+    let text = std::fs::read_to_string(&out_path).expect("watch output");
+    let frames: Vec<&str> = text.split("\n\n").collect();
+    assert!(
+        frames.len() >= 5,
+        "several frames: {}\n{text}",
+        frames.len()
+    );
+    assert!(frames.len() < 150, "ended by SIGINT, not --count");
+    for f in &frames {
+        assert!(
+            f.starts_with("Every 200ms: dataplane ctl list --watch    "),
+            "{f}"
+        );
+        assert!(f.ends_with(" UTC\n") || f.contains(" UTC\n"), "{f}");
+        // Forward, weight, active, inactive, five rates, health.
+        let r1 = watch_row(f, "198.19.0.11:80");
+        assert_eq!(r1.len(), 12, "{r1:?}");
+        assert_eq!((r1[2], r1[3]), ("Masq", "1"));
+        assert_eq!(r1[11], "up", "real1 stays up: {f}");
+    }
+    assert_eq!(watch_row(frames[0], "198.19.0.12:80")[11], "up");
+    let last = frames.last().unwrap();
+    assert_eq!(watch_row(last, "198.19.0.12:80")[11], "DOWN", "{last}");
+    // Once DOWN, every later frame says so (no flapping back in the table).
+    let first_down = frames
+        .iter()
+        .position(|f| watch_row(f, "198.19.0.12:80")[11] == "DOWN")
+        .unwrap();
+    assert!(frames[first_down..]
+        .iter()
+        .all(|f| watch_row(f, "198.19.0.12:80")[11] == "DOWN"));
+    println!("{}", frames[first_down]);
+    tb.server("start", "real2");
     let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
     assert_eq!(code, Some(0), "{}", app.stderr());
 }

@@ -1,10 +1,10 @@
 //! One blocking health check of one real server, bounded by the check's timeout: a TCP connect,
-//! a hand-written HTTP/1.0 GET (status line and an optional body substring), or a shell command.
+//! an HTTP GET through ureq (status and an optional body substring), or a shell command.
 //! Runs on the checker's threads, never on the management thread or a worker. Ordinary sockets
 //! of the appliance's network namespace reach the reals through the exception interfaces.
 
 use crate::config::{CheckKind, HealthCheck};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -59,68 +59,73 @@ fn io_err(what: &str, e: std::io::Error) -> String {
     }
 }
 
+/// The http check, on ureq (docs/decisions.md): a fresh agent per check so no pooled
+/// connection hides a server that stopped accepting; no proxy from the environment, no
+/// redirects followed, any status returned as a status (not an error). Plain HTTP only: the
+/// crate is built without TLS.
 fn http(addr: SocketAddr, check: &HealthCheck, deadline: Instant) -> Result<String, String> {
-    let mut s = connect(addr, deadline)?;
-    let req = format!(
-        "GET {} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: dataplane-health\r\nConnection: close\r\n\r\n",
-        check.path()
-    );
-    s.set_write_timeout(Some(left(deadline, "request")?))
-        .map_err(|e| io_err("request", e))?;
-    s.write_all(req.as_bytes())
-        .map_err(|e| io_err("request", e))?;
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    loop {
-        s.set_read_timeout(Some(left(deadline, "response")?))
-            .map_err(|e| io_err("response", e))?;
-        let n = match s.read(&mut chunk) {
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err("response", e)),
-        };
-        let take = n.min(MAX_RESPONSE - buf.len());
-        buf.extend_from_slice(&chunk[..take]);
-        let done = n == 0 || buf.len() >= MAX_RESPONSE;
-        // Without a body to look for, the status line is enough.
-        if done || (check.body.is_none() && buf.contains(&b'\n')) {
-            break;
+    let left = left(deadline, "connect")?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .user_agent("dataplane-health")
+        .timeout_connect(Some(left))
+        // A hair over the connect budget, so a connect that uses all of it is reported as one.
+        .timeout_global(Some(left + Duration::from_millis(1)))
+        .max_idle_connections(0)
+        .build()
+        .into();
+    let url = format!("http://{addr}{}", check.path());
+    let mut resp = agent
+        .get(&url)
+        .header("Host", addr.to_string())
+        .header("Connection", "close")
+        .call()
+        .map_err(http_err)?;
+    let code = resp.status().as_u16();
+    let body = match &check.body {
+        None => None,
+        Some(want) => {
+            let mut buf = Vec::with_capacity(4096);
+            resp.body_mut()
+                .as_reader()
+                .take(MAX_RESPONSE as u64)
+                .read_to_end(&mut buf)
+                .map_err(|e| io_err("response", e))?;
+            Some((buf, want.as_str()))
         }
-    }
-    judge_http(&buf, check.expect(), check.body.as_deref())
+    };
+    judge_http(
+        code,
+        check.expect(),
+        body.as_ref().map(|(b, w)| (b.as_slice(), *w)),
+    )
 }
 
-/// The verdict on an HTTP response (as much of it as was read).
-pub fn judge_http(resp: &[u8], expect: u16, body: Option<&str>) -> Result<String, String> {
-    let line_end = resp
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or_else(|| "no HTTP status line in the response".to_string())?;
-    let line = String::from_utf8_lossy(&resp[..line_end]);
-    let mut parts = line.split_whitespace();
-    let (Some(version), Some(code)) = (parts.next(), parts.next()) else {
-        return Err(format!("bad HTTP status line `{}`", line.trim()));
-    };
-    let code: u16 = match code.parse() {
-        Ok(c) if version.starts_with("HTTP/") => c,
-        _ => return Err(format!("bad HTTP status line `{}`", line.trim())),
-    };
+fn http_err(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(ureq::Timeout::Connect) => "connect timed out".into(),
+        ureq::Error::Timeout(_) => "response timed out".into(),
+        ureq::Error::Io(e) if e.kind() == ErrorKind::ConnectionRefused => {
+            "connection refused".into()
+        }
+        ureq::Error::Io(e) => io_err("http check", e),
+        ureq::Error::Protocol(e) => format!("bad HTTP response: {e}"),
+        e => format!("http check failed: {e}"),
+    }
+}
+
+/// The verdict on an HTTP status and, when a substring is expected, the body read (its first
+/// MAX_RESPONSE bytes).
+pub fn judge_http(code: u16, expect: u16, body: Option<(&[u8], &str)>) -> Result<String, String> {
     if code != expect {
         return Err(format!("http status {code} (expected {expect})"));
     }
-    if let Some(want) = body {
-        let start = resp
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map(|i| i + 4)
-            .or_else(|| resp.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
-            .unwrap_or(resp.len());
-        let want = want.as_bytes();
-        if !resp[start..].windows(want.len()).any(|w| w == want) {
-            return Err(format!(
-                "http status {code} but the body lacks `{}`",
-                String::from_utf8_lossy(want)
-            ));
+    if let Some((got, want)) = body {
+        let w = want.as_bytes();
+        if !got.windows(w.len()).any(|x| x == w) {
+            return Err(format!("http status {code} but the body lacks `{want}`"));
         }
     }
     Ok(format!("http status {code}"))
@@ -197,25 +202,93 @@ mod tests {
 
     #[test]
     fn http_verdicts() {
-        let ok = b"HTTP/1.0 200 OK\r\nServer: x\r\n\r\nhello real1\n";
-        assert_eq!(judge_http(ok, 200, None).unwrap(), "http status 200");
-        assert!(judge_http(ok, 200, Some("real1")).is_ok());
-        let e = judge_http(ok, 200, Some("real2")).unwrap_err();
-        assert!(e.contains("lacks `real2`"), "{e}");
-        // The substring must be in the body, not the headers.
-        assert!(judge_http(ok, 200, Some("Server")).is_err());
-        let e = judge_http(b"HTTP/1.1 503 Unavailable\r\n\r\n", 200, None).unwrap_err();
-        assert_eq!(e, "http status 503 (expected 200)");
-        assert!(judge_http(b"HTTP/1.1 404 x\r\n", 404, None).is_ok());
-        for bad in [
-            &b""[..],
-            b"garbage",
-            b"SSH-2.0-x\r\n",
-            b"HTTP/1.0 abc\r\n",
-            b"\n",
-        ] {
-            assert!(judge_http(bad, 200, None).is_err(), "{bad:?}");
-        }
+        assert_eq!(judge_http(200, 200, None).unwrap(), "http status 200");
+        assert!(judge_http(200, 200, Some((b"hello real1", "real1"))).is_ok());
+        assert_eq!(
+            judge_http(200, 200, Some((b"hello real1", "real2"))).unwrap_err(),
+            "http status 200 but the body lacks `real2`"
+        );
+        assert_eq!(
+            judge_http(503, 200, None).unwrap_err(),
+            "http status 503 (expected 200)"
+        );
+        assert!(judge_http(404, 404, None).is_ok());
+    }
+
+    /// A one-shot server: answers each connection with the next reply, returns the requests.
+    fn serve(replies: Vec<&'static str>) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::Write;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for reply in replies {
+                let (mut s, _) = l.accept().unwrap();
+                let mut req = [0u8; 1024];
+                let n = s.read(&mut req).unwrap();
+                seen.push(String::from_utf8_lossy(&req[..n]).to_string());
+                s.write_all(reply.as_bytes()).unwrap();
+            }
+            seen
+        });
+        (port, h)
+    }
+
+    #[test]
+    fn http_check_against_a_tiny_server() {
+        let (port, srv) = serve(vec![
+            "HTTP/1.0 200 OK\r\n\r\nall good",
+            "HTTP/1.0 500 x\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nall bad!",
+            "HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\n\r\n",
+            "SSH-2.0-OpenSSH_9.2\r\n",
+        ]);
+        let mut c = check(CheckKind::Http);
+        c.path = Some("/health".into());
+        c.body = Some("good".into());
+        assert_eq!(run(&target(&c, port)).unwrap(), "http status 200");
+        assert_eq!(
+            run(&target(&c, port)).unwrap_err(),
+            "http status 500 (expected 200)"
+        );
+        assert_eq!(
+            run(&target(&c, port)).unwrap_err(),
+            "http status 200 but the body lacks `good`"
+        );
+        // Redirects are not followed: the status is the verdict.
+        assert_eq!(
+            run(&target(&c, port)).unwrap_err(),
+            "http status 301 (expected 200)"
+        );
+        let e = run(&target(&c, port)).unwrap_err();
+        assert!(e.starts_with("bad HTTP response"), "{e}");
+        let seen = srv.join().unwrap();
+        let head: Vec<&str> = seen[0].lines().collect();
+        assert_eq!(head[0], "GET /health HTTP/1.1");
+        assert!(
+            head.contains(&format!("host: 127.0.0.1:{port}").as_str())
+                || head.contains(&format!("Host: 127.0.0.1:{port}").as_str()),
+            "{head:?}"
+        );
+        assert!(
+            head.iter()
+                .any(|h| h.eq_ignore_ascii_case("connection: close")),
+            "{head:?}"
+        );
+        assert!(
+            head.iter()
+                .any(|h| h.eq_ignore_ascii_case("user-agent: dataplane-health")),
+            "{head:?}"
+        );
+    }
+
+    #[test]
+    fn http_check_refused() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let c = check(CheckKind::Http);
+        assert_eq!(run(&target(&c, port)).unwrap_err(), "connection refused");
     }
 
     #[test]
@@ -226,33 +299,6 @@ mod tests {
         assert!(run(&target(&c, port)).is_ok());
         drop(l);
         assert_eq!(run(&target(&c, port)).unwrap_err(), "connection refused");
-    }
-
-    #[test]
-    fn http_check_against_a_tiny_server() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let srv = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            for reply in ["HTTP/1.0 200 OK\r\n\r\nall good", "HTTP/1.0 500 x\r\n\r\n"] {
-                let (mut s, _) = l.accept().unwrap();
-                let mut req = [0u8; 1024];
-                let n = s.read(&mut req).unwrap();
-                seen.push(String::from_utf8_lossy(&req[..n]).to_string());
-                s.write_all(reply.as_bytes()).unwrap();
-            }
-            seen
-        });
-        let mut c = check(CheckKind::Http);
-        c.path = Some("/health".into());
-        c.body = Some("good".into());
-        assert_eq!(run(&target(&c, port)).unwrap(), "http status 200");
-        assert_eq!(
-            run(&target(&c, port)).unwrap_err(),
-            "http status 500 (expected 200)"
-        );
-        let seen = srv.join().unwrap();
-        assert!(seen[0].starts_with("GET /health HTTP/1.0\r\n"), "{seen:?}");
     }
 
     #[test]
