@@ -1,7 +1,7 @@
 //! `dataplane`: the load balancer appliance's command line.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use dataplane::config;
 use dataplane::runtime::Until;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,10 @@ struct Cli {
     /// Validate the config, print it normalised, and exit (same as `dataplane check`).
     #[arg(long)]
     check: bool,
+    /// The EAL file prefix DPDK's tools attach with; overrides the config's eal.file_prefix
+    /// (e.g. one per instance of a systemd template unit).
+    #[arg(long, value_name = "NAME")]
+    file_prefix: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -55,6 +59,9 @@ enum Command {
     /// Talk to a running appliance: list services, connections, set weights, reload
     /// (docs/ctl.md).
     Ctl(dataplane::ctl::CtlArgs),
+    /// Write man pages and shell completions generated from this CLI into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateAssets { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -80,6 +87,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Check { config }) => check(config),
         Some(Command::Ctl(args)) => dataplane::ctl::run(args),
+        Some(Command::GenerateAssets { dir }) => dataplane::cli_assets::write(Cli::command(), dir),
         Some(Command::Replay {
             config,
             inputs,
@@ -111,6 +119,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 return check(path);
             }
             let mut cfg = load(path)?;
+            if let Some(p) = &cli.file_prefix {
+                config::check_file_prefix(p).context("--file-prefix")?;
+                cfg.eal.file_prefix = p.clone();
+            }
             cfg.log = effective_level(&cfg.log, cli.verbose);
             init_logging(&cfg.log);
             let stop = Arc::new(AtomicBool::new(false));

@@ -11,6 +11,7 @@ pub use lcores::parse_lcores;
 pub use load::{load_file, load_str, ConfigError};
 pub use schema::*;
 pub use units::{Dur, Ipv4Net, Mac};
+pub use validate::check_file_prefix;
 
 /// configs/nat.yaml without its shipped health check, for tests that put their own in.
 #[cfg(test)]

@@ -103,6 +103,8 @@ pub fn run(cfg: &Config, until: Until) -> Result<Summary> {
             .collect(),
         log_level: crate::dpdk::log::eal_level(&cfg.log).into(),
         extra: cfg.eal.extra_args.clone(),
+        // Replay stays private: it is a batch job, not something to attach to.
+        file_prefix: (!matches!(until, Until::Drained { .. })).then(|| cfg.eal.file_prefix.clone()),
     })?;
     let summary = run_with_eal(cfg, &until);
     drop(eal);
