@@ -154,6 +154,19 @@ fn package_installs_runs_and_purges() {
         assert!(unit.lines().any(|l| l == line), "no `{line}` in the unit");
     }
 
+    // The units' ExecStartPre: on this machine (scripts/setup reserved 512 pages) it changes
+    // nothing and leaves hugetlbfs mounted and /dev/net/tun present.
+    let prepared = sh("/usr/lib/dataplane/prepare", &[]);
+    assert!(prepared.status.success(), "{prepared:?}");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs")),
+        "{mounts}"
+    );
+    assert!(Path::new("/dev/net/tun").exists());
+
     // Removal keeps the conffiles; purge takes them too.
     ok("dpkg", &["-r", "dataplane"]);
     assert!(!Path::new("/usr/bin/dataplane").exists());
