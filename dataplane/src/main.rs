@@ -59,6 +59,9 @@ enum Command {
     /// Talk to a running appliance: list services, connections, set weights, reload
     /// (docs/ctl.md).
     Ctl(dataplane::ctl::CtlArgs),
+    /// Capture a port of the running appliance with dpdk-dumpcap, by the config's port name
+    /// (docs/operations.md).
+    Capture(dataplane::capture::CaptureArgs),
     /// Write man pages and shell completions generated from this CLI into DIR (for packaging).
     #[command(hide = true)]
     GenerateAssets { dir: PathBuf },
@@ -87,6 +90,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Check { config }) => check(config),
         Some(Command::Ctl(args)) => dataplane::ctl::run(args),
+        Some(Command::Capture(args)) => dataplane::capture::run(&load(&args.config)?, args),
         Some(Command::GenerateAssets { dir }) => dataplane::cli_assets::write(Cli::command(), dir),
         Some(Command::Replay {
             config,
