@@ -125,6 +125,7 @@ fn package_installs_runs_and_purges() {
         "dataplane-ctl",
         "dataplane-check",
         "dataplane-replay",
+        "dataplane-capture",
     ] {
         assert_eq!(
             ok("man", &["-w", page]).trim(),
