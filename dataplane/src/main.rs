@@ -123,10 +123,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 return check(path);
             }
             let mut cfg = load(path)?;
-            if let Some(p) = &cli.file_prefix {
-                config::check_file_prefix(p).context("--file-prefix")?;
-                cfg.eal.file_prefix = p.clone();
-            }
+            // Not written into the config: a reload compares `eal` with the file's.
+            let file_prefix = match &cli.file_prefix {
+                Some(p) => {
+                    config::check_file_prefix(p).context("--file-prefix")?;
+                    p.clone()
+                }
+                None => cfg.eal.file_prefix.clone(),
+            };
             cfg.log = effective_level(&cfg.log, cli.verbose);
             init_logging(&cfg.log);
             let stop = Arc::new(AtomicBool::new(false));
@@ -139,6 +143,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 stop,
                 reload,
                 config: path.to_path_buf(),
+                file_prefix,
             };
             let summary = dataplane::runtime::run(&cfg, until)?;
             print!("{summary}");
