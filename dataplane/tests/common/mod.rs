@@ -195,6 +195,17 @@ impl Drop for Appliance {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+            // Killed, it could not remove its DPDK runtime directory and hugepage files; the
+            // pages would stay taken until another appliance starts with hugepages.
+            let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.prefix));
+            if let Ok(rd) = std::fs::read_dir("/dev/hugepages") {
+                let start = format!("{}map_", self.prefix);
+                for e in rd.flatten() {
+                    if e.file_name().to_string_lossy().starts_with(&start) {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
         }
     }
 }
