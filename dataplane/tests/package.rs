@@ -132,6 +132,12 @@ fn package_installs_runs_and_purges() {
             format!("/usr/share/man/man1/{page}.1.gz")
         );
     }
+    let page = ok("zcat", &["/usr/share/man/man1/dataplane.1.gz"]);
+    assert!(
+        page.lines().any(|l| l
+            == "Running it (the systemd unit, live capture, DPDK's tools): /usr/share/doc/dataplane/operations.md."),
+        "no SEE ALSO pointing at operations.md:\n{page}"
+    );
     let bash = std::fs::read_to_string(FILES[5]).unwrap();
     assert!(
         bash.contains("complete -F _dataplane") && bash.contains("--file-prefix"),
