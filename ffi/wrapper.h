@@ -14,4 +14,5 @@
 #include <rte_ethdev.h>
 #include <rte_dev.h>
 #include <rte_bus_vdev.h>
+#include <rte_pdump.h>
 #include "shim.h"

@@ -1,4 +1,6 @@
 //! The appliance: a DPDK poll-mode L4 load balancer. See docs/architecture.md.
+pub mod capture;
+pub mod cli_assets;
 pub mod config;
 pub mod ctl;
 pub mod dpdk;

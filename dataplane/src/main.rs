@@ -1,7 +1,7 @@
 //! `dataplane`: the load balancer appliance's command line.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use dataplane::config;
 use dataplane::runtime::Until;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,10 @@ struct Cli {
     /// Validate the config, print it normalised, and exit (same as `dataplane check`).
     #[arg(long)]
     check: bool,
+    /// The EAL file prefix DPDK's tools attach with; overrides the config's eal.file_prefix
+    /// (e.g. one per instance of a systemd template unit).
+    #[arg(long, value_name = "NAME")]
+    file_prefix: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -58,6 +62,13 @@ enum Command {
     /// Translate a keepalived.conf or `ipvsadm-save -n` output into this appliance's config
     /// (docs/operations.md); what cannot be translated is listed on stderr.
     Import(dataplane::import::ImportArgs),
+
+    /// Capture a port of the running appliance with dpdk-dumpcap, by the config's port name
+    /// (docs/operations.md).
+    Capture(dataplane::capture::CaptureArgs),
+    /// Write man pages and shell completions generated from this CLI into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateAssets { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -84,6 +95,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Some(Command::Check { config }) => check(config),
         Some(Command::Ctl(args)) => dataplane::ctl::run(args),
         Some(Command::Import(args)) => dataplane::import::run(args),
+
+        Some(Command::Capture(args)) => dataplane::capture::run(&load(&args.config)?, args),
+        Some(Command::GenerateAssets { dir }) => dataplane::cli_assets::write(Cli::command(), dir),
         Some(Command::Replay {
             config,
             inputs,
@@ -115,6 +129,14 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 return check(path);
             }
             let mut cfg = load(path)?;
+            // Not written into the config: a reload compares `eal` with the file's.
+            let file_prefix = match &cli.file_prefix {
+                Some(p) => {
+                    config::check_file_prefix(p).context("--file-prefix")?;
+                    p.clone()
+                }
+                None => cfg.eal.file_prefix.clone(),
+            };
             cfg.log = effective_level(&cfg.log, cli.verbose);
             init_logging(&cfg.log);
             let stop = Arc::new(AtomicBool::new(false));
@@ -127,6 +149,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 stop,
                 reload,
                 config: path.to_path_buf(),
+                file_prefix,
             };
             let summary = dataplane::runtime::run(&cfg, until)?;
             print!("{summary}");

@@ -19,6 +19,7 @@ pub use load::{load_file, load_str, ConfigError};
 pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
 pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};
+pub use validate::check_file_prefix;
 
 /// configs/nat.yaml without its shipped health check, for tests that put their own in.
 #[cfg(test)]

@@ -143,10 +143,20 @@ pub struct Eal {
     /// Extra EAL arguments, appended verbatim (for what the schema does not cover).
     #[serde(default)]
     pub extra_args: Vec<String>,
+    /// EAL `--file-prefix` of the running appliance: its runtime directory
+    /// (/var/run/dpdk/PREFIX) and hugepage files, where DPDK's tools (dpdk-dumpcap, dpdk-pdump,
+    /// dpdk-proc-info, dpdk-telemetry.py) attach with `--file-prefix PREFIX`. Two instances on
+    /// one machine need two prefixes. docs/operations.md.
+    #[serde(default = "default_file_prefix")]
+    pub file_prefix: String,
 }
 
 fn default_memory_mb() -> u32 {
     512
+}
+
+fn default_file_prefix() -> String {
+    "dataplane".into()
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]

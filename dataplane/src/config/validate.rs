@@ -17,6 +17,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         Some(m) => m,
         None => lcores[0],
     };
+    check_file_prefix(&cfg.eal.file_prefix)?;
     if cfg.eal.memory_mb < 64 {
         return Err(ConfigError::new("eal.memory_mb", "must be at least 64"));
     }
@@ -113,4 +114,48 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
     }
     cfg.console.validate()?;
     Ok(())
+}
+
+/// A file prefix names a directory and starts file names: letters, digits, `-`, `_`, `.`.
+pub fn check_file_prefix(p: &str) -> Result<(), ConfigError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if p.is_empty() || p.len() > 64 || !p.chars().all(ok_char) || p.starts_with('.') {
+        return Err(ConfigError::new(
+            "eal.file_prefix",
+            format!(
+                "`{p}` must be 1 to 64 letters, digits, `-`, `_` or `.` (not starting with `.`)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    fn with_prefix(line: &str) -> Result<crate::config::Config, String> {
+        let text = crate::config::nat_yaml_unchecked().replacen(
+            "  memory_mb: 512",
+            &format!("  memory_mb: 512\n{line}"),
+            1,
+        );
+        load_str(&text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn file_prefix_default_and_override() {
+        assert_eq!(with_prefix("").unwrap().eal.file_prefix, "dataplane");
+        let c = with_prefix("  file_prefix: lb-2.blue_x").unwrap();
+        assert_eq!(c.eal.file_prefix, "lb-2.blue_x");
+    }
+
+    #[test]
+    fn file_prefix_refused_with_key_and_reason() {
+        for bad in ["\"\"", "a/b", ".hidden", "\"a b\""] {
+            let e = with_prefix(&format!("  file_prefix: {bad}")).unwrap_err();
+            assert!(e.starts_with("eal.file_prefix"), "{bad}: {e}");
+            assert!(e.contains("must be 1 to 64 letters"), "{bad}: {e}");
+        }
+    }
 }

@@ -1,9 +1,11 @@
 //! EAL start-up from the config, and its cleanup.
 //!
-//! Every instance has its own `--file-prefix` and keeps no hugepage files (`--in-memory` with
-//! hugepages, `--no-huge --no-shconf` without): DPDK otherwise shares a runtime directory and
-//! deletes other processes' unlocked hugepage files, so two appliances (or a test next to a
-//! running one) would disturb each other.
+//! The appliance with hugepages runs as a DPDK primary with a shared configuration under the
+//! configured `--file-prefix`, so DPDK's tools can attach to it (see `shared`); a second
+//! instance needs its own prefix, and is refused with that message otherwise. Without
+//! hugepages, and in replay, an instance is private as before: its own `--file-prefix` and no
+//! shared files (`--in-memory` with hugepages, `--no-huge --no-shconf` without), so that it
+//! never meets another process's runtime directory.
 
 use super::cstr::c;
 use crate::config::Hugepages;
@@ -25,11 +27,16 @@ pub struct EalOptions {
     pub pci: Vec<String>,
     pub log_level: String,
     pub extra: Vec<String>,
+    /// Run shared under this `--file-prefix` when hugepages are used (the appliance); None:
+    /// always private (replay).
+    pub file_prefix: Option<String>,
 }
 
 /// A running EAL; cleaned up on drop (after every port, pool and ring is gone).
 pub struct Eal {
     pub hugepages: bool,
+    /// The shared file prefix, when DPDK's tools can attach (pdump and telemetry are on).
+    pub shared_prefix: Option<String>,
 }
 
 impl Eal {
@@ -38,7 +45,21 @@ impl Eal {
         if STARTED.swap(true, Ordering::SeqCst) {
             bail!("EAL is already initialised in this process");
         }
-        let (huge_args, hugepages) = hugepage_args(o)?;
+        let want_shared = o.file_prefix.is_some();
+        let (huge_args, hugepages) = hugepage_args(o, want_shared)?;
+        let shared_prefix = o.file_prefix.clone().filter(|_| hugepages);
+        let prefix = match &shared_prefix {
+            Some(p) => {
+                super::shared::check_prefix_free(p)?;
+                p.clone()
+            }
+            None => {
+                if want_shared {
+                    tracing::info!("no hugepages: dpdk-dumpcap, dpdk-pdump, dpdk-proc-info and telemetry cannot attach (docs/operations.md)");
+                }
+                format!("dataplane-{}", std::process::id())
+            }
+        };
         let mut args: Vec<String> = vec![
             "dataplane".into(),
             "--lcores".into(),
@@ -46,15 +67,17 @@ impl Eal {
             "--main-lcore".into(),
             o.main_lcore.to_string(),
             "--file-prefix".into(),
-            format!("dataplane-{}", std::process::id()),
+            prefix,
             "-m".into(),
             o.memory_mb.to_string(),
-            "--no-telemetry".into(),
             "--log-level".into(),
             format!("lib.*:{}", o.log_level),
             "--log-level".into(),
             format!("pmd.*:{}", o.log_level),
         ];
+        if shared_prefix.is_none() {
+            args.push("--no-telemetry".into());
+        }
         args.extend(huge_args);
         if o.pci.is_empty() {
             args.push("--no-pci".into());
@@ -78,14 +101,30 @@ impl Eal {
                 super::strerror(super::errno())
             );
         }
-        Ok(Eal { hugepages })
+        let eal = Eal {
+            hugepages,
+            shared_prefix,
+        };
+        if let Some(p) = &eal.shared_prefix {
+            super::shared::pdump_init()?;
+            tracing::info!(
+                "DPDK tools attach with --file-prefix {p} (dpdk-dumpcap, dpdk-pdump, dpdk-proc-info, dpdk-telemetry.py -f {p})"
+            );
+        }
+        Ok(eal)
     }
 }
 
 impl Drop for Eal {
     fn drop(&mut self) {
+        if self.shared_prefix.is_some() {
+            super::shared::pdump_uninit();
+        }
         // SAFETY: called once, after every DPDK object of this process is released.
         unsafe { dpdk_sys::rte_eal_cleanup() };
+        if let Some(p) = &self.shared_prefix {
+            super::shared::remove_leftovers(p, &hugetlbfs_mounts());
+        }
     }
 }
 
@@ -131,7 +170,15 @@ fn no_huge() -> Vec<String> {
 }
 
 /// The EAL arguments for the configured hugepage policy, and whether hugepages are used.
-fn hugepage_args(o: &EalOptions) -> Result<(Vec<String>, bool)> {
+/// `shared`: keep hugepage files and the shared config (for secondaries), else `--in-memory`.
+fn hugepage_args(o: &EalOptions, shared: bool) -> Result<(Vec<String>, bool)> {
+    let in_memory = || {
+        if shared {
+            Vec::new()
+        } else {
+            vec!["--in-memory".to_string()]
+        }
+    };
     let mounts = hugetlbfs_mounts();
     let dir_ok = match &o.huge_dir {
         Some(d) => mounts.iter().any(|m| m == d.trim_end_matches('/')),
@@ -157,12 +204,12 @@ fn hugepage_args(o: &EalOptions) -> Result<(Vec<String>, bool)> {
                     ),
                 }
             }
-            Ok((with_dir(vec!["--in-memory".into()]), true))
+            Ok((with_dir(in_memory()), true))
         }
         Hugepages::Auto => {
             let free = free_huge_mb();
             if dir_ok && free >= u64::from(o.memory_mb) {
-                Ok((with_dir(vec!["--in-memory".into()]), true))
+                Ok((with_dir(in_memory()), true))
             } else {
                 tracing::info!(
                     "hugepages: {} MiB free{}; using --no-huge (eal.hugepages: auto)",

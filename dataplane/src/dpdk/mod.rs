@@ -10,6 +10,7 @@ pub mod mem;
 pub mod mempool;
 pub mod port;
 pub mod ring;
+mod shared;
 
 pub use eal::{Eal, EalOptions};
 pub use mbuf::Burst;

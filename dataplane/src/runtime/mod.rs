@@ -79,6 +79,8 @@ pub enum Until {
         /// Set by SIGHUP: re-read `config` and apply what changed (mode lb).
         reload: Arc<AtomicBool>,
         config: std::path::PathBuf,
+        /// The EAL file prefix DPDK's tools attach with (eal.file_prefix or --file-prefix).
+        file_prefix: String,
     },
     /// Replay: when the ports have received `expected_rx` packets in all and the workers have
     /// gone quiet; an error if that takes longer than `limit`.
@@ -103,6 +105,11 @@ pub fn run(cfg: &Config, until: Until) -> Result<Summary> {
             .collect(),
         log_level: crate::dpdk::log::eal_level(&cfg.log).into(),
         extra: cfg.eal.extra_args.clone(),
+        // Replay stays private: it is a batch job, not something to attach to.
+        file_prefix: match &until {
+            Until::Signal { file_prefix, .. } => Some(file_prefix.clone()),
+            Until::Drained { .. } => None,
+        },
     })?;
     let summary = run_with_eal(cfg, &until);
     drop(eal);

@@ -67,15 +67,27 @@ pub struct Appliance {
     pub child: Option<Child>,
     pub log: PathBuf,
     pub out: PathBuf,
+    /// Its EAL file prefix, unique per test appliance (tests run in parallel) — what DPDK's tools
+    /// attach with.
+    pub prefix: String,
+}
+
+/// A file prefix no other test appliance on this machine uses at the same time.
+fn unique_prefix(tag: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("dptest-{}-{tag}-{n}", std::process::id())
 }
 
 impl Appliance {
     pub fn start(config: &Path, dir: &TestDir, tag: &str) -> Appliance {
         let log = dir.path(&format!("{tag}.stderr"));
         let out = dir.path(&format!("{tag}.stdout"));
+        let prefix = unique_prefix(tag);
         let child = Command::new(bin())
             .arg("--config")
             .arg(config)
+            .args(["--file-prefix", &prefix])
             .env_remove("RUST_LOG")
             .stdout(std::fs::File::create(&out).expect("stdout file"))
             .stderr(std::fs::File::create(&log).expect("stderr file"))
@@ -85,6 +97,7 @@ impl Appliance {
             child: Some(child),
             log,
             out,
+            prefix,
         }
     }
 
@@ -92,9 +105,11 @@ impl Appliance {
     pub fn start_in_netns(ns: &str, config: &Path, dir: &TestDir, tag: &str) -> Appliance {
         let log = dir.path(&format!("{tag}.stderr"));
         let out = dir.path(&format!("{tag}.stdout"));
+        let prefix = unique_prefix(tag);
         let child = Command::new("ip")
             .args(["netns", "exec", ns, bin(), "--config"])
             .arg(config)
+            .args(["--file-prefix", &prefix])
             .env_remove("RUST_LOG")
             .stdout(std::fs::File::create(&out).expect("stdout file"))
             .stderr(std::fs::File::create(&log).expect("stderr file"))
@@ -104,6 +119,7 @@ impl Appliance {
             child: Some(child),
             log,
             out,
+            prefix,
         }
     }
 
@@ -179,6 +195,17 @@ impl Drop for Appliance {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+            // Killed, it could not remove its DPDK runtime directory and hugepage files; the
+            // pages would stay taken until another appliance starts with hugepages.
+            let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.prefix));
+            if let Ok(rd) = std::fs::read_dir("/dev/hugepages") {
+                let start = format!("{}map_", self.prefix);
+                for e in rd.flatten() {
+                    if e.file_name().to_string_lossy().starts_with(&start) {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+            }
         }
     }
 }

@@ -137,6 +137,7 @@ fn run(a: Args) -> Result<()> {
         pci: vec![],
         log_level: "notice".into(),
         extra: vec![],
+        file_prefix: None,
     })?;
     let pool = Arc::new(Mempool::new("pktgen", a.mbufs, 256)?);
     let open = |name: &'static str, device: &str| {
