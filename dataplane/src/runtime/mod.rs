@@ -3,6 +3,7 @@
 //! lcore until a stop signal (or, in replay, until the inputs are drained); then workers joined
 //! -> counters -> ports closed -> pool -> EAL.
 
+mod drain;
 mod l2;
 mod lb;
 
@@ -156,6 +157,7 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
     type Job = Box<dyn FnOnce() -> i32 + Send>;
     let mut jobs: Vec<Job> = Vec::new();
     let mut mgmt: Option<crate::mgmt::Mgmt> = None;
+    let mut rings = Vec::new();
     match cfg.mode {
         Mode::L2fwd => {
             let rewrite =
@@ -176,7 +178,7 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
                 Until::Signal { config, .. } => Some(config.clone()),
                 Until::Drained { .. } => None,
             };
-            let (workers, m) = lb::start(
+            let (workers, m, watched) = lb::start(
                 cfg,
                 &ports,
                 pool.clone(),
@@ -189,6 +191,7 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
                 jobs.push(Box::new(move || worker.run(&c[w], &s)));
             }
             mgmt = Some(m);
+            rings = watched;
         }
     }
     let mut launched = Vec::new();
@@ -211,27 +214,32 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
     };
     let waited = match launch_err {
         Some(_) => Ok(()),
-        None => wait(until, &ports, &counters, &mut || {
-            if let Some(m) = mgmt.as_mut() {
-                if let Until::Signal { reload, config, .. } = until {
-                    let file_changed = watch.as_mut().is_some_and(|w| w.changed());
-                    if reload.swap(false, Ordering::Relaxed) || file_changed {
-                        m.reload(config);
-                    }
+        None => wait(until, &ports, &counters, &rings, &mut || {
+            let Some(m) = mgmt.as_mut() else {
+                return crate::mgmt::MgmtCounters::default();
+            };
+            if let Until::Signal { reload, config, .. } = until {
+                let file_changed = watch.as_mut().is_some_and(|w| w.changed());
+                if reload.swap(false, Ordering::Relaxed) || file_changed {
+                    m.reload(config);
                 }
-                m.tick();
             }
+            m.tick();
+            m.counters
         }),
     };
     stop.store(true, Ordering::SeqCst);
     for &lc in &launched {
         lcore::wait(lc);
     }
+    // The management thread's own threads (control, metrics) read the ports: stop them first.
+    // This also lets go of its ends of the rings, so what is left in them can be counted.
+    drop(mgmt);
     if let Some(e) = launch_err {
         return Err(e);
     }
     waited?;
-    let summary = Summary {
+    let mut summary = Summary {
         ports: ports
             .iter()
             .map(|p| (p.name().to_string(), p.device().to_string(), p.stats()))
@@ -244,19 +252,20 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             .map(|(&lc, c)| (lc, c.snapshot()))
             .collect(),
     };
-    // The management thread's own threads (control, metrics) read the ports: stop them first.
-    drop(mgmt);
+    drain::free_at_stop(rings, &mut summary.workers);
     drop(ports);
     drop(pool);
     Ok(summary)
 }
 
-/// The management thread's wait: for the signal, or for the replay inputs to drain.
+/// The management thread's wait: for the signal, or for the replay inputs to drain. `tick` does
+/// one round of management work and returns the management thread's counters.
 fn wait(
     until: &Until,
     ports: &[Port],
     counters: &[WorkerCounters],
-    tick: &mut dyn FnMut(),
+    rings: &[drain::WatchedRing],
+    tick: &mut dyn FnMut() -> crate::mgmt::MgmtCounters,
 ) -> Result<()> {
     match until {
         Until::Signal { stop: flag, .. } => {
@@ -271,32 +280,20 @@ fn wait(
         Until::Drained { expected_rx, limit } => {
             tracing::info!(packets = expected_rx, "replaying");
             let start = std::time::Instant::now();
-            let mut last = Vec::new();
-            let mut quiet = 0;
-            let mut checked = std::time::Instant::now();
+            let mut drain = drain::Drain::new(*expected_rx, ports, counters, rings);
             loop {
-                tick();
-                std::thread::sleep(Duration::from_millis(1));
-                if checked.elapsed() < Duration::from_millis(10) {
-                    continue;
-                }
-                checked = std::time::Instant::now();
-                let rx: u64 = ports.iter().map(|p| p.stats().ipackets).sum();
-                let now: Vec<_> = counters.iter().map(|c| c.snapshot().traffic()).collect();
-                // Quiet: every input read, and no worker moved a packet for 5 checks (50 ms).
-                quiet = if rx >= *expected_rx && now == last {
-                    quiet + 1
-                } else {
-                    0
-                };
-                if quiet >= 5 {
+                let mgmt = tick();
+                if drain.check(mgmt) {
                     tracing::info!("inputs drained");
                     return Ok(());
                 }
-                last = now;
                 if start.elapsed() > *limit {
-                    bail!("replay: inputs not drained within {limit:?} ({rx} of {expected_rx} packets read)");
+                    bail!(
+                        "replay: inputs not drained within {limit:?} ({})",
+                        drain.waiting_for()
+                    );
                 }
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
     }

@@ -75,6 +75,7 @@ pub fn run(
     let mut b = Burst::new();
     let mut t = WorkerTotals::default();
     let mut idle = Backoff::new(backoff);
+    let mut loops = 0u64;
     while !stop.load(Relaxed) {
         let mut moved = 0usize;
         for p in paths {
@@ -101,6 +102,8 @@ pub fn run(
             idle.idle();
         }
         counters.publish(&t);
+        loops += 1;
+        counters.loop_done(loops);
     }
 }
 

@@ -93,6 +93,7 @@ impl LbWorker {
         let mut t = WorkerTotals::default();
         let mut idle = Backoff::new(self.backoff);
         let mut b = Burst::new();
+        let mut loops = 0u64;
         while !stop.load(Relaxed) {
             if self.snapshot.generation() != eng.snap.generation {
                 eng.adopt(self.snapshot.load_full());
@@ -167,7 +168,13 @@ impl LbWorker {
                 idle.idle();
             }
             counters.publish(&t);
+            loops += 1;
+            counters.loop_done(loops);
         }
+        // Stopping: every loop ends flushed, so only packets parked for ARP are still ours.
+        // What waits in rings is counted by the stopping thread once every worker is gone.
+        t.add(Counter::DropAtStop, eng.pending.free_all() as u64);
+        counters.publish(&t);
         0
     }
 
