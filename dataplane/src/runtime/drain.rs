@@ -119,9 +119,9 @@ impl<'a> Drain<'a> {
         for (w, c) in self.counters.iter().enumerate() {
             match (c.loops(), &self.round) {
                 (0, _) => why.push(format!("worker {w} has not completed a poll loop")),
-                (n, Some(r)) if n < r.loops[w] + 2 => {
-                    why.push(format!("worker {w} has not completed a loop in the last round"))
-                }
+                (n, Some(r)) if n < r.loops[w] + 2 => why.push(format!(
+                    "worker {w} has not completed a loop in the last round"
+                )),
                 _ => {}
             }
         }

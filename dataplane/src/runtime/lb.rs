@@ -1,6 +1,7 @@
 //! The LB mode's share of start-up: exception interfaces, the first snapshot, the rings between
 //! workers and the management thread, and one `LbWorker` per worker lcore.
 
+use super::drain::WatchedRing;
 use crate::config::{Config, Timeouts as CfgTimeouts};
 use crate::dpdk::{Mempool, Port, Ring};
 use crate::lb::conn::{ConnConfig, Timeouts};
@@ -10,7 +11,6 @@ use crate::mgmt::neighbours::Neighbours;
 use crate::mgmt::{exception, Mgmt};
 use crate::worker::lb::{LbWorker, Outputs};
 use crate::worker::stats::{ConnDump, RealStats};
-use super::drain::WatchedRing;
 use anyhow::Result;
 use crossbeam::queue::ArrayQueue;
 use std::hash::BuildHasher;

@@ -1,7 +1,10 @@
 //! Bringing the appliance up and down, in a fixed order (DPVS-style explicit init/teardown):
-//! log bridge -> EAL -> mbuf pool -> ports -> workers; then the management loop on the main
-//! lcore until a stop signal (or, in replay, until the inputs are drained); then workers joined
-//! -> counters -> ports closed -> pool -> EAL.
+//! log bridge -> EAL -> mbuf pool -> ports configured -> workers launched, each setting up its
+//! state and then waiting at the start gate -> ports started -> gate opened (every worker polls
+//! before the first packet can arrive); then the management loop on the main lcore until a stop
+//! signal (or, in replay, until the inputs are drained: drain.rs); then workers joined ->
+//! management thread stopped -> counters, with what is left in rings counted as dropped at stop
+//! -> ports closed -> pool -> EAL.
 
 mod drain;
 mod l2;
@@ -10,6 +13,7 @@ mod lb;
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;
 use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port};
+use crate::worker::gate::StartGate;
 use crate::worker::l2fwd::{self, MacRewrite};
 use crate::worker::{Counter, WorkerCounters, WorkerTotals};
 use anyhow::{bail, Context, Result};
@@ -124,7 +128,8 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
     )?);
     let mut ports = Vec::with_capacity(cfg.ports.len());
     for (i, p) in cfg.ports.iter().enumerate() {
-        let port = Port::open(PortSetup {
+        // Configured, not started: the ports start once every worker is ready to poll.
+        let port = Port::open_stopped(PortSetup {
             name: &p.name,
             device: &p.device,
             queues: nworkers,
@@ -136,23 +141,12 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             pool: pool.clone(),
         })
         .with_context(|| format!("ports[{i}].device"))?;
-        let q = port.queues();
-        let (up, speed) = port.link();
-        tracing::info!(
-            port = %p.name,
-            device = %p.device,
-            driver = %port.driver(),
-            queues = q.rx,
-            rss = q.rss,
-            link = if up { "up" } else { "down" },
-            speed_mbps = speed,
-            "port started"
-        );
         ports.push(port);
     }
 
     let counters: Arc<Vec<WorkerCounters>> =
         Arc::new((0..nworkers).map(|_| WorkerCounters::default()).collect());
+    let gate = Arc::new(StartGate::default());
     // What each worker runs, and what the management thread does while they run.
     type Job = Box<dyn FnOnce() -> i32 + Send>;
     let mut jobs: Vec<Job> = Vec::new();
@@ -166,9 +160,10 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             let burst = usize::from(cfg.workers.burst);
             let backoff = cfg.workers.idle_backoff;
             for (w, paths) in l2::l2_plans(cfg, &ports)?.into_iter().enumerate() {
-                let (c, s) = (counters.clone(), stop.clone());
+                let (c, s, g) = (counters.clone(), stop.clone(), gate.clone());
                 jobs.push(Box::new(move || {
-                    l2fwd::run(&paths, rewrite, burst, backoff, &c[w], &s);
+                    l2fwd::run(&paths, rewrite, burst, backoff, &c[w], &s, &g);
+                    g.leave();
                     0
                 }));
             }
@@ -187,8 +182,12 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
                 config_path,
             )?;
             for (w, worker) in workers.into_iter().enumerate() {
-                let (c, s) = (counters.clone(), stop.clone());
-                jobs.push(Box::new(move || worker.run(&c[w], &s)));
+                let (c, s, g) = (counters.clone(), stop.clone(), gate.clone());
+                jobs.push(Box::new(move || {
+                    let rc = worker.run(&c[w], &s, &g);
+                    g.leave();
+                    rc
+                }));
             }
             mgmt = Some(m);
             rings = watched;
@@ -205,6 +204,9 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
                 break;
             }
         }
+    }
+    if launch_err.is_none() {
+        launch_err = start_ports(&mut ports, &gate, launched.len()).err();
     }
     let mut watch = match until {
         Until::Signal { config, .. } if cfg.control.watch_config => {
@@ -256,6 +258,31 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
     drop(ports);
     drop(pool);
     Ok(summary)
+}
+
+/// Start-up's last step: once every worker has set up and waits at the gate, the ports start
+/// and the gate opens, so every worker is polling (or about to) when the first packet arrives.
+fn start_ports(ports: &mut [Port], gate: &StartGate, workers: usize) -> Result<()> {
+    gate.wait_ready(workers, crate::worker::gate::READY_LIMIT)
+        .map_err(anyhow::Error::msg)?;
+    for port in ports.iter_mut() {
+        port.start()?;
+        let q = port.queues();
+        let (up, speed) = port.link();
+        tracing::info!(
+            port = %port.name(),
+            device = %port.device(),
+            driver = %port.driver(),
+            queues = q.rx,
+            rss = q.rss,
+            link = if up { "up" } else { "down" },
+            speed_mbps = speed,
+            "port started"
+        );
+    }
+    gate.open();
+    tracing::info!(workers, "workers polling");
+    Ok(())
 }
 
 /// The management thread's wait: for the signal, or for the replay inputs to drain. `tick` does

@@ -4,6 +4,7 @@
 
 use super::backoff::Backoff;
 use super::counters::{Counter, WorkerCounters, WorkerTotals};
+use super::gate::StartGate;
 use crate::config::IdleBackoff;
 use crate::dpdk::port::QueueRef;
 use crate::dpdk::Burst;
@@ -71,7 +72,12 @@ pub fn run(
     backoff: IdleBackoff,
     counters: &WorkerCounters,
     stop: &AtomicBool,
+    gate: &StartGate,
 ) {
+    // The ports start once every worker is here.
+    if !gate.arrive_and_wait(stop) {
+        return;
+    }
     let mut b = Burst::new();
     let mut t = WorkerTotals::default();
     let mut idle = Backoff::new(backoff);
