@@ -212,3 +212,21 @@ fn two_workers_on_two_busy_cpus_forward_all_300_syns_every_run() {
 fn four_workers_on_two_busy_cpus_forward_all_300_syns_every_run() {
     every_run_forwards_every_packet("0@0,1@1,2@0,3@1,4@0", "1, 2, 3, 4");
 }
+
+#[test]
+fn a_packet_parked_for_arp_at_stop_is_counted_as_dropped_at_stop() {
+    // No static neighbour for the reals and no ARP answer in the capture: the SYN waits for
+    // its next hop (in replay time does not pass, so it never times out) until replay stops.
+    let cfg = config("0-1", "1")
+        .replace("  - {ip: 198.19.0.11, mac: \"02:00:00:00:02:11\"}\n", "")
+        .replace("  - {ip: 198.19.0.12, mac: \"02:00:00:00:02:12\"}\n", "");
+    assert!(!cfg.contains("02:00:00:00:02:1"));
+    let d = TestDir::new();
+    let cfgp = d.write("lb.yaml", &cfg);
+    write_pcap_timed(&d.path("ext.pcap"), &syns()[..1]);
+    let (ports, summary) = replay_once(&d, &cfgp);
+    assert_eq!(ports, Vec::<u16>::new(), "nothing forwarded:\n{summary}");
+    assert_eq!(counter(&summary, "conn_new"), 1, "{summary}");
+    assert_eq!(counter(&summary, "drop_at_stop"), 1, "{summary}");
+    assert_eq!(counter(&summary, "drop_no_neighbour"), 0, "{summary}");
+}
