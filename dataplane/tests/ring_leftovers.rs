@@ -28,7 +28,7 @@ fn a_watch_counts_and_frees_what_is_left_once_both_ends_are_gone() {
 
     let mut b = Burst::new();
     for _ in 0..5 {
-        b.push(Mbuf::alloc(&pool).expect("mbuf")).ok().expect("room");
+        assert!(b.push(Mbuf::alloc(&pool).expect("mbuf")).is_ok(), "room");
     }
     assert_eq!(producer.enqueue(&mut b), 5);
     assert_eq!((watch.len(), watch.is_empty()), (5, false));
@@ -42,7 +42,9 @@ fn a_watch_counts_and_frees_what_is_left_once_both_ends_are_gone() {
 
     // While an end lives, the watch takes nothing.
     drop(producer);
-    let watch = watch.free_remaining().err().expect("the consumer is alive");
+    let Err(watch) = watch.free_remaining() else {
+        panic!("freed while the consumer is alive");
+    };
     assert_eq!(watch.len(), 3);
     assert_eq!(pool.available(), all - 3);
 
