@@ -96,12 +96,19 @@ struct Spinners {
 }
 
 impl Spinners {
+    /// One spinning thread pinned to each of the first `n` CPUs (so every CPU the workers run
+    /// on is contended, as with one busy loop per CPU on a loaded machine).
     fn start(n: usize) -> Spinners {
         let stop = Arc::new(AtomicBool::new(false));
+        let cpus = core_affinity::get_core_ids().unwrap_or_default();
         let threads = (0..n)
-            .map(|_| {
+            .map(|i| {
                 let stop = stop.clone();
+                let cpu = cpus.get(i).copied();
                 std::thread::spawn(move || {
+                    if let Some(cpu) = cpu {
+                        core_affinity::set_for_current(cpu);
+                    }
                     let t0 = Instant::now();
                     let mut x = 0u64;
                     while !stop.load(Ordering::Relaxed) && t0.elapsed() < SPIN_LIMIT {
