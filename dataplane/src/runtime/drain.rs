@@ -45,13 +45,49 @@ struct Round {
     activity: Activity,
 }
 
+/// The drain's decision on plain numbers: rounds of quiet.
+#[derive(Default)]
+struct Rounds {
+    round: Option<Round>,
+}
+
+impl Rounds {
+    /// Called with every input read; true once a round has passed with nothing moving.
+    fn observe(&mut self, loops: Vec<u64>, activity: Activity, rings_empty: bool) -> bool {
+        let Some(round) = &self.round else {
+            self.round = Some(Round { loops, activity });
+            return false;
+        };
+        if loops
+            .iter()
+            .zip(&round.loops)
+            .any(|(&now, &then)| now < then + 2)
+        {
+            return false;
+        }
+        let still = activity == round.activity && rings_empty;
+        if !still {
+            self.round = Some(Round { loops, activity });
+        }
+        still
+    }
+
+    /// Workers that have not yet completed a loop begun in this round.
+    fn behind<'a>(&'a self, loops: &'a [u64]) -> impl Iterator<Item = usize> + 'a {
+        loops.iter().enumerate().filter_map(|(w, &n)| {
+            let then = self.round.as_ref().map_or(0, |r| r.loops[w]);
+            (n < then + 2).then_some(w)
+        })
+    }
+}
+
 /// Replay's drain check, made by the management thread after each of its ticks.
 pub struct Drain<'a> {
     expected_rx: u64,
     ports: &'a [Port],
     counters: &'a [WorkerCounters],
     rings: &'a [WatchedRing],
-    round: Option<Round>,
+    rounds: Rounds,
 }
 
 impl<'a> Drain<'a> {
@@ -66,7 +102,7 @@ impl<'a> Drain<'a> {
             ports,
             counters,
             rings,
-            round: None,
+            rounds: Rounds::default(),
         }
     }
 
@@ -78,7 +114,7 @@ impl<'a> Drain<'a> {
     /// after its latest tick.
     pub fn check(&mut self, mgmt: MgmtCounters) -> bool {
         if self.read() < self.expected_rx {
-            self.round = None;
+            self.rounds = Rounds::default();
             return false;
         }
         // Loop counts first (Acquire): what those loops did is then visible in what follows.
@@ -91,22 +127,8 @@ impl<'a> Drain<'a> {
                 .collect(),
             mgmt,
         };
-        let Some(round) = &self.round else {
-            self.round = Some(Round { loops, activity });
-            return false;
-        };
-        if loops
-            .iter()
-            .zip(&round.loops)
-            .any(|(&now, &then)| now < then + 2)
-        {
-            return false;
-        }
-        let still = activity == round.activity && self.rings.iter().all(|r| r.ring.is_empty());
-        if !still {
-            self.round = Some(Round { loops, activity });
-        }
-        still
+        let rings_empty = self.rings.iter().all(|r| r.ring.is_empty());
+        self.rounds.observe(loops, activity, rings_empty)
     }
 
     /// What the drain is waiting for (for the error when replay takes too long).
@@ -116,14 +138,13 @@ impl<'a> Drain<'a> {
             return format!("{read} of {} packets read", self.expected_rx);
         }
         let mut why = Vec::new();
-        for (w, c) in self.counters.iter().enumerate() {
-            match (c.loops(), &self.round) {
-                (0, _) => why.push(format!("worker {w} has not completed a poll loop")),
-                (n, Some(r)) if n < r.loops[w] + 2 => why.push(format!(
-                    "worker {w} has not completed a loop in the last round"
-                )),
-                _ => {}
-            }
+        let loops: Vec<u64> = self.counters.iter().map(|c| c.loops()).collect();
+        for w in self.rounds.behind(&loops) {
+            why.push(if loops[w] == 0 {
+                format!("worker {w} has not completed a poll loop")
+            } else {
+                format!("worker {w} has not completed a loop in the last round")
+            });
         }
         for r in self.rings.iter().filter(|r| !r.ring.is_empty()) {
             why.push(format!("ring {} holds {} packets", r.name, r.ring.len()));
@@ -151,5 +172,73 @@ pub fn free_at_stop(rings: Vec<WatchedRing>, workers: &mut [(u32, WorkerTotals)]
             // packets when it drops them, uncounted.
             Err(_) => tracing::warn!(ring = %r.name, "ring still in use at stop; not counted"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet(workers: usize) -> Activity {
+        Activity {
+            workers: vec![vec![0; 3]; workers],
+            mgmt: MgmtCounters::default(),
+        }
+    }
+
+    #[test]
+    fn drained_after_every_worker_completes_a_loop_begun_in_a_quiet_round() {
+        let mut r = Rounds::default();
+        assert!(
+            !r.observe(vec![5, 9], quiet(2), true),
+            "the first look starts a round"
+        );
+        assert!(
+            !r.observe(vec![7, 10], quiet(2), true),
+            "worker 1 may be in the loop it was in"
+        );
+        assert_eq!(r.behind(&[7, 10]).collect::<Vec<_>>(), vec![1]);
+        assert!(r.observe(vec![7, 11], quiet(2), true));
+    }
+
+    #[test]
+    fn a_worker_that_never_loops_holds_the_drain() {
+        let mut r = Rounds::default();
+        assert!(!r.observe(vec![3, 0], quiet(2), true));
+        for n in 5..50 {
+            assert!(!r.observe(vec![n, 0], quiet(2), true));
+        }
+        assert_eq!(r.behind(&[50, 0]).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn a_moved_counter_or_a_full_ring_starts_the_next_round() {
+        let mut r = Rounds::default();
+        assert!(!r.observe(vec![0, 0], quiet(2), true));
+        let mut moved = quiet(2);
+        moved.workers[1][0] = 146; // e.g. handoff_in
+        assert!(!r.observe(vec![2, 2], moved, true), "a counter moved");
+        let moved_again = || {
+            let mut a = quiet(2);
+            a.workers[1][0] = 146;
+            a
+        };
+        // The next round counts from there: loops 2 and 2 are its start.
+        assert!(!r.observe(vec![3, 4], moved_again(), true));
+        assert!(
+            !r.observe(vec![4, 4], moved_again(), false),
+            "a ring holds packets"
+        );
+        assert!(
+            !r.observe(vec![5, 5], moved_again(), true),
+            "a new round from 4, 4"
+        );
+        assert!(r.observe(vec![6, 6], moved_again(), true));
+        let mut mgmt = moved_again();
+        mgmt.mgmt.arp_requests = 1;
+        assert!(
+            !r.observe(vec![9, 9], mgmt, true),
+            "the management thread moved"
+        );
     }
 }
