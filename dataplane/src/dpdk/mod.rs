@@ -16,7 +16,7 @@ pub use eal::{Eal, EalOptions};
 pub use mbuf::Burst;
 pub use mempool::Mempool;
 pub use port::{Port, PortStats, QueueCounts};
-pub use ring::{Consumer, Producer, Ring};
+pub use ring::{Consumer, Producer, Ring, RingWatch};
 
 /// DPDK's description of an error number (rte_errno or a negative return value).
 pub fn strerror(errnum: i32) -> String {

@@ -79,6 +79,10 @@ pub struct Port {
     driver: String,
     queues: QueueCounts,
     mac: [u8; 6],
+    /// What `start` applies once the device runs (kept from the setup).
+    promiscuous: bool,
+    wanted_mac: Option<[u8; 6]>,
+    started: bool,
     _pool: Arc<Mempool>,
 }
 
@@ -100,6 +104,14 @@ pub struct PortSetup<'a> {
 impl Port {
     /// Probes (for vdevs), configures and starts a port with up to `queues` RX and TX queues.
     pub fn open(s: PortSetup<'_>) -> Result<Port> {
+        let mut port = Port::open_stopped(s)?;
+        port.start()?;
+        Ok(port)
+    }
+
+    /// Probes and configures a port without starting it: it delivers nothing until `start`
+    /// (the runtime starts data ports only once every worker is ready to poll them).
+    pub fn open_stopped(s: PortSetup<'_>) -> Result<Port> {
         let devname = dev_name(s.device);
         if !is_pci(s.device) {
             let args = c(s.device)?;
@@ -140,6 +152,9 @@ impl Port {
                 rss: false,
             },
             mac: [0; 6],
+            promiscuous: s.promiscuous,
+            wanted_mac: s.mac,
+            started: false,
             _pool: s.pool.clone(),
         };
         port.configure(&s)
@@ -216,40 +231,49 @@ impl Port {
                 "tx queue setup",
             )?;
         }
-        // SAFETY: configured port.
-        check(unsafe { dpdk_sys::rte_eth_dev_start(id) }, "start")?;
-        if s.promiscuous {
-            // SAFETY: started port. Some vdevs (net_ring, net_pcap) do not support it: not fatal.
-            let rc = unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
-            if rc != 0 && rc != -(libc::ENOTSUP) {
-                tracing::warn!(port = %s.name, "cannot enable promiscuous mode: {}", super::strerror(rc));
-            }
-        }
         let mut mac = dpdk_sys::rte_ether_addr::default();
         // SAFETY: valid port id and out-pointer.
         check(
             unsafe { dpdk_sys::rte_eth_macaddr_get(id, &mut mac) },
             "macaddr_get",
         )?;
-        self.mac = mac.addr_bytes;
-        if let Some(m) = s.mac {
+        // The configured MAC is the port's from now on (set on the device by `start`).
+        self.mac = s.mac.unwrap_or(mac.addr_bytes);
+        self.queues = QueueCounts {
+            rx: nq,
+            tx: nq,
+            rss,
+        };
+        Ok(())
+    }
+
+    /// Starts the device (it begins to deliver packets), then turns on promiscuous mode and sets
+    /// the configured MAC, in the order DPDK's drivers expect.
+    pub fn start(&mut self) -> Result<()> {
+        let id = self.id;
+        let what = format!("port `{}` ({})", self.name, self.device);
+        // SAFETY: configured port.
+        check(unsafe { dpdk_sys::rte_eth_dev_start(id) }, "start").context(what.clone())?;
+        self.started = true;
+        if self.promiscuous {
+            // SAFETY: started port. Some vdevs (net_ring, net_pcap) do not support it: not fatal.
+            let rc = unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
+            if rc != 0 && rc != -(libc::ENOTSUP) {
+                tracing::warn!(port = %self.name, "cannot enable promiscuous mode: {}", super::strerror(rc));
+            }
+        }
+        if let Some(m) = self.wanted_mac {
             let mut want = dpdk_sys::rte_ether_addr { addr_bytes: m };
             // SAFETY: valid port id and a MAC value.
             let rc = unsafe { dpdk_sys::rte_eth_dev_default_mac_addr_set(id, &mut want) };
             if rc == -(libc::ENOTSUP) {
                 // Devices without MAC filters (net_pcap, net_ring) take every frame anyway: the
                 // configured MAC is simply the one the appliance uses on this port.
-                tracing::debug!(port = %s.name, "device cannot change its MAC; using the configured one in software");
+                tracing::debug!(port = %self.name, "device cannot change its MAC; using the configured one in software");
             } else {
-                check(rc, "set MAC address")?;
+                check(rc, "set MAC address").context(what)?;
             }
-            self.mac = m;
         }
-        self.queues = QueueCounts {
-            rx: nq,
-            tx: nq,
-            rss,
-        };
         Ok(())
     }
 
@@ -356,7 +380,9 @@ impl Drop for Port {
     fn drop(&mut self) {
         // SAFETY: workers using this port have been joined (runtime teardown order).
         unsafe {
-            dpdk_sys::rte_eth_dev_stop(self.id);
+            if self.started {
+                dpdk_sys::rte_eth_dev_stop(self.id);
+            }
             dpdk_sys::rte_eth_dev_close(self.id);
         }
     }

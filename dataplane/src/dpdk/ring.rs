@@ -17,12 +17,16 @@ unsafe impl Send for RingInner {}
 // SAFETY: see Send.
 unsafe impl Sync for RingInner {}
 
-impl Drop for RingInner {
-    fn drop(&mut self) {
+impl RingInner {
+    /// Dequeues and frees every packet left; returns how many there were. Only for the last
+    /// owner of the ring (both ends gone), which makes the dequeue exclusive.
+    fn free_remaining(&mut self) -> usize {
         let mut b = Burst::new();
+        let mut total = 0;
         loop {
             let (pkts, len) = b.raw_parts();
-            // SAFETY: both ends are gone (this is the last Arc), so draining here is exclusive.
+            // SAFETY: `&mut self` on the last owner: no producer or consumer is left, so this
+            // is the only thread touching the ring; dequeued mbufs become ours (freed below).
             let n = unsafe {
                 dpdk_sys::shim_rte_ring_dequeue_burst(
                     self.0.as_ptr(),
@@ -34,9 +38,22 @@ impl Drop for RingInner {
             *len = n;
             b.clear();
             if n == 0 {
-                break;
+                return total;
             }
+            total += n;
         }
+    }
+
+    fn count(&self) -> u32 {
+        // SAFETY: a read-only query of the ring's head and tail indices, safe beside a running
+        // producer and consumer (the answer may be stale by the time it is used).
+        unsafe { dpdk_sys::shim_rte_ring_count(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for RingInner {
+    fn drop(&mut self) {
+        self.free_remaining();
         // SAFETY: the ring is empty and unreferenced.
         unsafe { dpdk_sys::rte_ring_free(self.0.as_ptr()) }
     }
@@ -118,7 +135,36 @@ impl Consumer {
 
     /// Packets waiting in the ring.
     pub fn count(&self) -> u32 {
-        // SAFETY: read-only query.
-        unsafe { dpdk_sys::shim_rte_ring_count(self.0 .0.as_ptr()) }
+        self.0.count()
+    }
+
+    /// A handle that can only look at the ring (and free what is left once both ends are gone).
+    pub fn watch(&self) -> RingWatch {
+        RingWatch(self.0.clone())
+    }
+}
+
+/// A third handle on a ring that neither enqueues nor dequeues while the ends live, so the SP/SC
+/// contract holds: the management thread uses it to see that a ring is empty (replay's drain)
+/// and, at shutdown, to free and count what was never dequeued.
+pub struct RingWatch(Arc<RingInner>);
+
+impl RingWatch {
+    /// Packets in the ring now (a snapshot: the ends may be moving).
+    pub fn len(&self) -> u32 {
+        self.0.count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Once the producer and consumer are both dropped: frees the packets still in the ring
+    /// and returns how many there were. While an end lives, gives the watch back untouched.
+    pub fn free_remaining(self) -> Result<usize, RingWatch> {
+        match Arc::try_unwrap(self.0) {
+            Ok(mut inner) => Ok(inner.free_remaining()),
+            Err(shared) => Err(RingWatch(shared)),
+        }
     }
 }

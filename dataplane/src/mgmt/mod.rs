@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Counters of the management thread's own traffic.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MgmtCounters {
     pub to_kernel: u64,
     pub from_kernel: u64,

@@ -1,6 +1,7 @@
 //! The LB mode's share of start-up: exception interfaces, the first snapshot, the rings between
 //! workers and the management thread, and one `LbWorker` per worker lcore.
 
+use super::drain::WatchedRing;
 use crate::config::{Config, Timeouts as CfgTimeouts};
 use crate::dpdk::{Mempool, Port, Ring};
 use crate::lb::conn::{ConnConfig, Timeouts};
@@ -50,7 +51,7 @@ pub fn start(
     replay: bool,
     counters: Arc<Vec<crate::worker::WorkerCounters>>,
     config_path: Option<std::path::PathBuf>,
-) -> Result<(Vec<LbWorker>, Mgmt)> {
+) -> Result<(Vec<LbWorker>, Mgmt, Vec<WatchedRing>)> {
     crate::dpdk::dynfield::register_meta()?;
     let n = cfg.workers.cores.len();
     let mut taps = Vec::with_capacity(ports.len());
@@ -79,14 +80,18 @@ pub fn start(
     let snapshot = control_state.published();
 
     // Rings: handoff[w][v] from worker w to worker v; worker -> management (kernel);
-    // management -> worker 0 (frames to transmit).
+    // management -> worker 0 (frames to transmit). Each is also watched by the management
+    // thread (replay's drain; what is left at stop is charged to the worker named here).
+    let mut watched = Vec::new();
     let mut handoff_tx: Vec<Vec<Option<crate::dpdk::Producer>>> =
         (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
     let mut handoff_rx: Vec<Vec<crate::dpdk::Consumer>> = (0..n).map(|_| Vec::new()).collect();
     for (w, row) in handoff_tx.iter_mut().enumerate() {
         for (v, slot) in row.iter_mut().enumerate() {
             if w != v {
-                let (p, c) = Ring::spsc(&format!("ho{w}-{v}"), HANDOFF_RING)?;
+                let name = format!("ho{w}-{v}");
+                let (p, c) = Ring::spsc(&name, HANDOFF_RING)?;
+                watched.push(WatchedRing::new(&name, &c, v));
                 *slot = Some(p);
                 handoff_rx[v].push(c);
             }
@@ -95,11 +100,14 @@ pub fn start(
     let mut to_kernel_rx = Vec::new();
     let mut to_kernel_tx = Vec::new();
     for w in 0..n {
-        let (p, c) = Ring::spsc(&format!("tk{w}"), KERNEL_RING)?;
+        let name = format!("tk{w}");
+        let (p, c) = Ring::spsc(&name, KERNEL_RING)?;
+        watched.push(WatchedRing::new(&name, &c, w));
         to_kernel_tx.push(p);
         to_kernel_rx.push(c);
     }
     let (to_worker0, from_mgmt) = Ring::spsc("fm", KERNEL_RING)?;
+    watched.push(WatchedRing::new("fm", &from_mgmt, 0));
     let mut from_mgmt = Some(from_mgmt);
     let events: Vec<_> = (0..n)
         .map(|_| Arc::new(ArrayQueue::new(EVENT_QUEUE)))
@@ -166,5 +174,5 @@ pub fn start(
     mgmt.real_stats = real_stats;
     mgmt.dumps = dumps;
     mgmt.control = control;
-    Ok((workers, mgmt))
+    Ok((workers, mgmt, watched))
 }

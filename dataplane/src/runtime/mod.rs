@@ -1,14 +1,19 @@
 //! Bringing the appliance up and down, in a fixed order (DPVS-style explicit init/teardown):
-//! log bridge -> EAL -> mbuf pool -> ports -> workers; then the management loop on the main
-//! lcore until a stop signal (or, in replay, until the inputs are drained); then workers joined
-//! -> counters -> ports closed -> pool -> EAL.
+//! log bridge -> EAL -> mbuf pool -> ports configured -> workers launched, each setting up its
+//! state and then waiting at the start gate -> ports started -> gate opened (every worker polls
+//! before the first packet can arrive); then the management loop on the main lcore until a stop
+//! signal (or, in replay, until the inputs are drained: drain.rs); then workers joined ->
+//! management thread stopped -> counters, with what is left in rings counted as dropped at stop
+//! -> ports closed -> pool -> EAL.
 
+mod drain;
 mod l2;
 mod lb;
 
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;
 use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port};
+use crate::worker::gate::StartGate;
 use crate::worker::l2fwd::{self, MacRewrite};
 use crate::worker::{Counter, WorkerCounters, WorkerTotals};
 use anyhow::{bail, Context, Result};
@@ -130,7 +135,8 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
     )?);
     let mut ports = Vec::with_capacity(cfg.ports.len());
     for (i, p) in cfg.ports.iter().enumerate() {
-        let port = Port::open(PortSetup {
+        // Configured, not started: the ports start once every worker is ready to poll.
+        let port = Port::open_stopped(PortSetup {
             name: &p.name,
             device: &p.device,
             queues: nworkers,
@@ -142,27 +148,17 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             pool: pool.clone(),
         })
         .with_context(|| format!("ports[{i}].device"))?;
-        let q = port.queues();
-        let (up, speed) = port.link();
-        tracing::info!(
-            port = %p.name,
-            device = %p.device,
-            driver = %port.driver(),
-            queues = q.rx,
-            rss = q.rss,
-            link = if up { "up" } else { "down" },
-            speed_mbps = speed,
-            "port started"
-        );
         ports.push(port);
     }
 
     let counters: Arc<Vec<WorkerCounters>> =
         Arc::new((0..nworkers).map(|_| WorkerCounters::default()).collect());
+    let gate = Arc::new(StartGate::default());
     // What each worker runs, and what the management thread does while they run.
     type Job = Box<dyn FnOnce() -> i32 + Send>;
     let mut jobs: Vec<Job> = Vec::new();
     let mut mgmt: Option<crate::mgmt::Mgmt> = None;
+    let mut rings = Vec::new();
     match cfg.mode {
         Mode::L2fwd => {
             let rewrite =
@@ -171,9 +167,10 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             let burst = usize::from(cfg.workers.burst);
             let backoff = cfg.workers.idle_backoff;
             for (w, paths) in l2::l2_plans(cfg, &ports)?.into_iter().enumerate() {
-                let (c, s) = (counters.clone(), stop.clone());
+                let (c, s, g) = (counters.clone(), stop.clone(), gate.clone());
                 jobs.push(Box::new(move || {
-                    l2fwd::run(&paths, rewrite, burst, backoff, &c[w], &s);
+                    l2fwd::run(&paths, rewrite, burst, backoff, &c[w], &s, &g);
+                    g.leave();
                     0
                 }));
             }
@@ -183,7 +180,7 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
                 Until::Signal { config, .. } => Some(config.clone()),
                 Until::Drained { .. } => None,
             };
-            let (workers, m) = lb::start(
+            let (workers, m, watched) = lb::start(
                 cfg,
                 &ports,
                 pool.clone(),
@@ -192,10 +189,15 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
                 config_path,
             )?;
             for (w, worker) in workers.into_iter().enumerate() {
-                let (c, s) = (counters.clone(), stop.clone());
-                jobs.push(Box::new(move || worker.run(&c[w], &s)));
+                let (c, s, g) = (counters.clone(), stop.clone(), gate.clone());
+                jobs.push(Box::new(move || {
+                    let rc = worker.run(&c[w], &s, &g);
+                    g.leave();
+                    rc
+                }));
             }
             mgmt = Some(m);
+            rings = watched;
         }
     }
     let mut launched = Vec::new();
@@ -210,6 +212,9 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             }
         }
     }
+    if launch_err.is_none() {
+        launch_err = start_ports(&mut ports, &gate, launched.len()).err();
+    }
     let mut watch = match until {
         Until::Signal { config, .. } if cfg.control.watch_config => {
             Some(crate::mgmt::watch::ConfigWatch::new(config.clone()))
@@ -218,28 +223,33 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
     };
     let waited = match launch_err {
         Some(_) => Ok(()),
-        None => wait(until, &ports, &counters, &mut || {
-            if let Some(m) = mgmt.as_mut() {
-                if let Until::Signal { reload, config, .. } = until {
-                    let file_changed = watch.as_mut().is_some_and(|w| w.changed());
-                    if reload.swap(false, Ordering::Relaxed) || file_changed {
-                        // Logged either way; nobody waits for the answer.
-                        let _ = m.reload(config);
-                    }
+        None => wait(until, &ports, &counters, &rings, &mut || {
+            let Some(m) = mgmt.as_mut() else {
+                return crate::mgmt::MgmtCounters::default();
+            };
+            if let Until::Signal { reload, config, .. } = until {
+                let file_changed = watch.as_mut().is_some_and(|w| w.changed());
+                if reload.swap(false, Ordering::Relaxed) || file_changed {
+                    // Logged either way; nobody waits for the answer.
+                    let _ = m.reload(config);
                 }
-                m.tick();
             }
+            m.tick();
+            m.counters
         }),
     };
     stop.store(true, Ordering::SeqCst);
     for &lc in &launched {
         lcore::wait(lc);
     }
+    // The management thread's own threads (control, metrics) read the ports: stop them first.
+    // This also lets go of its ends of the rings, so what is left in them can be counted.
+    drop(mgmt);
     if let Some(e) = launch_err {
         return Err(e);
     }
     waited?;
-    let summary = Summary {
+    let mut summary = Summary {
         ports: ports
             .iter()
             .map(|p| (p.name().to_string(), p.device().to_string(), p.stats()))
@@ -252,19 +262,45 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             .map(|(&lc, c)| (lc, c.snapshot()))
             .collect(),
     };
-    // The management thread's own threads (control, metrics) read the ports: stop them first.
-    drop(mgmt);
+    drain::free_at_stop(rings, &mut summary.workers);
     drop(ports);
     drop(pool);
     Ok(summary)
 }
 
-/// The management thread's wait: for the signal, or for the replay inputs to drain.
+/// Start-up's last step: once every worker has set up and waits at the gate, the ports start
+/// and the gate opens, so every worker is polling (or about to) when the first packet arrives.
+fn start_ports(ports: &mut [Port], gate: &StartGate, workers: usize) -> Result<()> {
+    gate.wait_ready(workers, crate::worker::gate::READY_LIMIT)
+        .map_err(anyhow::Error::msg)?;
+    for port in ports.iter_mut() {
+        port.start()?;
+        let q = port.queues();
+        let (up, speed) = port.link();
+        tracing::info!(
+            port = %port.name(),
+            device = %port.device(),
+            driver = %port.driver(),
+            queues = q.rx,
+            rss = q.rss,
+            link = if up { "up" } else { "down" },
+            speed_mbps = speed,
+            "port started"
+        );
+    }
+    gate.open();
+    tracing::info!(workers, "workers polling");
+    Ok(())
+}
+
+/// The management thread's wait: for the signal, or for the replay inputs to drain. `tick` does
+/// one round of management work and returns the management thread's counters.
 fn wait(
     until: &Until,
     ports: &[Port],
     counters: &[WorkerCounters],
-    tick: &mut dyn FnMut(),
+    rings: &[drain::WatchedRing],
+    tick: &mut dyn FnMut() -> crate::mgmt::MgmtCounters,
 ) -> Result<()> {
     match until {
         Until::Signal { stop: flag, .. } => {
@@ -279,32 +315,20 @@ fn wait(
         Until::Drained { expected_rx, limit } => {
             tracing::info!(packets = expected_rx, "replaying");
             let start = std::time::Instant::now();
-            let mut last = Vec::new();
-            let mut quiet = 0;
-            let mut checked = std::time::Instant::now();
+            let mut drain = drain::Drain::new(*expected_rx, ports, counters, rings);
             loop {
-                tick();
-                std::thread::sleep(Duration::from_millis(1));
-                if checked.elapsed() < Duration::from_millis(10) {
-                    continue;
-                }
-                checked = std::time::Instant::now();
-                let rx: u64 = ports.iter().map(|p| p.stats().ipackets).sum();
-                let now: Vec<_> = counters.iter().map(|c| c.snapshot().traffic()).collect();
-                // Quiet: every input read, and no worker moved a packet for 5 checks (50 ms).
-                quiet = if rx >= *expected_rx && now == last {
-                    quiet + 1
-                } else {
-                    0
-                };
-                if quiet >= 5 {
+                let mgmt = tick();
+                if drain.check(mgmt) {
                     tracing::info!("inputs drained");
                     return Ok(());
                 }
-                last = now;
                 if start.elapsed() > *limit {
-                    bail!("replay: inputs not drained within {limit:?} ({rx} of {expected_rx} packets read)");
+                    bail!(
+                        "replay: inputs not drained within {limit:?} ({})",
+                        drain.waiting_for()
+                    );
                 }
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
     }

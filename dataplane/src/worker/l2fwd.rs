@@ -4,6 +4,7 @@
 
 use super::backoff::Backoff;
 use super::counters::{Counter, WorkerCounters, WorkerTotals};
+use super::gate::StartGate;
 use crate::config::IdleBackoff;
 use crate::dpdk::port::QueueRef;
 use crate::dpdk::Burst;
@@ -51,10 +52,16 @@ pub fn run(
     backoff: IdleBackoff,
     counters: &WorkerCounters,
     stop: &AtomicBool,
+    gate: &StartGate,
 ) {
+    // The ports start once every worker is here.
+    if !gate.arrive_and_wait(stop) {
+        return;
+    }
     let mut b = Burst::new();
     let mut t = WorkerTotals::default();
     let mut idle = Backoff::new(backoff);
+    let mut loops = 0u64;
     while !stop.load(Relaxed) {
         let mut moved = 0usize;
         for p in paths {
@@ -81,6 +88,8 @@ pub fn run(
             idle.idle();
         }
         counters.publish(&t);
+        loops += 1;
+        counters.loop_done(loops);
     }
 }
 

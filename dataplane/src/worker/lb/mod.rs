@@ -19,6 +19,7 @@ use crate::lb::published::Published;
 use crate::worker::backoff::Backoff;
 use crate::worker::clock::Clock;
 use crate::worker::counters::{Counter, WorkerCounters, WorkerTotals};
+use crate::worker::gate::StartGate;
 use crate::worker::meta::{self, Kind};
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats, RealTraffic};
 use crossbeam::queue::ArrayQueue;
@@ -57,7 +58,7 @@ const PUBLISH_MS: u64 = 100;
 const DUMP_SLOTS_PER_LOOP: u32 = 1024;
 
 impl LbWorker {
-    pub fn run(mut self, counters: &WorkerCounters, stop: &AtomicBool) -> i32 {
+    pub fn run(mut self, counters: &WorkerCounters, stop: &AtomicBool, gate: &StartGate) -> i32 {
         // Allocated here, on the worker's own core (its NUMA node), in huge pages when the
         // kernel gives them.
         self.conn.advise = Some(crate::dpdk::mem::advise_hugepages);
@@ -93,6 +94,11 @@ impl LbWorker {
         let mut t = WorkerTotals::default();
         let mut idle = Backoff::new(self.backoff);
         let mut b = Burst::new();
+        // Set up: the ports start once every worker is here.
+        if !gate.arrive_and_wait(stop) {
+            return 0;
+        }
+        let mut loops = 0u64;
         while !stop.load(Relaxed) {
             if self.snapshot.generation() != eng.snap.generation {
                 eng.adopt(self.snapshot.load_full());
@@ -167,7 +173,13 @@ impl LbWorker {
                 idle.idle();
             }
             counters.publish(&t);
+            loops += 1;
+            counters.loop_done(loops);
         }
+        // Stopping: every loop ends flushed, so only packets parked for ARP are still ours.
+        // What waits in rings is counted by the stopping thread once every worker is gone.
+        t.add(Counter::DropAtStop, eng.pending.free_all() as u64);
+        counters.publish(&t);
         0
     }
 

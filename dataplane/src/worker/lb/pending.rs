@@ -29,6 +29,13 @@ impl Pending {
         self.items.is_empty()
     }
 
+    /// Frees every parked packet (the worker is stopping); returns how many there were.
+    pub fn free_all(&mut self) -> usize {
+        let n = self.items.len();
+        self.items.clear();
+        n
+    }
+
     /// Holds `m` until its neighbour is known (never grows past CAPACITY: no allocation).
     #[inline]
     pub fn park(&mut self, m: Mbuf, hop: Hop, now: u64, t: &mut WorkerTotals) {
