@@ -20,9 +20,9 @@ fn rx_of(summary: &str, worker: usize) -> u64 {
         .lines()
         .find(|l| l.starts_with(&format!("worker {worker} ")))
         .unwrap_or_else(|| panic!("no worker {worker} line in:\n{summary}"));
-    line.split("rx ")
+    line.split(": rx ")
         .nth(1)
-        .and_then(|r| r.split(' ').next())
+        .and_then(|r| r.split(',').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no rx count in `{line}`"))
 }

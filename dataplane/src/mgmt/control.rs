@@ -51,6 +51,8 @@ pub struct Sources {
     /// Per worker.
     pub real_stats: Vec<Arc<RealStats>>,
     pub counters: Arc<Vec<WorkerCounters>>,
+    /// The management thread's own counters.
+    pub mgmt: Arc<super::PublishedMgmtCounters>,
     /// (DPDK port id, name) of every port.
     pub ports: Vec<(u16, String)>,
 }
@@ -716,6 +718,7 @@ pub(crate) mod tests {
             snapshot: Arc::new(Published::new(snap)),
             real_stats: vec![rs],
             counters: Arc::new(vec![WorkerCounters::default()]),
+            mgmt: Arc::default(),
             ports: Vec::new(),
         })
     }

@@ -3,6 +3,7 @@
 //! snapshots. Called every millisecond from the runtime's wait loop; never blocks on a worker.
 
 pub mod control;
+pub mod counters;
 pub mod exception;
 pub mod health;
 pub mod metrics;
@@ -21,16 +22,7 @@ use neighbours::Neighbours;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Counters of the management thread's own traffic.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MgmtCounters {
-    pub to_kernel: u64,
-    pub from_kernel: u64,
-    pub kernel_dropped: u64,
-    pub arp_requests: u64,
-    pub garps: u64,
-    pub snapshots: u64,
-}
+pub use counters::{MgmtCounters, PublishedMgmtCounters};
 
 pub struct Mgmt {
     pub pool: Arc<Mempool>,
@@ -44,6 +36,8 @@ pub struct Mgmt {
     /// Health checks of the reals (their threads run beside this one, on its CPU).
     pub health: Health,
     pub counters: MgmtCounters,
+    /// `counters` as the control and metrics threads see them (published every tick).
+    pub shared_counters: Arc<PublishedMgmtCounters>,
     /// Each worker's published per-real figures and its connection-listing channel.
     pub real_stats: Vec<Arc<crate::worker::stats::RealStats>>,
     pub dumps: Vec<Arc<crate::worker::stats::ConnDump>>,
@@ -77,6 +71,7 @@ impl Mgmt {
             neighbours,
             health,
             counters: MgmtCounters::default(),
+            shared_counters: Arc::default(),
             real_stats: Vec::new(),
             dumps: Vec::new(),
             control: None,
@@ -153,6 +148,7 @@ impl Mgmt {
             }
         }
         self.flush_pending();
+        self.shared_counters.publish(&self.counters);
     }
 
     /// Workers' packets for the kernel -> the port's tap.

@@ -152,11 +152,13 @@ pub fn start(
     }
     // The control socket and metrics endpoint (not in replay: they would clash with a running
     // appliance's socket and port).
+    let mgmt_counters = Arc::new(crate::mgmt::PublishedMgmtCounters::default());
     let control = (!replay).then(|| {
         let sources = Arc::new(crate::mgmt::control::Sources {
             snapshot: snapshot.clone(),
             real_stats: real_stats.clone(),
             counters,
+            mgmt: mgmt_counters.clone(),
             ports: ports
                 .iter()
                 .map(|p| (p.id(), p.name().to_string()))
@@ -176,6 +178,7 @@ pub fn start(
         neighbours,
     );
     mgmt.real_stats = real_stats;
+    mgmt.shared_counters = mgmt_counters;
     mgmt.dumps = dumps;
     mgmt.control = control;
     Ok((workers, mgmt))

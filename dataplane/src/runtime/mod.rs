@@ -9,8 +9,9 @@ mod lb;
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;
 use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port};
+use crate::worker::counters::Family;
 use crate::worker::l2fwd::{self, MacRewrite};
-use crate::worker::{Counter, WorkerCounters, WorkerTotals};
+use crate::worker::{WorkerCounters, WorkerTotals};
 use anyhow::{bail, Context, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,9 +22,13 @@ use std::time::Duration;
 pub struct Summary {
     pub ports: Vec<(String, String, crate::dpdk::PortStats)>,
     pub workers: Vec<(u32, WorkerTotals)>,
+    /// The management thread's own counters (mode lb).
+    pub mgmt: Option<crate::mgmt::MgmtCounters>,
 }
 
 impl std::fmt::Display for Summary {
+    /// One line per port, per worker and for the management thread. A worker line names every
+    /// counter as declared in worker/counters.rs: the packet counts always, the rest when not 0.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (name, dev, s) in &self.ports {
             writeln!(
@@ -33,19 +38,21 @@ impl std::fmt::Display for Summary {
             )?;
         }
         for (i, (lc, w)) in self.workers.iter().enumerate() {
-            write!(
-                f,
-                "worker {i} (lcore {lc}): rx {} pkts, tx {} pkts, tx dropped {}, busy polls {}, idle polls {}",
-                w.get(Counter::Rx),
-                w.get(Counter::Tx),
-                w.get(Counter::TxDropped),
-                w.get(Counter::BusyPolls),
-                w.get(Counter::IdlePolls)
-            )?;
-            for c in Counter::ALL.iter().skip(5) {
-                if w.get(*c) != 0 {
-                    write!(f, ", {} {}", c.name(), w.get(*c))?;
-                }
+            write!(f, "worker {i} (lcore {lc}):")?;
+            let shown = w
+                .iter()
+                .filter(|&(c, v)| v != 0 || matches!(c.family(), Family::Packets(_)));
+            for (n, (c, v)) in shown.enumerate() {
+                let sep = if n == 0 { " " } else { ", " };
+                write!(f, "{sep}{} {v}", c.name())?;
+            }
+            writeln!(f)?;
+        }
+        if let Some(m) = &self.mgmt {
+            write!(f, "management:")?;
+            for (n, (name, v)) in m.iter().enumerate() {
+                let sep = if n == 0 { " " } else { ", " };
+                write!(f, "{sep}{name} {v}")?;
             }
             writeln!(f)?;
         }
@@ -243,6 +250,7 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             .zip(counters.iter())
             .map(|(&lc, c)| (lc, c.snapshot()))
             .collect(),
+        mgmt: mgmt.as_ref().map(|m| m.counters),
     };
     // The management thread's own threads (control, metrics) read the ports: stop them first.
     drop(mgmt);
@@ -299,5 +307,32 @@ fn wait(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::Counter;
+
+    #[test]
+    fn summary_names_counters_as_declared() {
+        let mut w = WorkerTotals::default();
+        w.add(Counter::Rx, 3);
+        w.add(Counter::DropMalformed, 2);
+        w.inc(Counter::HandoffRingFull);
+        let s = Summary {
+            ports: Vec::new(),
+            workers: vec![(1, w)],
+            mgmt: Some(crate::mgmt::MgmtCounters {
+                garps: 2,
+                ..Default::default()
+            }),
+        };
+        assert_eq!(
+            s.to_string(),
+            "worker 0 (lcore 1): rx 3, tx 0, handoff_ring_full 1, drop_malformed 2\n\
+             management: to_kernel 0, from_kernel 0, kernel_dropped 0, arp_requests 0, garps 2, snapshots 0\n"
+        );
     }
 }
