@@ -2,6 +2,7 @@
 //! docs/config.md lists every key with its default; keep the two in step.
 
 use super::units::{Dur, Ipv4Net, Mac};
+use crate::tunables;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -142,7 +143,7 @@ pub struct Eal {
 }
 
 fn default_memory_mb() -> u32 {
-    512
+    tunables::DEFAULT_MEMORY_MB
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -170,7 +171,7 @@ pub struct Workers {
 }
 
 fn default_burst() -> u16 {
-    32
+    tunables::DEFAULT_BURST
 }
 
 /// What a worker does when its queues are empty.
@@ -216,7 +217,7 @@ pub struct Port {
 }
 
 fn default_desc() -> u16 {
-    1024
+    tunables::DEFAULT_DESCRIPTORS
 }
 
 fn default_true() -> bool {
@@ -280,8 +281,8 @@ pub struct Conn {
 impl Default for Conn {
     fn default() -> Self {
         Conn {
-            max_per_core: 1 << 20,
-            max_templates_per_core: 1 << 16,
+            max_per_core: tunables::DEFAULT_CONNS_PER_CORE,
+            max_templates_per_core: tunables::DEFAULT_TEMPLATES_PER_CORE,
             timeouts: Timeouts::default(),
         }
     }
@@ -382,7 +383,7 @@ pub struct Persistence {
 }
 
 fn default_persist_timeout() -> Dur {
-    Dur::secs(360)
+    Dur(tunables::DEFAULT_PERSISTENCE_TIMEOUT)
 }
 
 fn default_netmask() -> Ipv4Addr {

@@ -11,7 +11,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub const DEFAULT_SOCKET: &str = "/run/dataplane.sock";
 
@@ -128,8 +127,8 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot connect to {}", socket.display())),
     };
-    s.set_read_timeout(Some(Duration::from_secs(15)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    s.set_read_timeout(Some(crate::tunables::CTL_READ_TIMEOUT))?;
+    s.set_write_timeout(Some(crate::tunables::CTL_WRITE_TIMEOUT))?;
     let mut w = s.try_clone()?;
     let mut line = serde_json::to_string(req)?;
     line.push('\n');

@@ -14,7 +14,7 @@ pub mod ring;
 pub use eal::{Eal, EalOptions};
 pub use mbuf::Burst;
 pub use mempool::Mempool;
-pub use port::{Port, PortStats, QueueCounts};
+pub use port::{Port, PortStat, PortStats, QueueCounts};
 pub use ring::{Consumer, Producer, Ring};
 
 /// DPDK's description of an error number (rte_errno or a negative return value).

@@ -30,20 +30,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often the threads look at their stop flag when idle.
-const POLL: Duration = Duration::from_millis(50);
-/// Rates are measured over samples this far apart.
-const RATE_INTERVAL: Duration = Duration::from_secs(1);
-/// A client that sends nothing for this long is dropped.
-const CLIENT_IDLE: Duration = Duration::from_secs(10);
-/// Clients served at once.
-const MAX_CLIENTS: usize = 8;
-/// Longest request line accepted.
-const MAX_LINE: u64 = 64 * 1024;
-/// How long a connection listing waits for the workers.
-const DUMP_WAIT: Duration = Duration::from_secs(2);
-/// How long a change waits for the management thread.
-const APPLY_WAIT: Duration = Duration::from_secs(5);
+use crate::tunables::{
+    CONN_DUMP_WAIT as DUMP_WAIT, CONTROL_APPLY_WAIT as APPLY_WAIT,
+    CONTROL_CLIENT_IDLE as CLIENT_IDLE, CONTROL_MAX_CLIENTS as MAX_CLIENTS,
+    CONTROL_MAX_LINE as MAX_LINE, CONTROL_POLL as POLL, RATE_INTERVAL,
+};
 
 /// The read-only handles the control and metrics threads read from.
 pub struct Sources {

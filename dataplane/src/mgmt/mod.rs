@@ -15,6 +15,7 @@ use crate::dpdk::{Burst, Consumer, Mempool, Port, Producer};
 use crate::lb::neigh::NeighEvent;
 use crate::lb::published::Published;
 use crate::lb::route::PortIdx;
+use crate::tunables::{MGMT_KERNEL_BURST, MGMT_TAP_BURST};
 use crate::worker::meta::{self, Kind};
 use crossbeam::queue::ArrayQueue;
 use health::Health;
@@ -154,7 +155,7 @@ impl Mgmt {
     /// Workers' packets for the kernel -> the port's tap.
     fn kernel_in(&mut self) {
         for ring in self.to_kernel.iter_mut() {
-            while ring.dequeue(&mut self.scratch, 64) > 0 {
+            while ring.dequeue(&mut self.scratch, MGMT_KERNEL_BURST) > 0 {
                 for m in self.scratch.drain() {
                     let (_, port) = meta::decode(m.meta());
                     match self
@@ -183,7 +184,7 @@ impl Mgmt {
             let Some(q) = tap.as_ref().and_then(|t| t.queue(0)) else {
                 continue;
             };
-            while self.scratch.rx(q, 32) > 0 {
+            while self.scratch.rx(q, MGMT_TAP_BURST) > 0 {
                 for mut m in self.scratch.drain() {
                     m.set_meta(meta::encode(Kind::Transmit, i as PortIdx));
                     self.counters.from_kernel += 1;

@@ -15,12 +15,7 @@ use crossbeam::queue::ArrayQueue;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-/// Real ids a worker's load array can hold (ids are never reused across reloads).
-const MAX_REALS: u32 = 1 << 16;
-const HANDOFF_RING: u32 = 4096;
-const KERNEL_RING: u32 = 1024;
-const EVENT_QUEUE: usize = 4096;
-const DUMP_QUEUE: usize = 8192;
+use crate::tunables::{CONN_DUMP_QUEUE, HANDOFF_RING, KERNEL_RING, MAX_REALS, NEIGH_EVENT_QUEUE};
 
 fn secs(d: crate::config::Dur) -> u32 {
     (d.millis() / 1000).clamp(1, u64::from(u32::MAX)) as u32
@@ -106,7 +101,7 @@ pub fn start(
     let (to_worker0, from_mgmt) = Ring::spsc("fm", KERNEL_RING)?;
     let mut from_mgmt = Some(from_mgmt);
     let events: Vec<_> = (0..n)
-        .map(|_| Arc::new(ArrayQueue::new(EVENT_QUEUE)))
+        .map(|_| Arc::new(ArrayQueue::new(NEIGH_EVENT_QUEUE)))
         .collect();
 
     let mut conn = ConnConfig::new(cfg.conn.max_per_core, MAX_REALS);
@@ -118,7 +113,7 @@ pub fn start(
         .map(|_| Arc::new(RealStats::new(MAX_REALS as usize)))
         .collect();
     let dumps: Vec<Arc<ConnDump>> = (0..n)
-        .map(|_| Arc::new(ConnDump::new(DUMP_QUEUE)))
+        .map(|_| Arc::new(ConnDump::new(CONN_DUMP_QUEUE)))
         .collect();
     let mut workers = Vec::with_capacity(n);
     for (w, (handoff, (handoff_in, to_kernel))) in handoff_tx

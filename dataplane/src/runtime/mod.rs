@@ -9,6 +9,9 @@ mod lb;
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;
 use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port};
+use crate::tunables::{
+    MAX_BURST, MEMPOOL_CACHE, MEMPOOL_SPARE, MGMT_TICK, REPLAY_DRAIN_CHECK, REPLAY_QUIET_CHECKS,
+};
 use crate::worker::counters::Family;
 use crate::worker::l2fwd::{self, MacRewrite};
 use crate::worker::{WorkerCounters, WorkerTotals};
@@ -71,12 +74,10 @@ fn pool_size(cfg: &Config, queues: u32) -> u32 {
         .map(|p| u32::from(p.rx_desc) + u32::from(p.tx_desc))
         .sum();
     let workers = cfg.workers.cores.len() as u32;
-    (desc * queues + workers * (2 * crate::dpdk::mbuf::MAX_BURST as u32 + MEMPOOL_CACHE) + 4096)
+    (desc * queues + workers * (2 * MAX_BURST as u32 + MEMPOOL_CACHE) + MEMPOOL_SPARE)
         .next_power_of_two()
         - 1
 }
-
-const MEMPOOL_CACHE: u32 = 256;
 
 /// When the appliance stops.
 pub enum Until {
@@ -271,7 +272,7 @@ fn wait(
             tracing::info!("running; SIGINT or SIGTERM stops");
             while !flag.load(Ordering::Relaxed) {
                 tick();
-                std::thread::sleep(Duration::from_millis(1));
+                std::thread::sleep(MGMT_TICK);
             }
             tracing::info!("stopping");
             Ok(())
@@ -284,20 +285,20 @@ fn wait(
             let mut checked = std::time::Instant::now();
             loop {
                 tick();
-                std::thread::sleep(Duration::from_millis(1));
-                if checked.elapsed() < Duration::from_millis(10) {
+                std::thread::sleep(MGMT_TICK);
+                if checked.elapsed() < REPLAY_DRAIN_CHECK {
                     continue;
                 }
                 checked = std::time::Instant::now();
                 let rx: u64 = ports.iter().map(|p| p.stats().ipackets).sum();
                 let now: Vec<_> = counters.iter().map(|c| c.snapshot().traffic()).collect();
-                // Quiet: every input read, and no worker moved a packet for 5 checks (50 ms).
+                // Quiet: every input read, and no worker moved a packet for a few checks.
                 quiet = if rx >= *expected_rx && now == last {
                     quiet + 1
                 } else {
                     0
                 };
-                if quiet >= 5 {
+                if quiet >= REPLAY_QUIET_CHECKS {
                     tracing::info!("inputs drained");
                     return Ok(());
                 }
