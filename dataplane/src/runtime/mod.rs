@@ -8,7 +8,7 @@ mod lb;
 
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;
-use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port};
+use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port, PortStats};
 use crate::tunables::{
     MAX_BURST, MEMPOOL_CACHE, MEMPOOL_SPARE, MGMT_TICK, REPLAY_DRAIN_CHECK, REPLAY_QUIET_CHECKS,
 };
@@ -23,22 +23,24 @@ use std::time::Duration;
 /// Final counters, printed on shutdown.
 #[derive(Debug, Default)]
 pub struct Summary {
-    pub ports: Vec<(String, String, crate::dpdk::PortStats)>,
+    pub ports: Vec<(String, String, PortStats)>,
     pub workers: Vec<(u32, WorkerTotals)>,
     /// The management thread's own counters (mode lb).
     pub mgmt: Option<crate::mgmt::MgmtCounters>,
 }
 
 impl std::fmt::Display for Summary {
-    /// One line per port, per worker and for the management thread. A worker line names every
-    /// counter as declared in worker/counters.rs: the packet counts always, the rest when not 0.
+    /// One line per port, per worker and for the management thread, each `name value, ...` with
+    /// the names declared in dpdk/port.rs, worker/counters.rs and mgmt/counters.rs. A worker
+    /// line shows its packet counts always and every other counter when it is not 0.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (name, dev, s) in &self.ports {
-            writeln!(
-                f,
-                "port {name} ({dev}): rx {} pkts {} bytes, tx {} pkts {} bytes, missed {}, rx errors {}, tx errors {}, no mbuf {}",
-                s.ipackets, s.ibytes, s.opackets, s.obytes, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf
-            )?;
+            write!(f, "port {name} ({dev}):")?;
+            for (n, d) in PortStats::DECLARED.iter().enumerate() {
+                let sep = if n == 0 { " " } else { ", " };
+                write!(f, "{sep}{} {}", d.name, (d.get)(s))?;
+            }
+            writeln!(f)?;
         }
         for (i, (lc, w)) in self.workers.iter().enumerate() {
             write!(f, "worker {i} (lcore {lc}):")?;
@@ -323,7 +325,15 @@ mod tests {
         w.add(Counter::DropMalformed, 2);
         w.inc(Counter::HandoffRingFull);
         let s = Summary {
-            ports: Vec::new(),
+            ports: vec![(
+                "ext".into(),
+                "net_null0".into(),
+                PortStats {
+                    ipackets: 5,
+                    rx_nombuf: 1,
+                    ..Default::default()
+                },
+            )],
             workers: vec![(1, w)],
             mgmt: Some(crate::mgmt::MgmtCounters {
                 garps: 2,
@@ -332,7 +342,8 @@ mod tests {
         };
         assert_eq!(
             s.to_string(),
-            "worker 0 (lcore 1): rx 3, tx 0, handoff_ring_full 1, drop_malformed 2\n\
+            "port ext (net_null0): rx_packets 5, tx_packets 0, rx_bytes 0, tx_bytes 0, rx_errors 0, tx_errors 0, rx_missed 0, rx_nombuf 1\n\
+             worker 0 (lcore 1): rx 3, tx 0, handoff_ring_full 1, drop_malformed 2\n\
              management: to_kernel 0, from_kernel 0, kernel_dropped 0, arp_requests 0, garps 2, snapshots 0\n"
         );
     }
