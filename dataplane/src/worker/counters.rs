@@ -135,7 +135,7 @@ counters! {
     ToKernelRingFull = "to_kernel_ring_full", Drops("to_kernel_ring_full"),
         "Packets for the kernel dropped because the ring to the management thread was full.";
     FromKernel = "from_kernel", Events("from_kernel"),
-        "Frames from the management thread (the kernel's output, ARP it built) that worker 0 sent out.";
+        "Frames worker 0 took from the management thread to send out (the kernel's output, ARP the management thread built).";
     ArpReplies = "arp_replies", Events("arp_replies"),
         "ARP requests for a VIP or a port address answered.";
     EchoReplies = "echo_replies", Events("echo_replies"),

@@ -6,6 +6,7 @@
 
 mod exposition;
 mod parse;
+pub mod reference;
 
 pub use exposition::{render, MGMT_FAMILY};
 pub use parse::{parse, Sample};
