@@ -75,8 +75,12 @@ mod tests {
             .chain(MgmtCounters::DECLARED.iter().map(|(n, _)| n.to_string()))
             .chain(PortStats::DECLARED.iter().map(|d| d.name.to_string()))
             .collect();
-        let (_, rest) = DOC.split_once(BEGIN).expect("docs/counters.md: no BEGIN marker");
-        let (generated, _) = rest.split_once(END).expect("docs/counters.md: no END marker");
+        let (_, rest) = DOC
+            .split_once(BEGIN)
+            .expect("docs/counters.md: no BEGIN marker");
+        let (generated, _) = rest
+            .split_once(END)
+            .expect("docs/counters.md: no END marker");
         let want = markdown();
         assert_eq!(
             documented(generated),
@@ -95,7 +99,11 @@ mod tests {
         let mut names: Vec<&str> = Counter::ALL.iter().map(|c| c.name()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), Counter::COUNT, "a worker counter name is used twice");
+        assert_eq!(
+            names.len(),
+            Counter::COUNT,
+            "a worker counter name is used twice"
+        );
         for c in Counter::ALL {
             assert!(c.help().ends_with('.'), "{}: help is a sentence", c.name());
             if c.name().starts_with("drop_") {
