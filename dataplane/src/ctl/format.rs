@@ -11,6 +11,7 @@ pub fn render(req: &Request, result: serde_json::Value) -> Result<String> {
         Request::List { stats, rate } => list(&serde_json::from_value(result)?, *stats, *rate),
         Request::Conns { .. } => conns(&serde_json::from_value(result)?),
         Request::Health {} => health(&serde_json::from_value(result)?),
+        Request::Stats {} => super::stats::render(&serde_json::from_value(result)?),
         Request::Weight { .. } | Request::Drain { .. } | Request::Reload {} => {
             let m: Message = serde_json::from_value(result)?;
             format!("{}\n", m.message)

@@ -3,6 +3,7 @@
 
 pub mod format;
 pub mod proto;
+pub mod stats;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -67,6 +68,8 @@ pub enum CtlCommand {
     Reload,
     /// Each real's health as the appliance knows it.
     Health,
+    /// Every counter of the workers, the management thread and the ports (docs/counters.md).
+    Stats,
 }
 
 impl CtlCommand {
@@ -100,6 +103,7 @@ impl CtlCommand {
             },
             CtlCommand::Reload => Request::Reload {},
             CtlCommand::Health => Request::Health {},
+            CtlCommand::Stats => Request::Stats {},
         }
     }
 }

@@ -39,6 +39,8 @@ pub enum Request {
     Reload {},
     /// Each real's health as the appliance knows it.
     Health {},
+    /// Every counter of the workers, the management thread and the ports, by name.
+    Stats {},
 }
 
 /// Every response: `ok` with a `result`, or not `ok` with an `error`.

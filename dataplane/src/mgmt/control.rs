@@ -302,6 +302,7 @@ impl Server {
                 Err(e) => Response::err(e),
             },
             Request::Health {} => Response::ok(health(&self.sources.snapshot.load())),
+            Request::Stats {} => Response::ok(stats(&self.sources)),
             Request::Weight {
                 service,
                 real,
@@ -512,6 +513,16 @@ fn health(snap: &Snapshot) -> HealthView {
             })
             .collect(),
     }
+}
+
+fn stats(src: &Sources) -> crate::ctl::stats::StatsView {
+    let workers: Vec<_> = src.counters.iter().map(|c| c.snapshot()).collect();
+    let ports: Vec<_> = src
+        .ports
+        .iter()
+        .map(|(id, name)| (name.clone(), crate::dpdk::port::stats_of(*id)))
+        .collect();
+    crate::ctl::stats::StatsView::new(&workers, &src.mgmt.snapshot(), &ports)
 }
 
 fn traffic(f: &RealFigures) -> Traffic {
@@ -939,6 +950,28 @@ pub(crate) mod tests {
         assert!(!r.ok);
         assert_eq!(r.error.as_deref(), Some("refused: x"));
         mgmt.join().unwrap();
+        stop.store(true, Relaxed);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn stats_name_every_declared_counter() {
+        let src = sources();
+        let mut t = crate::worker::WorkerTotals::default();
+        t.add(crate::worker::Counter::NatIn, 9);
+        src.counters[0].publish(&t);
+        let v = stats(&src);
+        assert_eq!(v.workers.len(), 1);
+        assert_eq!(v.workers[0].len(), crate::worker::Counter::COUNT);
+        assert_eq!(v.workers[0]["nat_in"], 9);
+        assert_eq!(v.management.len(), super::super::MgmtCounters::COUNT);
+        // And over the socket.
+        let d = tempfile::tempdir().unwrap();
+        let (path, _rx, stop, t) = serve(d.path(), Vec::new());
+        let r = crate::ctl::call(&path, &Request::Stats {}).unwrap();
+        assert!(r.ok, "{r:?}");
+        let v: crate::ctl::stats::StatsView = serde_json::from_value(r.result).unwrap();
+        assert_eq!(v.workers[0]["rx"], 0);
         stop.store(true, Relaxed);
         t.join().unwrap();
     }
