@@ -235,6 +235,57 @@ fn ctl_list_conns_weight_reload_and_metrics() {
         .any(|(n, l, _)| n == "dataplane_port_xstat"
             && l.iter().any(|(k, v)| k == "port" && v == "int")));
     assert!(metric(&m, "dataplane_worker_connections", &[]) >= 10.0);
+    assert!(
+        metric(
+            &m,
+            "dataplane_management_events_total",
+            &[("event", "garps")]
+        ) >= 1.0,
+        "a gratuitous ARP for the VIP at start"
+    );
+
+    // ctl stats: the same counters by their declared names (no traffic now: they agree).
+    let st = ctl_json(&sock, &["stats"]);
+    let workers = |name: &str| -> u64 {
+        st["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w[name].as_u64().unwrap_or_else(|| panic!("{name} in {st}")))
+            .sum()
+    };
+    assert!(workers("conn_new") >= conns, "{st}");
+    assert_eq!(
+        workers("conn_new") as f64,
+        metric(
+            &m,
+            "dataplane_worker_events_total",
+            &[("event", "conn_new")]
+        ),
+        "ctl stats and metrics agree: {st}"
+    );
+    assert_eq!(
+        workers("nat_in") as f64,
+        metric(&m, "dataplane_worker_events_total", &[("event", "nat_in")]),
+        "{st}"
+    );
+    assert!(st["management"]["garps"].as_u64().unwrap() >= 1, "{st}");
+    let ext = st["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == "ext")
+        .unwrap_or_else(|| panic!("port ext in {st}"));
+    assert!(ext["stats"]["rx_packets"].as_u64().unwrap() >= 50, "{st}");
+    let (ok, text, err) = ctl(&sock, &["stats"]);
+    assert!(ok, "{err}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("conn_new "))
+        .unwrap_or_else(|| panic!("no conn_new row:\n{text}"));
+    let total: u64 = row.split_whitespace().last().unwrap().parse().unwrap();
+    assert_eq!(total, workers("conn_new"), "{text}");
+    println!("{text}");
 
     // weight web real1 0: new connections avoid it.
     let (ok, text, err) = ctl(&sock, &["weight", "web", "198.19.0.11", "0"]);
