@@ -60,3 +60,202 @@ pub mod neighbours {
     /// again when needed). Ten refresh periods: a next hop has missed ten requests in a row.
     pub const NEIGHBOUR_STALE: Duration = Duration::from_secs(300);
 }
+
+use std::time::Duration;
+
+// ============================================================================================
+// DPDK I/O (dpdk/)
+// ============================================================================================
+
+/// The largest burst a worker moves at once (RX, TX, rings): the capacity of a `Burst`, and
+/// so the upper limit of `workers.burst`. 256 is 8x DPDK's usual 32: room for large bursts
+/// on fast NICs while a `Burst` (one pointer per packet) stays at 2 KiB on the stack.
+pub const MAX_BURST: usize = 256;
+
+// ============================================================================================
+// Start-up and the runtime's pools and rings (runtime/)
+// ============================================================================================
+
+/// Per-lcore mbuf cache of the packet pool. DPDK's recommended maximum
+/// (`RTE_MEMPOOL_CACHE_MAX_SIZE` is 512); 256 covers a worker's RX burst plus its TX staging
+/// without touching the shared ring.
+pub const MEMPOOL_CACHE: u32 = 256;
+
+/// Mbufs added to the automatically sized pool beyond every descriptor, burst and cache: what
+/// is parked for ARP, queued to the kernel or in handoff rings at one time.
+pub const MEMPOOL_SPARE: u32 = 4096;
+
+/// Real ids a worker's per-real arrays (load counts, traffic, published figures: about 100
+/// bytes per real per worker) can hold. Ids are never reused across reloads, so this bounds the
+/// reals added over the appliance's life.
+pub const MAX_REALS: u32 = 1 << 16;
+
+/// Slots of each worker-to-worker handoff ring (a power of two for rte_ring). 4096 packets
+/// absorb a burst from every queue of a busy peer for several loop iterations.
+pub const HANDOFF_RING: u32 = 4096;
+
+/// Slots of each worker's ring to the management thread (packets for the kernel) and of the
+/// management thread's ring to worker 0 (the kernel's output, ARP it builds). The exception
+/// path carries control traffic only (health-check replies, ssh, ARP), so 1024 is ample.
+pub const KERNEL_RING: u32 = 1024;
+
+/// Neighbour events a worker can queue for the management thread (ARP senders seen, next hops
+/// missing). Losing one only delays learning: the management thread also asks on its own.
+pub const NEIGH_EVENT_QUEUE: usize = 4096;
+
+/// Connection records a worker can queue for one `ctl conns` listing before it waits for the
+/// control thread to drain them (the listing stays bounded in memory).
+pub const CONN_DUMP_QUEUE: usize = 8192;
+
+/// How often the management thread runs its tick while workers run: the latency of the
+/// exception path, ARP and control commands, at the cost of waking 1000 times a second.
+pub const MGMT_TICK: Duration = Duration::from_millis(1);
+
+// ============================================================================================
+// Management thread (mgmt/, except neighbour resolution)
+// ============================================================================================
+
+/// Packets the management thread takes from a worker's kernel ring per dequeue, repeated until
+/// empty. Half a default burst keeps the exception interface's queue from overflowing.
+pub const MGMT_KERNEL_BURST: usize = 64;
+
+/// Frames read from an exception interface per receive, repeated until empty.
+pub const MGMT_TAP_BURST: usize = 32;
+
+/// How often the config file's modification time is looked at (`control.watch_config`).
+pub const CONFIG_WATCH_EVERY: Duration = Duration::from_secs(1);
+
+// ============================================================================================
+// Control socket (mgmt/control.rs) and its client (ctl/)
+// ============================================================================================
+
+/// How often the control and metrics threads look at their stop flag when idle: the delay of
+/// a shutdown, at the cost of 20 wake-ups a second.
+pub const CONTROL_POLL: Duration = Duration::from_millis(50);
+
+/// Rates (`ctl list --rate`) are measured over samples this far apart, as `ipvsadm --rate`.
+pub const RATE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A control client that sends nothing for this long is dropped (its thread ends).
+pub const CONTROL_CLIENT_IDLE: Duration = Duration::from_secs(10);
+
+/// Control clients served at once, each on its own short-lived thread: bounds the threads a
+/// local user can make the appliance start.
+pub const CONTROL_MAX_CLIENTS: usize = 8;
+
+/// Longest control request line accepted (a request is a small JSON object).
+pub const CONTROL_MAX_LINE: u64 = 64 * 1024;
+
+/// How long a connection listing waits for the workers before it answers partial.
+pub const CONN_DUMP_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a change (weight, reload) waits for the management thread to take and apply it.
+pub const CONTROL_APPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// `dataplane ctl`: how long it waits for the answer. Longer than `CONN_DUMP_WAIT` and
+/// `CONTROL_APPLY_WAIT` together, so the appliance's own bound answers first.
+pub const CTL_READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `dataplane ctl`: how long sending the request may take.
+pub const CTL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+// ============================================================================================
+// Metrics endpoint (mgmt/metrics/)
+// ============================================================================================
+
+/// How often the idle metrics listener looks for a client and at its stop flag.
+pub const METRICS_POLL: Duration = Duration::from_millis(50);
+
+/// Read and write timeout of one metrics client. Clients are served one at a time, so this is
+/// also the longest one idle client delays the next scrape (Prometheus's default scrape
+/// timeout is 10 s).
+pub const METRICS_CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest request head read from a metrics client; a longer one is answered 400.
+pub const METRICS_MAX_REQUEST: usize = 8192;
+
+// ============================================================================================
+// Health checks (mgmt/health/)
+// ============================================================================================
+
+/// Probe threads running at once (each probe is one blocking connect/request/command): bounds
+/// the threads health checking can start however many reals are configured.
+pub const HEALTH_MAX_PROBERS: usize = 64;
+
+/// The checker's longest sleep between looks at its schedule and commands.
+pub const HEALTH_MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Bytes of an HTTP check's response read at most; an expected body substring must occur
+/// within them.
+pub const HEALTH_MAX_RESPONSE: usize = 64 * 1024;
+
+/// A command check's first and longest pause between looks at the running command: quick
+/// commands are seen at once, slow ones cost at most 50 wake-ups a second.
+pub const HEALTH_COMMAND_POLL_MIN: Duration = Duration::from_millis(1);
+pub const HEALTH_COMMAND_POLL_MAX: Duration = Duration::from_millis(20);
+
+// ============================================================================================
+// Balancing state off the connection table (lb/, except lb/conn, lb/route.rs, lb/neigh.rs)
+// ============================================================================================
+
+/// Persistence table: slots probed at most per operation (16 slots of 32 bytes: 8 cache
+/// lines). A full neighbourhood schedules without persistence rather than search further.
+pub const PERSIST_PROBE_LIMIT: usize = 16;
+
+/// sh and dh schedulers: log2 of their bucket table size, as IPVS's default
+/// `CONFIG_IP_VS_SH_TAB_BITS` / `CONFIG_IP_VS_DH_TAB_BITS` (256 buckets).
+pub const HASH_SCHED_TAB_BITS: u32 = 8;
+
+/// mh (Maglev) scheduler: the default lookup table size (`mh_table_size`), a prime: the
+/// Maglev paper's production size, 100 x a few hundred reals, which keeps shares even.
+pub const DEFAULT_MH_TABLE_SIZE: u32 = 65537;
+
+/// mh: the largest table accepted (16 M entries of 4 bytes = 64 MiB per service; keeps a
+/// build well under a second).
+pub const MAX_MH_TABLE_SIZE: u32 = 1 << 24;
+
+/// mh: rehashes tried when the looked-up entry's real is unavailable, before the last resort
+/// (picking among the available reals by hash).
+pub const MH_FALLBACK_REHASHES: u64 = 8;
+
+// ============================================================================================
+// Config defaults and limits (config/): what `dataplane check` accepts
+// ============================================================================================
+
+/// `eal.memory_mb` default: the packet pool, rings and tables of a small appliance.
+pub const DEFAULT_MEMORY_MB: u32 = 512;
+
+/// `workers.burst` default: DPDK's customary burst (its examples and testpmd use 32). At
+/// most `MAX_BURST`.
+pub const DEFAULT_BURST: u16 = 32;
+
+/// `ports[].rx_desc` / `tx_desc` default: descriptors per queue; 1024 hold ~70 us of 64-byte
+/// packets at 10 G line rate, time for a worker busy elsewhere to come back.
+pub const DEFAULT_DESCRIPTORS: u16 = 1024;
+
+/// Descriptors per queue accepted: most PMDs refuse fewer than 32 or more than 16384.
+pub const MIN_DESCRIPTORS: u16 = 32;
+pub const MAX_DESCRIPTORS: u16 = 16384;
+
+/// `conn.max_per_core` default: a million connections per worker (60 MiB).
+pub const DEFAULT_CONNS_PER_CORE: u32 = 1 << 20;
+
+/// `conn.max_templates_per_core` default (persistence templates).
+pub const DEFAULT_TEMPLATES_PER_CORE: u32 = 1 << 16;
+
+/// `conn.max_per_core` accepted: the table is preallocated (60 bytes per entry), so the top
+/// (2^27 = 7.5 GiB per worker) is what a large server can hold.
+pub const MIN_CONNS_PER_CORE: u32 = 1024;
+pub const MAX_CONNS_PER_CORE: u32 = 1 << 27;
+
+/// `conn.max_templates_per_core` accepted (persistence templates, 32 bytes each).
+pub const MIN_TEMPLATES_PER_CORE: u32 = 256;
+pub const MAX_TEMPLATES_PER_CORE: u32 = 1 << 24;
+
+/// `conn.timeouts.*` accepted: at least 1 s (the timer's resolution), at most a week.
+pub const MIN_CONN_TIMEOUT: Duration = Duration::from_secs(1);
+pub const MAX_CONN_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `persistence.timeout` default: 360 s, as in the LVS walkthrough (`ipvsadm -p` alone gives
+/// 300 s).
+pub const DEFAULT_PERSISTENCE_TIMEOUT: Duration = Duration::from_secs(360);

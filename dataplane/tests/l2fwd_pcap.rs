@@ -53,7 +53,7 @@ fn one_worker_two_ports_macswap() {
     assert!(b_out == want_b, "a -> b frames differ");
     assert!(a_out == want_a, "b -> a frames differ");
     assert!(
-        summary.contains("worker 0 (lcore 1): rx 800 pkts, tx 800 pkts"),
+        summary.contains("worker 0 (lcore 1): rx 800, tx 800,"),
         "{summary}"
     );
 }
@@ -93,11 +93,11 @@ fn two_workers_two_queues_io() {
         q1.len()
     );
     assert!(
-        summary.contains("worker 0 (lcore 1): rx 400 pkts"),
+        summary.contains("worker 0 (lcore 1): rx 400, "),
         "{summary}"
     );
     assert!(
-        summary.contains("worker 1 (lcore 2): rx 600 pkts"),
+        summary.contains("worker 1 (lcore 2): rx 600, "),
         "{summary}"
     );
 }

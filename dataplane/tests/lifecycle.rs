@@ -20,9 +20,9 @@ fn rx_of(summary: &str, worker: usize) -> u64 {
         .lines()
         .find(|l| l.starts_with(&format!("worker {worker} ")))
         .unwrap_or_else(|| panic!("no worker {worker} line in:\n{summary}"));
-    line.split("rx ")
+    line.split(": rx ")
         .nth(1)
-        .and_then(|r| r.split(' ').next())
+        .and_then(|r| r.split(',').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no rx count in `{line}`"))
 }
@@ -36,8 +36,14 @@ fn stops_on(signal: &str) {
     let (code, took, summary) = app.stop(signal, Duration::from_secs(5));
     assert_eq!(code, Some(0), "{}", app.stderr());
     assert!(took < Duration::from_secs(1), "SIG{signal} took {took:?}");
-    assert!(summary.contains("port a (net_null0): rx "), "{summary}");
-    assert!(summary.contains("port b (net_null1): rx "), "{summary}");
+    assert!(
+        summary.contains("port a (net_null0): rx_packets "),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("port b (net_null1): rx_packets "),
+        "{summary}"
+    );
     assert!(rx_of(&summary, 0) > 0, "{summary}");
 }
 

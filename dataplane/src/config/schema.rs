@@ -3,6 +3,7 @@
 
 use super::kinds::{ForwardMode, SchedKind};
 use super::units::{Dur, Ipv4Net, Mac};
+use crate::tunables;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -152,7 +153,7 @@ pub struct Eal {
 }
 
 fn default_memory_mb() -> u32 {
-    512
+    tunables::DEFAULT_MEMORY_MB
 }
 
 fn default_file_prefix() -> String {
@@ -184,7 +185,7 @@ pub struct Workers {
 }
 
 fn default_burst() -> u16 {
-    32
+    tunables::DEFAULT_BURST
 }
 
 /// What a worker does when its queues are empty.
@@ -230,7 +231,7 @@ pub struct Port {
 }
 
 fn default_desc() -> u16 {
-    1024
+    tunables::DEFAULT_DESCRIPTORS
 }
 
 fn default_true() -> bool {
@@ -294,8 +295,8 @@ pub struct Conn {
 impl Default for Conn {
     fn default() -> Self {
         Conn {
-            max_per_core: 1 << 20,
-            max_templates_per_core: 1 << 16,
+            max_per_core: tunables::DEFAULT_CONNS_PER_CORE,
+            max_templates_per_core: tunables::DEFAULT_TEMPLATES_PER_CORE,
             timeouts: Timeouts::default(),
         }
     }
@@ -383,7 +384,7 @@ pub struct Persistence {
 }
 
 fn default_persist_timeout() -> Dur {
-    Dur::secs(360)
+    Dur(tunables::DEFAULT_PERSISTENCE_TIMEOUT)
 }
 
 fn default_netmask() -> Ipv4Addr {

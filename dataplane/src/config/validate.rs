@@ -3,6 +3,7 @@
 use super::lcores::parse_lcores;
 use super::load::ConfigError;
 use super::schema::{Config, Mode};
+use crate::tunables::{MAX_BURST, MAX_DESCRIPTORS, MIN_DESCRIPTORS};
 use std::collections::HashSet;
 
 pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
@@ -46,10 +47,10 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::new(key, format!("lcore {c} is listed twice")));
         }
     }
-    if cfg.workers.burst == 0 || cfg.workers.burst > 256 {
+    if cfg.workers.burst == 0 || usize::from(cfg.workers.burst) > MAX_BURST {
         return Err(ConfigError::new(
             "workers.burst",
-            "must be between 1 and 256",
+            format!("must be between 1 and {MAX_BURST}"),
         ));
     }
     if cfg.ports.is_empty() {
@@ -67,10 +68,10 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::new(format!("ports[{i}].device"), "is empty"));
         }
         for (k, v) in [("rx_desc", p.rx_desc), ("tx_desc", p.tx_desc)] {
-            if !(32..=16384).contains(&v) {
+            if !(MIN_DESCRIPTORS..=MAX_DESCRIPTORS).contains(&v) {
                 return Err(ConfigError::new(
                     format!("ports[{i}].{k}"),
-                    "must be between 32 and 16384",
+                    format!("must be between {MIN_DESCRIPTORS} and {MAX_DESCRIPTORS}"),
                 ));
             }
         }

@@ -4,6 +4,10 @@
 use super::kinds::ForwardMode;
 use super::load::ConfigError;
 use super::schema::{CheckKind, Config, HealthCheck};
+use crate::tunables::{
+    MAX_CONNS_PER_CORE, MAX_CONN_TIMEOUT, MAX_TEMPLATES_PER_CORE, MIN_CONNS_PER_CORE,
+    MIN_CONN_TIMEOUT, MIN_TEMPLATES_PER_CORE,
+};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
@@ -75,16 +79,17 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
-    if !(1024..=(1 << 27)).contains(&cfg.conn.max_per_core) {
+    if !(MIN_CONNS_PER_CORE..=MAX_CONNS_PER_CORE).contains(&cfg.conn.max_per_core) {
         return Err(err(
             "conn.max_per_core",
-            "must be between 1024 and 134217728",
+            format!("must be between {MIN_CONNS_PER_CORE} and {MAX_CONNS_PER_CORE}"),
         ));
     }
-    if !(256..=(1 << 24)).contains(&cfg.conn.max_templates_per_core) {
+    if !(MIN_TEMPLATES_PER_CORE..=MAX_TEMPLATES_PER_CORE).contains(&cfg.conn.max_templates_per_core)
+    {
         return Err(err(
             "conn.max_templates_per_core",
-            "must be between 256 and 16777216",
+            format!("must be between {MIN_TEMPLATES_PER_CORE} and {MAX_TEMPLATES_PER_CORE}"),
         ));
     }
     let t = &cfg.conn.timeouts;
@@ -102,7 +107,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         ("udp", t.udp),
         ("icmp", t.icmp),
     ] {
-        if d.millis() < 1000 || d.millis() > 7 * 24 * 3_600_000 {
+        if d.0 < MIN_CONN_TIMEOUT || d.0 > MAX_CONN_TIMEOUT {
             return Err(err(
                 format!("conn.timeouts.{k}"),
                 "must be between 1s and 168h",

@@ -14,6 +14,8 @@ pub fn render(req: &Request, result: serde_json::Value) -> Result<String> {
         Request::Health {} => health(&serde_json::from_value(result)?),
         // `ctl top` draws its own frames (top.rs); this is the raw sample.
         Request::Workers {} => format!("{}\n", serde_json::to_string_pretty(&result)?),
+
+        Request::Stats {} => super::stats::render(&serde_json::from_value(result)?),
         Request::Weight { .. } | Request::Drain { .. } | Request::Reload {} => {
             let m: Message = serde_json::from_value(result)?;
             format!("{}\n", m.message)

@@ -6,6 +6,8 @@ pub mod proto;
 pub mod top;
 pub mod watch;
 
+pub mod stats;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use proto::{Request, Response};
@@ -90,6 +92,9 @@ pub enum CtlCommand {
         #[arg(long, value_name = "N")]
         count: Option<u64>,
     },
+
+    /// Every counter of the workers, the management thread and the ports (docs/counters.md).
+    Stats,
 }
 
 impl CtlCommand {
@@ -124,6 +129,8 @@ impl CtlCommand {
             CtlCommand::Reload => Request::Reload {},
             CtlCommand::Health => Request::Health {},
             CtlCommand::Top { .. } => Request::Workers {},
+
+            CtlCommand::Stats => Request::Stats {},
         }
     }
 }
@@ -151,8 +158,8 @@ pub fn call(socket: &Path, req: &Request) -> Result<Response> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot connect to {}", socket.display())),
     };
-    s.set_read_timeout(Some(Duration::from_secs(15)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    s.set_read_timeout(Some(crate::tunables::CTL_READ_TIMEOUT))?;
+    s.set_write_timeout(Some(crate::tunables::CTL_WRITE_TIMEOUT))?;
     let mut w = s.try_clone()?;
     let mut line = serde_json::to_string(req)?;
     line.push('\n');

@@ -42,6 +42,9 @@ pub enum Request {
     Health {},
     /// Each worker's counters since start (`ctl top` makes rates of two of them).
     Workers {},
+
+    /// Every counter of the workers, the management thread and the ports, by name.
+    Stats {},
 }
 
 /// Every response: `ok` with a `result`, or not `ok` with an `error`.

@@ -4,8 +4,7 @@
 use super::mempool::Mempool;
 use std::ptr::NonNull;
 
-/// The largest burst a worker handles at once.
-pub const MAX_BURST: usize = 256;
+pub use crate::tunables::MAX_BURST;
 
 type RawMbuf = *mut dpdk_sys::rte_mbuf;
 

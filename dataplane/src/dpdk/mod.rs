@@ -15,7 +15,7 @@ mod shared;
 pub use eal::{Eal, EalOptions};
 pub use mbuf::Burst;
 pub use mempool::Mempool;
-pub use port::{Port, PortStats, QueueCounts};
+pub use port::{Port, PortStat, PortStats, QueueCounts};
 pub use ring::{Consumer, Producer, Ring, RingWatch};
 
 /// DPDK's description of an error number (rte_errno or a negative return value).

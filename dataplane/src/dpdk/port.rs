@@ -36,6 +36,80 @@ pub struct PortStats {
     pub rx_nombuf: u64,
 }
 
+/// One figure of [`PortStats`] as the summary, the metrics and docs/counters.md show it.
+#[derive(Clone, Copy, Debug)]
+pub struct PortStat {
+    /// Its name in the summary and the docs.
+    pub name: &'static str,
+    /// The metric family it is exported in, and its `direction` label there (if any).
+    pub metric: &'static str,
+    pub direction: Option<&'static str>,
+    pub help: &'static str,
+    pub get: fn(&PortStats) -> u64,
+}
+
+impl PortStats {
+    /// Every figure, declared once (figures that share a metric are adjacent).
+    pub const DECLARED: [PortStat; 8] = [
+        PortStat {
+            name: "rx_packets",
+            metric: "dataplane_port_packets_total",
+            direction: Some("rx"),
+            help: "Packets received by the port.",
+            get: |s| s.ipackets,
+        },
+        PortStat {
+            name: "tx_packets",
+            metric: "dataplane_port_packets_total",
+            direction: Some("tx"),
+            help: "Packets sent by the port.",
+            get: |s| s.opackets,
+        },
+        PortStat {
+            name: "rx_bytes",
+            metric: "dataplane_port_bytes_total",
+            direction: Some("rx"),
+            help: "Bytes received by the port.",
+            get: |s| s.ibytes,
+        },
+        PortStat {
+            name: "tx_bytes",
+            metric: "dataplane_port_bytes_total",
+            direction: Some("tx"),
+            help: "Bytes sent by the port.",
+            get: |s| s.obytes,
+        },
+        PortStat {
+            name: "rx_errors",
+            metric: "dataplane_port_errors_total",
+            direction: Some("rx"),
+            help: "Erroneous packets the port received.",
+            get: |s| s.ierrors,
+        },
+        PortStat {
+            name: "tx_errors",
+            metric: "dataplane_port_errors_total",
+            direction: Some("tx"),
+            help: "Packets the port failed to send.",
+            get: |s| s.oerrors,
+        },
+        PortStat {
+            name: "rx_missed",
+            metric: "dataplane_port_missed_total",
+            direction: None,
+            help: "Packets the port dropped because the RX queues were full.",
+            get: |s| s.imissed,
+        },
+        PortStat {
+            name: "rx_nombuf",
+            metric: "dataplane_port_rx_nombuf_total",
+            direction: None,
+            help: "Receive failures for want of an mbuf.",
+            get: |s| s.rx_nombuf,
+        },
+    ];
+}
+
 /// How many queues were set up, and whether RSS spreads RX over them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueCounts {

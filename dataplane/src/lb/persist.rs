@@ -155,7 +155,7 @@ pub struct PersistTable {
 
 impl PersistTable {
     /// Slots probed at most per operation (16 slots of 32 bytes: 8 cache lines).
-    pub const PROBE_LIMIT: usize = 16;
+    pub const PROBE_LIMIT: usize = crate::tunables::PERSIST_PROBE_LIMIT;
 
     /// A table of `capacity` slots rounded up to a power of two (at least
     /// [`PersistTable::PROBE_LIMIT`]). Keep the live templates under about 3/4 of it: beyond that

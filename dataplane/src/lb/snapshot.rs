@@ -33,8 +33,6 @@ pub struct Snapshot {
     /// workers' scheduler state (rr positions).
     pub services_generation: u64,
     pub ports: Vec<PortInfo>,
-    /// DPDK port id -> index in `ports`.
-    pub port_of_dpdk: Vec<Option<PortIdx>>,
     pub routes: RouteTable,
     pub neigh: NeighTable,
     pub services: ServiceTable,
@@ -139,17 +137,11 @@ impl Snapshot {
                 }
             }
         }
-        let mut port_of_dpdk =
-            vec![None; 1 + ports.iter().map(|p| p.dpdk_id as usize).max().unwrap_or(0)];
-        for (i, p) in ports.iter().enumerate() {
-            port_of_dpdk[p.dpdk_id as usize] = Some(i as PortIdx);
-        }
         let own = connected.iter().map(|&(i, a, _)| (a, i)).collect();
         Ok(Snapshot {
             generation,
             services_generation,
             ports,
-            port_of_dpdk,
             routes,
             neigh,
             services,

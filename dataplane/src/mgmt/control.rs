@@ -30,20 +30,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often the threads look at their stop flag when idle.
-const POLL: Duration = Duration::from_millis(50);
-/// Rates are measured over samples this far apart.
-const RATE_INTERVAL: Duration = Duration::from_secs(1);
-/// A client that sends nothing for this long is dropped.
-const CLIENT_IDLE: Duration = Duration::from_secs(10);
-/// Clients served at once.
-const MAX_CLIENTS: usize = 8;
-/// Longest request line accepted.
-const MAX_LINE: u64 = 64 * 1024;
-/// How long a connection listing waits for the workers.
-const DUMP_WAIT: Duration = Duration::from_secs(2);
-/// How long a change waits for the management thread.
-const APPLY_WAIT: Duration = Duration::from_secs(5);
+use crate::tunables::{
+    CONN_DUMP_WAIT as DUMP_WAIT, CONTROL_APPLY_WAIT as APPLY_WAIT,
+    CONTROL_CLIENT_IDLE as CLIENT_IDLE, CONTROL_MAX_CLIENTS as MAX_CLIENTS,
+    CONTROL_MAX_LINE as MAX_LINE, CONTROL_POLL as POLL, RATE_INTERVAL,
+};
 
 /// The read-only handles the control and metrics threads read from.
 pub struct Sources {
@@ -51,6 +42,8 @@ pub struct Sources {
     /// Per worker.
     pub real_stats: Vec<Arc<RealStats>>,
     pub counters: Arc<Vec<WorkerCounters>>,
+    /// The management thread's own counters.
+    pub mgmt: Arc<super::PublishedMgmtCounters>,
     /// (DPDK port id, name) of every port.
     pub ports: Vec<(u16, String)>,
 }
@@ -351,6 +344,8 @@ impl Server {
             },
             Request::Health {} => Response::ok(health(&self.sources.snapshot.load())),
             Request::Workers {} => Response::ok(workers(&self.sources)),
+
+            Request::Stats {} => Response::ok(stats(&self.sources)),
             Request::Weight {
                 service,
                 real,
@@ -600,6 +595,16 @@ fn health(snap: &Snapshot) -> HealthView {
     }
 }
 
+fn stats(src: &Sources) -> crate::ctl::stats::StatsView {
+    let workers: Vec<_> = src.counters.iter().map(|c| c.snapshot()).collect();
+    let ports: Vec<_> = src
+        .ports
+        .iter()
+        .map(|(id, name)| (name.clone(), crate::dpdk::port::stats_of(*id)))
+        .collect();
+    crate::ctl::stats::StatsView::new(&workers, &src.mgmt.snapshot(), &ports)
+}
+
 fn traffic(f: &RealFigures) -> Traffic {
     Traffic {
         conns: f.conns,
@@ -743,6 +748,7 @@ pub(crate) mod tests {
             snapshot: Arc::new(Published::new(snap)),
             real_stats: vec![rs],
             counters: Arc::new(vec![WorkerCounters::default()]),
+            mgmt: Arc::default(),
             ports: Vec::new(),
         })
     }
@@ -880,7 +886,8 @@ pub(crate) mod tests {
                 idle_polls: 75,
                 rx: 1000,
                 tx: 900,
-                drops: 7,
+                // Every counter of the drops family: no_real, ttl and tx_full (TX queue full).
+                drops: 9,
                 handoffs_out: 7,
                 handoffs_in: 0,
                 // 6 reals with 1 active and 2 inactive each.
@@ -1011,6 +1018,28 @@ pub(crate) mod tests {
         assert!(!r.ok);
         assert_eq!(r.error.as_deref(), Some("refused: x"));
         mgmt.join().unwrap();
+        stop.store(true, Relaxed);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn stats_name_every_declared_counter() {
+        let src = sources();
+        let mut t = crate::worker::WorkerTotals::default();
+        t.add(crate::worker::Counter::NatIn, 9);
+        src.counters[0].publish(&t);
+        let v = stats(&src);
+        assert_eq!(v.workers.len(), 1);
+        assert_eq!(v.workers[0].len(), crate::worker::Counter::COUNT);
+        assert_eq!(v.workers[0]["nat_in"], 9);
+        assert_eq!(v.management.len(), super::super::MgmtCounters::COUNT);
+        // And over the socket.
+        let d = tempfile::tempdir().unwrap();
+        let (path, _rx, stop, t) = serve(d.path(), Vec::new());
+        let r = crate::ctl::call(&path, &Request::Stats {}).unwrap();
+        assert!(r.ok, "{r:?}");
+        let v: crate::ctl::stats::StatsView = serde_json::from_value(r.result).unwrap();
+        assert_eq!(v.workers[0]["rx"], 0);
         stop.store(true, Relaxed);
         t.join().unwrap();
     }

@@ -7,6 +7,7 @@
 pub mod console;
 pub mod control;
 pub mod control_state;
+pub mod counters;
 pub mod exception;
 pub mod health;
 pub mod metrics;
@@ -17,6 +18,7 @@ use crate::dpdk::mbuf::Mbuf;
 use crate::dpdk::{Burst, Consumer, Mempool, Port, Producer};
 use crate::lb::neigh::NeighEvent;
 use crate::lb::route::PortIdx;
+use crate::tunables::{MGMT_KERNEL_BURST, MGMT_TAP_BURST};
 use crate::worker::meta::{self, Kind};
 use control_state::ControlState;
 use crossbeam::queue::ArrayQueue;
@@ -25,16 +27,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Counters of the management thread's own traffic.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MgmtCounters {
-    pub to_kernel: u64,
-    pub from_kernel: u64,
-    pub kernel_dropped: u64,
-    pub arp_requests: u64,
-    pub garps: u64,
-    pub snapshots: u64,
-}
+pub use counters::{MgmtCounters, PublishedMgmtCounters};
 
 pub struct Mgmt {
     pub pool: Arc<Mempool>,
@@ -48,6 +41,8 @@ pub struct Mgmt {
     /// Health checks of the reals (their threads run beside this one, on its CPU).
     pub health: Health,
     pub counters: MgmtCounters,
+    /// `counters` as the control and metrics threads see them (published every tick).
+    pub shared_counters: Arc<PublishedMgmtCounters>,
     /// Each worker's published per-real figures and its connection-listing channel.
     pub real_stats: Vec<Arc<crate::worker::stats::RealStats>>,
     pub dumps: Vec<Arc<crate::worker::stats::ConnDump>>,
@@ -79,6 +74,7 @@ impl Mgmt {
             control_state,
             health,
             counters: MgmtCounters::default(),
+            shared_counters: Arc::default(),
             real_stats: Vec::new(),
             dumps: Vec::new(),
             control: None,
@@ -153,12 +149,13 @@ impl Mgmt {
             Err(e) => tracing::error!("cannot publish the new neighbour or health state: {e}"),
         }
         self.flush_pending();
+        self.shared_counters.publish(&self.counters);
     }
 
     /// Workers' packets for the kernel -> the port's tap.
     fn kernel_in(&mut self) {
         for ring in self.to_kernel.iter_mut() {
-            while ring.dequeue(&mut self.scratch, 64) > 0 {
+            while ring.dequeue(&mut self.scratch, MGMT_KERNEL_BURST) > 0 {
                 for m in self.scratch.drain() {
                     let (_, port) = meta::decode(m.meta());
                     match self
@@ -187,7 +184,7 @@ impl Mgmt {
             let Some(q) = tap.as_ref().and_then(|t| t.queue(0)) else {
                 continue;
             };
-            while self.scratch.rx(q, 32) > 0 {
+            while self.scratch.rx(q, MGMT_TAP_BURST) > 0 {
                 for mut m in self.scratch.drain() {
                     m.set_meta(meta::encode(Kind::Transmit, i as PortIdx));
                     self.counters.from_kernel += 1;

@@ -2,9 +2,9 @@
 //! file's modification time once a second; a change reloads it as SIGHUP would.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-const EVERY: Duration = Duration::from_secs(1);
+use crate::tunables::CONFIG_WATCH_EVERY as EVERY;
 
 pub struct ConfigWatch {
     path: PathBuf,
@@ -43,6 +43,7 @@ impl ConfigWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn sees_a_change_once() {

@@ -15,12 +15,7 @@ use crossbeam::queue::ArrayQueue;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-/// Real ids a worker's load array can hold (ids are never reused across reloads).
-const MAX_REALS: u32 = 1 << 16;
-const HANDOFF_RING: u32 = 4096;
-const KERNEL_RING: u32 = 1024;
-const EVENT_QUEUE: usize = 4096;
-const DUMP_QUEUE: usize = 8192;
+use crate::tunables::{CONN_DUMP_QUEUE, HANDOFF_RING, KERNEL_RING, MAX_REALS, NEIGH_EVENT_QUEUE};
 
 fn secs(d: crate::config::Dur) -> u32 {
     (d.millis() / 1000).clamp(1, u64::from(u32::MAX)) as u32
@@ -110,7 +105,7 @@ pub fn start(
     watched.push(WatchedRing::new("fm", &from_mgmt, 0));
     let mut from_mgmt = Some(from_mgmt);
     let events: Vec<_> = (0..n)
-        .map(|_| Arc::new(ArrayQueue::new(EVENT_QUEUE)))
+        .map(|_| Arc::new(ArrayQueue::new(NEIGH_EVENT_QUEUE)))
         .collect();
 
     let mut conn = ConnConfig::new(cfg.conn.max_per_core, MAX_REALS);
@@ -122,7 +117,7 @@ pub fn start(
         .map(|_| Arc::new(RealStats::new(MAX_REALS as usize)))
         .collect();
     let dumps: Vec<Arc<ConnDump>> = (0..n)
-        .map(|_| Arc::new(ConnDump::new(DUMP_QUEUE)))
+        .map(|_| Arc::new(ConnDump::new(CONN_DUMP_QUEUE)))
         .collect();
     let mut workers = Vec::with_capacity(n);
     for (w, (handoff, (handoff_in, to_kernel))) in handoff_tx
@@ -156,11 +151,13 @@ pub fn start(
     }
     // The control socket and metrics endpoint (not in replay: they would clash with a running
     // appliance's socket and port).
+    let mgmt_counters = Arc::new(crate::mgmt::PublishedMgmtCounters::default());
     let control = (!replay).then(|| {
         let sources = Arc::new(crate::mgmt::control::Sources {
             snapshot: snapshot.clone(),
             real_stats: real_stats.clone(),
             counters,
+            mgmt: mgmt_counters.clone(),
             ports: ports
                 .iter()
                 .map(|p| (p.id(), p.name().to_string()))
@@ -172,6 +169,7 @@ pub fn start(
     });
     let mut mgmt = Mgmt::new(pool, taps, to_kernel_rx, to_worker0, events, control_state);
     mgmt.real_stats = real_stats;
+    mgmt.shared_counters = mgmt_counters;
     mgmt.dumps = dumps;
     mgmt.control = control;
     Ok((workers, mgmt, watched))

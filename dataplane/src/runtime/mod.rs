@@ -12,10 +12,12 @@ mod lb;
 
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;
-use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port};
+use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port, PortStats};
+use crate::tunables::{MAX_BURST, MEMPOOL_CACHE, MEMPOOL_SPARE, MGMT_TICK};
+use crate::worker::counters::Family;
 use crate::worker::gate::StartGate;
 use crate::worker::l2fwd::{self, MacRewrite};
-use crate::worker::{Counter, WorkerCounters, WorkerTotals};
+use crate::worker::{WorkerCounters, WorkerTotals};
 use anyhow::{bail, Context, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,33 +26,41 @@ use std::time::Duration;
 /// Final counters, printed on shutdown.
 #[derive(Debug, Default)]
 pub struct Summary {
-    pub ports: Vec<(String, String, crate::dpdk::PortStats)>,
+    pub ports: Vec<(String, String, PortStats)>,
     pub workers: Vec<(u32, WorkerTotals)>,
+    /// The management thread's own counters (mode lb).
+    pub mgmt: Option<crate::mgmt::MgmtCounters>,
 }
 
 impl std::fmt::Display for Summary {
+    /// One line per port, per worker and for the management thread, each `name value, ...` with
+    /// the names declared in dpdk/port.rs, worker/counters.rs and mgmt/counters.rs. A worker
+    /// line shows its packet counts always and every other counter when it is not 0.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (name, dev, s) in &self.ports {
-            writeln!(
-                f,
-                "port {name} ({dev}): rx {} pkts {} bytes, tx {} pkts {} bytes, missed {}, rx errors {}, tx errors {}, no mbuf {}",
-                s.ipackets, s.ibytes, s.opackets, s.obytes, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf
-            )?;
+            write!(f, "port {name} ({dev}):")?;
+            for (n, d) in PortStats::DECLARED.iter().enumerate() {
+                let sep = if n == 0 { " " } else { ", " };
+                write!(f, "{sep}{} {}", d.name, (d.get)(s))?;
+            }
+            writeln!(f)?;
         }
         for (i, (lc, w)) in self.workers.iter().enumerate() {
-            write!(
-                f,
-                "worker {i} (lcore {lc}): rx {} pkts, tx {} pkts, tx dropped {}, busy polls {}, idle polls {}",
-                w.get(Counter::Rx),
-                w.get(Counter::Tx),
-                w.get(Counter::TxDropped),
-                w.get(Counter::BusyPolls),
-                w.get(Counter::IdlePolls)
-            )?;
-            for c in Counter::ALL.iter().skip(5) {
-                if w.get(*c) != 0 {
-                    write!(f, ", {} {}", c.name(), w.get(*c))?;
-                }
+            write!(f, "worker {i} (lcore {lc}):")?;
+            let shown = w
+                .iter()
+                .filter(|&(c, v)| v != 0 || matches!(c.family(), Family::Packets(_)));
+            for (n, (c, v)) in shown.enumerate() {
+                let sep = if n == 0 { " " } else { ", " };
+                write!(f, "{sep}{} {v}", c.name())?;
+            }
+            writeln!(f)?;
+        }
+        if let Some(m) = &self.mgmt {
+            write!(f, "management:")?;
+            for (n, (name, v)) in m.iter().enumerate() {
+                let sep = if n == 0 { " " } else { ", " };
+                write!(f, "{sep}{name} {v}")?;
             }
             writeln!(f)?;
         }
@@ -69,12 +79,10 @@ fn pool_size(cfg: &Config, queues: u32) -> u32 {
         .map(|p| u32::from(p.rx_desc) + u32::from(p.tx_desc))
         .sum();
     let workers = cfg.workers.cores.len() as u32;
-    (desc * queues + workers * (2 * crate::dpdk::mbuf::MAX_BURST as u32 + MEMPOOL_CACHE) + 4096)
+    (desc * queues + workers * (2 * MAX_BURST as u32 + MEMPOOL_CACHE) + MEMPOOL_SPARE)
         .next_power_of_two()
         - 1
 }
-
-const MEMPOOL_CACHE: u32 = 256;
 
 /// When the appliance stops.
 pub enum Until {
@@ -244,6 +252,7 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
     }
     // The management thread's own threads (control, metrics) read the ports: stop them first.
     // This also lets go of its ends of the rings, so what is left in them can be counted.
+    let mgmt_counters = mgmt.as_ref().map(|m| m.counters);
     drop(mgmt);
     if let Some(e) = launch_err {
         return Err(e);
@@ -261,6 +270,7 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             .zip(counters.iter())
             .map(|(&lc, c)| (lc, c.snapshot()))
             .collect(),
+        mgmt: mgmt_counters,
     };
     drain::free_at_stop(rings, &mut summary.workers);
     drop(ports);
@@ -307,7 +317,7 @@ fn wait(
             tracing::info!("running; SIGINT or SIGTERM stops");
             while !flag.load(Ordering::Relaxed) {
                 tick();
-                std::thread::sleep(Duration::from_millis(1));
+                std::thread::sleep(MGMT_TICK);
             }
             tracing::info!("stopping");
             Ok(())
@@ -328,8 +338,44 @@ fn wait(
                         drain.waiting_for()
                     );
                 }
-                std::thread::sleep(Duration::from_millis(1));
+                std::thread::sleep(MGMT_TICK);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::Counter;
+
+    #[test]
+    fn summary_names_counters_as_declared() {
+        let mut w = WorkerTotals::default();
+        w.add(Counter::Rx, 3);
+        w.add(Counter::DropMalformed, 2);
+        w.inc(Counter::HandoffRingFull);
+        let s = Summary {
+            ports: vec![(
+                "ext".into(),
+                "net_null0".into(),
+                PortStats {
+                    ipackets: 5,
+                    rx_nombuf: 1,
+                    ..Default::default()
+                },
+            )],
+            workers: vec![(1, w)],
+            mgmt: Some(crate::mgmt::MgmtCounters {
+                garps: 2,
+                ..Default::default()
+            }),
+        };
+        assert_eq!(
+            s.to_string(),
+            "port ext (net_null0): rx_packets 5, tx_packets 0, rx_bytes 0, tx_bytes 0, rx_errors 0, tx_errors 0, rx_missed 0, rx_nombuf 1\n\
+             worker 0 (lcore 1): rx 3, tx 0, handoff_ring_full 1, drop_malformed 2\n\
+             management: to_kernel 0, from_kernel 0, kernel_dropped 0, arp_requests 0, garps 2, snapshots 0\n"
+        );
     }
 }

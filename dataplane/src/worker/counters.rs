@@ -1,5 +1,7 @@
-//! Per-worker counters. Each worker is the only writer of its own block and publishes its local
-//! totals once per loop iteration with plain relaxed stores (no read-modify-write, so no locked
+//! Per-worker counters, each declared once below with its name, metric family and help text; the
+//! exit summary, `dataplane ctl stats`, the metrics endpoint and docs/counters.md all read that
+//! declaration. Each worker is the only writer of its own block and publishes its local totals
+//! once per loop iteration with plain relaxed stores (no read-modify-write, so no locked
 //! instructions); the management thread reads them for the summary and metrics.
 
 use std::sync::atomic::{
@@ -7,137 +9,190 @@ use std::sync::atomic::{
     Ordering::{Acquire, Relaxed, Release},
 };
 
-/// Every counter a worker keeps, by index. Drops carry their reason in the name.
+/// The metric family a worker counter is exported in, with the label value it carries there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(usize)]
-pub enum Counter {
-    Rx,
-    Tx,
-    TxDropped,
-    BusyPolls,
-    IdlePolls,
-    HandoffOut,
-    HandoffIn,
-    HandoffRingFull,
-    ToKernel,
-    ToKernelRingFull,
-    FromKernel,
-    ArpReplies,
-    EchoReplies,
-    ConnNew,
-    ConnRefusedFull,
-    ConnExpired,
-    NatIn,
-    NatOut,
-    DrIn,
-    TunIn,
-    IcmpErrorsTranslated,
-    FragNeededSent,
-    DropMalformed,
-    DropUnsupported,
-    DropNotForUs,
-    DropNoService,
-    DropNoReal,
-    DropNoConn,
-    DropNoRoute,
-    DropNoNeighbour,
-    DropTtl,
-    DropFragment,
-    DropTooBig,
-    DropNoException,
-    DropNoMbufRoom,
-    FragmentsForwarded,
-    DropFragmentUnmatched,
-    /// Packets still waiting when the appliance stopped (in a ring, or parked for ARP): freed.
-    DropAtStop,
+pub enum Family {
+    /// `dataplane_worker_packets_total{direction}`.
+    Packets(&'static str),
+    /// `dataplane_worker_handoffs_total{direction}`.
+    Handoffs(&'static str),
+    /// `dataplane_worker_drops_total{reason}`: a packet freed without being sent.
+    Drops(&'static str),
+    /// `dataplane_worker_events_total{event}`: everything else a worker counts.
+    Events(&'static str),
 }
 
-impl Counter {
-    pub const ALL: [Counter; 38] = [
-        Counter::Rx,
-        Counter::Tx,
-        Counter::TxDropped,
-        Counter::BusyPolls,
-        Counter::IdlePolls,
-        Counter::HandoffOut,
-        Counter::HandoffIn,
-        Counter::HandoffRingFull,
-        Counter::ToKernel,
-        Counter::ToKernelRingFull,
-        Counter::FromKernel,
-        Counter::ArpReplies,
-        Counter::EchoReplies,
-        Counter::ConnNew,
-        Counter::ConnRefusedFull,
-        Counter::ConnExpired,
-        Counter::NatIn,
-        Counter::NatOut,
-        Counter::DrIn,
-        Counter::TunIn,
-        Counter::IcmpErrorsTranslated,
-        Counter::FragNeededSent,
-        Counter::DropMalformed,
-        Counter::DropUnsupported,
-        Counter::DropNotForUs,
-        Counter::DropNoService,
-        Counter::DropNoReal,
-        Counter::DropNoConn,
-        Counter::DropNoRoute,
-        Counter::DropNoNeighbour,
-        Counter::DropTtl,
-        Counter::DropFragment,
-        Counter::DropTooBig,
-        Counter::DropNoException,
-        Counter::DropNoMbufRoom,
-        Counter::FragmentsForwarded,
-        Counter::DropFragmentUnmatched,
-        Counter::DropAtStop,
+impl Family {
+    /// Every family, in exposition order.
+    pub const ALL: [FamilyInfo; 4] = [
+        FamilyInfo {
+            metric: "dataplane_worker_packets_total",
+            label: "direction",
+            help: "Packets a worker received from its queues (rx) and sent (tx).",
+        },
+        FamilyInfo {
+            metric: "dataplane_worker_handoffs_total",
+            label: "direction",
+            help: "Packets handed to the owning worker (out) and taken from other workers (in).",
+        },
+        FamilyInfo {
+            metric: "dataplane_worker_drops_total",
+            label: "reason",
+            help: "Packets a worker dropped, by reason.",
+        },
+        FamilyInfo {
+            metric: "dataplane_worker_events_total",
+            label: "event",
+            help: "Everything else a worker counts (polls, NAT, ARP, connections...), by event.",
+        },
     ];
-    pub const COUNT: usize = Counter::ALL.len();
 
-    /// The snake_case name used in summaries and metrics.
-    pub fn name(self) -> &'static str {
+    /// The family's position in [`Family::ALL`].
+    pub const fn index(self) -> usize {
         match self {
-            Counter::Rx => "rx",
-            Counter::Tx => "tx",
-            Counter::TxDropped => "tx_dropped",
-            Counter::BusyPolls => "busy_polls",
-            Counter::IdlePolls => "idle_polls",
-            Counter::HandoffOut => "handoff_out",
-            Counter::HandoffIn => "handoff_in",
-            Counter::HandoffRingFull => "handoff_ring_full",
-            Counter::ToKernel => "to_kernel",
-            Counter::ToKernelRingFull => "to_kernel_ring_full",
-            Counter::FromKernel => "from_kernel",
-            Counter::ArpReplies => "arp_replies",
-            Counter::EchoReplies => "echo_replies",
-            Counter::ConnNew => "conn_new",
-            Counter::ConnRefusedFull => "conn_refused_full",
-            Counter::ConnExpired => "conn_expired",
-            Counter::NatIn => "nat_in",
-            Counter::NatOut => "nat_out",
-            Counter::DrIn => "dr_in",
-            Counter::TunIn => "tun_in",
-            Counter::IcmpErrorsTranslated => "icmp_errors_translated",
-            Counter::FragNeededSent => "frag_needed_sent",
-            Counter::DropMalformed => "drop_malformed",
-            Counter::DropUnsupported => "drop_unsupported",
-            Counter::DropNotForUs => "drop_not_for_us",
-            Counter::DropNoService => "drop_no_service",
-            Counter::DropNoReal => "drop_no_real",
-            Counter::DropNoConn => "drop_no_conn",
-            Counter::DropNoRoute => "drop_no_route",
-            Counter::DropNoNeighbour => "drop_no_neighbour",
-            Counter::DropTtl => "drop_ttl",
-            Counter::DropFragment => "drop_fragment",
-            Counter::DropTooBig => "drop_too_big",
-            Counter::DropNoException => "drop_no_exception",
-            Counter::DropNoMbufRoom => "drop_no_mbuf_room",
-            Counter::FragmentsForwarded => "fragments_forwarded",
-            Counter::DropFragmentUnmatched => "drop_fragment_unmatched",
-            Counter::DropAtStop => "drop_at_stop",
+            Family::Packets(_) => 0,
+            Family::Handoffs(_) => 1,
+            Family::Drops(_) => 2,
+            Family::Events(_) => 3,
         }
     }
+
+    pub const fn info(self) -> FamilyInfo {
+        Family::ALL[self.index()]
+    }
+
+    /// The value of the family's label for this counter.
+    pub const fn label_value(self) -> &'static str {
+        match self {
+            Family::Packets(v) | Family::Handoffs(v) | Family::Drops(v) | Family::Events(v) => v,
+        }
+    }
+}
+
+/// A metric family's name, its one label and its help text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FamilyInfo {
+    pub metric: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+}
+
+/// Declares the `Counter` enum and its table from one list of
+/// `Variant = "name", Family("label"), "help";`.
+macro_rules! counters {
+    ($($variant:ident = $name:literal, $family:ident($label:literal), $help:literal;)+) => {
+        /// Every counter a worker keeps, by index. Drops carry their reason in the name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Counter {
+            $($variant,)+
+        }
+
+        impl Counter {
+            pub const COUNT: usize = [$($name),+].len();
+            pub const ALL: [Counter; Counter::COUNT] = [$(Counter::$variant),+];
+
+            /// The snake_case name used in the summary, `ctl stats` and the docs.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Counter::$variant => $name,)+
+                }
+            }
+
+            /// What the counter counts and, for a drop, what causes it.
+            pub const fn help(self) -> &'static str {
+                match self {
+                    $(Counter::$variant => $help,)+
+                }
+            }
+
+            /// The metric family it is exported in, with its label value there.
+            pub const fn family(self) -> Family {
+                match self {
+                    $(Counter::$variant => Family::$family($label),)+
+                }
+            }
+        }
+    };
+}
+
+counters! {
+    Rx = "rx", Packets("rx"),
+        "Packets the worker received from its ports' RX queues.";
+    Tx = "tx", Packets("tx"),
+        "Packets the worker sent on its ports' TX queues.";
+    TxDropped = "tx_dropped", Drops("tx_full"),
+        "Packets a port's TX queue did not take (the queue was full); freed.";
+    BusyPolls = "busy_polls", Events("busy_polls"),
+        "Loop iterations that moved at least one packet.";
+    IdlePolls = "idle_polls", Events("idle_polls"),
+        "Loop iterations that found nothing to do (the idle back-off follows these).";
+    HandoffOut = "handoff_out", Handoffs("out"),
+        "Packets handed to another worker: the flow's owner, or the worker that sends on a port this one has no TX queue on.";
+    HandoffIn = "handoff_in", Handoffs("in"),
+        "Packets taken from other workers' handoff rings.";
+    HandoffRingFull = "handoff_ring_full", Drops("handoff_ring_full"),
+        "Packets for another worker dropped because its handoff ring was full or does not exist.";
+    ToKernel = "to_kernel", Events("to_kernel"),
+        "Packets for the appliance itself passed to the management thread for the kernel's exception interface.";
+    ToKernelRingFull = "to_kernel_ring_full", Drops("to_kernel_ring_full"),
+        "Packets for the kernel dropped because the ring to the management thread was full.";
+    FromKernel = "from_kernel", Events("from_kernel"),
+        "Frames worker 0 took from the management thread to send out (the kernel's output, ARP the management thread built).";
+    ArpReplies = "arp_replies", Events("arp_replies"),
+        "ARP requests for a VIP or a port address answered.";
+    EchoReplies = "echo_replies", Events("echo_replies"),
+        "ICMP echo requests to a VIP or a port address answered.";
+    ConnNew = "conn_new", Events("conn_new"),
+        "Connections created (a real was scheduled).";
+    ConnRefusedFull = "conn_refused_full", Drops("conn_refused_full"),
+        "First packets of new connections dropped because the connection table was full and nothing could be evicted.";
+    ConnExpired = "conn_expired", Events("conn_expired"),
+        "Connections removed after their timeout.";
+    NatIn = "nat_in", Events("nat_in"),
+        "Client-to-real packets rewritten by NAT.";
+    NatOut = "nat_out", Events("nat_out"),
+        "Real-to-client packets rewritten by NAT.";
+    DrIn = "dr_in", Events("dr_in"),
+        "Client-to-real packets forwarded by direct routing (MAC rewrite).";
+    TunIn = "tun_in", Events("tun_in"),
+        "Client-to-real packets encapsulated in IPv4-in-IPv4.";
+    IcmpErrorsTranslated = "icmp_errors_translated", Events("icmp_errors_translated"),
+        "ICMP errors quoting a NAT connection rewritten and forwarded (either direction).";
+    FragNeededSent = "frag_needed_sent", Events("frag_needed_sent"),
+        "ICMP fragmentation-needed sent to a client whose DF packet would not fit once encapsulated.";
+    DropMalformed = "drop_malformed", Drops("malformed"),
+        "Packets dropped because a header was short or inconsistent, or a rewrite found the packet unusable.";
+    DropUnsupported = "drop_unsupported", Drops("unsupported"),
+        "Packets dropped because their protocol is not handled (an ethertype other than ARP and IPv4, an IP protocol a VIP does not serve, an ICMP error about a DR/TUN connection).";
+    DropNotForUs = "drop_not_for_us", Drops("not_for_us"),
+        "Packets dropped because they are neither for the appliance nor part of a known connection (ARP for other hosts, transit traffic, replies and ICMP errors of no connection).";
+    DropNoService = "drop_no_service", Drops("no_service"),
+        "Packets to a VIP on a protocol and port no service listens on.";
+    DropNoReal = "drop_no_real", Drops("no_real"),
+        "New connections dropped because the scheduler found no available real (all down or weight 0).";
+    DropNoConn = "drop_no_conn", Drops("no_conn"),
+        "Packets to a VIP of no connection that cannot open one (a TCP packet without SYN, an ICMP error of no connection).";
+    DropNoRoute = "drop_no_route", Drops("no_route"),
+        "Packets dropped because no route leads to their destination, the outgoing port has no IPv4 address (TUN), or the port index is out of range.";
+    DropNoNeighbour = "drop_no_neighbour", Drops("no_neighbour"),
+        "Packets dropped because their next hop's MAC was not learned within 1 s, or the queue of packets waiting for one was full.";
+    DropTtl = "drop_ttl", Drops("ttl"),
+        "NAT packets dropped because the rewrite refused them: the TTL would reach 0 (today any other NAT rewrite error of an unfragmented packet counts here too).";
+    DropFragment = "drop_fragment", Drops("fragment"),
+        "Fragments of ICMP to a VIP dropped (only TCP and UDP fragments are forwarded).";
+    DropTooBig = "drop_too_big", Drops("too_big"),
+        "TUN packets that would exceed the outgoing port's MTU once encapsulated and have DF clear (the outer packet is never fragmented), or whose fragmentation-needed reply could not be built.";
+    DropNoException = "drop_no_exception", Drops("no_exception"),
+        "Packets for the appliance itself on a port without an exception interface.";
+    DropNoMbufRoom = "drop_no_mbuf_room", Drops("no_mbuf_room"),
+        "Packets dropped because the mbuf had no headroom for the outer header (TUN).";
+    FragmentsForwarded = "fragments_forwarded", Events("fragments_forwarded"),
+        "IP fragments forwarded (first fragments balanced, later ones following them).";
+    DropFragmentUnmatched = "drop_fragment_unmatched", Drops("fragment_unmatched"),
+        "Later fragments dropped because their first fragment was not seen in the last 2 s.";
+    DropAtStop = "drop_at_stop", Drops("at_stop"),
+        "Packets still waiting when the appliance stopped (in a handoff or kernel ring, or parked for ARP): freed at stop.";
 }
 
 /// One worker's published counters, on their own cache lines so workers never false-share.
@@ -197,13 +252,18 @@ impl WorkerTotals {
             .collect()
     }
 
-    /// Total drops of every reason.
+    /// Total drops of every reason (every counter of the drops family).
     pub fn drops(&self) -> u64 {
         Counter::ALL
             .iter()
-            .filter(|c| c.name().starts_with("drop_"))
+            .filter(|c| matches!(c.family(), Family::Drops(_)))
             .map(|&c| self.get(c))
             .sum()
+    }
+
+    /// Every counter with its value, in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = (Counter, u64)> + '_ {
+        Counter::ALL.iter().map(|&c| (c, self.get(c)))
     }
 }
 

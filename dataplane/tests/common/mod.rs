@@ -298,5 +298,24 @@ pub fn write_pcap_timed(path: &Path, frames: &[(u64, Vec<u8>)]) {
     }
 }
 
+/// Counter `name` on the exit summary's lines that start with `line` ("worker ",
+/// "management:"), summed over them; 0 when a line leaves it out (a worker line omits zeros).
+/// Lines look like "worker 0 (lcore 1): rx 3000, tx 2000, drop_malformed 849".
+pub fn summary_counter(summary: &str, line: &str, name: &str) -> u64 {
+    summary
+        .lines()
+        .filter(|l| l.starts_with(line))
+        .filter_map(|l| l.split_once(": "))
+        .flat_map(|(_, counters)| counters.split(", "))
+        .filter_map(|seg| {
+            let (k, v) = seg.split_once(' ')?;
+            let v: u64 = v
+                .parse()
+                .unwrap_or_else(|_| panic!("`{seg}` is not `name value` in:\n{summary}"));
+            (k == name).then_some(v)
+        })
+        .sum()
+}
+
 pub mod packets;
 pub mod testbed;

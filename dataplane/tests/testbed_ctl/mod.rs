@@ -58,7 +58,33 @@ fn scrape() -> Vec<dataplane::mgmt::metrics::Sample> {
         .expect("curl the metrics");
     assert!(out.status.success(), "metrics scrape failed");
     let text = String::from_utf8_lossy(&out.stdout);
+    promtool_check(&text);
     dataplane::mgmt::metrics::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// Prometheus's own checker accepts the exposition (Debian package prometheus: scripts/setup).
+fn promtool_check(text: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool not found: run scripts/setup (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn metric(s: &[dataplane::mgmt::metrics::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -211,6 +237,57 @@ fn ctl_list_conns_weight_reload_and_metrics() {
         .any(|(n, l, _)| n == "dataplane_port_xstat"
             && l.iter().any(|(k, v)| k == "port" && v == "int")));
     assert!(metric(&m, "dataplane_worker_connections", &[]) >= 10.0);
+    assert!(
+        metric(
+            &m,
+            "dataplane_management_events_total",
+            &[("event", "garps")]
+        ) >= 1.0,
+        "a gratuitous ARP for the VIP at start"
+    );
+
+    // ctl stats: the same counters by their declared names (no traffic now: they agree).
+    let st = ctl_json(&sock, &["stats"]);
+    let workers = |name: &str| -> u64 {
+        st["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w[name].as_u64().unwrap_or_else(|| panic!("{name} in {st}")))
+            .sum()
+    };
+    assert!(workers("conn_new") >= conns, "{st}");
+    assert_eq!(
+        workers("conn_new") as f64,
+        metric(
+            &m,
+            "dataplane_worker_events_total",
+            &[("event", "conn_new")]
+        ),
+        "ctl stats and metrics agree: {st}"
+    );
+    assert_eq!(
+        workers("nat_in") as f64,
+        metric(&m, "dataplane_worker_events_total", &[("event", "nat_in")]),
+        "{st}"
+    );
+    assert!(st["management"]["garps"].as_u64().unwrap() >= 1, "{st}");
+    let ext = st["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == "ext")
+        .unwrap_or_else(|| panic!("port ext in {st}"));
+    assert!(ext["stats"]["rx_packets"].as_u64().unwrap() >= 50, "{st}");
+    let (ok, text, err) = ctl(&sock, &["stats"]);
+    assert!(ok, "{err}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("conn_new "))
+        .unwrap_or_else(|| panic!("no conn_new row:\n{text}"));
+    let total: u64 = row.split_whitespace().last().unwrap().parse().unwrap();
+    assert_eq!(total, workers("conn_new"), "{text}");
+    println!("{text}");
 
     // weight web real1 0: new connections avoid it.
     let (ok, text, err) = ctl(&sock, &["weight", "web", "198.19.0.11", "0"]);

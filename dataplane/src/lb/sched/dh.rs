@@ -12,7 +12,8 @@ use super::Pick;
 use crate::lb::service::RealServer;
 use crate::lb::types::{FlowKey, RealLoad};
 
-const TAB_SIZE: usize = 256;
+/// 256 buckets, as IPVS (tunables.rs).
+const TAB_SIZE: usize = 1 << crate::tunables::HASH_SCHED_TAB_BITS;
 
 /// Destination-hash scheduler: the bucket table, shared by every worker.
 #[derive(Clone, Debug)]

@@ -28,14 +28,10 @@ use super::{is_candidate, mix64, weight_gcd, Pick, SchedError};
 use crate::lb::service::RealServer;
 use crate::lb::types::{FlowKey, RealLoad};
 
-/// The default table size, a prime (the Maglev paper's production size; 100x a few hundred reals).
-pub const DEFAULT_MH_TABLE_SIZE: u32 = 65537;
-/// The largest table size accepted (keeps a build well under a second).
-pub const MAX_MH_TABLE_SIZE: u32 = 1 << 24;
+pub use crate::tunables::{DEFAULT_MH_TABLE_SIZE, MAX_MH_TABLE_SIZE};
 /// A slot with no real (the table is all `NO_REAL` only when no real has a weight).
 const NO_REAL: u32 = u32::MAX;
-/// Rehashes tried before the last-resort pick among the candidates.
-const FALLBACK_REHASHES: u64 = 8;
+use crate::tunables::MH_FALLBACK_REHASHES as FALLBACK_REHASHES;
 
 const SEED_OFFSET: u64 = 0x6d61_676c_6576_2d6f; // "maglev-o"
 const SEED_SKIP: u64 = 0x6d61_676c_6576_2d73; // "maglev-s"

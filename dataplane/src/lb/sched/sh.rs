@@ -16,8 +16,8 @@ use super::{hash_32, is_candidate, Pick};
 use crate::lb::service::RealServer;
 use crate::lb::types::{FlowKey, RealLoad};
 
-/// log2 of the table size (IPVS's default `CONFIG_IP_VS_SH_TAB_BITS`).
-const TAB_BITS: u32 = 8;
+use crate::tunables::HASH_SCHED_TAB_BITS as TAB_BITS;
+
 const TAB_SIZE: usize = 1 << TAB_BITS;
 /// A bucket with no real (only when no real has a weight).
 pub(crate) const NO_REAL: u32 = u32::MAX;

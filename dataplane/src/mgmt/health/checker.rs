@@ -12,8 +12,7 @@ use crossbeam::channel::{self, Receiver, Sender};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Most probe threads at once.
-const MAX_PROBERS: usize = 64;
+use crate::tunables::{HEALTH_MAX_PROBERS as MAX_PROBERS, HEALTH_MAX_WAIT};
 
 /// One real to check, and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,8 +111,8 @@ impl Scheduler {
                 .filter(|s| !s.running)
                 .map(|s| s.due.saturating_duration_since(now))
                 .min()
-                .unwrap_or(Duration::from_secs(1))
-                .min(Duration::from_secs(1));
+                .unwrap_or(HEALTH_MAX_WAIT)
+                .min(HEALTH_MAX_WAIT);
             crossbeam::select! {
                 recv(cmd) -> m => match m {
                     Ok(Cmd::Targets(t, epoch)) => self.set_targets(t, epoch, now),

@@ -10,8 +10,9 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Largest response read by an http check; a body substring must occur within it.
-const MAX_RESPONSE: usize = 64 * 1024;
+use crate::tunables::{
+    HEALTH_COMMAND_POLL_MAX, HEALTH_COMMAND_POLL_MIN, HEALTH_MAX_RESPONSE as MAX_RESPONSE,
+};
 
 /// What is checked: the real's address and the port to probe, the service for the command's env.
 #[derive(Clone, Debug)]
@@ -146,7 +147,7 @@ fn command(t: &ProbeTarget, deadline: Instant) -> Result<String, String> {
         .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run the command: {e}"))?;
-    let mut pause = Duration::from_millis(1);
+    let mut pause = HEALTH_COMMAND_POLL_MIN;
     loop {
         match child.try_wait() {
             Ok(Some(st)) if st.success() => return Ok("command exited 0".into()),
@@ -166,7 +167,7 @@ fn command(t: &ProbeTarget, deadline: Instant) -> Result<String, String> {
             return Err("command timed out (killed)".into());
         }
         std::thread::sleep(pause.min(rest));
-        pause = (pause * 2).min(Duration::from_millis(20));
+        pause = (pause * 2).min(HEALTH_COMMAND_POLL_MAX);
     }
 }
 

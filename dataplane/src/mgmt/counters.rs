@@ -1,0 +1,107 @@
+//! The management thread's own counters, each declared once below with its help text; the exit
+//! summary, `dataplane ctl stats`, the metrics endpoint and docs/counters.md read that
+//! declaration. The management thread is their only writer; it publishes them once per tick
+//! for the control and metrics threads.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Declares `MgmtCounters` (one `u64` field per counter, so the management thread writes
+/// `self.counters.garps += 1`) and its table from one list of `field: "help";`.
+macro_rules! mgmt_counters {
+    ($($field:ident: $help:literal;)+) => {
+        /// Counters of the management thread's own traffic and work.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct MgmtCounters {
+            $(#[doc = $help] pub $field: u64,)+
+        }
+
+        impl MgmtCounters {
+            pub const COUNT: usize = [$(stringify!($field)),+].len();
+            /// (name, help) of every counter, in declaration order.
+            pub const DECLARED: [(&'static str, &'static str); MgmtCounters::COUNT] =
+                [$((stringify!($field), $help)),+];
+
+            /// The values, in declaration order.
+            pub fn values(&self) -> [u64; MgmtCounters::COUNT] {
+                [$(self.$field),+]
+            }
+
+            fn from_values(v: [u64; MgmtCounters::COUNT]) -> MgmtCounters {
+                let mut it = v.into_iter();
+                MgmtCounters {
+                    $($field: it.next().unwrap_or(0),)+
+                }
+            }
+        }
+    };
+}
+
+mgmt_counters! {
+    to_kernel: "Packets for the appliance itself written to a port's exception interface.";
+    from_kernel: "Frames the kernel sent on an exception interface, passed to worker 0 to leave by the port.";
+    kernel_dropped: "Frames dropped between the workers, the kernel and worker 0: no exception interface, its queue full, or worker 0's ring full.";
+    arp_requests: "ARP requests sent to resolve next hops and reals.";
+    garps: "Gratuitous ARP announcements sent for the VIPs at start.";
+    snapshots: "Snapshots published to the workers (reloads, weight changes, neighbour and health changes).";
+}
+
+impl MgmtCounters {
+    /// Every counter with its name and value, in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        MgmtCounters::DECLARED
+            .into_iter()
+            .zip(self.values())
+            .map(|((name, _), v)| (name, v))
+    }
+}
+
+/// The management thread's counters as the control and metrics threads read them.
+#[derive(Debug)]
+pub struct PublishedMgmtCounters {
+    vals: [AtomicU64; MgmtCounters::COUNT],
+}
+
+impl Default for PublishedMgmtCounters {
+    fn default() -> Self {
+        PublishedMgmtCounters {
+            vals: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl PublishedMgmtCounters {
+    /// Called by the management thread only.
+    pub fn publish(&self, c: &MgmtCounters) {
+        for (a, v) in self.vals.iter().zip(c.values()) {
+            a.store(v, Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> MgmtCounters {
+        MgmtCounters::from_values(std::array::from_fn(|i| self.vals[i].load(Relaxed)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_counters_round_trip_by_name() {
+        let c = MgmtCounters {
+            to_kernel: 1,
+            from_kernel: 2,
+            kernel_dropped: 3,
+            arp_requests: 4,
+            garps: 5,
+            snapshots: 6,
+        };
+        let p = PublishedMgmtCounters::default();
+        p.publish(&c);
+        assert_eq!(p.snapshot(), c);
+        let named: Vec<(&str, u64)> = c.iter().collect();
+        assert_eq!(named[0], ("to_kernel", 1));
+        assert_eq!(named[5], ("snapshots", 6));
+        assert_eq!(named.len(), MgmtCounters::COUNT);
+    }
+}
