@@ -600,6 +600,9 @@ fn garbage_and_mangled_frames_are_dropped_and_every_packet_is_accounted_for() {
         + counter(&r.summary, "drop_too_big")
         + counter(&r.summary, "drop_no_exception")
         + counter(&r.summary, "drop_no_mbuf_room")
+        + counter(&r.summary, "drop_bad_icmp_checksum")
+        + counter(&r.summary, "drop_bad_port")
+        + counter(&r.summary, "drop_no_handoff_ring")
         + counter(&r.summary, "conn_refused_full");
     let from_mgmt = counter(&r.summary, "from_kernel");
     assert_eq!(rx, 3000, "{}", r.summary);

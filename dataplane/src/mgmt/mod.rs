@@ -14,6 +14,7 @@ use crate::dpdk::{Burst, Consumer, Mempool, Port, Producer};
 use crate::lb::neigh::NeighEvent;
 use crate::lb::published::Published;
 use crate::lb::route::PortIdx;
+use crate::wire::Frame;
 use crate::worker::meta::{self, Kind};
 use crossbeam::queue::ArrayQueue;
 use health::Health;

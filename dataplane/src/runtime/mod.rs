@@ -5,6 +5,7 @@
 
 mod l2;
 mod lb;
+pub use lb::conn_timeouts;
 
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;

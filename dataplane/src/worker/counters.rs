@@ -45,10 +45,16 @@ pub enum Counter {
     DropNoMbufRoom,
     FragmentsForwarded,
     DropFragmentUnmatched,
+    /// A handoff to a worker this one has no ring to (a wiring fault, never expected).
+    DropNoHandoffRing,
+    /// A transmit to a port index the worker does not know.
+    DropBadPort,
+    /// An ICMP error whose own checksum does not verify (translating it would launder it).
+    DropBadIcmpChecksum,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 37] = [
+    pub const ALL: [Counter; 40] = [
         Counter::Rx,
         Counter::Tx,
         Counter::TxDropped,
@@ -86,6 +92,9 @@ impl Counter {
         Counter::DropNoMbufRoom,
         Counter::FragmentsForwarded,
         Counter::DropFragmentUnmatched,
+        Counter::DropNoHandoffRing,
+        Counter::DropBadPort,
+        Counter::DropBadIcmpChecksum,
     ];
     pub const COUNT: usize = Counter::ALL.len();
 
@@ -129,6 +138,9 @@ impl Counter {
             Counter::DropNoMbufRoom => "drop_no_mbuf_room",
             Counter::FragmentsForwarded => "fragments_forwarded",
             Counter::DropFragmentUnmatched => "drop_fragment_unmatched",
+            Counter::DropNoHandoffRing => "drop_no_handoff_ring",
+            Counter::DropBadPort => "drop_bad_port",
+            Counter::DropBadIcmpChecksum => "drop_bad_icmp_checksum",
         }
     }
 }

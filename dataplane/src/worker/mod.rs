@@ -3,6 +3,7 @@
 pub mod backoff;
 pub mod clock;
 pub mod counters;
+pub mod engine;
 pub mod l2fwd;
 pub mod lb;
 pub mod meta;

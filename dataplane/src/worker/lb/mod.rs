@@ -1,11 +1,9 @@
 //! The load-balancer worker: per burst it reads the current snapshot, receives from its RX
 //! queues, its handoff rings and (worker 0) the management thread's ring, processes each packet
-//! to completion (engine.rs), flushes its outputs (output.rs), and expires connections.
+//! to completion (the DPDK-free engine, `worker/engine/`), flushes its outputs (output.rs: the
+//! engine's `Output` over TX bursts and rte_rings), and expires connections.
 
-mod engine;
-mod frag;
 mod output;
-mod pending;
 
 pub use output::Outputs;
 
@@ -16,18 +14,16 @@ use crate::lb::conn::{ConnConfig, ConnTable};
 use crate::lb::neigh::NeighEvent;
 use crate::lb::persist::PersistTable;
 use crate::lb::published::Published;
+use crate::wire::Frame;
 use crate::worker::backoff::Backoff;
 use crate::worker::clock::Clock;
 use crate::worker::counters::{Counter, WorkerCounters, WorkerTotals};
+use crate::worker::engine::{Engine, Output};
 use crate::worker::meta::{self, Kind};
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats, RealTraffic};
 use crossbeam::queue::ArrayQueue;
-use engine::Engine;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-
-/// Connections expired per loop at most: bounded work, never a stall.
-const EXPIRE_BUDGET: usize = 64;
 
 /// Everything one LB worker owns, handed to it at launch.
 pub struct LbWorker {
@@ -68,23 +64,17 @@ impl LbWorker {
                 return 1;
             }
         };
-        let snap = self.snapshot.load_full();
-        let mut eng = Engine {
-            id: self.id,
-            n_workers: self.n_workers,
-            scheds: Vec::new(),
-            snap: snap.clone(),
+        let mut eng: Engine<crate::dpdk::mbuf::Mbuf> = Engine::new(
+            self.id,
+            self.n_workers,
+            self.snapshot.load_full(),
             conns,
-            persist: PersistTable::with_capacity(self.templates),
-            events: self.events.clone(),
-            pending: pending::Pending::default(),
-            frags: frag::FragTable::new(),
-            traffic: RealTraffic::new(self.conn.max_reals as usize),
-            now: 0,
-        };
+            PersistTable::with_capacity(self.templates),
+            self.events.clone(),
+            RealTraffic::new(self.conn.max_reals as usize),
+        );
         let mut published_at = 0u64;
         let mut dump_cursor = 0u32;
-        eng.adopt(snap);
         let mut clock = if self.replay {
             Clock::capture()
         } else {
@@ -105,7 +95,7 @@ impl LbWorker {
                 }
                 moved += n;
                 t.add(Counter::Rx, n as u64);
-                eng.warm(&b);
+                eng.warm((0..b.len()).map(|i| b.data(i)));
                 for m in b.drain() {
                     if self.replay {
                         clock.observe(m.rx_timestamp());
@@ -142,15 +132,7 @@ impl LbWorker {
                 eng.retry_pending(&mut self.outputs, &mut t);
             }
             self.outputs.flush(&mut t);
-            let expired = eng.conns.expire(eng.now, EXPIRE_BUDGET);
-            t.add(Counter::ConnExpired, expired as u64);
-            let persist = &mut eng.persist;
-            let now = eng.now;
-            eng.conns.drain_ended(|e| {
-                if let Some(tr) = e.template {
-                    persist.release(crate::lb::persist::TemplateRef::from_raw(tr), e.real, now);
-                }
-            });
+            eng.housekeep(&mut t);
             if eng.now >= published_at + PUBLISH_MS || self.replay {
                 published_at = eng.now;
                 self.publish_real_stats(&eng);
@@ -171,7 +153,7 @@ impl LbWorker {
         0
     }
 
-    fn publish_real_stats(&self, eng: &Engine) {
+    fn publish_real_stats<F>(&self, eng: &Engine<F>) {
         let loads = eng.conns.loads();
         let bound = eng.snap.services.real_id_bound().min(loads.len());
         self.real_stats.publish(bound, |id| {
@@ -190,7 +172,7 @@ impl LbWorker {
     }
 
     /// Walks part of the table for a listing; returns where to continue.
-    fn dump_some(&self, eng: &Engine, mut cursor: u32, wanted: u64) -> u32 {
+    fn dump_some<F>(&self, eng: &Engine<F>, mut cursor: u32, wanted: u64) -> u32 {
         let cap = eng.conns.capacity() as u32;
         let end = cursor.saturating_add(DUMP_SLOTS_PER_LOOP).min(cap);
         while cursor < end {

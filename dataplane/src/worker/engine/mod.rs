@@ -1,0 +1,211 @@
+//! One worker's packet processing, free of DPDK: classify each frame, keep the connection
+//! table, and apply the LVS forwarding. Every packet ends in exactly one place: sent out of a
+//! port, handed to another worker, given to the kernel, parked for its next hop's MAC, or
+//! dropped with its reason counted.
+//!
+//! Generic over the packet buffer ([`Frame`]: the DPDK mbuf, or a plain buffer in tests) and
+//! over where packets go ([`Output`]: TX bursts and rte_rings, or recording vectors), and
+//! monomorphised, so the DPDK build pays nothing for either. One concern per file:
+//! - `classify.rs`: what a parsed packet is, who owns its connection, and the burst warm-up;
+//! - `inbound.rs`: client -> VIP (lookup, new connection, scheduling, NAT/DR/TUN);
+//! - `reply.rs`: real -> client (NAT);
+//! - `icmp.rs`: echo replies and ICMP errors both ways;
+//! - `fragments.rs`: the fragment table and the later fragments of a datagram;
+//! - `arp.rs`: ARP answers and neighbour events for the management thread;
+//! - `output.rs`: the output trait, next-hop resolution and the wait queue for unresolved ones;
+//! - `sim.rs`: engines in process over plain buffers (fixtures, property tests, fuzzing).
+
+mod arp;
+mod classify;
+mod fragments;
+mod icmp;
+mod inbound;
+mod output;
+mod reply;
+pub mod sim;
+
+pub use classify::WARM_MAX;
+pub use fragments::{FragAction, FragKey, FragTable};
+pub use output::{Output, Pending};
+
+use crate::lb::conn::ConnTable;
+use crate::lb::forward::ForwardError;
+use crate::lb::neigh::NeighEvent;
+use crate::lb::persist::{PersistTable, TemplateRef};
+use crate::lb::route::PortIdx;
+use crate::lb::sched::Scheduler;
+use crate::lb::snapshot::Snapshot;
+use crate::wire::{parse_frame, Frame, Ipv4Facts, Net};
+use crate::worker::counters::{Counter, WorkerTotals};
+use crate::worker::meta::Kind;
+use crate::worker::stats::RealTraffic;
+use classify::Class;
+use crossbeam::queue::ArrayQueue;
+use std::sync::Arc;
+
+/// Connections expired per loop at most (tunables: worker).
+pub const EXPIRE_BUDGET: usize = 64;
+
+/// One worker's engine: its connection table, persistence templates, fragment table and
+/// parked packets, and the snapshot of control-plane state it currently follows.
+pub struct Engine<F> {
+    pub id: usize,
+    pub n_workers: usize,
+    pub snap: Arc<Snapshot>,
+    pub scheds: Vec<Scheduler>,
+    pub conns: ConnTable,
+    pub persist: PersistTable,
+    /// Neighbour events for the management thread (senders seen, next hops missing).
+    pub events: Arc<ArrayQueue<NeighEvent>>,
+    /// Packets waiting for their next hop's MAC.
+    pub pending: Pending<F>,
+    /// What the first fragments of datagrams decided, for their later fragments.
+    pub frags: FragTable,
+    pub traffic: RealTraffic,
+    /// The clock (ms) the caller sets before processing.
+    pub now: u64,
+}
+
+/// An IPv4 packet being processed: where its IP header starts, what it says, the port it
+/// concerns, and whether another worker already handed it here.
+#[derive(Clone, Copy)]
+pub(crate) struct Pkt {
+    pub l3: usize,
+    pub ip: Ipv4Facts,
+    pub port: PortIdx,
+    pub handed: bool,
+}
+
+impl<F: Frame> Engine<F> {
+    /// An engine for worker `id` of `n_workers`, following `snap`.
+    pub fn new(
+        id: usize,
+        n_workers: usize,
+        snap: Arc<Snapshot>,
+        conns: ConnTable,
+        persist: PersistTable,
+        events: Arc<ArrayQueue<NeighEvent>>,
+        traffic: RealTraffic,
+    ) -> Engine<F> {
+        let mut e = Engine {
+            id,
+            n_workers,
+            snap: snap.clone(),
+            scheds: Vec::new(),
+            conns,
+            persist,
+            events,
+            pending: Pending::default(),
+            frags: FragTable::new(),
+            traffic,
+            now: 0,
+        };
+        e.adopt(snap);
+        e
+    }
+
+    /// Takes a new snapshot: per-service schedulers are rebuilt (state such as the rr position
+    /// starts over; connections and templates are untouched since real ids are stable).
+    pub fn adopt(&mut self, snap: Arc<Snapshot>) {
+        if self.scheds.is_empty() || snap.services_generation != self.snap.services_generation {
+            self.scheds = snap
+                .services
+                .services()
+                .iter()
+                .map(|s| s.new_scheduler())
+                .collect();
+        }
+        self.snap = snap;
+    }
+
+    /// Processes one packet. `kind`/`port` come from the packet's tag (handed over) or are
+    /// (Fresh, the port it arrived on).
+    #[inline]
+    pub fn process<O: Output<F>>(
+        &mut self,
+        f: F,
+        kind: Kind,
+        port: PortIdx,
+        out: &mut O,
+        t: &mut WorkerTotals,
+    ) {
+        let handed = match kind {
+            Kind::Transmit => return out.transmit(port, f, t),
+            Kind::Kernel => return out.kernel(port, f, t),
+            Kind::Fresh => false,
+            Kind::Process => true,
+        };
+        let Ok(parsed) = parse_frame(f.data()) else {
+            return t.inc(Counter::DropMalformed);
+        };
+        let ip = match parsed.net {
+            Net::Ipv4(ip) => ip,
+            Net::Arp(a) => return self.arp(f, parsed.l3, a, port, out, t),
+            Net::Other(_) => return t.inc(Counter::DropUnsupported),
+        };
+        let p = Pkt {
+            l3: parsed.l3,
+            ip,
+            port,
+            handed,
+        };
+        match classify::classify(&self.snap, &ip) {
+            Class::Echo => self.echo_reply(f, p, out, t),
+            Class::Kernel => self.deliver_to_kernel(f, port, out, t),
+            Class::ToService => self.inbound(f, p, out, t),
+            Class::IcmpToVip => self.icmp_error_in(f, p, out, t),
+            Class::Reply => self.reply(f, p, out, t),
+            Class::IcmpFromReal => self.icmp_error_out(f, p, out, t),
+            Class::IcmpFragmentToVip => t.inc(Counter::DropFragment),
+            Class::NotForUs => t.inc(Counter::DropNotForUs),
+        }
+    }
+
+    /// Once per loop: expires up to [`EXPIRE_BUDGET`] connections (bounded work, never a
+    /// stall) and releases the persistence templates of the connections that ended.
+    pub fn housekeep(&mut self, t: &mut WorkerTotals) {
+        let expired = self.conns.expire(self.now, EXPIRE_BUDGET);
+        t.add(Counter::ConnExpired, expired as u64);
+        let persist = &mut self.persist;
+        let now = self.now;
+        self.conns.drain_ended(|e| {
+            if let Some(tr) = e.template {
+                persist.release(TemplateRef::from_raw(tr), e.real, now);
+            }
+        });
+    }
+}
+
+/// The drop counter for a packet a rewrite refused: each reason its own counter.
+#[inline]
+pub fn drop_reason(e: ForwardError) -> Counter {
+    match e {
+        ForwardError::TtlExpired => Counter::DropTtl,
+        ForwardError::Wire(_) => Counter::DropMalformed,
+        ForwardError::Fragment => Counter::DropFragment,
+        ForwardError::BadIcmpChecksum => Counter::DropBadIcmpChecksum,
+        // Only the "fragmentation needed" answer refuses this way (no DF, a later fragment, a
+        // non-unicast source): the packet is dropped for being too big, unanswered.
+        ForwardError::NotAnswerable => Counter::DropTooBig,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::WireError;
+
+    #[test]
+    fn every_rewrite_error_has_its_own_reason() {
+        let cases = [
+            (ForwardError::TtlExpired, "drop_ttl"),
+            (ForwardError::Wire(WireError::Truncated), "drop_malformed"),
+            (ForwardError::Fragment, "drop_fragment"),
+            (ForwardError::BadIcmpChecksum, "drop_bad_icmp_checksum"),
+            (ForwardError::NotAnswerable, "drop_too_big"),
+        ];
+        for (e, name) in cases {
+            assert_eq!(drop_reason(e).name(), name, "{e:?}");
+        }
+    }
+}
