@@ -145,10 +145,13 @@ fn echo_reply_from(from: Ipv4Addr, id: u16, seq: u16) -> Vec<u8> {
     ipv4(CLIENT_MAC, EXT_MAC, from, client(), 1, &e)
 }
 
+/// A check of one output frame (it asserts).
+type Check = Box<dyn Fn(&[u8])>;
+
 /// What a port is expected to send: the exact frame, or a frame a check accepts.
 enum Expect {
     Exact(Vec<u8>),
-    Like(&'static str, Box<dyn Fn(&[u8])>),
+    Like(&'static str, Check),
 }
 
 enum Step {
@@ -600,7 +603,7 @@ fn icmp_error_cases() -> Vec<Case> {
 }
 
 /// A fragment (bytes) checked: to `real` by NAT, identification `ident`, TTL 63.
-fn nat_fragment_to(real: Ipv4Addr, ident: u16) -> Box<dyn Fn(&[u8])> {
+fn nat_fragment_to(real: Ipv4Addr, ident: u16) -> Check {
     Box::new(move |f| {
         let s = seen(f);
         assert_eq!((s.src, s.dst, s.proto, s.ttl), (client(), real, 17, 63));
@@ -673,7 +676,7 @@ fn fragment_cases() -> Vec<Case> {
     );
     let mut tun_steps: Vec<Step> = small.iter().map(|f| rx(1000, "ext", f.clone())).collect();
     tun_steps.extend(big.iter().map(|f| rx(2000, "ext", f.clone())));
-    let tun_inner = |i: Vec<u8>| -> Box<dyn Fn(&[u8])> {
+    let tun_inner = |i: Vec<u8>| -> Check {
         Box::new(move |o| {
             let s = seen(o);
             assert_eq!((s.src, s.dst, s.proto), (ip("198.19.0.1"), real1(), 4));
@@ -735,7 +738,7 @@ fn fragment_cases() -> Vec<Case> {
                             if frag_of(&s).1 == 0 {
                                 assert_eq!((s.sport, s.dport), (5353, 40000));
                             }
-                        }) as Box<dyn Fn(&[u8])>,
+                        }) as Check,
                     )
                 })
                 .collect(),
