@@ -13,11 +13,13 @@
 //! - `fragments.rs`: the fragment table and the later fragments of a datagram;
 //! - `arp.rs`: ARP answers and neighbour events for the management thread;
 //! - `output.rs`: the output trait, next-hop resolution and the wait queue for unresolved ones;
-//! - `sim.rs`: engines in process over plain buffers (fixtures, property tests, fuzzing).
+//! - `sim.rs`: engines in process over plain buffers (fixtures, property tests, fuzzing);
+//! - `fuzz.rs`: the fuzz driver (arbitrary bytes -> frames on two ports of two workers).
 
 mod arp;
 mod classify;
 mod fragments;
+pub mod fuzz;
 mod icmp;
 mod inbound;
 mod output;
