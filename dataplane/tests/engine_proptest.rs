@@ -11,7 +11,7 @@ fn record() -> impl Strategy<Value = (u8, Vec<u8>)> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 3000,
+        cases: 2000,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
