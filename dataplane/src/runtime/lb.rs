@@ -8,6 +8,7 @@ use crate::lb::published::Published;
 use crate::lb::snapshot::{service_specs, PortInfo, Snapshot};
 use crate::mgmt::neighbours::Neighbours;
 use crate::mgmt::{exception, Mgmt};
+use crate::worker::engine::Retired;
 use crate::worker::lb::{LbWorker, Outputs};
 use crate::worker::stats::{ConnDump, RealStats};
 use anyhow::Result;
@@ -21,6 +22,9 @@ const HANDOFF_RING: u32 = 4096;
 const KERNEL_RING: u32 = 1024;
 const EVENT_QUEUE: usize = 4096;
 const DUMP_QUEUE: usize = 8192;
+/// Snapshots a worker may have retired before the management thread frees them (it drains
+/// every millisecond; a full queue only delays the worker's next adoption by a loop).
+const RETIRE_QUEUE: usize = 16;
 
 fn secs(d: crate::config::Dur) -> u32 {
     (d.millis() / 1000).clamp(1, u64::from(u32::MAX)) as u32
@@ -108,6 +112,9 @@ pub fn start(
     let events: Vec<_> = (0..n)
         .map(|_| Arc::new(ArrayQueue::new(EVENT_QUEUE)))
         .collect();
+    let retired: Vec<Arc<ArrayQueue<Retired>>> = (0..n)
+        .map(|_| Arc::new(ArrayQueue::new(RETIRE_QUEUE)))
+        .collect();
 
     let mut conn = ConnConfig::new(cfg.conn.max_per_core, MAX_REALS);
     conn.timeouts = conn_timeouts(&cfg.conn.timeouts);
@@ -146,6 +153,7 @@ pub fn start(
             templates: cfg.conn.max_templates_per_core as usize,
             snapshot: snapshot.clone(),
             events: events[w].clone(),
+            retire: retired[w].clone(),
             real_stats: real_stats[w].clone(),
             dump: dumps[w].clone(),
         });
@@ -177,6 +185,7 @@ pub fn start(
     );
     mgmt.real_stats = real_stats;
     mgmt.dumps = dumps;
+    mgmt.retired = retired;
     mgmt.control = control;
     Ok((workers, mgmt))
 }

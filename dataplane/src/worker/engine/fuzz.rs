@@ -72,10 +72,27 @@ pub fn templates() -> Vec<Vec<u8>> {
         f(tcp(ip(REAL1, CLIENT), 80, CPORT, b"")),
         ip_frame(true, &tcp(ip(REAL2, CLIENT), 443, CPORT, b""), 6).0,
         f(icmp(ip(CLIENT, VIP), 8, 0, [0, 7, 0, 1], b"ping")),
-        f(icmp(ip(Ipv4Addr::new(198, 18, 0, 254), VIP), 3, 3, [0; 4], &to_client[..28])),
-        f(icmp(ip(REAL1, CLIENT), 3, 4, [0, 0, 5, 0x78], &to_real[..28])),
+        f(icmp(
+            ip(Ipv4Addr::new(198, 18, 0, 254), VIP),
+            3,
+            3,
+            [0; 4],
+            &to_client[..28],
+        )),
+        f(icmp(
+            ip(REAL1, CLIENT),
+            3,
+            4,
+            [0, 0, 5, 0x78],
+            &to_real[..28],
+        )),
         arp(arp_op::REQUEST, MacAddr([2, 0, 0, 0, 1, 2]), CLIENT, VIP),
-        arp(arp_op::REPLY, MacAddr(REAL2_MAC), REAL2, Ipv4Addr::new(198, 19, 0, 1)),
+        arp(
+            arp_op::REPLY,
+            MacAddr(REAL2_MAC),
+            REAL2,
+            Ipv4Addr::new(198, 19, 0, 1),
+        ),
     ]
 }
 
@@ -160,11 +177,8 @@ pub fn check_accounting(sim: &Sim) {
         .iter()
         .map(|w| w.engine.pending.len() as u64)
         .sum();
-    let went = total(Counter::Tx)
-        + total(Counter::HandoffOut)
-        + total(Counter::ToKernel)
-        + drops
-        + parked;
+    let went =
+        total(Counter::Tx) + total(Counter::HandoffOut) + total(Counter::ToKernel) + drops + parked;
     assert_eq!(
         came,
         went,

@@ -10,6 +10,7 @@ use crate::config::{self, Config};
 use crate::lb::conn::{ConnConfig, ConnTable};
 use crate::lb::neigh::{MacBytes, NeighEvent, NeighTable};
 use crate::lb::persist::PersistTable;
+use crate::lb::published::Published;
 use crate::lb::route::PortIdx;
 use crate::lb::service::ServiceSpec;
 use crate::lb::snapshot::{service_specs, PortInfo, Snapshot};
@@ -22,6 +23,8 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+/// Retired snapshots a simulated worker may hold before the simulation frees them.
+const RETIRE_QUEUE: usize = 4;
 /// Real ids a simulated worker's load array holds.
 const MAX_REALS: u32 = 1 << 10;
 
@@ -102,6 +105,8 @@ pub struct Sim {
     specs: Vec<ServiceSpec>,
     neighbours: BTreeMap<Ipv4Addr, MacBytes>,
     generation: u64,
+    /// The published snapshot the engines follow (as the management thread publishes it).
+    published: Published,
     pub workers: Vec<SimWorker>,
     /// The clock (ms) every engine sees.
     pub now: u64,
@@ -157,7 +162,8 @@ impl Sim {
             None,
             n_workers,
         )?;
-        let snap = Arc::new(snap);
+        let published = Published::new(snap);
+        let snap = published.load_full();
         let mut conn = ConnConfig::new(cfg.conn.max_per_core, MAX_REALS);
         conn.timeouts = crate::runtime::conn_timeouts(&cfg.conn.timeouts);
         let mut workers = Vec::with_capacity(n_workers);
@@ -170,6 +176,7 @@ impl Sim {
                 conns,
                 PersistTable::with_capacity(cfg.conn.max_templates_per_core as usize),
                 Arc::new(ArrayQueue::new(1024)),
+                Arc::new(ArrayQueue::new(RETIRE_QUEUE)),
                 RealTraffic::new(MAX_REALS as usize),
             );
             workers.push(SimWorker {
@@ -188,6 +195,7 @@ impl Sim {
             specs,
             neighbours,
             generation: 1,
+            published,
             workers,
             now: 0,
         })
@@ -204,6 +212,7 @@ impl Sim {
     /// `frame` arrives on `port` at worker `w` (its own RX queue), then one loop of every
     /// worker runs: handoffs delivered, parked packets retried, connections expired.
     pub fn rx(&mut self, w: usize, port: PortIdx, frame: &[u8]) {
+        self.follow();
         let sw = &mut self.workers[w];
         sw.engine.now = self.now;
         sw.totals.inc(Counter::Rx);
@@ -231,6 +240,17 @@ impl Sim {
         }
     }
 
+    /// Every engine follows the published snapshot; what they retire is freed here, as the
+    /// management thread does.
+    fn follow(&mut self) {
+        for sw in &mut self.workers {
+            sw.engine.follow(&self.published);
+            while let Some(r) = sw.engine.retire.pop() {
+                drop(r);
+            }
+        }
+    }
+
     /// Delivers every handoff to its worker, as the rings would, until none are left.
     pub fn deliver(&mut self) {
         loop {
@@ -252,11 +272,12 @@ impl Sim {
         }
     }
 
-    /// The management thread learned `ip` at `mac`: a new snapshot, adopted by every worker.
+    /// The management thread learned `ip` at `mac`: a new snapshot, published (the engines
+    /// follow it before their next packet).
     pub fn learn(&mut self, ip: Ipv4Addr, mac: MacBytes) -> Result<(), String> {
         self.neighbours.insert(ip, mac);
         self.generation += 1;
-        let prev = self.workers[0].engine.snap.clone();
+        let prev = self.published.load_full();
         let snap = Snapshot::build(
             self.generation,
             &self.cfg,
@@ -266,10 +287,7 @@ impl Sim {
             Some(&prev),
             self.workers.len(),
         )?;
-        let snap = Arc::new(snap);
-        for sw in &mut self.workers {
-            sw.engine.adopt(snap.clone());
-        }
+        self.published.store(Arc::new(snap));
         Ok(())
     }
 

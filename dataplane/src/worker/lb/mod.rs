@@ -18,7 +18,7 @@ use crate::wire::Frame;
 use crate::worker::backoff::Backoff;
 use crate::worker::clock::Clock;
 use crate::worker::counters::{Counter, WorkerCounters, WorkerTotals};
-use crate::worker::engine::{Engine, Output};
+use crate::worker::engine::{Engine, Output, Retired};
 use crate::worker::meta::{self, Kind};
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats, RealTraffic};
 use crossbeam::queue::ArrayQueue;
@@ -42,6 +42,8 @@ pub struct LbWorker {
     pub templates: usize,
     pub snapshot: Arc<Published>,
     pub events: Arc<ArrayQueue<NeighEvent>>,
+    /// Snapshots and scheduler sets this worker is done with, freed by the management thread.
+    pub retire: Arc<ArrayQueue<Retired>>,
     /// Per-real figures published for the control path, and connection listings on request.
     pub real_stats: Arc<RealStats>,
     pub dump: Arc<ConnDump>,
@@ -71,6 +73,7 @@ impl LbWorker {
             conns,
             PersistTable::with_capacity(self.templates),
             self.events.clone(),
+            self.retire.clone(),
             RealTraffic::new(self.conn.max_reals as usize),
         );
         let mut published_at = 0u64;
@@ -84,9 +87,7 @@ impl LbWorker {
         let mut idle = Backoff::new(self.backoff);
         let mut b = Burst::new();
         while !stop.load(Relaxed) {
-            if self.snapshot.generation() != eng.snap.generation {
-                eng.adopt(self.snapshot.load_full());
-            }
+            eng.follow(&self.snapshot);
             let mut moved = 0usize;
             for &(q, port) in &self.rx {
                 let n = b.rx(q, self.burst);
