@@ -6,5 +6,6 @@ pub mod lb;
 pub mod mgmt;
 pub mod replay;
 pub mod runtime;
+pub mod tunables;
 pub mod wire;
 pub mod worker;

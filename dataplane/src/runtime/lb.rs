@@ -8,6 +8,7 @@ use crate::lb::published::Published;
 use crate::lb::snapshot::{service_specs, PortInfo, Snapshot};
 use crate::mgmt::neighbours::Neighbours;
 use crate::mgmt::{exception, Mgmt};
+use crate::tunables::worker::RETIRE_QUEUE;
 use crate::worker::engine::Retired;
 use crate::worker::lb::{LbWorker, Outputs};
 use crate::worker::stats::{ConnDump, RealStats};
@@ -22,9 +23,6 @@ const HANDOFF_RING: u32 = 4096;
 const KERNEL_RING: u32 = 1024;
 const EVENT_QUEUE: usize = 4096;
 const DUMP_QUEUE: usize = 8192;
-/// Snapshots a worker may have retired before the management thread frees them (it drains
-/// every millisecond; a full queue only delays the worker's next adoption by a loop).
-const RETIRE_QUEUE: usize = 16;
 
 fn secs(d: crate::config::Dur) -> u32 {
     (d.millis() / 1000).clamp(1, u64::from(u32::MAX)) as u32

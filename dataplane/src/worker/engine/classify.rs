@@ -9,8 +9,7 @@ use crate::lb::types::Protocol;
 use crate::wire::{ip_proto, parse_frame, Frame, Ipv4Facts, Net};
 use std::net::Ipv4Addr;
 
-/// Packets of a burst whose table slots `warm` reads ahead (tunables: worker).
-pub const WARM_MAX: usize = 64;
+pub use crate::tunables::worker::WARM_MAX;
 
 /// Where an IPv4 packet goes next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,12 +16,9 @@ use crate::wire::{Frame, Ipv4Facts};
 use crate::worker::counters::{Counter, WorkerTotals};
 use std::net::Ipv4Addr;
 
-/// Slots per worker (a power of two).
-pub const SLOTS: usize = 4096;
-/// Slots one key may occupy, from its hash on.
-const PROBE: usize = 8;
-/// How long the first fragment's decision holds for the later ones.
-pub const TTL_MS: u64 = 2000;
+pub use crate::tunables::worker::{
+    FRAG_PROBE as PROBE, FRAG_SLOTS as SLOTS, FRAG_TTL_MS as TTL_MS,
+};
 
 /// The datagram a fragment belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

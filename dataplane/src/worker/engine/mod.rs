@@ -46,8 +46,7 @@ use classify::Class;
 use crossbeam::queue::ArrayQueue;
 use std::sync::Arc;
 
-/// Connections expired per loop at most (tunables: worker).
-pub const EXPIRE_BUDGET: usize = 64;
+pub use crate::tunables::worker::EXPIRE_BUDGET;
 
 /// One worker's engine: its connection table, persistence templates, fragment table and
 /// parked packets, and the snapshot of control-plane state it currently follows.

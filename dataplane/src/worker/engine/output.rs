@@ -14,10 +14,7 @@ use crate::worker::counters::{Counter, WorkerTotals};
 use crate::worker::meta::{self, Kind};
 use std::net::Ipv4Addr;
 
-/// Packets held at most per worker (tunables: worker).
-pub const CAPACITY: usize = 64;
-/// How long a packet may wait for resolution (tunables: worker).
-pub const WAIT_MS: u64 = 1000;
+pub use crate::tunables::worker::{PENDING_PACKETS as CAPACITY, PENDING_WAIT_MS as WAIT_MS};
 
 /// Where the engine sends finished packets. Each call owns the packet from then on: it is
 /// sent, queued, or dropped and counted by the implementation.

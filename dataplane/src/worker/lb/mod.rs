@@ -49,10 +49,7 @@ pub struct LbWorker {
     pub dump: Arc<ConnDump>,
 }
 
-/// How often per-real figures are published.
-const PUBLISH_MS: u64 = 100;
-/// Table slots a listing walks per loop: bounded work while listing.
-const DUMP_SLOTS_PER_LOOP: u32 = 1024;
+use crate::tunables::worker::{DUMP_SLOTS_PER_LOOP, PUBLISH_MS};
 
 impl LbWorker {
     pub fn run(mut self, counters: &WorkerCounters, stop: &AtomicBool) -> i32 {
