@@ -157,11 +157,6 @@ impl Burst {
         self.len == 0
     }
 
-    #[inline]
-    pub fn is_full(&self) -> bool {
-        self.len == MAX_BURST
-    }
-
     /// Receives up to `max` packets from an RX queue, appended after those already held.
     #[inline]
     pub fn rx(&mut self, q: super::port::QueueRef, max: usize) -> usize {
