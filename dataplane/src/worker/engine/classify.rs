@@ -61,14 +61,16 @@ impl<F: Frame> Engine<F> {
     /// Warms the cache for a burst about to be processed: prefetches the connection-table bucket
     /// of every packet, then (once those are on their way) the entry each bucket points to. At a
     /// million connections each lookup in `process` would otherwise be a serial miss to DRAM.
+    /// What it parses is kept for [`Engine::process_received`], so no packet is parsed twice.
     #[inline]
-    pub fn warm<'a>(&self, frames: impl Iterator<Item = &'a [u8]>) {
+    pub fn warm<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) {
         // (reply index?, bucket) per packet; usize::MAX: nothing to look up.
         let mut slots = [(false, usize::MAX); WARM_MAX];
         let mut n = 0;
-        for (slot, frame) in slots.iter_mut().zip(frames) {
+        for ((slot, frame), warmed) in slots.iter_mut().zip(frames).zip(self.warmed.iter_mut()) {
             n += 1;
-            let Ok(parsed) = parse_frame(frame) else {
+            *warmed = parse_frame(frame);
+            let Ok(parsed) = warmed else {
                 continue;
             };
             let Net::Ipv4(ip) = parsed.net else {
@@ -88,6 +90,7 @@ impl<F: Frame> Engine<F> {
             *slot = (reply, bucket);
             prefetch(self.conns.bucket_addr(reply, bucket));
         }
+        self.n_warmed = n;
         for &(reply, bucket) in &slots[..n] {
             if bucket != usize::MAX {
                 prefetch(self.conns.entry_addr(self.conns.bucket_head(reply, bucket)));

@@ -40,7 +40,7 @@ use crate::lb::persist::{PersistTable, TemplateRef};
 use crate::lb::route::PortIdx;
 use crate::lb::sched::Scheduler;
 use crate::lb::snapshot::Snapshot;
-use crate::wire::{parse_frame, Frame, Ipv4Facts, Net};
+use crate::wire::{parse_frame, Frame, Ipv4Facts, Net, Parsed, WireError};
 use crate::worker::counters::{Counter, WorkerTotals};
 use crate::worker::meta::Kind;
 use crate::worker::stats::RealTraffic;
@@ -76,6 +76,10 @@ pub struct Engine<F> {
     pub traffic: RealTraffic,
     /// The clock (ms) the caller sets before processing.
     pub now: u64,
+    /// What `warm` parsed of the burst being processed (the first `n_warmed` packets), so
+    /// each packet is parsed once.
+    warmed: [Result<Parsed, WireError>; WARM_MAX],
+    n_warmed: usize,
 }
 
 /// An IPv4 packet being processed: where its IP header starts, what it says, the port it
@@ -121,6 +125,8 @@ impl<F: Frame> Engine<F> {
             frags: FragTable::new(),
             traffic,
             now: 0,
+            warmed: [Err(WireError::Truncated); WARM_MAX],
+            n_warmed: 0,
         }
     }
 
@@ -141,7 +147,40 @@ impl<F: Frame> Engine<F> {
             Kind::Fresh => false,
             Kind::Process => true,
         };
-        let Ok(parsed) = parse_frame(f.data()) else {
+        let parsed = parse_frame(f.data());
+        self.dispatch(f, parsed, port, handed, out, t);
+    }
+
+    /// Processes packet `i` of the burst last given to [`Engine::warm`] (received on `port`),
+    /// with what the warm-up parsed of it (parsed here past the warmed ones).
+    #[inline]
+    pub fn process_received<O: Output<F>>(
+        &mut self,
+        i: usize,
+        f: F,
+        port: PortIdx,
+        out: &mut O,
+        t: &mut WorkerTotals,
+    ) {
+        let parsed = match self.warmed.get(i) {
+            Some(p) if i < self.n_warmed => *p,
+            _ => parse_frame(f.data()),
+        };
+        self.dispatch(f, parsed, port, false, out, t);
+    }
+
+    /// Where a parsed packet goes: the one dispatch of the engine.
+    #[inline]
+    fn dispatch<O: Output<F>>(
+        &mut self,
+        f: F,
+        parsed: Result<Parsed, WireError>,
+        port: PortIdx,
+        handed: bool,
+        out: &mut O,
+        t: &mut WorkerTotals,
+    ) {
+        let Ok(parsed) = parsed else {
             return t.inc(Counter::DropMalformed);
         };
         let ip = match parsed.net {
@@ -199,7 +238,31 @@ pub fn drop_reason(e: ForwardError) -> Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::WireError;
+
+    /// A burst warmed as a whole: each packet is processed with its own parse (and one past
+    /// the warmed ones is parsed when processed).
+    #[test]
+    fn a_warmed_burst_is_processed_with_its_own_parses() {
+        let mut sim = sim::Sim::new(sim::EXAMPLE_CONFIG, 1, false).unwrap();
+        let t = fuzz::templates();
+        // A SYN to the NAT service, garbage, a UDP query to the DR service, an echo request.
+        let burst = [t[1].clone(), vec![0xff; 10], t[3].clone()];
+        let w = &mut sim.workers[0];
+        w.engine.warm(burst.iter().map(|f| &f[..]));
+        for (i, f) in burst.iter().chain([&t[11]]).enumerate() {
+            let f = crate::wire::VecFrame::new(f);
+            w.engine.process_received(i, f, 0, &mut w.out, &mut w.totals);
+        }
+        let c = sim.nonzero_counters();
+        for (name, want) in [
+            ("nat_in", 1),
+            ("drop_malformed", 1),
+            ("dr_in", 1),
+            ("echo_replies", 1),
+        ] {
+            assert_eq!(c.get(name), Some(&want), "{name}: {c:?}");
+        }
+    }
 
     #[test]
     fn every_rewrite_error_has_its_own_reason() {

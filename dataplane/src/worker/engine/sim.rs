@@ -217,13 +217,8 @@ impl Sim {
         sw.engine.now = self.now;
         sw.totals.inc(Counter::Rx);
         sw.engine.warm(std::iter::once(frame));
-        sw.engine.process(
-            VecFrame::new(frame),
-            Kind::Fresh,
-            port,
-            &mut sw.out,
-            &mut sw.totals,
-        );
+        sw.engine
+            .process_received(0, VecFrame::new(frame), port, &mut sw.out, &mut sw.totals);
         self.poll();
     }
 

@@ -19,7 +19,7 @@ use crate::worker::backoff::Backoff;
 use crate::worker::clock::Clock;
 use crate::worker::counters::{Counter, WorkerCounters, WorkerTotals};
 use crate::worker::engine::{Engine, Output, Retired};
-use crate::worker::meta::{self, Kind};
+use crate::worker::meta;
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats, RealTraffic};
 use crossbeam::queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -94,12 +94,12 @@ impl LbWorker {
                 moved += n;
                 t.add(Counter::Rx, n as u64);
                 eng.warm((0..b.len()).map(|i| b.data(i)));
-                for m in b.drain() {
+                for (i, m) in b.drain().enumerate() {
                     if self.replay {
                         clock.observe(m.rx_timestamp());
                     }
                     eng.now = clock.now_ms();
-                    eng.process(m, Kind::Fresh, port, &mut self.outputs, &mut t);
+                    eng.process_received(i, m, port, &mut self.outputs, &mut t);
                 }
             }
             eng.now = clock.now_ms();
