@@ -251,7 +251,8 @@ mod tests {
         w.engine.warm(burst.iter().map(|f| &f[..]));
         for (i, f) in burst.iter().chain([&t[11]]).enumerate() {
             let f = crate::wire::VecFrame::new(f);
-            w.engine.process_received(i, f, 0, &mut w.out, &mut w.totals);
+            w.engine
+                .process_received(i, f, 0, &mut w.out, &mut w.totals);
         }
         let c = sim.nonzero_counters();
         for (name, want) in [
