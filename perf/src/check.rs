@@ -7,7 +7,7 @@
 //! frame as sent with new MACs. TUN: an outer IPv4 header to a real, the frame as sent inside.
 
 use crate::frame::{self, Target, IP, PAYLOAD, STAMP_LEN, TCP, TTL};
-use dataplane::wire::checksum;
+use dataplane::wire::{checksum, ether_type};
 use std::net::Ipv4Addr;
 
 /// The rewrite a run expects.
@@ -79,7 +79,7 @@ pub struct Checker {
 
 impl Checker {
     pub fn check(&self, f: &[u8]) -> Verdict {
-        if f.len() < 14 || f[12..14] != [0x08, 0x00] {
+        if f.len() < 14 || f[12..14] != ether_type::IPV4.to_be_bytes() {
             return Verdict::Other;
         }
         if f.len() < 15 {
@@ -276,7 +276,7 @@ mod tests {
         assert_eq!(c.check(&x[..50]), Verdict::Wrong(Wrong::Truncated));
         let arp = [0u8; 60];
         let mut arp = arp.to_vec();
-        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        arp[12..14].copy_from_slice(&ether_type::ARP.to_be_bytes());
         assert_eq!(c.check(&arp), Verdict::Other);
     }
 

@@ -5,7 +5,7 @@
 //! the TSC at send time; the rest of the payload is zero, so the TCP checksum only sums the
 //! headers and the stamp.
 
-use dataplane::wire::checksum;
+use dataplane::wire::{checksum, ether_type, TcpFlags};
 use std::net::Ipv4Addr;
 
 pub const ETH: usize = 14;
@@ -17,8 +17,8 @@ pub const STAMP_LEN: usize = 6;
 pub const MIN_FRAME: usize = PAYLOAD + STAMP_LEN;
 pub const TTL: u8 = 64;
 
-pub const SYN: u8 = 0x02;
-pub const ACK_PSH: u8 = 0x18;
+pub const SYN: u8 = TcpFlags::SYN.0;
+pub const ACK_PSH: u8 = TcpFlags::ACK.0 | TcpFlags::PSH.0;
 
 /// Where the generator's frames go: MACs of the link and the service address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub fn write_tcp(buf: &mut [u8], t: &Target, flow: u32, flags: u8, stamp: u64) -
     let (src, sport) = crate::flows::client(flow);
     buf[0..6].copy_from_slice(&t.dst_mac);
     buf[6..12].copy_from_slice(&t.src_mac);
-    buf[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    buf[12..14].copy_from_slice(&ether_type::IPV4.to_be_bytes());
 
     let ip_len = (buf.len() - ETH) as u16;
     let ip = &mut buf[IP..TCP];

@@ -2,6 +2,7 @@
 //! packets through. No allocation after construction; dropping frees what is still held.
 
 use super::mempool::Mempool;
+use crate::wire::Frame;
 use std::ptr::NonNull;
 
 pub use crate::tunables::MAX_BURST;
@@ -18,19 +19,6 @@ impl Mbuf {
         NonNull::new(unsafe { dpdk_sys::shim_rte_pktmbuf_alloc(pool.as_ptr()) }).map(Mbuf)
     }
 
-    /// The packet's bytes (first segment; the data path only handles contiguous packets).
-    #[inline]
-    pub fn data(&self) -> &[u8] {
-        // SAFETY: data pointer and length of a valid mbuf we own.
-        unsafe { seg(self.0.as_ptr()) }
-    }
-
-    #[inline]
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as `data`, and we hold the only reference.
-        unsafe { seg_mut(self.0.as_ptr()) }
-    }
-
     /// Grows the packet by `len` bytes at the end; None when there is no tailroom.
     pub fn append(&mut self, len: u16) -> Option<&mut [u8]> {
         // SAFETY: valid owned mbuf; returns null without room.
@@ -40,43 +28,6 @@ impl Mbuf {
             .map(|p| unsafe { std::slice::from_raw_parts_mut(p.as_ptr().cast(), len as usize) })
     }
 
-    /// Grows the packet by `len` bytes at the front (for encapsulation); false without headroom.
-    pub fn prepend(&mut self, len: u16) -> bool {
-        // SAFETY: valid owned mbuf; returns null without room and changes nothing.
-        !unsafe { dpdk_sys::shim_rte_pktmbuf_prepend(self.0.as_ptr(), len) }.is_null()
-    }
-
-    /// Removes `len` bytes from the front; false if the packet is shorter.
-    pub fn adj(&mut self, len: u16) -> bool {
-        // SAFETY: valid owned mbuf.
-        !unsafe { dpdk_sys::shim_rte_pktmbuf_adj(self.0.as_ptr(), len) }.is_null()
-    }
-
-    /// Removes `len` bytes from the end; false if the packet is shorter.
-    pub fn trim(&mut self, len: u16) -> bool {
-        // SAFETY: valid owned mbuf.
-        unsafe { dpdk_sys::shim_rte_pktmbuf_trim(self.0.as_ptr(), len) == 0 }
-    }
-
-    /// The RSS hash the NIC computed (0 when none).
-    pub fn rss_hash(&self) -> u32 {
-        // SAFETY: field read of a valid mbuf.
-        unsafe { dpdk_sys::shim_rte_mbuf_rss_hash(self.0.as_ptr()) }
-    }
-
-    /// Our 32-bit tag (see `dynfield`); 0 until set.
-    #[inline]
-    pub fn meta(&self) -> u32 {
-        // SAFETY: valid mbuf.
-        unsafe { super::dynfield::meta(self.0.as_ptr()) }
-    }
-
-    #[inline]
-    pub fn set_meta(&mut self, v: u32) {
-        // SAFETY: valid mbuf we own.
-        unsafe { super::dynfield::set_meta(self.0.as_ptr(), v) }
-    }
-
     /// The driver's RX timestamp, when it set one (net_pcap: the capture's time).
     #[inline]
     pub fn rx_timestamp(&self) -> Option<u64> {
@@ -84,22 +35,57 @@ impl Mbuf {
         unsafe { super::dynfield::rx_timestamp(self.0.as_ptr()) }
     }
 
-    /// The DPDK port id the packet was received on.
-    #[inline]
-    pub fn in_port(&self) -> u16 {
-        // SAFETY: field read of a valid mbuf.
-        unsafe { (*self.0.as_ptr()).port }
-    }
-
-    pub fn is_contiguous(&self) -> bool {
-        // SAFETY: valid mbuf.
-        unsafe { dpdk_sys::shim_rte_pktmbuf_is_contiguous(self.0.as_ptr()) != 0 }
-    }
-
     fn into_raw(self) -> RawMbuf {
         let p = self.0.as_ptr();
         std::mem::forget(self);
         p
+    }
+}
+
+/// The engine's view of a packet (single segment: the data path only handles contiguous
+/// packets).
+impl Frame for Mbuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        // SAFETY: data pointer and length of a valid mbuf we own.
+        unsafe { seg(self.0.as_ptr()) }
+    }
+
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as `data`, and we hold the only reference.
+        unsafe { seg_mut(self.0.as_ptr()) }
+    }
+
+    #[inline]
+    fn prepend(&mut self, len: u16) -> bool {
+        // SAFETY: valid owned mbuf; returns null without room and changes nothing.
+        !unsafe { dpdk_sys::shim_rte_pktmbuf_prepend(self.0.as_ptr(), len) }.is_null()
+    }
+
+    #[inline]
+    fn adj(&mut self, len: u16) -> bool {
+        // SAFETY: valid owned mbuf.
+        !unsafe { dpdk_sys::shim_rte_pktmbuf_adj(self.0.as_ptr(), len) }.is_null()
+    }
+
+    #[inline]
+    fn trim(&mut self, len: u16) -> bool {
+        // SAFETY: valid owned mbuf.
+        unsafe { dpdk_sys::shim_rte_pktmbuf_trim(self.0.as_ptr(), len) == 0 }
+    }
+
+    /// Our 32-bit tag (see `dynfield`); 0 until set.
+    #[inline]
+    fn meta(&self) -> u32 {
+        // SAFETY: valid mbuf.
+        unsafe { super::dynfield::meta(self.0.as_ptr()) }
+    }
+
+    #[inline]
+    fn set_meta(&mut self, v: u32) {
+        // SAFETY: valid mbuf we own.
+        unsafe { super::dynfield::set_meta(self.0.as_ptr(), v) }
     }
 }
 
@@ -168,11 +154,6 @@ impl Burst {
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    #[inline]
-    pub fn is_full(&self) -> bool {
-        self.len == MAX_BURST
     }
 
     /// Receives up to `max` packets from an RX queue, appended after those already held.

@@ -5,9 +5,11 @@
 
 use super::neigh::{MacBytes, NeighTable};
 use super::route::{PortIdx, RouteTable};
+use super::sched::Scheduler;
 use super::service::{Persistence, RealSpec, ServiceSpec, ServiceTable};
 use super::types::{ForwardMode, Protocol};
 use crate::config::{self, Config};
+use crossbeam::queue::ArrayQueue;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -43,6 +45,11 @@ pub struct Snapshot {
     /// the way its request's was (`None`: not persistent).
     pub reply_owner: HashMap<(Protocol, Ipv4Addr, u16), Option<u32>>,
     pub n_workers: usize,
+    /// One scheduler set per worker (a scheduler per service, in service order), built here on
+    /// the management thread so that a worker adopting a new services generation takes its
+    /// set without allocating ([`Snapshot::take_schedulers`]). A set not yet taken moves on to
+    /// the next snapshot of the same services generation.
+    pub scheds: Vec<ArrayQueue<Vec<Scheduler>>>,
 }
 
 fn proto(p: config::Protocol) -> Protocol {
@@ -138,6 +145,23 @@ impl Snapshot {
             }
         }
         let own = connected.iter().map(|&(i, a, _)| (a, i)).collect();
+        let scheds: Vec<ArrayQueue<Vec<Scheduler>>> =
+            (0..n_workers).map(|_| ArrayQueue::new(1)).collect();
+        match prev {
+            Some(p) if p.services_generation == services_generation => {
+                for (slot, old) in scheds.iter().zip(&p.scheds) {
+                    if let Some(set) = old.pop() {
+                        let _ = slot.push(set);
+                    }
+                }
+            }
+            _ => {
+                for slot in &scheds {
+                    let set = services.services().iter().map(|s| s.new_scheduler());
+                    let _ = slot.push(set.collect());
+                }
+            }
+        }
         Ok(Snapshot {
             generation,
             services_generation,
@@ -148,7 +172,15 @@ impl Snapshot {
             own,
             reply_owner,
             n_workers,
+            scheds,
         })
+    }
+
+    /// Worker `w`'s scheduler set for this services generation, if no one took it yet (no
+    /// allocation: the set was built with the snapshot).
+    #[inline]
+    pub fn take_schedulers(&self, w: usize) -> Option<Vec<Scheduler>> {
+        self.scheds.get(w)?.pop()
     }
 
     /// The port whose address `ip` is, if it is one of ours.
@@ -236,6 +268,29 @@ mod tests {
         let d =
             Snapshot::build(3, &c, ports(), NeighTable::default(), &specs2, Some(&b), 1).unwrap();
         assert_ne!(d.services_generation, b.services_generation);
+    }
+
+    #[test]
+    fn scheduler_sets_per_worker_move_on_until_taken() {
+        let c = cfg();
+        let specs = service_specs(&c, &|_, _, _| true).unwrap();
+        let a = Snapshot::build(1, &c, ports(), NeighTable::default(), &specs, None, 2).unwrap();
+        let n = specs.len();
+        assert_eq!(a.take_schedulers(0).map(|s| s.len()), Some(n));
+        assert!(a.take_schedulers(0).is_none(), "one set per worker");
+        // A neighbour-only change: worker 1's untaken set moves on, worker 0's is gone.
+        let b =
+            Snapshot::build(2, &c, ports(), NeighTable::default(), &specs, Some(&a), 2).unwrap();
+        assert!(a.take_schedulers(1).is_none());
+        assert!(b.take_schedulers(0).is_none());
+        assert_eq!(b.take_schedulers(1).map(|s| s.len()), Some(n));
+        // A service change: fresh sets for every worker.
+        let mut specs2 = specs.clone();
+        specs2[0].reals[0].weight = 3;
+        let d =
+            Snapshot::build(3, &c, ports(), NeighTable::default(), &specs2, Some(&b), 2).unwrap();
+        assert!(d.take_schedulers(0).is_some() && d.take_schedulers(1).is_some());
+        assert!(d.take_schedulers(2).is_none(), "no such worker");
     }
 
     #[test]

@@ -1,22 +1,23 @@
 //! Small value types shared by every part of the balancing logic.
 
+use crate::wire::ip_proto;
 use std::net::Ipv4Addr;
 
 /// L4 protocol of a virtual service or a flow (IP protocol numbers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Protocol {
-    Icmp = 1,
-    Tcp = 6,
-    Udp = 17,
+    Icmp = ip_proto::ICMP,
+    Tcp = ip_proto::TCP,
+    Udp = ip_proto::UDP,
 }
 
 impl Protocol {
     pub fn from_ip_proto(p: u8) -> Option<Protocol> {
         match p {
-            1 => Some(Protocol::Icmp),
-            6 => Some(Protocol::Tcp),
-            17 => Some(Protocol::Udp),
+            ip_proto::ICMP => Some(Protocol::Icmp),
+            ip_proto::TCP => Some(Protocol::Tcp),
+            ip_proto::UDP => Some(Protocol::Udp),
             _ => None,
         }
     }

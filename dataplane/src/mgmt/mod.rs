@@ -19,6 +19,8 @@ use crate::dpdk::{Burst, Consumer, Mempool, Port, Producer};
 use crate::lb::neigh::NeighEvent;
 use crate::lb::route::PortIdx;
 use crate::tunables::{MGMT_KERNEL_BURST, MGMT_TAP_BURST};
+
+use crate::wire::Frame;
 use crate::worker::meta::{self, Kind};
 use control_state::ControlState;
 use crossbeam::queue::ArrayQueue;
@@ -46,6 +48,8 @@ pub struct Mgmt {
     /// Each worker's published per-real figures and its connection-listing channel.
     pub real_stats: Vec<Arc<crate::worker::stats::RealStats>>,
     pub dumps: Vec<Arc<crate::worker::stats::ConnDump>>,
+    /// Snapshots and scheduler sets the workers are done with: freed here, not on a worker.
+    pub retired: Vec<Arc<ArrayQueue<crate::worker::engine::Retired>>>,
     /// The control socket's commands and its threads (control.rs); none in replay.
     pub control: Option<control::Inbox>,
     /// Frames built here (ARP) or read from the kernel, waiting for worker 0.
@@ -77,6 +81,7 @@ impl Mgmt {
             shared_counters: Arc::default(),
             real_stats: Vec::new(),
             dumps: Vec::new(),
+            retired: Vec::new(),
             control: None,
             pending: Burst::new(),
             scratch: Burst::new(),
@@ -119,6 +124,11 @@ impl Mgmt {
 
     /// One round of management work.
     pub fn tick(&mut self) {
+        for q in &self.retired {
+            while let Some(r) = q.pop() {
+                drop(r);
+            }
+        }
         self.serve_control();
         self.kernel_in();
         self.kernel_out();

@@ -8,6 +8,8 @@ use crate::lb::conn::{ConnConfig, Timeouts};
 use crate::lb::snapshot::PortInfo;
 use crate::mgmt::control_state::ControlState;
 use crate::mgmt::{exception, Mgmt};
+use crate::tunables::worker::RETIRE_QUEUE;
+use crate::worker::engine::Retired;
 use crate::worker::lb::{LbWorker, Outputs};
 use crate::worker::stats::{ConnDump, RealStats};
 use anyhow::Result;
@@ -107,6 +109,9 @@ pub fn start(
     let events: Vec<_> = (0..n)
         .map(|_| Arc::new(ArrayQueue::new(NEIGH_EVENT_QUEUE)))
         .collect();
+    let retired: Vec<Arc<ArrayQueue<Retired>>> = (0..n)
+        .map(|_| Arc::new(ArrayQueue::new(RETIRE_QUEUE)))
+        .collect();
 
     let mut conn = ConnConfig::new(cfg.conn.max_per_core, MAX_REALS);
     conn.timeouts = conn_timeouts(&cfg.conn.timeouts);
@@ -145,6 +150,7 @@ pub fn start(
             templates: cfg.conn.max_templates_per_core as usize,
             snapshot: snapshot.clone(),
             events: events[w].clone(),
+            retire: retired[w].clone(),
             real_stats: real_stats[w].clone(),
             dump: dumps[w].clone(),
         });
@@ -171,6 +177,7 @@ pub fn start(
     mgmt.real_stats = real_stats;
     mgmt.shared_counters = mgmt_counters;
     mgmt.dumps = dumps;
+    mgmt.retired = retired;
     mgmt.control = control;
     Ok((workers, mgmt, watched))
 }

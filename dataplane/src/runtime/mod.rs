@@ -9,6 +9,7 @@
 mod drain;
 mod l2;
 mod lb;
+pub use lb::conn_timeouts;
 
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;

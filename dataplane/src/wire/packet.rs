@@ -15,7 +15,6 @@ use super::ipv4::Ipv4Packet;
 use super::ipv6::Ipv6Packet;
 use super::tcp::{TcpFlags, TcpSegment};
 use super::udp::UdpDatagram;
-use crate::lb::types::{FlowKey, Protocol};
 
 /// What a frame is, down to its L4 header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,31 +97,6 @@ pub struct QuoteSummary {
     pub protocol: u8,
     pub src_port: u16,
     pub dst_port: u16,
-}
-
-impl PacketSummary {
-    /// The five-tuple of an IPv4 TCP/UDP packet that carries its L4 header.
-    pub fn flow_key(&self) -> Option<FlowKey> {
-        let L3Summary::Ipv4 { src, dst, l4, .. } = self.l3 else {
-            return None;
-        };
-        let (proto, sport, dport) = match l4 {
-            L4Summary::Tcp {
-                src_port, dst_port, ..
-            } => (Protocol::Tcp, src_port, dst_port),
-            L4Summary::Udp {
-                src_port, dst_port, ..
-            } => (Protocol::Udp, src_port, dst_port),
-            _ => return None,
-        };
-        Some(FlowKey {
-            proto,
-            src,
-            dst,
-            sport,
-            dport,
-        })
-    }
 }
 
 /// Parses a whole Ethernet frame. Never panics; the first layer that does not parse decides
@@ -353,16 +327,6 @@ mod tests {
                 },
             }
         );
-        assert_eq!(
-            s.flow_key(),
-            Some(FlowKey {
-                proto: Protocol::Tcp,
-                src: CLIENT,
-                dst: VIP,
-                sport: 40000,
-                dport: 80
-            })
-        );
         let mut corrupt = SYN_FRAME;
         corrupt[73] ^= 0x10;
         let s = parse_any(&corrupt).unwrap();
@@ -395,15 +359,15 @@ mod tests {
         let f = eth(ether_type::IPV4, Some(42), &ipv4(ip_proto::UDP, &udp));
         let s = parse_any(&f).unwrap();
         assert_eq!((s.vlan_id, s.l3_offset), (Some(42), 18));
-        let key = s.flow_key().unwrap();
-        assert_eq!((key.proto, key.sport, key.dport), (Protocol::Udp, 5353, 53));
         assert!(matches!(
             s.l3,
             L3Summary::Ipv4 {
+                protocol: ip_proto::UDP,
                 l4_offset: 38,
                 l4: L4Summary::Udp {
+                    src_port: 5353,
+                    dst_port: 53,
                     checksum_ok: Some(true),
-                    ..
                 },
                 ..
             }
@@ -425,7 +389,6 @@ mod tests {
                 target_ip: VIP
             }
         );
-        assert_eq!(s.flow_key(), None);
         assert_eq!(
             parse_any(&eth(ether_type::ARP, None, &a[..27])),
             Err(WireError::Truncated)
@@ -464,7 +427,6 @@ mod tests {
                 dst_port: 80
             })
         );
-        assert_eq!(s.flow_key(), None);
     }
 
     #[test]
@@ -484,7 +446,6 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(s.flow_key(), None);
 
         let mut first = ipv4(ip_proto::UDP, &[0, 1, 0, 2, 0, 40, 0, 0, 1, 2]);
         first[6] = 0x20; // MF
@@ -497,13 +458,13 @@ mod tests {
             L3Summary::Ipv4 {
                 fragment: true,
                 l4: L4Summary::Udp {
+                    src_port: 1,
+                    dst_port: 2,
                     checksum_ok: None,
-                    ..
                 },
                 ..
             }
         ));
-        assert!(s.flow_key().is_some(), "first fragment carries the ports");
     }
 
     #[test]
@@ -544,7 +505,6 @@ mod tests {
                 },
             }
         );
-        assert_eq!(s.flow_key(), None, "IPv6 is not balanced");
         ip[40 + 1] = 9; // the options header now claims 80 bytes
         assert_eq!(
             parse_any(&eth(ether_type::IPV6, None, &ip)),

@@ -207,7 +207,6 @@ fn exercise_setters(b: &[u8]) {
     }
     let mut buf = b.to_vec();
     if let Ok(mut t) = TcpSegment::new_checked(&mut buf[..]) {
-        t.clamp_mss(536);
         t.rewrite_src_port(1);
         t.rewrite_dst_port(2);
         t.update_checksum_for_addr(A, B);

@@ -1,4 +1,4 @@
-//! TCP segment headers (RFC 9293): ports, sequence numbers, flags, options (MSS clamping).
+//! TCP segment headers (RFC 9293): ports, sequence numbers, flags, options.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -357,36 +357,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpSegment<T> {
     pub fn update_checksum_for_addr(&mut self, old: Ipv4Addr, new: Ipv4Addr) {
         self.set_checksum(checksum::update_addr(self.checksum(), old, new));
     }
-
-    /// Lowers the MSS option of a SYN to at most `max` (tunnel mode shrinks the path MTU), with
-    /// an incremental checksum update. Returns true when it changed the segment.
-    pub fn clamp_mss(&mut self, max: u16) -> bool {
-        let mut opts = TcpOptions::new(self.options_bytes());
-        let found = loop {
-            match opts.next_at() {
-                Some(Ok((at, TcpOption::Mss(m)))) => break Some((at, m)),
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => break None,
-            }
-        };
-        let Some((at, mss)) = found else {
-            return false;
-        };
-        if mss <= max {
-            return false;
-        }
-        let off = HEADER_LEN + at + 2;
-        set_be16(self.buffer.as_mut(), off, max);
-        // A 16-bit value at an odd offset straddles two checksum words: its bytes contribute
-        // swapped.
-        let (old, new) = if off & 1 == 0 {
-            (mss, max)
-        } else {
-            (mss.swap_bytes(), max.swap_bytes())
-        };
-        self.set_checksum(checksum::update_u16(self.checksum(), old, new));
-        true
-    }
 }
 
 /// A plain TCP header (with an optional MSS option), for building segments and in tests.
@@ -540,41 +510,6 @@ mod tests {
                 Ok(TcpOption::Sack(&[1, 2, 3, 4, 5, 6, 7, 8]))
             ]
         );
-    }
-
-    #[test]
-    fn clamp_mss_even_and_odd_offsets() {
-        let mut b = SYN;
-        let mut s = TcpSegment::new_checked(&mut b[..]).unwrap();
-        assert!(!s.clamp_mss(1460), "already small enough");
-        assert!(s.clamp_mss(1400));
-        assert_eq!(s.mss(), Some(1400));
-        assert!(s.verify_checksum_v4(SRC, DST));
-
-        // NOP before MSS puts its value at an odd offset (23).
-        let mut odd = [0u8; 28];
-        let repr = TcpRepr {
-            src_port: 40000,
-            dst_port: 443,
-            seq: 7,
-            ack: 0,
-            flags: TcpFlags::SYN,
-            window: 65535,
-            mss: None,
-        };
-        repr.emit(&mut odd).unwrap();
-        odd[12] = 0x70;
-        odd[20..28].copy_from_slice(&[1, 2, 4, 0x23, 0x28, 1, 1, 0]);
-        let mut s = TcpSegment::new_checked(&mut odd[..]).unwrap();
-        s.fill_checksum_v4(SRC, DST);
-        assert_eq!(s.mss(), Some(9000));
-        assert!(s.clamp_mss(1360));
-        assert_eq!(s.mss(), Some(1360));
-        assert!(s.verify_checksum_v4(SRC, DST));
-
-        let mut none = [0u8; 20];
-        repr.emit(&mut none).unwrap();
-        assert!(!TcpSegment::new_checked(&mut none[..]).unwrap().clamp_mss(1));
     }
 
     #[test]

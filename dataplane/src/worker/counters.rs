@@ -132,7 +132,7 @@ counters! {
     HandoffIn = "handoff_in", Handoffs("in"),
         "Packets taken from other workers' handoff rings.";
     HandoffRingFull = "handoff_ring_full", Drops("handoff_ring_full"),
-        "Packets for another worker dropped because its handoff ring was full or does not exist.";
+        "Packets for another worker dropped because its handoff ring was full.";
     ToKernel = "to_kernel", Events("to_kernel"),
         "Packets for the appliance itself passed to the management thread for the kernel's exception interface.";
     ToKernelRingFull = "to_kernel_ring_full", Drops("to_kernel_ring_full"),
@@ -174,13 +174,13 @@ counters! {
     DropNoConn = "drop_no_conn", Drops("no_conn"),
         "Packets to a VIP of no connection that cannot open one (a TCP packet without SYN, an ICMP error of no connection).";
     DropNoRoute = "drop_no_route", Drops("no_route"),
-        "Packets dropped because no route leads to their destination, the outgoing port has no IPv4 address (TUN), or the port index is out of range.";
+        "Packets dropped because no route leads to their destination, or the outgoing port has no IPv4 address (TUN).";
     DropNoNeighbour = "drop_no_neighbour", Drops("no_neighbour"),
         "Packets dropped because their next hop's MAC was not learned within 1 s, or the queue of packets waiting for one was full.";
     DropTtl = "drop_ttl", Drops("ttl"),
-        "NAT packets dropped because the rewrite refused them: the TTL would reach 0 (today any other NAT rewrite error of an unfragmented packet counts here too).";
+        "Packets dropped because forwarding would send them with TTL 0 (a NAT rewrite refused them: TTL 0 or 1 on arrival).";
     DropFragment = "drop_fragment", Drops("fragment"),
-        "Fragments of ICMP to a VIP dropped (only TCP and UDP fragments are forwarded).";
+        "Fragments dropped where fragments are not forwarded: ICMP fragments to a VIP, or a fragment that reached a whole-packet rewrite.";
     DropTooBig = "drop_too_big", Drops("too_big"),
         "TUN packets that would exceed the outgoing port's MTU once encapsulated and have DF clear (the outer packet is never fragmented), or whose fragmentation-needed reply could not be built.";
     DropNoException = "drop_no_exception", Drops("no_exception"),
@@ -193,6 +193,12 @@ counters! {
         "Later fragments dropped because their first fragment was not seen in the last 2 s.";
     DropAtStop = "drop_at_stop", Drops("at_stop"),
         "Packets still waiting when the appliance stopped (in a handoff or kernel ring, or parked for ARP): freed at stop.";
+    DropNoHandoffRing = "drop_no_handoff_ring", Drops("no_handoff_ring"),
+        "Packets for a worker this one has no handoff ring to (a wiring fault, never expected).";
+    DropBadPort = "drop_bad_port", Drops("bad_port"),
+        "Packets to transmit on a port index the worker does not know (a wiring fault, never expected).";
+    DropBadIcmpChecksum = "drop_bad_icmp_checksum", Drops("bad_icmp_checksum"),
+        "ICMP errors quoting a connection whose own checksum does not verify (translating them would launder the corruption).";
 }
 
 /// One worker's published counters, on their own cache lines so workers never false-share.

@@ -6,12 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long the runtime waits for every worker to be ready (building a large connection table
-/// on a loaded machine takes seconds).
-pub const READY_LIMIT: Duration = Duration::from_secs(120);
-
-/// How often a waiting worker looks at the gate.
-const POLL: Duration = Duration::from_micros(100);
+pub use crate::tunables::worker::{GATE_POLL as POLL, READY_LIMIT};
 
 #[derive(Default)]
 pub struct StartGate {

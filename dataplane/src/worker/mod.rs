@@ -4,6 +4,8 @@ pub mod backoff;
 pub mod clock;
 pub mod counters;
 pub mod gate;
+
+pub mod engine;
 pub mod l2fwd;
 pub mod lb;
 pub mod meta;

@@ -172,3 +172,81 @@ pub fn seen(f: &[u8]) -> Seen {
     }
     s
 }
+
+/// A UDP datagram (checksum over the whole datagram) split into IPv4 fragments of at most
+/// `chunk` payload bytes (a multiple of 8): identification `ident`, MF on all but the last,
+/// offsets in 8-byte units, no DF, header checksums filled.
+#[allow(clippy::too_many_arguments)]
+pub fn udp_fragments(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+    ident: u16,
+    chunk: usize,
+) -> Vec<Vec<u8>> {
+    assert_eq!(chunk % 8, 0);
+    let mut l4 = udp(sport, dport, payload);
+    let c = checksum::l4_checksum_v4(src, dst, 17, &l4);
+    l4[6..8].copy_from_slice(&checksum::udp_field(c).to_be_bytes());
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < l4.len() {
+        let end = (off + chunk).min(l4.len());
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst_mac);
+        f.extend_from_slice(&src_mac);
+        f.extend_from_slice(&[0x08, 0x00]);
+        let mut h = [0u8; 20];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&((20 + end - off) as u16).to_be_bytes());
+        h[4..6].copy_from_slice(&ident.to_be_bytes());
+        let mf = if end < l4.len() { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&((mf | (off / 8)) as u16).to_be_bytes());
+        h[8] = 64;
+        h[9] = 17;
+        h[12..16].copy_from_slice(&src.octets());
+        h[16..20].copy_from_slice(&dst.octets());
+        let c = checksum::checksum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&h);
+        f.extend_from_slice(&l4[off..end]);
+        f.resize(f.len().max(60), 0);
+        out.push(f);
+        off = end;
+    }
+    out
+}
+
+/// A fragment's (identification, offset in bytes, more fragments).
+pub fn frag_of(s: &Seen) -> (u16, usize, bool) {
+    let ff = u16::from_be_bytes([s.l3[6], s.l3[7]]);
+    (
+        u16::from_be_bytes([s.l3[4], s.l3[5]]),
+        usize::from(ff & 0x1fff) * 8,
+        ff & 0x2000 != 0,
+    )
+}
+
+/// The test's own reassembly: the datagram's L4 bytes from its fragments (any order), checking
+/// they are complete and do not overlap.
+pub fn reassemble(frags: &[Seen]) -> Vec<u8> {
+    let mut parts: Vec<(usize, bool, &[u8])> = frags
+        .iter()
+        .map(|s| {
+            let (_, off, mf) = frag_of(s);
+            (off, mf, &s.l3[20..])
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    let mut l4 = Vec::new();
+    for (off, _, data) in &parts {
+        assert_eq!(*off, l4.len(), "fragments contiguous");
+        l4.extend_from_slice(data);
+    }
+    assert!(!parts.last().unwrap().1, "the last fragment is there");
+    l4
+}

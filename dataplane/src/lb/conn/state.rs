@@ -13,13 +13,14 @@
 //! The row is chosen by the packet's flags with the priority RST > SYN > FIN > ACK; a packet with
 //! none of them moves the connection to CLOSE (as IPVS does).
 
-/// TCP header flag bits (byte 13 of the TCP header).
+/// TCP header flag bits (byte 13 of the TCP header), as `wire` defines them.
 pub mod tcp_flags {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const PSH: u8 = 0x08;
-    pub const ACK: u8 = 0x10;
+    use crate::wire::TcpFlags;
+    pub const FIN: u8 = TcpFlags::FIN.0;
+    pub const SYN: u8 = TcpFlags::SYN.0;
+    pub const RST: u8 = TcpFlags::RST.0;
+    pub const PSH: u8 = TcpFlags::PSH.0;
+    pub const ACK: u8 = TcpFlags::ACK.0;
 }
 
 /// IPVS's TCP connection states (same order and meaning as `IP_VS_TCP_S_*`).

@@ -24,8 +24,9 @@ pub mod tun;
 #[cfg(test)]
 mod prop_tests;
 
-#[cfg(test)]
-mod test_packets;
+/// Packet builders for tests, fixtures and the engine's fuzz driver (not the data path).
+#[doc(hidden)]
+pub mod test_packets;
 
 pub use arp::{arp_reply_in_place, build_arp_frame, build_arp_request, build_gratuitous_arp};
 pub use error::ForwardError;

@@ -1,11 +1,9 @@
 //! The load-balancer worker: per burst it reads the current snapshot, receives from its RX
 //! queues, its handoff rings and (worker 0) the management thread's ring, processes each packet
-//! to completion (engine.rs), flushes its outputs (output.rs), and expires connections.
+//! to completion (the DPDK-free engine, `worker/engine/`), flushes its outputs (output.rs: the
+//! engine's `Output` over TX bursts and rte_rings), and expires connections.
 
-mod engine;
-mod frag;
 mod output;
-mod pending;
 
 pub use output::Outputs;
 
@@ -16,19 +14,17 @@ use crate::lb::conn::{ConnConfig, ConnTable};
 use crate::lb::neigh::NeighEvent;
 use crate::lb::persist::PersistTable;
 use crate::lb::published::Published;
+use crate::wire::Frame;
 use crate::worker::backoff::Backoff;
 use crate::worker::clock::Clock;
 use crate::worker::counters::{Counter, WorkerCounters, WorkerTotals};
+use crate::worker::engine::{Engine, Output, Retired};
 use crate::worker::gate::StartGate;
-use crate::worker::meta::{self, Kind};
+use crate::worker::meta;
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats, RealTraffic};
 use crossbeam::queue::ArrayQueue;
-use engine::Engine;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
-
-/// Connections expired per loop at most: bounded work, never a stall.
-const EXPIRE_BUDGET: usize = 64;
 
 /// Everything one LB worker owns, handed to it at launch.
 pub struct LbWorker {
@@ -47,15 +43,14 @@ pub struct LbWorker {
     pub templates: usize,
     pub snapshot: Arc<Published>,
     pub events: Arc<ArrayQueue<NeighEvent>>,
+    /// Snapshots and scheduler sets this worker is done with, freed by the management thread.
+    pub retire: Arc<ArrayQueue<Retired>>,
     /// Per-real figures published for the control path, and connection listings on request.
     pub real_stats: Arc<RealStats>,
     pub dump: Arc<ConnDump>,
 }
 
-/// How often per-real figures are published.
-const PUBLISH_MS: u64 = 100;
-/// Table slots a listing walks per loop: bounded work while listing.
-const DUMP_SLOTS_PER_LOOP: u32 = 1024;
+use crate::tunables::worker::{DUMP_SLOTS_PER_LOOP, PUBLISH_MS};
 
 impl LbWorker {
     pub fn run(mut self, counters: &WorkerCounters, stop: &AtomicBool, gate: &StartGate) -> i32 {
@@ -69,23 +64,18 @@ impl LbWorker {
                 return 1;
             }
         };
-        let snap = self.snapshot.load_full();
-        let mut eng = Engine {
-            id: self.id,
-            n_workers: self.n_workers,
-            scheds: Vec::new(),
-            snap: snap.clone(),
+        let mut eng: Engine<crate::dpdk::mbuf::Mbuf> = Engine::new(
+            self.id,
+            self.n_workers,
+            self.snapshot.load_full(),
             conns,
-            persist: PersistTable::with_capacity(self.templates),
-            events: self.events.clone(),
-            pending: pending::Pending::default(),
-            frags: frag::FragTable::new(),
-            traffic: RealTraffic::new(self.conn.max_reals as usize),
-            now: 0,
-        };
+            PersistTable::with_capacity(self.templates),
+            self.events.clone(),
+            self.retire.clone(),
+            RealTraffic::new(self.conn.max_reals as usize),
+        );
         let mut published_at = 0u64;
         let mut dump_cursor = 0u32;
-        eng.adopt(snap);
         let mut clock = if self.replay {
             Clock::capture()
         } else {
@@ -100,9 +90,7 @@ impl LbWorker {
         }
         let mut loops = 0u64;
         while !stop.load(Relaxed) {
-            if self.snapshot.generation() != eng.snap.generation {
-                eng.adopt(self.snapshot.load_full());
-            }
+            eng.follow(&self.snapshot);
             let mut moved = 0usize;
             for &(q, port) in &self.rx {
                 let n = b.rx(q, self.burst);
@@ -111,13 +99,13 @@ impl LbWorker {
                 }
                 moved += n;
                 t.add(Counter::Rx, n as u64);
-                eng.warm(&b);
-                for m in b.drain() {
+                eng.warm((0..b.len()).map(|i| b.data(i)));
+                for (i, m) in b.drain().enumerate() {
                     if self.replay {
                         clock.observe(m.rx_timestamp());
                     }
                     eng.now = clock.now_ms();
-                    eng.process(m, Kind::Fresh, port, &mut self.outputs, &mut t);
+                    eng.process_received(i, m, port, &mut self.outputs, &mut t);
                 }
             }
             eng.now = clock.now_ms();
@@ -148,15 +136,7 @@ impl LbWorker {
                 eng.retry_pending(&mut self.outputs, &mut t);
             }
             self.outputs.flush(&mut t);
-            let expired = eng.conns.expire(eng.now, EXPIRE_BUDGET);
-            t.add(Counter::ConnExpired, expired as u64);
-            let persist = &mut eng.persist;
-            let now = eng.now;
-            eng.conns.drain_ended(|e| {
-                if let Some(tr) = e.template {
-                    persist.release(crate::lb::persist::TemplateRef::from_raw(tr), e.real, now);
-                }
-            });
+            eng.housekeep(&mut t);
             if eng.now >= published_at + PUBLISH_MS || self.replay {
                 published_at = eng.now;
                 self.publish_real_stats(&eng);
@@ -183,7 +163,7 @@ impl LbWorker {
         0
     }
 
-    fn publish_real_stats(&self, eng: &Engine) {
+    fn publish_real_stats<F>(&self, eng: &Engine<F>) {
         let loads = eng.conns.loads();
         let bound = eng.snap.services.real_id_bound().min(loads.len());
         self.real_stats.publish(bound, |id| {
@@ -202,7 +182,7 @@ impl LbWorker {
     }
 
     /// Walks part of the table for a listing; returns where to continue.
-    fn dump_some(&self, eng: &Engine, mut cursor: u32, wanted: u64) -> u32 {
+    fn dump_some<F>(&self, eng: &Engine<F>, mut cursor: u32, wanted: u64) -> u32 {
         let cap = eng.conns.capacity() as u32;
         let end = cursor.saturating_add(DUMP_SLOTS_PER_LOOP).min(cap);
         while cursor < end {

@@ -1,12 +1,15 @@
-//! Where a worker's processed packets wait for their burst: one TX burst per port, one handoff
-//! burst per other worker, one burst for the kernel. Flushed once per loop (and whenever a
-//! burst fills), so each ring or queue is touched once per batch, not once per packet.
+//! The DPDK implementation of the engine's [`Output`]: a worker's processed packets wait for
+//! their burst — one TX burst per port, one handoff burst per other worker, one burst for the
+//! kernel. Flushed once per loop (and whenever a burst fills), so each ring or queue is touched
+//! once per batch, not once per packet.
 
 use crate::dpdk::mbuf::Mbuf;
 use crate::dpdk::port::QueueRef;
 use crate::dpdk::{Burst, Producer};
 use crate::lb::route::PortIdx;
+use crate::wire::Frame;
 use crate::worker::counters::{Counter, WorkerTotals};
+use crate::worker::engine::Output;
 use crate::worker::meta::{self, Kind};
 
 pub struct Outputs {
@@ -36,50 +39,6 @@ impl Outputs {
             to_kernel,
             kernel_burst: Burst::new(),
             relay: 0,
-        }
-    }
-
-    /// Queues `m` to leave by `port`: on our own TX queue there, or through the relay worker.
-    #[inline]
-    pub fn transmit(&mut self, port: PortIdx, mut m: Mbuf, t: &mut WorkerTotals) {
-        let p = usize::from(port);
-        match self.tx_queue.get(p) {
-            Some(Some(_)) => {
-                if let Err(m) = self.tx[p].push(m) {
-                    self.flush_port(p, t);
-                    let _ = self.tx[p].push(m);
-                }
-            }
-            Some(None) => {
-                m.set_meta(meta::encode(Kind::Transmit, port));
-                self.handoff(self.relay, m, t);
-            }
-            None => t.inc(Counter::DropNoRoute),
-        }
-    }
-
-    /// Queues `m` (tagged by the caller) for worker `w`.
-    #[inline]
-    pub fn handoff(&mut self, w: usize, m: Mbuf, t: &mut WorkerTotals) {
-        if self.handoff.get(w).is_none_or(|h| h.is_none()) {
-            t.inc(Counter::HandoffRingFull);
-            return;
-        }
-        t.inc(Counter::HandoffOut);
-        if let Err(m) = self.handoff_burst[w].push(m) {
-            self.flush_handoff(w, t);
-            let _ = self.handoff_burst[w].push(m);
-        }
-    }
-
-    /// Queues `m` for the kernel behind `port`'s exception interface.
-    #[inline]
-    pub fn kernel(&mut self, port: PortIdx, mut m: Mbuf, t: &mut WorkerTotals) {
-        m.set_meta(meta::encode(Kind::Kernel, port));
-        t.inc(Counter::ToKernel);
-        if let Err(m) = self.kernel_burst.push(m) {
-            self.flush_kernel(t);
-            let _ = self.kernel_burst.push(m);
         }
     }
 
@@ -125,6 +84,52 @@ impl Outputs {
         }
         if !self.kernel_burst.is_empty() {
             self.flush_kernel(t);
+        }
+    }
+}
+
+impl Output<Mbuf> for Outputs {
+    /// Queues `m` to leave by `port`: on our own TX queue there, or through the relay worker.
+    #[inline]
+    fn transmit(&mut self, port: PortIdx, mut m: Mbuf, t: &mut WorkerTotals) {
+        let p = usize::from(port);
+        match self.tx_queue.get(p) {
+            Some(Some(_)) => {
+                if let Err(m) = self.tx[p].push(m) {
+                    self.flush_port(p, t);
+                    let _ = self.tx[p].push(m);
+                }
+            }
+            Some(None) => {
+                m.set_meta(meta::encode(Kind::Transmit, port));
+                self.handoff(self.relay, m, t);
+            }
+            None => t.inc(Counter::DropBadPort),
+        }
+    }
+
+    /// Queues `m` (tagged by the caller) for worker `w`.
+    #[inline]
+    fn handoff(&mut self, w: usize, m: Mbuf, t: &mut WorkerTotals) {
+        if self.handoff.get(w).is_none_or(|h| h.is_none()) {
+            t.inc(Counter::DropNoHandoffRing);
+            return;
+        }
+        t.inc(Counter::HandoffOut);
+        if let Err(m) = self.handoff_burst[w].push(m) {
+            self.flush_handoff(w, t);
+            let _ = self.handoff_burst[w].push(m);
+        }
+    }
+
+    /// Queues `m` for the kernel behind `port`'s exception interface.
+    #[inline]
+    fn kernel(&mut self, port: PortIdx, mut m: Mbuf, t: &mut WorkerTotals) {
+        m.set_meta(meta::encode(Kind::Kernel, port));
+        t.inc(Counter::ToKernel);
+        if let Err(m) = self.kernel_burst.push(m) {
+            self.flush_kernel(t);
+            let _ = self.kernel_burst.push(m);
         }
     }
 }

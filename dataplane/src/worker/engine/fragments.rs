@@ -9,15 +9,16 @@
 //! first fragment, and a full window overwrites its oldest entry, so the per-packet path never
 //! allocates and its work is bounded.
 
+use super::{drop_reason, Engine, Output, Pkt};
+use crate::lb::forward::frag;
 use crate::lb::types::ForwardMode;
+use crate::wire::{Frame, Ipv4Facts};
+use crate::worker::counters::{Counter, WorkerTotals};
 use std::net::Ipv4Addr;
 
-/// Slots per worker (a power of two).
-pub const SLOTS: usize = 4096;
-/// Slots one key may occupy, from its hash on.
-const PROBE: usize = 8;
-/// How long the first fragment's decision holds for the later ones.
-pub const TTL_MS: u64 = 2000;
+pub use crate::tunables::worker::{
+    FRAG_PROBE as PROBE, FRAG_SLOTS as SLOTS, FRAG_TTL_MS as TTL_MS,
+};
 
 /// The datagram a fragment belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +133,64 @@ impl FragTable {
             .find(|s| s.used && s.key == *key)
             .filter(|s| FragTable::live(s, now))
             .map(|s| s.action)
+    }
+}
+
+/// The datagram `ip` is a fragment of.
+#[inline]
+pub(super) fn key(ip: &Ipv4Facts) -> FragKey {
+    FragKey {
+        src: ip.src,
+        dst: ip.dst,
+        proto: ip.proto,
+        ident: ip.ident,
+    }
+}
+
+impl<F: Frame> Engine<F> {
+    /// The receiving worker of a first fragment owned by another worker remembers that owner,
+    /// so the datagram's later fragments (which arrive on the same queue) follow it.
+    #[inline]
+    pub(super) fn fragment_owner(&mut self, ip: &Ipv4Facts, owner: usize) {
+        if ip.fragment {
+            let action = FragAction::HandTo(owner as u16);
+            self.frags.record(key(ip), action, self.now);
+        }
+    }
+
+    /// A fragment after the first: no ports, so it follows what its first fragment decided
+    /// (handed to the owner, or rewritten as the first was); without a decision (it came
+    /// before its first fragment, or too late) it is dropped.
+    pub(super) fn later_fragment<O: Output<F>>(
+        &mut self,
+        mut f: F,
+        p: Pkt,
+        out: &mut O,
+        t: &mut WorkerTotals,
+    ) {
+        match self.frags.get(&key(&p.ip), self.now) {
+            Some(FragAction::HandTo(w)) if !p.handed && usize::from(w) != self.id => {
+                self.hand_off(f, usize::from(w), p.port, out, t)
+            }
+            Some(FragAction::In {
+                mode,
+                real_addr,
+                real,
+            }) => {
+                self.traffic.packet(real, true, f.data().len());
+                self.forward_in(f, p, mode, real_addr, 0, out, t);
+            }
+            Some(FragAction::Out { vip, real }) => {
+                self.traffic.packet(real, false, f.data().len());
+                if let Err(e) = frag::nat_out_fragment(f.data_mut(), p.l3, vip, 0) {
+                    return t.inc(drop_reason(e));
+                }
+                t.inc(Counter::NatOut);
+                t.inc(Counter::FragmentsForwarded);
+                self.route_out(f, p.ip.dst, out, t);
+            }
+            _ => t.inc(Counter::DropFragmentUnmatched),
+        }
     }
 }
 

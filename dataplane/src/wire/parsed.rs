@@ -1,0 +1,258 @@
+//! Parse once: the one description of a frame that the engine's warm-up, classification and
+//! rewrites all use. One pass over Ethernet (one VLAN tag) -> ARP or IPv4 -> the first bytes
+//! of TCP/UDP/ICMP; every field the forwarding decisions need, by value, and the offsets the
+//! rewrites start from.
+//!
+//! Per family: [`Net`] has one variant per network protocol, so IPv6 becomes one more variant
+//! (and one more `parse_*` function) without adding a byte of work to the IPv4 path.
+
+use std::net::Ipv4Addr;
+
+use super::arp::ArpPacket;
+use super::error::WireError;
+use super::ethernet::{ether_type, EthernetFrame};
+use super::icmpv4;
+use super::ip_proto;
+use super::ipv4::Ipv4Packet;
+use super::mac::MacAddr;
+use super::{tcp, udp};
+
+/// What a frame is, as far as the engine looks into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    /// Offset of the L3 header in the frame (14, or 18 behind an 802.1Q tag).
+    pub l3: usize,
+    pub net: Net,
+}
+
+/// The network layer of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Net {
+    Arp(ArpFacts),
+    Ipv4(Ipv4Facts),
+    /// An EtherType the engine does not handle (its value).
+    Other(u16),
+}
+
+/// An Ethernet/IPv4 ARP packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArpFacts {
+    pub operation: u16,
+    pub sender_mac: MacAddr,
+    pub sender_ip: Ipv4Addr,
+    pub target_ip: Ipv4Addr,
+}
+
+/// An IPv4 packet: addresses, protocol, fragment facts and (when it carries one) what its L4
+/// header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Facts {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    /// IP protocol number ([`ip_proto`]).
+    pub proto: u8,
+    /// Offset of the L4 header in the frame (after IP options).
+    pub l4: usize,
+    /// The IP total length (header and payload; the frame may hold padding after it).
+    pub total_len: u16,
+    pub dont_frag: bool,
+    /// Part of a fragmented datagram (MF set or a non-zero offset).
+    pub fragment: bool,
+    /// A fragment other than the first: it carries no L4 header.
+    pub later: bool,
+    /// IP identification: with addresses and protocol it names a fragment's datagram.
+    pub ident: u16,
+    /// TCP/UDP ports (0 for other protocols and later fragments).
+    pub sport: u16,
+    pub dport: u16,
+    /// TCP flags byte (0 unless TCP).
+    pub tcp_flags: u8,
+    /// ICMP message type, when the packet carries a whole ICMP header and is not a fragment.
+    pub icmp_type: Option<u8>,
+}
+
+impl Ipv4Facts {
+    /// An unfragmented ICMP echo request.
+    #[inline]
+    pub fn is_echo_request(&self) -> bool {
+        self.icmp_type == Some(icmpv4::icmp_type::ECHO_REQUEST)
+    }
+}
+
+/// Parses the frame's headers. Errors: a frame too short or inconsistent at any layer the
+/// engine reads (Ethernet, ARP, the IPv4 header, the TCP/UDP header of a packet that carries
+/// one). Never panics.
+#[inline]
+pub fn parse_frame(frame: &[u8]) -> Result<Parsed, WireError> {
+    let eth = EthernetFrame::new_checked(frame)?;
+    let l3 = eth.header_len();
+    let net = match eth.ethertype() {
+        ether_type::IPV4 => Net::Ipv4(parse_ipv4(eth.payload(), l3)?),
+        ether_type::ARP => {
+            let a = ArpPacket::new_checked(eth.payload())?;
+            Net::Arp(ArpFacts {
+                operation: a.operation(),
+                sender_mac: a.sender_mac(),
+                sender_ip: a.sender_ip(),
+                target_ip: a.target_ip(),
+            })
+        }
+        other => Net::Other(other),
+    };
+    Ok(Parsed { l3, net })
+}
+
+/// The IPv4 packet `buf` (which starts at frame offset `l3`).
+#[inline]
+pub fn parse_ipv4(buf: &[u8], l3: usize) -> Result<Ipv4Facts, WireError> {
+    let p = Ipv4Packet::new_checked(buf)?;
+    let fragment = p.is_fragment();
+    let mut ip = Ipv4Facts {
+        src: p.src_addr(),
+        dst: p.dst_addr(),
+        proto: p.protocol(),
+        l4: l3 + p.header_len(),
+        total_len: p.total_len(),
+        dont_frag: p.dont_frag(),
+        fragment,
+        later: !p.has_l4_header(),
+        ident: p.ident(),
+        sport: 0,
+        dport: 0,
+        tcp_flags: 0,
+        icmp_type: None,
+    };
+    if ip.later {
+        return Ok(ip);
+    }
+    let l4 = p.payload();
+    match ip.proto {
+        ip_proto::TCP => {
+            let h = l4.get(..tcp::HEADER_LEN).ok_or(WireError::Truncated)?;
+            ip.sport = u16::from_be_bytes([h[0], h[1]]);
+            ip.dport = u16::from_be_bytes([h[2], h[3]]);
+            ip.tcp_flags = h[13];
+        }
+        ip_proto::UDP => {
+            let h = l4.get(..udp::HEADER_LEN).ok_or(WireError::Truncated)?;
+            ip.sport = u16::from_be_bytes([h[0], h[1]]);
+            ip.dport = u16::from_be_bytes([h[2], h[3]]);
+        }
+        ip_proto::ICMP if !fragment && l4.len() >= icmpv4::HEADER_LEN => {
+            ip.icmp_type = Some(l4[0]);
+        }
+        _ => {}
+    }
+    Ok(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{EthernetRepr, Ipv4Repr};
+
+    fn frame(vlan: Option<u16>, proto: u8, l4: &[u8], frag: u16) -> Vec<u8> {
+        let eth = EthernetRepr {
+            dst: MacAddr([2, 0, 0, 0, 0, 1]),
+            src: MacAddr([2, 0, 0, 0, 0, 2]),
+            vlan_tci: vlan,
+            ethertype: ether_type::IPV4,
+        };
+        let mut f = vec![0u8; eth.header_len() + 20];
+        eth.emit(&mut f).unwrap();
+        let l3 = eth.header_len();
+        Ipv4Repr {
+            src: Ipv4Addr::new(198, 18, 0, 2),
+            dst: Ipv4Addr::new(198, 18, 0, 100),
+            protocol: proto,
+            ttl: 64,
+            tos: 0,
+            ident: 0x4242,
+            dont_frag: frag == 0,
+            payload_len: l4.len() as u16,
+        }
+        .emit(&mut f[l3..])
+        .unwrap();
+        if frag != 0 {
+            f[l3 + 6..l3 + 8].copy_from_slice(&frag.to_be_bytes());
+        }
+        f.extend_from_slice(l4);
+        f
+    }
+
+    #[test]
+    fn tcp_behind_a_vlan_tag() {
+        let mut tcp = [0u8; 20];
+        tcp[..4].copy_from_slice(&[0x9c, 0x40, 0, 80]);
+        tcp[13] = 0x12;
+        let p = parse_frame(&frame(Some(7), ip_proto::TCP, &tcp, 0)).unwrap();
+        assert_eq!(p.l3, 18);
+        let Net::Ipv4(ip) = p.net else { panic!() };
+        assert_eq!((ip.sport, ip.dport, ip.tcp_flags), (40000, 80, 0x12));
+        assert_eq!((ip.l4, ip.total_len, ip.dont_frag), (38, 40, true));
+        assert_eq!((ip.fragment, ip.later, ip.ident), (false, false, 0x4242));
+        assert_eq!(ip.icmp_type, None);
+        // A TCP header cut short is malformed.
+        assert_eq!(
+            parse_frame(&frame(None, ip_proto::TCP, &tcp[..19], 0)),
+            Err(WireError::Truncated)
+        );
+    }
+
+    #[test]
+    fn fragments_and_icmp() {
+        let udp = [0, 53, 0, 54, 0, 20, 0, 0];
+        let first = parse_frame(&frame(None, ip_proto::UDP, &udp, 0x2000)).unwrap();
+        let Net::Ipv4(ip) = first.net else { panic!() };
+        assert_eq!(
+            (ip.fragment, ip.later, ip.sport, ip.dport),
+            (true, false, 53, 54)
+        );
+        // A later fragment: no L4 header, even if its bytes would be too short for one.
+        let later = parse_frame(&frame(None, ip_proto::UDP, &[1, 2], 0x0004)).unwrap();
+        let Net::Ipv4(ip) = later.net else { panic!() };
+        assert_eq!((ip.fragment, ip.later, ip.sport), (true, true, 0));
+        let echo = [8, 0, 0, 0, 0, 1, 0, 1];
+        let p = parse_frame(&frame(None, ip_proto::ICMP, &echo, 0)).unwrap();
+        let Net::Ipv4(ip) = p.net else { panic!() };
+        assert!(ip.is_echo_request());
+        let p = parse_frame(&frame(None, ip_proto::ICMP, &echo, 0x2000)).unwrap();
+        let Net::Ipv4(ip) = p.net else { panic!() };
+        assert!(!ip.is_echo_request(), "a fragmented echo is not answered");
+        let p = parse_frame(&frame(None, ip_proto::ICMP, &echo[..7], 0)).unwrap();
+        let Net::Ipv4(ip) = p.net else { panic!() };
+        assert_eq!(ip.icmp_type, None);
+    }
+
+    #[test]
+    fn arp_other_and_garbage() {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 2]);
+        f.extend_from_slice(&ether_type::ARP.to_be_bytes());
+        let mut a = [0u8; 28];
+        crate::wire::ArpRepr::request(
+            MacAddr([2, 0, 0, 0, 0, 2]),
+            Ipv4Addr::new(198, 18, 0, 2),
+            Ipv4Addr::new(198, 18, 0, 1),
+        )
+        .emit(&mut a)
+        .unwrap();
+        f.extend_from_slice(&a);
+        let p = parse_frame(&f).unwrap();
+        assert_eq!(
+            p.net,
+            Net::Arp(ArpFacts {
+                operation: 1,
+                sender_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+                sender_ip: Ipv4Addr::new(198, 18, 0, 2),
+                target_ip: Ipv4Addr::new(198, 18, 0, 1),
+            })
+        );
+        assert!(parse_frame(&f[..f.len() - 1]).is_err());
+        f[12..14].copy_from_slice(&ether_type::IPV6.to_be_bytes());
+        assert_eq!(parse_frame(&f).unwrap().net, Net::Other(ether_type::IPV6));
+        for n in 0..14 {
+            assert!(parse_frame(&f[..n]).is_err());
+        }
+    }
+}

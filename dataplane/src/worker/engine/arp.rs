@@ -1,0 +1,48 @@
+//! ARP: requests for a port address or a VIP are answered in place; every on-link sender is
+//! reported to the management thread (which keeps the neighbour table); replies and anything
+//! else go to the kernel, whose own ARP may be waiting.
+
+use super::{drop_reason, Engine, Output};
+use crate::lb::forward::{arp as farp, ForwardError};
+use crate::lb::neigh::NeighEvent;
+use crate::lb::route::PortIdx;
+use crate::wire::arp::arp_op;
+use crate::wire::{ArpFacts, Frame, MacAddr};
+use crate::worker::counters::{Counter, WorkerTotals};
+
+impl<F: Frame> Engine<F> {
+    pub(super) fn arp<O: Output<F>>(
+        &mut self,
+        mut f: F,
+        l3: usize,
+        a: ArpFacts,
+        port: PortIdx,
+        out: &mut O,
+        t: &mut WorkerTotals,
+    ) {
+        let snap = &self.snap;
+        if snap.routes.on_link(a.sender_ip) && !a.sender_ip.is_unspecified() {
+            // Losing an event only delays learning; the management thread also asks on its own.
+            let _ = self.events.push(NeighEvent::Learned {
+                port,
+                ip: a.sender_ip,
+                mac: a.sender_mac.0,
+            });
+        }
+        if a.operation != arp_op::REQUEST {
+            return self.deliver_to_kernel(f, port, out, t);
+        }
+        let ours = snap.own_port(a.target_ip).is_some() || snap.services.is_vip(a.target_ip);
+        if !ours {
+            return t.inc(Counter::DropNotForUs);
+        }
+        let Some(mac) = snap.ports.get(usize::from(port)).map(|p| MacAddr(p.mac)) else {
+            return t.inc(Counter::DropBadPort);
+        };
+        if let Err(e) = farp::arp_reply_in_place(f.data_mut(), l3, mac) {
+            return t.inc(drop_reason(ForwardError::Wire(e)));
+        }
+        t.inc(Counter::ArpReplies);
+        out.transmit(port, f, t);
+    }
+}
