@@ -273,7 +273,7 @@ mod tests {
     #[test]
     fn scheduler_sets_per_worker_move_on_until_taken() {
         let c = cfg();
-        let specs = service_specs(&c, &|_, _, _| true).unwrap();
+        let specs = service_specs(&c, &|_, _, _| true);
         let a = Snapshot::build(1, &c, ports(), NeighTable::default(), &specs, None, 2).unwrap();
         let n = specs.len();
         assert_eq!(a.take_schedulers(0).map(|s| s.len()), Some(n));

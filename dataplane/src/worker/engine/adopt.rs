@@ -89,7 +89,7 @@ mod tests {
     fn adoption_takes_prebuilt_schedulers_and_hands_everything_back() {
         let cfg = crate::config::load_str(sim::EXAMPLE_CONFIG).unwrap();
         let ports = sim::port_infos(&cfg, false).unwrap();
-        let specs = service_specs(&cfg, &|_, _, _| true).unwrap();
+        let specs = service_specs(&cfg, &|_, _, _| true);
         let mut heavier = specs.clone();
         heavier[0].reals[0].weight = 5;
         let build = |g: u64, specs: &[ServiceSpec], prev: &Published| {

@@ -140,7 +140,7 @@ pub fn port_infos(cfg: &Config, exception: bool) -> Result<Vec<PortInfo>, String
 pub fn snapshot_from_yaml(yaml: &str, n_workers: usize) -> Result<Snapshot, String> {
     let cfg = config::load_str(yaml).map_err(|e| e.to_string())?;
     let ports = port_infos(&cfg, false)?;
-    let specs = service_specs(&cfg, &|_, _, _| true)?;
+    let specs = service_specs(&cfg, &|_, _, _| true);
     let neigh = NeighTable::from_entries(cfg.neighbors.iter().map(|n| (n.ip, n.mac.0)));
     Snapshot::build(1, &cfg, ports, neigh, &specs, None, n_workers)
 }
@@ -151,7 +151,7 @@ impl Sim {
     pub fn new(yaml: &str, n_workers: usize, exception: bool) -> Result<Sim, String> {
         let cfg = config::load_str(yaml).map_err(|e| e.to_string())?;
         let ports = port_infos(&cfg, exception)?;
-        let specs = service_specs(&cfg, &|_, _, _| true)?;
+        let specs = service_specs(&cfg, &|_, _, _| true);
         let neighbours: BTreeMap<_, _> = cfg.neighbors.iter().map(|n| (n.ip, n.mac.0)).collect();
         let snap = Snapshot::build(
             1,
