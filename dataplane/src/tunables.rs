@@ -3,65 +3,65 @@
 //! size; configuration keys (`conn.max_per_core`, timeouts, ...) are not here, only the fixed
 //! choices behind them.
 
-/// The connection table (`lb/conn/`).
-pub mod conn {
-    /// Largest connection table capacity per worker. Keeps every slot index, the `NIL` link
-    /// (`u32::MAX`), the sweep cursors just below it, and the bucket reduction
-    /// `(hash >> 32) * buckets` inside their integer types; 2^30 connections (60 GiB of IPv4
-    /// entries) is far beyond one worker's memory anyway.
-    pub const MAX_CAPACITY: u32 = 1 << 30;
-
-    /// How many wheel slots + entries an insert into a full table may inspect looking for a
-    /// connection to evict. Bounds the worst-case cost of one insert under a SYN flood (a few
-    /// hundred nanoseconds of cache misses); 64 finds a half-open connection whenever the
-    /// soonest-expiring second holds one, which is where a flood's entries sit.
-    pub const EVICT_PROBES: u32 = 64;
-
-    /// Records the ended-connection ring holds (connections with a persistence template that
-    /// ended and wait for the worker to release the template). `expire` ends at most this many
-    /// templated connections per call; the worker drains after every call, and its expiry
-    /// budget per loop is of the same order, so 64 never holds back an expiry in practice.
-    pub const ENDED_CAPACITY: u32 = 64;
-
-    /// Connections per timer-wheel slot the wheel is sized for: capacity / 16 slots (a power
-    /// of two), so a full table has about 16 entries per one-second slot and the wheel costs
-    /// 0.25 bytes per connection.
-    pub const WHEEL_CONNS_PER_SLOT: usize = 16;
-
-    /// Fewest timer-wheel slots (one-second each): a small table still spans a minute, the
-    /// shortest common timeout (`tcp_syn_recv`, `icmp`), so those entries are filed exactly.
-    pub const WHEEL_SLOTS_MIN: usize = 64;
-
-    /// Most timer-wheel slots: 4096 s (over an hour, beyond every default timeout but the
-    /// established one) and within the entry's u16 slot field; longer expiries are visited once
-    /// per revolution.
-    pub const WHEEL_SLOTS_MAX: usize = 4096;
-
-    /// The bucket-hash seed `ConnConfig::new` uses. Fixed so that tests and benchmarks are
-    /// reproducible; the runtime replaces it with a random value per table (hash-flooding
-    /// resistance).
-    pub const DEFAULT_HASH_SEED: u64 = 0x6C62_2D63_6F6E_6E31;
-}
-
-/// Neighbour resolution (`mgmt::neighbours`): how the management thread keeps next hops
-/// resolved by ARP.
-pub mod neighbours {
-    use std::time::Duration;
-
-    /// An unresolved next hop is asked again after this long. One second is what the kernel's
-    /// ARP does (`retrans_time_ms` 1000): a real server that comes up is found within about a
-    /// second, and an absent one costs one request a second.
-    pub const ARP_RETRY: Duration = Duration::from_secs(1);
-    /// A resolved next hop is asked again after this long, so an entry stays fresh when a real
-    /// server's MAC changes (a replaced NIC, a VRRP pair on the real side) even if it never sends
-    /// a gratuitous ARP; the kernel's `base_reachable_time` is of the same order (30 s).
-    pub const ARP_REFRESH: Duration = Duration::from_secs(30);
-    /// A learned entry not confirmed by any ARP packet for this long is forgotten (and asked
-    /// again when needed). Ten refresh periods: a next hop has missed ten requests in a row.
-    pub const NEIGHBOUR_STALE: Duration = Duration::from_secs(300);
-}
-
 use std::time::Duration;
+
+// ============================================================================================
+// Connection table (lb/conn/)
+// ============================================================================================
+
+/// Largest connection table capacity per worker. Keeps every slot index, the `NIL` link
+/// (`u32::MAX`), the sweep cursors just below it, and the bucket reduction
+/// `(hash >> 32) * buckets` inside their integer types; 2^30 connections (60 GiB of IPv4
+/// entries) is far beyond one worker's memory anyway.
+pub const CONN_MAX_CAPACITY: u32 = 1 << 30;
+
+/// How many wheel slots + entries an insert into a full table may inspect looking for a
+/// connection to evict. Bounds the worst-case cost of one insert under a SYN flood (a few
+/// hundred nanoseconds of cache misses); 64 finds a half-open connection whenever the
+/// soonest-expiring second holds one, which is where a flood's entries sit.
+pub const CONN_EVICT_PROBES: u32 = 64;
+
+/// Records the ended-connection ring holds (connections with a persistence template that
+/// ended and wait for the worker to release the template). `expire` ends at most this many
+/// templated connections per call; the worker drains after every call, and its expiry
+/// budget per loop is of the same order, so 64 never holds back an expiry in practice.
+pub const CONN_ENDED_CAPACITY: u32 = 64;
+
+/// Connections per timer-wheel slot the wheel is sized for: capacity / 16 slots (a power
+/// of two), so a full table has about 16 entries per one-second slot and the wheel costs
+/// 0.25 bytes per connection.
+pub const CONN_WHEEL_CONNS_PER_SLOT: usize = 16;
+
+/// Fewest timer-wheel slots (one-second each): a small table still spans a minute, the
+/// shortest common timeout (`tcp_syn_recv`, `icmp`), so those entries are filed exactly.
+pub const CONN_WHEEL_SLOTS_MIN: usize = 64;
+
+/// Most timer-wheel slots: 4096 s (over an hour, beyond every default timeout but the
+/// established one) and within the entry's u16 slot field; longer expiries are visited once
+/// per revolution.
+pub const CONN_WHEEL_SLOTS_MAX: usize = 4096;
+
+/// The bucket-hash seed `ConnConfig::new` uses. Fixed so that tests and benchmarks are
+/// reproducible; the runtime replaces it with a random value per table (hash-flooding
+/// resistance).
+pub const CONN_DEFAULT_HASH_SEED: u64 = 0x6C62_2D63_6F6E_6E31;
+
+// ============================================================================================
+// Neighbour resolution (mgmt/neighbours.rs)
+// ============================================================================================
+// How the management thread keeps next hops resolved by ARP.
+
+/// An unresolved next hop is asked again after this long. One second is what the kernel's
+/// ARP does (`retrans_time_ms` 1000): a real server that comes up is found within about a
+/// second, and an absent one costs one request a second.
+pub const ARP_RETRY: Duration = Duration::from_secs(1);
+/// A resolved next hop is asked again after this long, so an entry stays fresh when a real
+/// server's MAC changes (a replaced NIC, a VRRP pair on the real side) even if it never sends
+/// a gratuitous ARP; the kernel's `base_reachable_time` is of the same order (30 s).
+pub const ARP_REFRESH: Duration = Duration::from_secs(30);
+/// A learned entry not confirmed by any ARP packet for this long is forgotten (and asked
+/// again when needed). Ten refresh periods: a next hop has missed ten requests in a row.
+pub const NEIGHBOUR_STALE: Duration = Duration::from_secs(300);
 
 // ============================================================================================
 // DPDK I/O (dpdk/)
@@ -260,62 +260,60 @@ pub const MAX_CONN_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// 300 s).
 pub const DEFAULT_PERSISTENCE_TIMEOUT: Duration = Duration::from_secs(360);
 
-/// The LB worker's loop and its engine (dataplane/src/worker/).
-pub mod worker {
-    use std::time::Duration;
+// ============================================================================================
+// Workers: the engine and the LB loop (worker/)
+// ============================================================================================
+/// How long the runtime waits at start-up for every worker to be ready (building a large
+/// connection table on a loaded machine takes seconds; a worker that never arrives is a
+/// fault, reported instead of hanging).
+pub const READY_LIMIT: Duration = Duration::from_secs(120);
 
-    /// How long the runtime waits at start-up for every worker to be ready (building a large
-    /// connection table on a loaded machine takes seconds; a worker that never arrives is a
-    /// fault, reported instead of hanging).
-    pub const READY_LIMIT: Duration = Duration::from_secs(120);
+/// How often a worker waiting at the start gate looks whether it opened: start-up only,
+/// short enough that the ports' first packets find every worker polling.
+pub const GATE_POLL: Duration = Duration::from_micros(100);
 
-    /// How often a worker waiting at the start gate looks whether it opened: start-up only,
-    /// short enough that the ports' first packets find every worker polling.
-    pub const GATE_POLL: Duration = Duration::from_micros(100);
+/// Packets of a burst whose connection-table bucket and entry the warm-up prefetches
+/// before processing. Covers the largest usual burst (32) twice over; past that the
+/// first lines would be evicted again before use (64 x 2 lines = 8 KiB of L1).
+pub const WARM_MAX: usize = 64;
 
-    /// Packets of a burst whose connection-table bucket and entry the warm-up prefetches
-    /// before processing. Covers the largest usual burst (32) twice over; past that the
-    /// first lines would be evicted again before use (64 x 2 lines = 8 KiB of L1).
-    pub const WARM_MAX: usize = 64;
+/// Connections the timer wheel may expire per loop: bounded work per iteration (a few
+/// microseconds), never a stall when many expire at once; at tens of thousands of loops
+/// a second that still retires millions of connections a second.
+pub const EXPIRE_BUDGET: usize = 64;
 
-    /// Connections the timer wheel may expire per loop: bounded work per iteration (a few
-    /// microseconds), never a stall when many expire at once; at tens of thousands of loops
-    /// a second that still retires millions of connections a second.
-    pub const EXPIRE_BUDGET: usize = 64;
+/// How often (ms) a worker publishes its per-real figures for `ctl` and the metrics: ten
+/// times a second is live enough for an operator and costs one pass over the reals.
+pub const PUBLISH_MS: u64 = 100;
 
-    /// How often (ms) a worker publishes its per-real figures for `ctl` and the metrics: ten
-    /// times a second is live enough for an operator and costs one pass over the reals.
-    pub const PUBLISH_MS: u64 = 100;
+/// Connection-table slots a listing (`ctl conns`) walks per loop: keeps a listing of a
+/// million-entry table from delaying packets (about a microsecond of work per loop).
+pub const DUMP_SLOTS_PER_LOOP: u32 = 1024;
 
-    /// Connection-table slots a listing (`ctl conns`) walks per loop: keeps a listing of a
-    /// million-entry table from delaying packets (about a microsecond of work per loop).
-    pub const DUMP_SLOTS_PER_LOOP: u32 = 1024;
+/// Packets a worker parks while their next hop's MAC is resolved (preallocated). ARP
+/// answers within milliseconds, so only the first packets of a new next hop wait; 64 holds
+/// two bursts without growing the per-worker footprint.
+pub const PENDING_PACKETS: usize = 64;
 
-    /// Packets a worker parks while their next hop's MAC is resolved (preallocated). ARP
-    /// answers within milliseconds, so only the first packets of a new next hop wait; 64 holds
-    /// two bursts without growing the per-worker footprint.
-    pub const PENDING_PACKETS: usize = 64;
+/// How long (ms) a parked packet waits for its next hop before it is dropped
+/// (`drop_no_neighbour`): the management thread asks every second, so one full retry
+/// round; longer would only hold mbufs for a neighbour that is not there.
+pub const PENDING_WAIT_MS: u64 = 1000;
 
-    /// How long (ms) a parked packet waits for its next hop before it is dropped
-    /// (`drop_no_neighbour`): the management thread asks every second, so one full retry
-    /// round; longer would only hold mbufs for a neighbour that is not there.
-    pub const PENDING_WAIT_MS: u64 = 1000;
+/// Fragment-table slots per worker (a power of two): the first-fragment decisions of up to
+/// a few thousand datagrams in flight, 160 KiB per worker.
+pub const FRAG_SLOTS: usize = 4096;
 
-    /// Fragment-table slots per worker (a power of two): the first-fragment decisions of up to
-    /// a few thousand datagrams in flight, 160 KiB per worker.
-    pub const FRAG_SLOTS: usize = 4096;
+/// Slots one datagram's key may occupy from its hash on: bounded lookups; a full window
+/// overwrites its oldest entry.
+pub const FRAG_PROBE: usize = 8;
 
-    /// Slots one datagram's key may occupy from its hash on: bounded lookups; a full window
-    /// overwrites its oldest entry.
-    pub const FRAG_PROBE: usize = 8;
+/// How long (ms) a first fragment's decision holds for the later fragments: fragments of a
+/// datagram arrive back to back in practice; 2 s covers reordering and slow links without
+/// keeping stale entries (Linux keeps incomplete datagrams 30 s, but it reassembles).
+pub const FRAG_TTL_MS: u64 = 2000;
 
-    /// How long (ms) a first fragment's decision holds for the later fragments: fragments of a
-    /// datagram arrive back to back in practice; 2 s covers reordering and slow links without
-    /// keeping stale entries (Linux keeps incomplete datagrams 30 s, but it reassembles).
-    pub const FRAG_TTL_MS: u64 = 2000;
-
-    /// Retired snapshots (with their scheduler sets) a worker may hand back before the
-    /// management thread frees them. It drains every millisecond and snapshots change far
-    /// less often; when full the worker delays its next adoption by a loop, never frees.
-    pub const RETIRE_QUEUE: usize = 16;
-}
+/// Retired snapshots (with their scheduler sets) a worker may hand back before the
+/// management thread frees them. It drains every millisecond and snapshots change far
+/// less often; when full the worker delays its next adoption by a loop, never frees.
+pub const RETIRE_QUEUE: usize = 16;

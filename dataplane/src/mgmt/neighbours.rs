@@ -8,7 +8,7 @@ use crate::config::Neighbor;
 use crate::lb::neigh::{MacBytes, NeighEvent, NeighTable};
 use crate::lb::route::PortIdx;
 use crate::lb::snapshot::{PortInfo, Snapshot};
-use crate::tunables::neighbours::{ARP_REFRESH, ARP_RETRY, NEIGHBOUR_STALE};
+use crate::tunables::{ARP_REFRESH, ARP_RETRY, NEIGHBOUR_STALE};
 use crate::wire::MacAddr;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

@@ -8,7 +8,7 @@ use crate::lb::conn::{ConnConfig, Timeouts};
 use crate::lb::snapshot::PortInfo;
 use crate::mgmt::control_state::ControlState;
 use crate::mgmt::{exception, Mgmt};
-use crate::tunables::worker::RETIRE_QUEUE;
+use crate::tunables::RETIRE_QUEUE;
 use crate::worker::engine::Retired;
 use crate::worker::lb::{LbWorker, Outputs};
 use crate::worker::stats::{ConnDump, RealStats};

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub use crate::tunables::worker::{GATE_POLL as POLL, READY_LIMIT};
+pub use crate::tunables::{GATE_POLL as POLL, READY_LIMIT};
 
 #[derive(Default)]
 pub struct StartGate {

@@ -11,8 +11,8 @@
 use crate::lb::types::RealId;
 
 /// Default number of records the ring holds (`ConnConfig::ended_capacity`; see
-/// [`crate::tunables::conn::ENDED_CAPACITY`]).
-pub const DEFAULT_ENDED_CAPACITY: u32 = crate::tunables::conn::ENDED_CAPACITY;
+/// [`crate::tunables::CONN_ENDED_CAPACITY`]).
+pub const DEFAULT_ENDED_CAPACITY: u32 = crate::tunables::CONN_ENDED_CAPACITY;
 
 /// How a connection ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

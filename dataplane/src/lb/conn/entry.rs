@@ -61,7 +61,9 @@ pub const ENTRY_BYTES_V6: usize = 88;
 const _: () = assert!(std::mem::size_of::<Entry<Ipv4Addr>>() == ENTRY_BYTES_V4);
 // `wslot` is a u16 and slots are found by masking: the wheel sizes must fit and be powers of two.
 const _: () = {
-    use crate::tunables::conn::{WHEEL_SLOTS_MAX, WHEEL_SLOTS_MIN};
+    use crate::tunables::{
+        CONN_WHEEL_SLOTS_MAX as WHEEL_SLOTS_MAX, CONN_WHEEL_SLOTS_MIN as WHEEL_SLOTS_MIN,
+    };
     assert!(WHEEL_SLOTS_MAX <= 1 << 16 && WHEEL_SLOTS_MIN <= WHEEL_SLOTS_MAX);
     assert!(WHEEL_SLOTS_MAX.is_power_of_two() && WHEEL_SLOTS_MIN.is_power_of_two());
 };

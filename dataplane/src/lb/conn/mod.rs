@@ -23,8 +23,8 @@
 //!   a seeded multiply-xorshift hash (`hash.rs`) is reduced to a bucket by multiply-shift, so
 //!   the count need not be a power of two.
 //! - **Timer wheel**: 64..4096 one-second slots of u32 list heads (capacity/16, clamped;
-//!   `tunables::conn::WHEEL_*`), see `wheel.rs`; **per-real loads**: `max_reals` x 8 bytes;
-//!   **ended ring**: `ended_capacity` (default 64, `tunables::conn::ENDED_CAPACITY`) x 16 bytes.
+//!   `tunables::CONN_WHEEL_*`), see `wheel.rs`; **per-real loads**: `max_reals` x 8 bytes;
+//!   **ended ring**: `ended_capacity` (default 64, `tunables::CONN_ENDED_CAPACITY`) x 16 bytes.
 //!
 //! [`ConnTable::memory_bytes`] counts all of it: 52 + 8 = 60 bytes per connection plus the
 //! wheel, the load array and the ring, which stays under 64 bytes per connection from 1K
@@ -45,7 +45,7 @@
 //!
 //! # Full table
 //! An insert into a full table looks at most `evict_probes` (default 64,
-//! `tunables::conn::EVICT_PROBES`) wheel slots + entries, soonest expiry first, and frees the
+//! `tunables::CONN_EVICT_PROBES`) wheel slots + entries, soonest expiry first, and frees the
 //! first connection that is already past its expiry or is TCP in any state but ESTABLISHED
 //! (half-open or closing). If none is found the new connection
 //! is refused ([`InsertError::Full`]). Established TCP and live UDP/ICMP connections are never

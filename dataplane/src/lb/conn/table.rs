@@ -13,8 +13,8 @@ use crate::lb::flow::Direction;
 use crate::lb::types::{ForwardMode, Protocol, RealId, RealLoad};
 use crate::tunables;
 
-/// Largest supported capacity (see [`tunables::conn::MAX_CAPACITY`]).
-pub const MAX_CAPACITY: u32 = tunables::conn::MAX_CAPACITY;
+/// Largest supported capacity (see [`tunables::CONN_MAX_CAPACITY`]).
+pub const MAX_CAPACITY: u32 = tunables::CONN_MAX_CAPACITY;
 
 /// Construction parameters of a [`ConnTable`].
 #[derive(Clone, Copy, Debug)]
@@ -45,8 +45,8 @@ impl ConnConfig {
             capacity,
             max_reals,
             timeouts: Timeouts::default(),
-            hash_seed: tunables::conn::DEFAULT_HASH_SEED,
-            evict_probes: tunables::conn::EVICT_PROBES,
+            hash_seed: tunables::CONN_DEFAULT_HASH_SEED,
+            evict_probes: tunables::CONN_EVICT_PROBES,
             ended_capacity: DEFAULT_ENDED_CAPACITY,
             advise: None,
         }
@@ -208,7 +208,10 @@ impl<A: Family> ConnTable<A> {
         // One bucket per connection (load factor <= 1, 8 bytes of index per connection); the
         // count need not be a power of two because `bucket` uses a multiply-shift reduction.
         let buckets = cap;
-        use tunables::conn::{WHEEL_CONNS_PER_SLOT, WHEEL_SLOTS_MAX, WHEEL_SLOTS_MIN};
+        use tunables::{
+            CONN_WHEEL_CONNS_PER_SLOT as WHEEL_CONNS_PER_SLOT,
+            CONN_WHEEL_SLOTS_MAX as WHEEL_SLOTS_MAX, CONN_WHEEL_SLOTS_MIN as WHEEL_SLOTS_MIN,
+        };
         let slots = (cap.next_power_of_two() / WHEEL_CONNS_PER_SLOT)
             .clamp(WHEEL_SLOTS_MIN, WHEEL_SLOTS_MAX);
         // Reserve first, advise, then write: advice given before the first touch applies fully.

@@ -9,7 +9,7 @@ use crate::lb::types::Protocol;
 use crate::wire::{ip_proto, parse_frame, Frame, Ipv4Facts, Net};
 use std::net::Ipv4Addr;
 
-pub use crate::tunables::worker::WARM_MAX;
+pub use crate::tunables::WARM_MAX;
 
 /// Where an IPv4 packet goes next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

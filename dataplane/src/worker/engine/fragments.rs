@@ -16,9 +16,7 @@ use crate::wire::{Frame, Ipv4Facts};
 use crate::worker::counters::{Counter, WorkerTotals};
 use std::net::Ipv4Addr;
 
-pub use crate::tunables::worker::{
-    FRAG_PROBE as PROBE, FRAG_SLOTS as SLOTS, FRAG_TTL_MS as TTL_MS,
-};
+pub use crate::tunables::{FRAG_PROBE as PROBE, FRAG_SLOTS as SLOTS, FRAG_TTL_MS as TTL_MS};
 
 /// The datagram a fragment belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

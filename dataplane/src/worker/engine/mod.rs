@@ -48,7 +48,7 @@ use classify::Class;
 use crossbeam::queue::ArrayQueue;
 use std::sync::Arc;
 
-pub use crate::tunables::worker::EXPIRE_BUDGET;
+pub use crate::tunables::EXPIRE_BUDGET;
 
 /// One worker's engine: its connection table, persistence templates, fragment table and
 /// parked packets, and the snapshot of control-plane state it currently follows.

@@ -14,7 +14,7 @@ use crate::worker::counters::{Counter, WorkerTotals};
 use crate::worker::meta::{self, Kind};
 use std::net::Ipv4Addr;
 
-pub use crate::tunables::worker::{PENDING_PACKETS as CAPACITY, PENDING_WAIT_MS as WAIT_MS};
+pub use crate::tunables::{PENDING_PACKETS as CAPACITY, PENDING_WAIT_MS as WAIT_MS};
 
 /// Where the engine sends finished packets. Each call owns the packet from then on: it is
 /// sent, queued, or dropped and counted by the implementation.

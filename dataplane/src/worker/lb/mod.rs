@@ -50,7 +50,7 @@ pub struct LbWorker {
     pub dump: Arc<ConnDump>,
 }
 
-use crate::tunables::worker::{DUMP_SLOTS_PER_LOOP, PUBLISH_MS};
+use crate::tunables::{DUMP_SLOTS_PER_LOOP, PUBLISH_MS};
 
 impl LbWorker {
     pub fn run(mut self, counters: &WorkerCounters, stop: &AtomicBool, gate: &StartGate) -> i32 {
