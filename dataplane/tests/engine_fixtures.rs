@@ -989,3 +989,108 @@ fn garbage_is_counted() {
     assert_eq!(c["tx"] + drops + pending, 3000, "{c:?}");
     assert!(c["drop_malformed"] > 100, "{c:?}");
 }
+
+/// The local node: a real at the ext port's own address (198.18.0.1:8080) is served by the
+/// kernel. A client's SYN goes to the kernel behind ext rewritten to 198.18.0.1:8080 (TTL 63,
+/// checksums valid); the kernel's answer, given to worker 0 by the management thread, is
+/// handed to the connection's owner and leaves rewritten back to VIP:80. The kernel's other
+/// output (a health check from the same address) leaves untouched.
+#[test]
+fn local_real_through_the_kernel() {
+    let local = ip("198.18.0.1");
+    let cfg = config("nat", "")
+        .replace("lcores: \"0-1\"", "lcores: \"0-2\"")
+        .replace("cores: [1]", "cores: [1, 2]")
+        .replacen(
+            "reals: [{ip: 198.19.0.11}, {ip: 198.19.0.12}]",
+            "reals: [{ip: 198.18.0.1, port: 8080}]",
+            1,
+        );
+    let mut sim = Sim::new(&cfg, 2, true).unwrap();
+    let ext = sim.port("ext");
+    sim.now = 1000;
+    let ports = [40000u16, 40001, 40002, 40003];
+    for sport in ports {
+        sim.rx(0, ext, &syn(sport));
+    }
+    let mut to_kernel = sim.take_kernel();
+    to_kernel.sort_by_key(|(_, f)| seen(f).sport);
+    let want: Vec<_> = ports
+        .iter()
+        .map(|&sport| {
+            let f = ipv4(
+                EXT_MAC,
+                ROUTER_MAC,
+                client(),
+                local,
+                6,
+                &tcp(sport, 8080, 0x02, b""),
+            );
+            (ext, routed(f))
+        })
+        .collect();
+    assert_eq!(to_kernel, want, "{:?}", sim.nonzero_counters());
+    let handed = sim.worker_counter(0, "handoff_out");
+    assert!(
+        handed > 0 && handed < 4,
+        "some flows belong to worker 1: {handed}"
+    );
+    // The kernel answers each (TTL 64, from its address, to the client's MAC it resolved).
+    for sport in ports {
+        let answer = ipv4(
+            CLIENT_MAC,
+            EXT_MAC,
+            local,
+            client(),
+            6,
+            &tcp(8080, sport, 0x12, b""),
+        );
+        sim.from_kernel(ext, &answer);
+    }
+    // A health check the kernel sends from the same address to a real: not a reply.
+    let check = ipv4(
+        ROUTER_MAC,
+        EXT_MAC,
+        local,
+        real1(),
+        6,
+        &tcp(33000, 8080, 0x02, b""),
+    );
+    sim.from_kernel(ext, &check);
+    let mut out = sim.take_sent(ext);
+    let at = out.iter().position(|f| *f == check);
+    assert!(at.is_some(), "the check leaves untouched: {out:02x?}");
+    out.remove(at.unwrap_or_default());
+    out.sort_by_key(|f| seen(f).dport);
+    let want: Vec<_> = ports
+        .iter()
+        .map(|&sport| {
+            let f = ipv4(
+                CLIENT_MAC,
+                EXT_MAC,
+                vip(),
+                client(),
+                6,
+                &tcp(80, sport, 0x12, b""),
+            );
+            routed(f)
+        })
+        .collect();
+    assert_eq!(out, want);
+    assert!(sim.take_sent(sim.port("int")).is_empty());
+    let c = sim.nonzero_counters();
+    for (name, n) in [
+        ("rx", 4),
+        ("from_kernel", 5),
+        ("conn_new", 4),
+        ("local_in", 4),
+        ("local_out", 4),
+        ("to_kernel", 4),
+        ("tx", 5),
+        ("handoff_out", 2 * handed),
+        ("handoff_in", 2 * handed),
+    ] {
+        assert_eq!(c.get(name), Some(&n), "{name}: {c:?}");
+    }
+    assert_eq!(c.len(), 9, "no other counter moved: {c:?}");
+}

@@ -2,7 +2,7 @@
 //! services and their reals): cross references, reachability, and value ranges.
 
 use super::load::ConfigError;
-use super::schema::{CheckKind, Config, Forward, HealthCheck};
+use super::schema::{CheckKind, Config, Forward, HealthCheck, Real};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
@@ -181,6 +181,10 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                     "a port-0 service sends each connection to the port the client asked for; remove it",
                 ));
             }
+            if let Some(pi) = cfg.local_port(r.ip) {
+                local_real(cfg, pi, r, &rkey)?;
+                continue;
+            }
             let mode = r.forward.unwrap_or(s.forward);
             let reach = match mode {
                 Forward::Dr => connected(cfg, r.ip),
@@ -211,6 +215,35 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// A real at the address of port `pi`: the appliance itself, reached through the kernel of the
+/// exception path (NAT to the kernel, whatever the service's mode).
+fn local_real(
+    cfg: &Config,
+    pi: usize,
+    r: &Real,
+    rkey: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if matches!(r.forward, Some(Forward::Dr | Forward::Tun)) {
+        return Err(err(
+            rkey("forward"),
+            format!(
+                "{} is the appliance's own address (a local real, served by its kernel through NAT); DR and TUN cannot reach it, remove `forward`",
+                r.ip
+            ),
+        ));
+    }
+    if cfg.ports[pi].exception.as_deref() == Some("none") {
+        return Err(err(
+            rkey("ip"),
+            format!(
+                "{} is the address of ports[{pi}], whose exception interface is `none`: a local real is served by the kernel behind it",
+                r.ip
+            ),
+        ));
     }
     Ok(())
 }

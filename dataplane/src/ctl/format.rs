@@ -24,6 +24,7 @@ fn fwd(f: &str) -> &str {
         "nat" => "Masq",
         "dr" => "Route",
         "tun" => "Tunnel",
+        "local" => "Local",
         other => other,
     }
 }

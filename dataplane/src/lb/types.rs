@@ -23,13 +23,26 @@ impl Protocol {
     }
 }
 
-/// How packets reach a real server (LVS's VS-NAT, VS-DR, VS-TUN).
+/// How packets reach a real server (LVS's VS-NAT, VS-DR, VS-TUN, and the local node).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ForwardMode {
     #[default]
     Nat,
     Dr,
     Tun,
+    /// The real is the appliance itself (ipvsadm's `Local`): NAT to the appliance's own
+    /// address, delivered to the kernel through the exception path; the kernel's replies come
+    /// back the same way and leave as NAT replies.
+    Local,
+}
+
+impl ForwardMode {
+    /// Are the destination address and port rewritten (so replies come back through us and
+    /// are rewritten back)? NAT and the local node.
+    #[inline]
+    pub fn is_nat(self) -> bool {
+        matches!(self, ForwardMode::Nat | ForwardMode::Local)
+    }
 }
 
 /// The five-tuple of a packet as it travels (source first).

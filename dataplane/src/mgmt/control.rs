@@ -552,6 +552,7 @@ pub fn fwd_name(m: ForwardMode) -> &'static str {
         ForwardMode::Nat => "nat",
         ForwardMode::Dr => "dr",
         ForwardMode::Tun => "tun",
+        ForwardMode::Local => "local",
     }
 }
 

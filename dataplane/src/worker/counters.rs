@@ -28,6 +28,10 @@ pub enum Counter {
     NatOut,
     DrIn,
     TunIn,
+    /// Client -> VIP delivered to the appliance's own kernel (a local real).
+    LocalIn,
+    /// A local real's reply (the kernel's output) rewritten back to its VIP.
+    LocalOut,
     IcmpErrorsTranslated,
     FragNeededSent,
     DropMalformed,
@@ -54,7 +58,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 40] = [
+    pub const ALL: [Counter; 42] = [
         Counter::Rx,
         Counter::Tx,
         Counter::TxDropped,
@@ -75,6 +79,8 @@ impl Counter {
         Counter::NatOut,
         Counter::DrIn,
         Counter::TunIn,
+        Counter::LocalIn,
+        Counter::LocalOut,
         Counter::IcmpErrorsTranslated,
         Counter::FragNeededSent,
         Counter::DropMalformed,
@@ -121,6 +127,8 @@ impl Counter {
             Counter::NatOut => "nat_out",
             Counter::DrIn => "dr_in",
             Counter::TunIn => "tun_in",
+            Counter::LocalIn => "local_in",
+            Counter::LocalOut => "local_out",
             Counter::IcmpErrorsTranslated => "icmp_errors_translated",
             Counter::FragNeededSent => "frag_needed_sent",
             Counter::DropMalformed => "drop_malformed",

@@ -154,6 +154,9 @@ impl<F: Frame> Engine<F> {
         t: &mut WorkerTotals,
     ) {
         let ip = &p.ip;
+        if mode == ForwardMode::Local {
+            return self.local_in(f, p, real, rport, out, t);
+        }
         let Some(hop) = self.snap.routes.lookup(real) else {
             return t.inc(Counter::DropNoRoute);
         };
@@ -170,6 +173,7 @@ impl<F: Frame> Engine<F> {
                 t.inc(Counter::NatIn);
             }
             ForwardMode::Dr => t.inc(Counter::DrIn),
+            ForwardMode::Local => return self.local_in(f, p, real, rport, out, t),
             ForwardMode::Tun => {
                 let Some(port) = self.snap.ports.get(usize::from(hop.port)) else {
                     return t.inc(Counter::DropBadPort);
