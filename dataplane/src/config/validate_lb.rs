@@ -447,4 +447,48 @@ mod tests {
         ))
         .is_ok());
     }
+
+    /// A real at a port's address is the local node: any port, NAT or the service's mode; DR,
+    /// TUN, or a port without an exception interface are refused, naming the key.
+    #[test]
+    fn local_reals() {
+        let local = |real: &str| {
+            crate::config::nat_yaml_unchecked().replacen(
+                "      - {ip: 198.19.0.12, weight: 1}",
+                &format!("      - {{ip: 198.19.0.12, weight: 1}}\n      - {real}"),
+                1,
+            )
+        };
+        let c = load_str(&local("{ip: 198.19.0.1, port: 8080, weight: 2}")).unwrap();
+        assert_eq!(c.local_port(c.services[0].reals[2].ip), Some(1));
+        assert_eq!(c.local_port(c.services[0].reals[0].ip), None);
+        assert!(load_str(&local("{ip: 198.18.0.1, forward: nat}")).is_ok());
+        for (real, want) in [
+            (
+                "{ip: 198.19.0.1, forward: dr}",
+                "198.19.0.1 is the appliance's own address",
+            ),
+            (
+                "{ip: 198.18.0.1, forward: tun}",
+                "198.18.0.1 is the appliance's own address",
+            ),
+        ] {
+            let e = load_str(&local(real)).unwrap_err().to_string();
+            assert!(e.starts_with("services[0].reals[2].forward"), "{real}: {e}");
+            assert!(e.contains(want), "{real}: {e}");
+        }
+        let no_tap = local("{ip: 198.19.0.1}").replacen(
+            "    ip: 198.19.0.1/24\n",
+            "    ip: 198.19.0.1/24\n    exception: none\n",
+            1,
+        );
+        let e = load_str(&no_tap).unwrap_err().to_string();
+        assert!(e.starts_with("services[0].reals[2].ip"), "{e}");
+        assert!(
+            e.contains(
+                "198.19.0.1 is the address of ports[1], whose exception interface is `none`"
+            ),
+            "{e}"
+        );
+    }
 }
