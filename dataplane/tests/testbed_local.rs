@@ -136,7 +136,7 @@ fn local_real_serves_beside_real1_and_real2() {
         let up = web_reals(&sock)
             .get(LOCAL)
             .is_some_and(|r| r["available"] == true);
-        if up && tally(4).get("local").is_some() {
+        if up && tally(4).contains_key("local") {
             break;
         }
         assert!(
