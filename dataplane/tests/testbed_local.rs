@@ -102,6 +102,79 @@ fn wait_for_nth(app: &mut Appliance, needle: &str, n: usize, limit: Duration) {
     }
 }
 
+/// configs/nat.yaml with the local real 198.19.0.1:8080 (weight 2) in web, a quick health
+/// check, the control socket at `sock`, and one or two workers.
+fn config(sock: &Path, two_workers: bool) -> String {
+    let shipped = "    health_check: {type: http, path: /, expect: 200, interval: 2s, timeout: 1s, rise: 2, fall: 3}\n";
+    let quick =
+        "    health_check: {type: http, interval: 500ms, timeout: 300ms, rise: 2, fall: 2}\n";
+    let mut edits = vec![
+        (shipped, quick),
+        (
+            "      - {ip: 198.19.0.12, weight: 1}\n",
+            "      - {ip: 198.19.0.12, weight: 1}\n      - {ip: 198.19.0.1, port: 8080, weight: 2}\n",
+        ),
+    ];
+    if two_workers {
+        edits.extend(TWO_WORKERS);
+    }
+    format!(
+        "{}\ncontrol: {{socket: {}}}\n",
+        config_from("nat.yaml", &edits),
+        sock.display()
+    )
+}
+
+/// The local server's directory: its page says "local".
+fn site(d: &TestDir) -> std::path::PathBuf {
+    let site = d.path("site");
+    std::fs::create_dir_all(&site).expect("site directory");
+    std::fs::write(site.join("index.html"), "local\n").expect("index.html");
+    site
+}
+
+/// Until the local server listens and its health check has it up, it may miss requests: waits
+/// (bounded) until it is up and has served a request.
+fn wait_serving(app: &mut Appliance, sock: &Path) {
+    let start = Instant::now();
+    loop {
+        let up = web_reals(sock)
+            .get(LOCAL)
+            .is_some_and(|r| r["available"] == true);
+        if up && tally(4).contains_key("local") {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the local real never served:\n{}",
+            app.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A metrics sample summed over the series that carry `labels`.
+fn metric(name: &str, labels: &[(&str, &str)]) -> f64 {
+    let out = Command::new("ip")
+        .args(["netns", "exec", "dpt-lb", "curl", "-s", "--max-time", "5"])
+        .arg("http://127.0.0.1:9717/metrics")
+        .output()
+        .expect("curl the metrics");
+    assert!(out.status.success(), "metrics scrape failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let samples = dataplane::mgmt::metrics::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    samples
+        .iter()
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
+        })
+        .map(|x| x.2)
+        .sum()
+}
+
 #[test]
 fn local_real_serves_beside_real1_and_real2() {
     let _tb = Testbed::up("nat");
@@ -208,6 +281,13 @@ fn local_real_serves_beside_real1_and_real2() {
     // The workers' counters agree with the real's figures, packet for packet.
     std::thread::sleep(Duration::from_millis(400));
     let last = web_reals(&sock);
+    let local_real = [("service", "web"), ("real", "198.19.0.1:8080")];
+    let conns = stat(&last[LOCAL], "conns") as f64;
+    assert_eq!(
+        metric("dataplane_real_connections_total", &local_real),
+        conns
+    );
+    assert_eq!(metric("dataplane_real_up", &local_real), 1.0);
     let (code, _, summary) = app.stop("TERM", Duration::from_secs(5));
     assert_eq!(code, Some(0), "{}", app.stderr());
     println!("{summary}");
@@ -215,5 +295,50 @@ fn local_real_serves_beside_real1_and_real2() {
     assert_eq!(
         counter(&summary, "local_out"),
         stat(&last[LOCAL], "pkts_out")
+    );
+}
+
+/// Two workers: the kernel's replies reach worker 0 and go to each connection's owner over the
+/// handoff ring; every request is answered, and each real's connection count is exactly what
+/// the client saw from it.
+#[test]
+fn local_real_with_two_workers() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let sock = d.path("ctl.sock");
+    let (mut app, _) = start_appliance(&d, &config(&sock, true));
+    let _server = LocalServer::start(&site(&d));
+    wait_serving(&mut app, &sock);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = web_reals(&sock);
+    let t = tally(40);
+    assert_eq!(t.get("none"), None, "every request answered: {t:?}");
+    let local = t.get("local").copied().unwrap_or(0);
+    // Each worker keeps its own wrr position: about half the requests, never none.
+    assert!(
+        (14..=26).contains(&local),
+        "wrr 1:1:2 with two workers: {t:?}"
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    let after = web_reals(&sock);
+    for (addr, name) in [
+        ("198.19.0.11", "real1"),
+        ("198.19.0.12", "real2"),
+        (LOCAL, "local"),
+    ] {
+        let conns = stat(&after[addr], "conns") - stat(&before[addr], "conns");
+        assert_eq!(conns as usize, t.get(name).copied().unwrap_or(0), "{addr}");
+    }
+    let (code, _, summary) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+    println!("{summary}");
+    assert!(counter(&summary, "handoff_in") > 0, "{summary}");
+    assert_eq!(
+        counter(&summary, "local_in"),
+        stat(&after[LOCAL], "pkts_in")
+    );
+    assert_eq!(
+        counter(&summary, "local_out"),
+        stat(&after[LOCAL], "pkts_out")
     );
 }
