@@ -1094,3 +1094,60 @@ fn local_real_through_the_kernel() {
     }
     assert_eq!(c.len(), 9, "no other counter moved: {c:?}");
 }
+
+/// An ICMP error to the VIP about a local connection's reply (fragmentation needed on the way
+/// to the client) goes to the kernel, translated: its PMTU discovery works as a real server's.
+#[test]
+fn icmp_error_about_a_local_connection_goes_to_the_kernel() {
+    let cfg = config("nat", "").replacen(
+        "reals: [{ip: 198.19.0.11}, {ip: 198.19.0.12}]",
+        "reals: [{ip: 198.19.0.1, port: 8080}]",
+        1,
+    );
+    let mut sim = Sim::new(&cfg, 1, true).unwrap();
+    let ext = sim.port("ext");
+    sim.now = 1000;
+    sim.rx(0, ext, &syn(40000));
+    let reply_we_sent = ipv4(
+        CLIENT_MAC,
+        EXT_MAC,
+        vip(),
+        client(),
+        6,
+        &tcp(80, 40000, 0x12, b""),
+    );
+    let err_in = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        ip("198.18.0.254"),
+        vip(),
+        1,
+        &icmp_error(3, 4, &reply_we_sent[14..]),
+    );
+    sim.rx(0, ext, &err_in);
+    let k = sim.take_kernel();
+    assert_eq!(k.len(), 2, "{:?}", sim.nonzero_counters());
+    assert_eq!(k[1].0, ext);
+    let e = seen(&k[1].1);
+    assert_eq!(e.dst_mac, EXT_MAC);
+    assert_eq!((e.proto, e.dst, e.ttl), (1, ip("198.19.0.1"), 63));
+    assert!(e.ip_ok && e.l4_ok);
+    let quoted_src = Ipv4Addr::new(e.l3[40], e.l3[41], e.l3[42], e.l3[43]);
+    assert_eq!(
+        quoted_src,
+        ip("198.19.0.1"),
+        "quoted source is the local address now"
+    );
+    assert_eq!(u16::from_be_bytes([e.l3[48], e.l3[49]]), 8080);
+    let c = sim.nonzero_counters();
+    let want: std::collections::BTreeMap<&str, u64> = [
+        ("rx", 2),
+        ("conn_new", 1),
+        ("local_in", 1),
+        ("to_kernel", 2),
+        ("icmp_errors_translated", 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(c, want);
+}

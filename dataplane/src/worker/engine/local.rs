@@ -7,6 +7,7 @@
 
 use super::{drop_reason, Engine, Output, Pkt};
 use crate::lb::forward::{frag, nat};
+use crate::lb::neigh::MacBytes;
 use crate::lb::route::PortIdx;
 use crate::lb::types::Protocol;
 use crate::wire::{parse_frame, Frame, Net};
@@ -25,23 +26,9 @@ impl<F: Frame> Engine<F> {
         out: &mut O,
         t: &mut WorkerTotals,
     ) {
-        // The kernel behind the port the packet came in by: its routes lead back to the client,
-        // so a strict reverse-path filter accepts the packet (the kernel takes any of its
-        // addresses on any interface). Without an exception interface there: the one behind
-        // the local address's own port.
-        let has_tap = |i: PortIdx| {
-            self.snap
-                .ports
-                .get(usize::from(i))
-                .is_some_and(|x| x.exception)
-        };
-        let port = match self.snap.own_port(own) {
-            _ if has_tap(p.port) => p.port,
-            Some(i) if has_tap(i) => i,
-            _ => return t.inc(Counter::DropNoException),
-        };
-        let Some(mac) = self.snap.ports.get(usize::from(port)).map(|x| x.mac) else {
-            return t.inc(Counter::DropBadPort);
+        let (port, mac) = match self.local_kernel_port(p.port, own) {
+            Ok(k) => k,
+            Err(c) => return t.inc(c),
         };
         let rewritten = if p.ip.fragment {
             frag::nat_in_fragment(f.data_mut(), p.l3, own, rport)
@@ -51,14 +38,53 @@ impl<F: Frame> Engine<F> {
         if let Err(e) = rewritten {
             return t.inc(drop_reason(e));
         }
-        // Addressed to the interface's MAC, or the kernel ignores it as another host's.
-        if let Some(dst) = f.data_mut().get_mut(..6) {
-            dst.copy_from_slice(&mac);
-        }
         if p.ip.fragment {
             t.inc(Counter::FragmentsForwarded);
         }
         t.inc(Counter::LocalIn);
+        self.to_local_kernel(f, port, mac, out, t);
+    }
+
+    /// The exception interface (port, MAC) that takes a packet for the local address `own`
+    /// which arrived on `arrival`, or the drop reason. The kernel behind the arrival port: its
+    /// routes lead back to the client, so a strict reverse-path filter accepts the packet (the
+    /// kernel takes any of its addresses on any interface). Without an exception interface
+    /// there: the one behind the local address's own port.
+    pub(super) fn local_kernel_port(
+        &self,
+        arrival: PortIdx,
+        own: Ipv4Addr,
+    ) -> Result<(PortIdx, MacBytes), Counter> {
+        let has_tap = |i: PortIdx| {
+            self.snap
+                .ports
+                .get(usize::from(i))
+                .is_some_and(|x| x.exception)
+        };
+        let port = match self.snap.own_port(own) {
+            _ if has_tap(arrival) => arrival,
+            Some(i) if has_tap(i) => i,
+            _ => return Err(Counter::DropNoException),
+        };
+        match self.snap.ports.get(usize::from(port)) {
+            Some(x) => Ok((port, x.mac)),
+            None => Err(Counter::DropBadPort),
+        }
+    }
+
+    /// Gives a rewritten packet to the kernel behind `port` (whose interface has `mac`).
+    pub(super) fn to_local_kernel<O: Output<F>>(
+        &mut self,
+        mut f: F,
+        port: PortIdx,
+        mac: MacBytes,
+        out: &mut O,
+        t: &mut WorkerTotals,
+    ) {
+        // Addressed to the interface's MAC, or the kernel ignores it as another host's.
+        if let Some(dst) = f.data_mut().get_mut(..6) {
+            dst.copy_from_slice(&mac);
+        }
         out.kernel(port, f, t);
     }
 
