@@ -67,7 +67,7 @@ impl<F: Frame> Engine<F> {
         }
         t.inc(Counter::IcmpErrorsTranslated);
         match kernel {
-            Some((port, mac)) => self.to_local_kernel(f, port, mac, out, t),
+            Some((port, mac)) => self.give_local_kernel(f, port, mac, out, t),
             None => self.route_out(f, real, out, t),
         }
     }

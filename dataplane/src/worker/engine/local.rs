@@ -42,7 +42,7 @@ impl<F: Frame> Engine<F> {
             t.inc(Counter::FragmentsForwarded);
         }
         t.inc(Counter::LocalIn);
-        self.to_local_kernel(f, port, mac, out, t);
+        self.give_local_kernel(f, port, mac, out, t);
     }
 
     /// The exception interface (port, MAC) that takes a packet for the local address `own`
@@ -73,7 +73,7 @@ impl<F: Frame> Engine<F> {
     }
 
     /// Gives a rewritten packet to the kernel behind `port` (whose interface has `mac`).
-    pub(super) fn to_local_kernel<O: Output<F>>(
+    pub(super) fn give_local_kernel<O: Output<F>>(
         &mut self,
         mut f: F,
         port: PortIdx,
