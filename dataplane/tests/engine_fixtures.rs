@@ -1151,3 +1151,75 @@ fn icmp_error_about_a_local_connection_goes_to_the_kernel() {
     .collect();
     assert_eq!(c, want);
 }
+
+/// A local UDP real's large replies: the kernel fragments them; the first fragment goes to the
+/// connection's owner and the later ones follow it, all leaving from VIP:53 (two workers).
+#[test]
+fn fragmented_replies_of_a_local_real_follow_their_first() {
+    let local = ip("198.19.0.1");
+    // The dns service's real is the local one.
+    let dns_reals = "    protocol: udp\n    scheduler: rr\n    forward: nat\n    reals: [{ip: 198.19.0.11}, {ip: 198.19.0.12}]";
+    let cfg = config("nat", "")
+        .replace("lcores: \"0-1\"", "lcores: \"0-2\"")
+        .replace("cores: [1]", "cores: [1, 2]")
+        .replacen(
+            dns_reals,
+            "    protocol: udp\n    scheduler: rr\n    forward: nat\n    reals: [{ip: 198.19.0.1, port: 5300}]",
+            1,
+        );
+    assert!(cfg.contains("198.19.0.1, port: 5300"), "{cfg}");
+    let mut sim = Sim::new(&cfg, 2, true).unwrap();
+    let ext = sim.port("ext");
+    sim.now = 1000;
+    let ports: Vec<u16> = (0..8).map(|i| 43000 + i).collect();
+    for &sport in &ports {
+        let q = ipv4(
+            EXT_MAC,
+            ROUTER_MAC,
+            client(),
+            vip(),
+            17,
+            &udp(sport, 53, b"q"),
+        );
+        sim.rx(0, ext, &q);
+    }
+    assert_eq!(sim.take_kernel().len(), 8, "{:?}", sim.nonzero_counters());
+    for (i, &sport) in ports.iter().enumerate() {
+        let payload = [i as u8; 2992];
+        let ident = 0x6000 + i as u16;
+        for f in udp_fragments(
+            CLIENT_MAC,
+            EXT_MAC,
+            local,
+            client(),
+            5300,
+            sport,
+            &payload,
+            ident,
+            1480,
+        ) {
+            sim.from_kernel(ext, &f);
+        }
+    }
+    let out: Vec<Seen> = sim.take_sent(ext).iter().map(|f| seen(f)).collect();
+    assert_eq!(out.len(), 24, "{:?}", sim.nonzero_counters());
+    for (i, &sport) in ports.iter().enumerate() {
+        let mine: Vec<Seen> = out
+            .iter()
+            .filter(|s| frag_of(s).0 == 0x6000 + i as u16)
+            .cloned()
+            .collect();
+        assert_eq!(mine.len(), 3);
+        assert!(mine
+            .iter()
+            .all(|s| s.src == vip() && s.dst == client() && s.ip_ok));
+        let l4 = reassemble(&mine);
+        assert_eq!(u16::from_be_bytes([l4[0], l4[1]]), 53);
+        assert_eq!(u16::from_be_bytes([l4[2], l4[3]]), sport);
+        assert_eq!(checksum::l4_checksum_v4(vip(), client(), 17, &l4), 0);
+    }
+    let handed = sim.worker_counter(0, "handoff_out");
+    assert!(handed > 0, "some replies go to worker 1");
+    assert_eq!(sim.counter("drop_fragment_unmatched"), 0);
+    assert_eq!(sim.counter("fragments_forwarded"), 24);
+}

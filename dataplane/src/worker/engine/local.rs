@@ -5,7 +5,7 @@
 //! connection's owner, where it is rewritten back (own address:rport -> VIP:vport) and routed
 //! like any NAT reply. The kernel never sees the VIP, so ARP for it stays the workers'.
 
-use super::{drop_reason, Engine, Output, Pkt};
+use super::{drop_reason, fragments, Engine, Output, Pkt};
 use crate::lb::forward::{frag, nat};
 use crate::lb::neigh::MacBytes;
 use crate::lb::route::PortIdx;
@@ -89,8 +89,8 @@ impl<F: Frame> Engine<F> {
     }
 
     /// The kernel's output on `port`'s exception interface (worker 0, from the management
-    /// thread): a local real's reply goes to its connection's owner; everything else (ARP,
-    /// health checks, ssh, ...) leaves as the kernel made it.
+    /// thread): a local real's reply goes to its connection's owner (a later fragment follows
+    /// its first); everything else (ARP, health checks, ssh, ...) leaves as the kernel made it.
     pub fn from_kernel<O: Output<F>>(
         &mut self,
         f: F,
@@ -100,6 +100,9 @@ impl<F: Frame> Engine<F> {
     ) {
         if let Some((p, proto)) = self.local_real_output(&f, port, false) {
             return self.local_reply(f, p, proto, out, t);
+        }
+        if let Some(p) = self.local_later_fragment(&f, port) {
+            return self.later_fragment(f, p, out, t);
         }
         out.transmit(port, f, t);
     }
@@ -138,6 +141,22 @@ impl<F: Frame> Engine<F> {
         Some((p, proto))
     }
 
+    /// The packet, if it is a later fragment of a datagram whose first fragment was a local
+    /// real's reply (the fragment table knows it): it follows its first.
+    fn local_later_fragment(&self, f: &F, port: PortIdx) -> Option<Pkt> {
+        let parsed = parse_frame(f.data()).ok()?;
+        let Net::Ipv4(ip) = parsed.net else {
+            return None;
+        };
+        let ours = ip.later && self.snap.own_port(ip.src).is_some();
+        (ours && self.frags.get(&fragments::key(&ip), self.now).is_some()).then_some(Pkt {
+            l3: parsed.l3,
+            ip,
+            port,
+            handed: false,
+        })
+    }
+
     /// A local real's reply: on its owner, rewritten back to the VIP; one that belongs to no
     /// connection (the kernel answering a client that came to its own address directly) leaves
     /// as it is.
@@ -152,6 +171,7 @@ impl<F: Frame> Engine<F> {
         let ip = &p.ip;
         let mask = self.snap.reply_mask(proto, ip.src, ip.sport);
         if let Some(owner) = self.elsewhere(p.handed, ip.dst, ip.dport, mask) {
+            self.fragment_owner(ip, owner);
             f.set_meta(meta::encode(Kind::LocalReply, p.port));
             return out.handoff(owner, f, t);
         }
