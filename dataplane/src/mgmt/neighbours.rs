@@ -196,6 +196,8 @@ impl Neighbours {
             .services()
             .iter()
             .flat_map(|s| s.reals.iter().map(|r| r.addr))
+            // A local real is our own address: nothing to resolve.
+            .filter(|a| snap.own_port(*a).is_none())
             .filter_map(|a| snap.routes.lookup(a).map(|h| h.next_hop))
             .collect();
         hops.extend(self.cfg.routes.iter().map(|r| r.via));
@@ -393,5 +395,31 @@ mod tests {
             mac: [1, 0, 0x5e, 0, 0, 1],
         });
         assert_eq!(n.table().get(r1), None);
+    }
+
+    /// A local real (our own address) is never asked for by ARP.
+    #[test]
+    fn a_local_real_is_not_resolved() {
+        let text = include_str!("../../../configs/nat.yaml").replacen(
+            "      - {ip: 198.19.0.12, weight: 1}\n",
+            "      - {ip: 198.19.0.12, weight: 1}\n      - {ip: 198.19.0.1, port: 8080}\n",
+            1,
+        );
+        let cfg = crate::config::load_str(&text).unwrap();
+        let ports = vec![port("ext", 0, "198.18.0.1"), port("int", 1, "198.19.0.1")];
+        let specs = crate::lb::snapshot::service_specs(&cfg, &|_, _, _| true).unwrap();
+        let mut n = Neighbours::new(cfg.clone(), ports.clone(), specs.clone(), 1);
+        let snap = Snapshot::build(1, &cfg, ports, n.table(), &specs, None, 1).unwrap();
+        let mut asked: Vec<Ipv4Addr> = n
+            .due_requests(&snap, Duration::ZERO)
+            .iter()
+            .map(|r| r.3)
+            .collect();
+        asked.sort();
+        let want: Vec<Ipv4Addr> = ["198.18.0.254", "198.19.0.11", "198.19.0.12"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(asked, want);
     }
 }
