@@ -98,10 +98,13 @@ impl<F: Frame> Engine<F> {
         out: &mut O,
         t: &mut WorkerTotals,
     ) {
-        if let Some((p, proto)) = self.local_real_output(&f, port, false) {
+        let Some(p) = ipv4_pkt(&f, port, false) else {
+            return out.transmit(port, f, t);
+        };
+        if let Some(proto) = self.local_real_source(&p) {
             return self.local_reply(f, p, proto, out, t);
         }
-        if let Some(p) = self.local_later_fragment(&f, port) {
+        if self.follows_local_reply(&p) {
             return self.later_fragment(f, p, out, t);
         }
         out.transmit(port, f, t);
@@ -115,46 +118,28 @@ impl<F: Frame> Engine<F> {
         out: &mut O,
         t: &mut WorkerTotals,
     ) {
-        match self.local_real_output(&f, port, true) {
+        let local = ipv4_pkt(&f, port, true).and_then(|p| Some((p, self.local_real_source(&p)?)));
+        match local {
             Some((p, proto)) => self.local_reply(f, p, proto, out, t),
             // The snapshot changed on the way (the real was removed): as the kernel made it.
             None => out.transmit(port, f, t),
         }
     }
 
-    /// The packet, if it is TCP/UDP (not a later fragment) from a local real's address:port.
-    fn local_real_output(&self, f: &F, port: PortIdx, handed: bool) -> Option<(Pkt, Protocol)> {
-        let parsed = parse_frame(f.data()).ok()?;
-        let Net::Ipv4(ip) = parsed.net else {
-            return None;
-        };
+    /// The protocol, if the packet is TCP/UDP (not a later fragment) from a local real's
+    /// address:port.
+    fn local_real_source(&self, p: &Pkt) -> Option<Protocol> {
+        let ip = &p.ip;
         let proto = Protocol::from_ip_proto(ip.proto).filter(|p| *p != Protocol::Icmp)?;
-        if ip.later || !self.snap.is_local_real(proto, ip.src, ip.sport) {
-            return None;
-        }
-        let p = Pkt {
-            l3: parsed.l3,
-            ip,
-            port,
-            handed,
-        };
-        Some((p, proto))
+        (!ip.later && self.snap.is_local_real(proto, ip.src, ip.sport)).then_some(proto)
     }
 
-    /// The packet, if it is a later fragment of a datagram whose first fragment was a local
-    /// real's reply (the fragment table knows it): it follows its first.
-    fn local_later_fragment(&self, f: &F, port: PortIdx) -> Option<Pkt> {
-        let parsed = parse_frame(f.data()).ok()?;
-        let Net::Ipv4(ip) = parsed.net else {
-            return None;
-        };
-        let ours = ip.later && self.snap.own_port(ip.src).is_some();
-        (ours && self.frags.get(&fragments::key(&ip), self.now).is_some()).then_some(Pkt {
-            l3: parsed.l3,
-            ip,
-            port,
-            handed: false,
-        })
+    /// Is the packet a later fragment of a datagram whose first fragment was a local real's
+    /// reply (the fragment table knows it)?
+    fn follows_local_reply(&self, p: &Pkt) -> bool {
+        p.ip.later
+            && self.snap.own_port(p.ip.src).is_some()
+            && self.frags.get(&fragments::key(&p.ip), self.now).is_some()
     }
 
     /// A local real's reply: on its owner, rewritten back to the VIP; one that belongs to no
@@ -183,4 +168,19 @@ impl<F: Frame> Engine<F> {
             None => out.transmit(p.port, f, t),
         }
     }
+}
+
+/// The frame as an IPv4 packet of `port`, if it is one.
+#[inline]
+fn ipv4_pkt<F: Frame>(f: &F, port: PortIdx, handed: bool) -> Option<Pkt> {
+    let parsed = parse_frame(f.data()).ok()?;
+    let Net::Ipv4(ip) = parsed.net else {
+        return None;
+    };
+    Some(Pkt {
+        l3: parsed.l3,
+        ip,
+        port,
+        handed,
+    })
 }
