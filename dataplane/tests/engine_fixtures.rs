@@ -989,3 +989,237 @@ fn garbage_is_counted() {
     assert_eq!(c["tx"] + drops + pending, 3000, "{c:?}");
     assert!(c["drop_malformed"] > 100, "{c:?}");
 }
+
+/// The local node: a real at the ext port's own address (198.18.0.1:8080) is served by the
+/// kernel. A client's SYN goes to the kernel behind ext rewritten to 198.18.0.1:8080 (TTL 63,
+/// checksums valid); the kernel's answer, given to worker 0 by the management thread, is
+/// handed to the connection's owner and leaves rewritten back to VIP:80. The kernel's other
+/// output (a health check from the same address) leaves untouched.
+#[test]
+fn local_real_through_the_kernel() {
+    let local = ip("198.18.0.1");
+    let cfg = config("nat", "")
+        .replace("lcores: \"0-1\"", "lcores: \"0-2\"")
+        .replace("cores: [1]", "cores: [1, 2]")
+        .replacen(
+            "reals: [{ip: 198.19.0.11}, {ip: 198.19.0.12}]",
+            "reals: [{ip: 198.18.0.1, port: 8080}]",
+            1,
+        );
+    let mut sim = Sim::new(&cfg, 2, true).unwrap();
+    let ext = sim.port("ext");
+    sim.now = 1000;
+    let ports = [40000u16, 40001, 40002, 40003];
+    for sport in ports {
+        sim.rx(0, ext, &syn(sport));
+    }
+    let mut to_kernel = sim.take_kernel();
+    to_kernel.sort_by_key(|(_, f)| seen(f).sport);
+    let want: Vec<_> = ports
+        .iter()
+        .map(|&sport| {
+            let f = ipv4(
+                EXT_MAC,
+                ROUTER_MAC,
+                client(),
+                local,
+                6,
+                &tcp(sport, 8080, 0x02, b""),
+            );
+            (ext, routed(f))
+        })
+        .collect();
+    assert_eq!(to_kernel, want, "{:?}", sim.nonzero_counters());
+    let handed = sim.worker_counter(0, "handoff_out");
+    assert!(
+        handed > 0 && handed < 4,
+        "some flows belong to worker 1: {handed}"
+    );
+    // The kernel answers each (TTL 64, from its address, to the client's MAC it resolved).
+    for sport in ports {
+        let answer = ipv4(
+            CLIENT_MAC,
+            EXT_MAC,
+            local,
+            client(),
+            6,
+            &tcp(8080, sport, 0x12, b""),
+        );
+        sim.from_kernel(ext, &answer);
+    }
+    // A health check the kernel sends from the same address to a real: not a reply.
+    let check = ipv4(
+        ROUTER_MAC,
+        EXT_MAC,
+        local,
+        real1(),
+        6,
+        &tcp(33000, 8080, 0x02, b""),
+    );
+    sim.from_kernel(ext, &check);
+    let mut out = sim.take_sent(ext);
+    let at = out.iter().position(|f| *f == check);
+    assert!(at.is_some(), "the check leaves untouched: {out:02x?}");
+    out.remove(at.unwrap_or_default());
+    out.sort_by_key(|f| seen(f).dport);
+    let want: Vec<_> = ports
+        .iter()
+        .map(|&sport| {
+            let f = ipv4(
+                CLIENT_MAC,
+                EXT_MAC,
+                vip(),
+                client(),
+                6,
+                &tcp(80, sport, 0x12, b""),
+            );
+            routed(f)
+        })
+        .collect();
+    assert_eq!(out, want);
+    assert!(sim.take_sent(sim.port("int")).is_empty());
+    let c = sim.nonzero_counters();
+    for (name, n) in [
+        ("rx", 4),
+        ("from_kernel", 5),
+        ("conn_new", 4),
+        ("local_in", 4),
+        ("local_out", 4),
+        ("to_kernel", 4),
+        ("tx", 5),
+        ("handoff_out", 2 * handed),
+        ("handoff_in", 2 * handed),
+    ] {
+        assert_eq!(c.get(name), Some(&n), "{name}: {c:?}");
+    }
+    assert_eq!(c.len(), 9, "no other counter moved: {c:?}");
+}
+
+/// An ICMP error to the VIP about a local connection's reply (fragmentation needed on the way
+/// to the client) goes to the kernel, translated: its PMTU discovery works as a real server's.
+#[test]
+fn icmp_error_about_a_local_connection_goes_to_the_kernel() {
+    let cfg = config("nat", "").replacen(
+        "reals: [{ip: 198.19.0.11}, {ip: 198.19.0.12}]",
+        "reals: [{ip: 198.19.0.1, port: 8080}]",
+        1,
+    );
+    let mut sim = Sim::new(&cfg, 1, true).unwrap();
+    let ext = sim.port("ext");
+    sim.now = 1000;
+    sim.rx(0, ext, &syn(40000));
+    let reply_we_sent = ipv4(
+        CLIENT_MAC,
+        EXT_MAC,
+        vip(),
+        client(),
+        6,
+        &tcp(80, 40000, 0x12, b""),
+    );
+    let err_in = ipv4(
+        EXT_MAC,
+        ROUTER_MAC,
+        ip("198.18.0.254"),
+        vip(),
+        1,
+        &icmp_error(3, 4, &reply_we_sent[14..]),
+    );
+    sim.rx(0, ext, &err_in);
+    let k = sim.take_kernel();
+    assert_eq!(k.len(), 2, "{:?}", sim.nonzero_counters());
+    assert_eq!(k[1].0, ext);
+    let e = seen(&k[1].1);
+    assert_eq!(e.dst_mac, EXT_MAC);
+    assert_eq!((e.proto, e.dst, e.ttl), (1, ip("198.19.0.1"), 63));
+    assert!(e.ip_ok && e.l4_ok);
+    let quoted_src = Ipv4Addr::new(e.l3[40], e.l3[41], e.l3[42], e.l3[43]);
+    assert_eq!(
+        quoted_src,
+        ip("198.19.0.1"),
+        "quoted source is the local address now"
+    );
+    assert_eq!(u16::from_be_bytes([e.l3[48], e.l3[49]]), 8080);
+    let c = sim.nonzero_counters();
+    let want: std::collections::BTreeMap<&str, u64> = [
+        ("rx", 2),
+        ("conn_new", 1),
+        ("local_in", 1),
+        ("to_kernel", 2),
+        ("icmp_errors_translated", 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(c, want);
+}
+
+/// A local UDP real's large replies: the kernel fragments them; the first fragment goes to the
+/// connection's owner and the later ones follow it, all leaving from VIP:53 (two workers).
+#[test]
+fn fragmented_replies_of_a_local_real_follow_their_first() {
+    let local = ip("198.19.0.1");
+    // The dns service's real is the local one.
+    let dns_reals = "    protocol: udp\n    scheduler: rr\n    forward: nat\n    reals: [{ip: 198.19.0.11}, {ip: 198.19.0.12}]";
+    let cfg = config("nat", "")
+        .replace("lcores: \"0-1\"", "lcores: \"0-2\"")
+        .replace("cores: [1]", "cores: [1, 2]")
+        .replacen(
+            dns_reals,
+            "    protocol: udp\n    scheduler: rr\n    forward: nat\n    reals: [{ip: 198.19.0.1, port: 5300}]",
+            1,
+        );
+    assert!(cfg.contains("198.19.0.1, port: 5300"), "{cfg}");
+    let mut sim = Sim::new(&cfg, 2, true).unwrap();
+    let ext = sim.port("ext");
+    sim.now = 1000;
+    let ports: Vec<u16> = (0..8).map(|i| 43000 + i).collect();
+    for &sport in &ports {
+        let q = ipv4(
+            EXT_MAC,
+            ROUTER_MAC,
+            client(),
+            vip(),
+            17,
+            &udp(sport, 53, b"q"),
+        );
+        sim.rx(0, ext, &q);
+    }
+    assert_eq!(sim.take_kernel().len(), 8, "{:?}", sim.nonzero_counters());
+    for (i, &sport) in ports.iter().enumerate() {
+        let payload = [i as u8; 2992];
+        let ident = 0x6000 + i as u16;
+        for f in udp_fragments(
+            CLIENT_MAC,
+            EXT_MAC,
+            local,
+            client(),
+            5300,
+            sport,
+            &payload,
+            ident,
+            1480,
+        ) {
+            sim.from_kernel(ext, &f);
+        }
+    }
+    let out: Vec<Seen> = sim.take_sent(ext).iter().map(|f| seen(f)).collect();
+    assert_eq!(out.len(), 24, "{:?}", sim.nonzero_counters());
+    for (i, &sport) in ports.iter().enumerate() {
+        let mine: Vec<Seen> = out
+            .iter()
+            .filter(|s| frag_of(s).0 == 0x6000 + i as u16)
+            .cloned()
+            .collect();
+        assert_eq!(mine.len(), 3);
+        assert!(mine
+            .iter()
+            .all(|s| s.src == vip() && s.dst == client() && s.ip_ok));
+        let l4 = reassemble(&mine);
+        assert_eq!(u16::from_be_bytes([l4[0], l4[1]]), 53);
+        assert_eq!(u16::from_be_bytes([l4[2], l4[3]]), sport);
+        assert_eq!(checksum::l4_checksum_v4(vip(), client(), 17, &l4), 0);
+    }
+    let handed = sim.worker_counter(0, "handoff_out");
+    assert!(handed > 0, "some replies go to worker 1");
+    assert_eq!(sim.counter("drop_fragment_unmatched"), 0);
+    assert_eq!(sim.counter("fragments_forwarded"), 24);
+}

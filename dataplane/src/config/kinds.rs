@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// How packets reach a real server (LVS's VS-NAT, VS-DR, VS-TUN).
+/// How packets reach a real server (LVS's VS-NAT, VS-DR, VS-TUN, and the local node).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardMode {
@@ -14,18 +14,32 @@ pub enum ForwardMode {
     Nat,
     Dr,
     Tun,
+    /// The real is the appliance itself (ipvsadm's `Local`): NAT to the appliance's own
+    /// address, delivered to the kernel through the exception path; the kernel's replies come
+    /// back the same way and leave as NAT replies. Not written in a config: a real whose
+    /// address is one of the ports' is local (so it is not in [`ForwardMode::ALL`]).
+    #[serde(skip_deserializing)]
+    Local,
 }
 
 impl ForwardMode {
     pub const ALL: [ForwardMode; 3] = [ForwardMode::Nat, ForwardMode::Dr, ForwardMode::Tun];
 
-    /// The configuration name (`"nat"`, `"dr"`, `"tun"`).
+    /// The configuration name (`"nat"`, `"dr"`, `"tun"`; `"local"` as ctl and metrics show it).
     pub fn as_str(self) -> &'static str {
         match self {
             ForwardMode::Nat => "nat",
             ForwardMode::Dr => "dr",
             ForwardMode::Tun => "tun",
+            ForwardMode::Local => "local",
         }
+    }
+
+    /// Are the destination address and port rewritten (so replies come back through us and
+    /// are rewritten back)? NAT and the local node.
+    #[inline]
+    pub fn is_nat(self) -> bool {
+        matches!(self, ForwardMode::Nat | ForwardMode::Local)
     }
 }
 

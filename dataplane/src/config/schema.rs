@@ -44,6 +44,16 @@ pub struct Config {
     pub console: super::console::Console,
 }
 
+impl Config {
+    /// The index of the port whose address `ip` is: a real there is the appliance itself, a
+    /// local real (ipvsadm's `Local`), served by the kernel behind the exception path.
+    pub fn local_port(&self, ip: Ipv4Addr) -> Option<usize> {
+        self.ports
+            .iter()
+            .position(|p| p.ip.is_some_and(|n| n.addr == ip))
+    }
+}
+
 fn default_log() -> String {
     "info".into()
 }

@@ -3,7 +3,7 @@
 
 use super::kinds::ForwardMode;
 use super::load::ConfigError;
-use super::schema::{CheckKind, Config, HealthCheck};
+use super::schema::{CheckKind, Config, HealthCheck, Real};
 use crate::tunables::{
     MAX_CONNS_PER_CORE, MAX_CONN_TIMEOUT, MAX_TEMPLATES_PER_CORE, MIN_CONNS_PER_CORE,
     MIN_CONN_TIMEOUT, MIN_TEMPLATES_PER_CORE,
@@ -174,10 +174,15 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                     "a port-0 service sends each connection to the port the client asked for; remove it",
                 ));
             }
+            if let Some(pi) = cfg.local_port(r.ip) {
+                local_real(cfg, pi, r, &rkey)?;
+                continue;
+            }
             let mode = r.forward.unwrap_or(s.forward);
             let reach = match mode {
                 ForwardMode::Dr => connected(cfg, r.ip),
-                ForwardMode::Nat | ForwardMode::Tun => routable(cfg, r.ip),
+                // A config never names `local` (it is not parsed); local reals returned above.
+                ForwardMode::Nat | ForwardMode::Tun | ForwardMode::Local => routable(cfg, r.ip),
             };
             if !reach {
                 return Err(err(
@@ -204,6 +209,35 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// A real at the address of port `pi`: the appliance itself, reached through the kernel of the
+/// exception path (NAT to the kernel, whatever the service's mode).
+fn local_real(
+    cfg: &Config,
+    pi: usize,
+    r: &Real,
+    rkey: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if matches!(r.forward, Some(ForwardMode::Dr | ForwardMode::Tun)) {
+        return Err(err(
+            rkey("forward"),
+            format!(
+                "{} is the appliance's own address (a local real, served by its kernel through NAT); DR and TUN cannot reach it, remove `forward`",
+                r.ip
+            ),
+        ));
+    }
+    if cfg.ports[pi].exception.as_deref() == Some("none") {
+        return Err(err(
+            rkey("ip"),
+            format!(
+                "{} is the address of ports[{pi}], whose exception interface is `none`: a local real is served by the kernel behind it",
+                r.ip
+            ),
+        ));
     }
     Ok(())
 }
@@ -428,5 +462,49 @@ mod tests {
             1,
         ))
         .is_ok());
+    }
+
+    /// A real at a port's address is the local node: any port, NAT or the service's mode; DR,
+    /// TUN, or a port without an exception interface are refused, naming the key.
+    #[test]
+    fn local_reals() {
+        let local = |real: &str| {
+            crate::config::nat_yaml_unchecked().replacen(
+                "      - {ip: 198.19.0.12, weight: 1}",
+                &format!("      - {{ip: 198.19.0.12, weight: 1}}\n      - {real}"),
+                1,
+            )
+        };
+        let c = load_str(&local("{ip: 198.19.0.1, port: 8080, weight: 2}")).unwrap();
+        assert_eq!(c.local_port(c.services[0].reals[2].ip), Some(1));
+        assert_eq!(c.local_port(c.services[0].reals[0].ip), None);
+        assert!(load_str(&local("{ip: 198.18.0.1, forward: nat}")).is_ok());
+        for (real, want) in [
+            (
+                "{ip: 198.19.0.1, forward: dr}",
+                "198.19.0.1 is the appliance's own address",
+            ),
+            (
+                "{ip: 198.18.0.1, forward: tun}",
+                "198.18.0.1 is the appliance's own address",
+            ),
+        ] {
+            let e = load_str(&local(real)).unwrap_err().to_string();
+            assert!(e.starts_with("services[0].reals[2].forward"), "{real}: {e}");
+            assert!(e.contains(want), "{real}: {e}");
+        }
+        let no_tap = local("{ip: 198.19.0.1}").replacen(
+            "    ip: 198.19.0.1/24\n",
+            "    ip: 198.19.0.1/24\n    exception: none\n",
+            1,
+        );
+        let e = load_str(&no_tap).unwrap_err().to_string();
+        assert!(e.starts_with("services[0].reals[2].ip"), "{e}");
+        assert!(
+            e.contains(
+                "198.19.0.1 is the address of ports[1], whose exception interface is `none`"
+            ),
+            "{e}"
+        );
     }
 }

@@ -29,6 +29,7 @@ pub(crate) fn fwd(f: ForwardMode) -> &'static str {
         ForwardMode::Nat => "Masq",
         ForwardMode::Dr => "Route",
         ForwardMode::Tun => "Tunnel",
+        ForwardMode::Local => "Local",
     }
 }
 

@@ -456,7 +456,7 @@ fn validate(spec: &ServiceSpec) -> Result<String, ServiceError> {
             });
         }
         let mode = r.forward.unwrap_or(spec.forward);
-        if mode != ForwardMode::Nat && r.port != 0 && r.port != spec.port {
+        if !mode.is_nat() && r.port != 0 && r.port != spec.port {
             return Err(ServiceError::PortRemap {
                 service,
                 addr: r.addr,

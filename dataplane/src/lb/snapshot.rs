@@ -85,11 +85,16 @@ pub fn service_specs(
                 .iter()
                 .map(|r| {
                     let port = r.port.unwrap_or(s.port);
+                    // A real at one of our own addresses is the local node.
+                    let forward = match cfg.local_port(r.ip) {
+                        Some(_) => Some(ForwardMode::Local),
+                        None => r.forward,
+                    };
                     RealSpec {
                         addr: r.ip,
                         port,
                         weight: r.weight,
-                        forward: r.forward,
+                        forward,
                         available: available(&s.name, r.ip, port),
                     }
                 })
@@ -139,7 +144,7 @@ impl Snapshot {
         for svc in services.services() {
             let mask = svc.persistence.map(|p| p.netmask);
             for r in &svc.reals {
-                if r.forward_mode(svc.forward) == ForwardMode::Nat {
+                if r.forward_mode(svc.forward).is_nat() {
                     reply_owner.insert((svc.key.proto, r.addr, r.port), mask);
                 }
             }
@@ -187,6 +192,15 @@ impl Snapshot {
     #[inline]
     pub fn own_port(&self, ip: Ipv4Addr) -> Option<PortIdx> {
         self.own.iter().find(|(a, _)| *a == ip).map(|&(_, p)| p)
+    }
+
+    /// Is `addr:port` (protocol `proto`) a local real of some service: the kernel's output from
+    /// it is a reply to be rewritten back to its VIP (a port-0 service's local real: any port).
+    #[inline]
+    pub fn is_local_real(&self, proto: Protocol, addr: Ipv4Addr, port: u16) -> bool {
+        self.own_port(addr).is_some()
+            && (self.reply_owner.contains_key(&(proto, addr, port))
+                || self.reply_owner.contains_key(&(proto, addr, 0)))
     }
 
     /// The owner rule of a NAT reply from `real:rport`: Some(mask) for a persistent service,

@@ -122,6 +122,8 @@ impl Neighbours {
             .services()
             .iter()
             .flat_map(|s| s.reals.iter().map(|r| r.addr))
+            // A local real is our own address: nothing to resolve.
+            .filter(|a| snap.own_port(*a).is_none())
             .filter_map(|a| snap.routes.lookup(a).map(|h| h.next_hop))
             .collect();
         hops.extend(self.gateways.iter().copied());
@@ -312,5 +314,31 @@ mod tests {
         let vip: Ipv4Addr = "198.18.0.100".parse().unwrap();
         // Every service shares one VIP, on ext's subnet: one announcement, on ext.
         assert_eq!(plan, [(0, MacAddr([2, 0, 0, 0, 1, 0]), vip)]);
+    }
+
+    /// A local real (our own address) is never asked for by ARP.
+    #[test]
+    fn a_local_real_is_not_resolved() {
+        let text = include_str!("../../../configs/nat.yaml").replacen(
+            "      - {ip: 198.19.0.12, weight: 1}\n",
+            "      - {ip: 198.19.0.12, weight: 1}\n      - {ip: 198.19.0.1, port: 8080}\n",
+            1,
+        );
+        let cfg = crate::config::load_str(&text).unwrap();
+        let ports = vec![port("ext", 0, "198.18.0.1"), port("int", 1, "198.19.0.1")];
+        let specs = crate::lb::snapshot::service_specs(&cfg, &|_, _, _| true);
+        let mut n = Neighbours::new(&cfg.neighbors, cfg.routes.iter().map(|r| r.via).collect());
+        let snap = Snapshot::build(1, &cfg, ports, n.table(), &specs, None, 1).unwrap();
+        let mut asked: Vec<Ipv4Addr> = n
+            .due_requests(&snap, Duration::ZERO)
+            .iter()
+            .map(|r| r.3)
+            .collect();
+        asked.sort();
+        let want: Vec<Ipv4Addr> = ["198.18.0.254", "198.19.0.11", "198.19.0.12"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(asked, want);
     }
 }

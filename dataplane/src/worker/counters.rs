@@ -157,6 +157,10 @@ counters! {
         "Client-to-real packets forwarded by direct routing (MAC rewrite).";
     TunIn = "tun_in", Events("tun_in"),
         "Client-to-real packets encapsulated in IPv4-in-IPv4.";
+    LocalIn = "local_in", Events("local_in"),
+        "Client-to-real packets of a local real (the appliance itself) rewritten and delivered to its own kernel.";
+    LocalOut = "local_out", Events("local_out"),
+        "Replies of a local real (the appliance's kernel output) rewritten back to their VIP.";
     IcmpErrorsTranslated = "icmp_errors_translated", Events("icmp_errors_translated"),
         "ICMP errors quoting a NAT connection rewritten and forwarded (either direction).";
     FragNeededSent = "frag_needed_sent", Events("frag_needed_sent"),

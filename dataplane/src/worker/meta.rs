@@ -14,6 +14,9 @@ pub enum Kind {
     Transmit,
     /// For the kernel, through the exception interface of `port`.
     Kernel,
+    /// From the kernel behind `port`, sent by a local real: the connection's owner rewrites it
+    /// as a NAT reply, or sends it as it is when it belongs to no connection.
+    LocalReply,
 }
 
 #[inline(always)]
@@ -23,6 +26,7 @@ pub fn encode(kind: Kind, port: PortIdx) -> u32 {
         Kind::Process => 1,
         Kind::Transmit => 2,
         Kind::Kernel => 3,
+        Kind::LocalReply => 4,
     };
     (k << 16) | u32::from(port)
 }
@@ -33,6 +37,7 @@ pub fn decode(meta: u32) -> (Kind, PortIdx) {
         1 => Kind::Process,
         2 => Kind::Transmit,
         3 => Kind::Kernel,
+        4 => Kind::LocalReply,
         _ => Kind::Fresh,
     };
     (kind, (meta & 0xffff) as PortIdx)
@@ -44,7 +49,12 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for k in [Kind::Process, Kind::Transmit, Kind::Kernel] {
+        for k in [
+            Kind::Process,
+            Kind::Transmit,
+            Kind::Kernel,
+            Kind::LocalReply,
+        ] {
             assert_eq!(decode(encode(k, 7)), (k, 7));
         }
         assert_eq!(decode(0).0, Kind::Fresh);

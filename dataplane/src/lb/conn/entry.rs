@@ -103,6 +103,7 @@ pub(super) fn mode_to_u8(m: ForwardMode) -> u8 {
         ForwardMode::Nat => 0,
         ForwardMode::Dr => 1,
         ForwardMode::Tun => 2,
+        ForwardMode::Local => 3,
     }
 }
 
@@ -110,6 +111,7 @@ pub(super) fn mode_from_u8(v: u8) -> ForwardMode {
     match v {
         1 => ForwardMode::Dr,
         2 => ForwardMode::Tun,
+        3 => ForwardMode::Local,
         _ => ForwardMode::Nat,
     }
 }

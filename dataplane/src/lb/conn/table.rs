@@ -489,7 +489,7 @@ impl<A: Family> ConnTable<A> {
         if existing != NIL {
             return Err(InsertError::Exists(ConnHandle(existing)));
         }
-        let nat = c.mode == ForwardMode::Nat;
+        let nat = c.mode.is_nat();
         let b_out = self.bucket_out(proto, real_addr, c.rport, client, c.cport);
         if nat {
             let existing = self.find_out(b_out, proto, real_addr, c.rport, client, c.cport);

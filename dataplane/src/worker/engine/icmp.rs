@@ -1,5 +1,6 @@
 //! ICMP: echo requests to a port address or a VIP are answered in place; ICMP errors that
-//! quote a NAT connection are translated, both ways (to the real server, to the client).
+//! quote a NAT connection are translated, both ways (to the real server, to the client); one to
+//! the VIP about a local connection goes to the appliance's own kernel.
 
 use super::{drop_reason, Engine, Output, Pkt};
 use crate::lb::forward::{icmp_gen, icmp_nat, ForwardError};
@@ -51,14 +52,24 @@ impl<F: Frame> Engine<F> {
         let Some(c) = self.conns.get(h) else {
             return t.inc(Counter::DropNoConn);
         };
-        if c.mode != ForwardMode::Nat {
-            return t.inc(Counter::DropUnsupported);
-        }
-        if let Err(e) = icmp_nat::icmp_error_to_real(f.data_mut(), p.l3, c.real_addr, c.rport) {
+        let (mode, real, rport) = (c.mode, c.real_addr, c.rport);
+        // The local node's kernel gets it through the exception path (its PMTU, its resets).
+        let kernel = match mode {
+            ForwardMode::Nat => None,
+            ForwardMode::Local => match self.local_kernel_port(p.port, real) {
+                Ok(k) => Some(k),
+                Err(c) => return t.inc(c),
+            },
+            ForwardMode::Dr | ForwardMode::Tun => return t.inc(Counter::DropUnsupported),
+        };
+        if let Err(e) = icmp_nat::icmp_error_to_real(f.data_mut(), p.l3, real, rport) {
             return t.inc(drop_reason(e));
         }
         t.inc(Counter::IcmpErrorsTranslated);
-        self.route_out(f, c.real_addr, out, t);
+        match kernel {
+            Some((port, mac)) => self.give_local_kernel(f, port, mac, out, t),
+            None => self.route_out(f, real, out, t),
+        }
     }
 
     /// An ICMP error from the real side about a packet we forwarded (NAT). Goes to the client.

@@ -154,6 +154,10 @@ impl<F: Frame> Engine<F> {
         t: &mut WorkerTotals,
     ) {
         let ip = &p.ip;
+        // The local node needs no route: its packets go to the kernel behind the exception path.
+        if mode == ForwardMode::Local {
+            return self.local_in(f, p, real, rport, out, t);
+        }
         let Some(hop) = self.snap.routes.lookup(real) else {
             return t.inc(Counter::DropNoRoute);
         };
@@ -170,6 +174,8 @@ impl<F: Frame> Engine<F> {
                 t.inc(Counter::NatIn);
             }
             ForwardMode::Dr => t.inc(Counter::DrIn),
+            // Taken above, before the route lookup; the same call, for an exhaustive match.
+            ForwardMode::Local => return self.local_in(f, p, real, rport, out, t),
             ForwardMode::Tun => {
                 let Some(port) = self.snap.ports.get(usize::from(hop.port)) else {
                     return t.inc(Counter::DropBadPort);

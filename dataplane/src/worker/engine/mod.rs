@@ -10,6 +10,7 @@
 //! - `classify.rs`: what a parsed packet is, who owns its connection, and the burst warm-up;
 //! - `inbound.rs`: client -> VIP (lookup, new connection, scheduling, NAT/DR/TUN);
 //! - `reply.rs`: real -> client (NAT);
+//! - `local.rs`: the local node (a real that is the appliance itself, served by its kernel);
 //! - `icmp.rs`: echo replies and ICMP errors both ways;
 //! - `fragments.rs`: the fragment table and the later fragments of a datagram;
 //! - `arp.rs`: ARP answers and neighbour events for the management thread;
@@ -24,6 +25,7 @@ mod fragments;
 pub mod fuzz;
 mod icmp;
 mod inbound;
+mod local;
 mod output;
 mod reply;
 pub mod sim;
@@ -144,6 +146,7 @@ impl<F: Frame> Engine<F> {
         let handed = match kind {
             Kind::Transmit => return out.transmit(port, f, t),
             Kind::Kernel => return out.kernel(port, f, t),
+            Kind::LocalReply => return self.local_reply_handed(f, port, out, t),
             Kind::Fresh => false,
             Kind::Process => true,
         };

@@ -3,21 +3,15 @@
 
 use super::fragments::{self, FragAction};
 use super::{drop_reason, Engine, Output, Pkt};
-use crate::lb::conn::Direction;
+use crate::lb::conn::{ConnHandle, Direction};
 use crate::lb::forward::{frag, nat};
-use crate::lb::types::Protocol;
+use crate::lb::types::{ForwardMode, Protocol};
 use crate::wire::Frame;
 use crate::worker::counters::{Counter, WorkerTotals};
 
 impl<F: Frame> Engine<F> {
     /// TCP/UDP not addressed to us: the reply of a NAT connection, or transit we drop.
-    pub(super) fn reply<O: Output<F>>(
-        &mut self,
-        mut f: F,
-        p: Pkt,
-        out: &mut O,
-        t: &mut WorkerTotals,
-    ) {
+    pub(super) fn reply<O: Output<F>>(&mut self, f: F, p: Pkt, out: &mut O, t: &mut WorkerTotals) {
         let ip = &p.ip;
         let Some(proto) = Protocol::from_ip_proto(ip.proto) else {
             return t.inc(Counter::DropUnsupported);
@@ -36,6 +30,20 @@ impl<F: Frame> Engine<F> {
         else {
             return t.inc(Counter::DropNotForUs);
         };
+        self.nat_reply(f, p, h, out, t);
+    }
+
+    /// Rewrites the reply of connection `h` (NAT or local) back to its VIP and sends it to the
+    /// client.
+    pub(super) fn nat_reply<O: Output<F>>(
+        &mut self,
+        mut f: F,
+        p: Pkt,
+        h: ConnHandle,
+        out: &mut O,
+        t: &mut WorkerTotals,
+    ) {
+        let ip = &p.ip;
         self.conns
             .on_packet(h, Direction::Out, ip.tcp_flags, self.now);
         let Some(c) = self.conns.get(h) else {
@@ -58,7 +66,10 @@ impl<F: Frame> Engine<F> {
         if ip.fragment {
             t.inc(Counter::FragmentsForwarded);
         }
-        t.inc(Counter::NatOut);
+        t.inc(match c.mode {
+            ForwardMode::Local => Counter::LocalOut,
+            _ => Counter::NatOut,
+        });
         self.route_out(f, ip.dst, out, t);
     }
 }

@@ -222,6 +222,18 @@ impl Sim {
         self.poll();
     }
 
+    /// `frame` is the kernel's output on `port`'s exception interface, which the management
+    /// thread gives to worker 0; then one loop of every worker runs.
+    pub fn from_kernel(&mut self, port: PortIdx, frame: &[u8]) {
+        self.follow();
+        let sw = &mut self.workers[0];
+        sw.engine.now = self.now;
+        sw.totals.inc(Counter::FromKernel);
+        sw.engine
+            .from_kernel(VecFrame::new(frame), port, &mut sw.out, &mut sw.totals);
+        self.poll();
+    }
+
     /// One loop iteration of every worker: handoffs delivered (until none are left), parked
     /// packets retried, connections expired.
     pub fn poll(&mut self) {

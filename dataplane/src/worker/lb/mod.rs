@@ -18,7 +18,7 @@ use crate::wire::Frame;
 use crate::worker::backoff::Backoff;
 use crate::worker::clock::Clock;
 use crate::worker::counters::{Counter, WorkerCounters, WorkerTotals};
-use crate::worker::engine::{Engine, Output, Retired};
+use crate::worker::engine::{Engine, Retired};
 use crate::worker::gate::StartGate;
 use crate::worker::meta;
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats, RealTraffic};
@@ -128,7 +128,7 @@ impl LbWorker {
                     t.add(Counter::FromKernel, n as u64);
                     for m in b.drain() {
                         let (_, port) = meta::decode(m.meta());
-                        self.outputs.transmit(port, m, &mut t);
+                        eng.from_kernel(m, port, &mut self.outputs, &mut t);
                     }
                 }
             }
