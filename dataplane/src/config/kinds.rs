@@ -16,14 +16,18 @@ pub enum ForwardMode {
     Tun,
     /// The real is the appliance itself (ipvsadm's `Local`): NAT to the appliance's own
     /// address, delivered to the kernel through the exception path; the kernel's replies come
-    /// back the same way and leave as NAT replies. Not written in a config: a real whose
-    /// address is one of the ports' is local (so it is not in [`ForwardMode::ALL`]).
-    #[serde(skip_deserializing)]
+    /// back the same way and leave as NAT replies. A real whose address is one of the ports'
+    /// is local; `forward: local` may say so on such a real and is refused anywhere else.
     Local,
 }
 
 impl ForwardMode {
-    pub const ALL: [ForwardMode; 3] = [ForwardMode::Nat, ForwardMode::Dr, ForwardMode::Tun];
+    pub const ALL: [ForwardMode; 4] = [
+        ForwardMode::Nat,
+        ForwardMode::Dr,
+        ForwardMode::Tun,
+        ForwardMode::Local,
+    ];
 
     /// The configuration name (`"nat"`, `"dr"`, `"tun"`; `"local"` as ctl and metrics show it).
     pub fn as_str(self) -> &'static str {
@@ -51,7 +55,7 @@ impl fmt::Display for ForwardMode {
 
 /// A forwarding mode name that is not one of [`ForwardMode::ALL`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown forwarding mode {0:?}: expected one of nat, dr, tun")]
+#[error("unknown forwarding mode {0:?}: expected one of nat, dr, tun, local")]
 pub struct UnknownForwardMode(pub String);
 
 impl FromStr for ForwardMode {
@@ -186,7 +190,7 @@ mod tests {
         );
         assert_eq!(
             "masq".parse::<ForwardMode>().unwrap_err().to_string(),
-            "unknown forwarding mode \"masq\": expected one of nat, dr, tun"
+            "unknown forwarding mode \"masq\": expected one of nat, dr, tun, local"
         );
     }
 }

@@ -156,6 +156,12 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         if let Some(hc) = &s.health_check {
             health_check(hc, &key("health_check"), s.port)?;
         }
+        if s.forward == ForwardMode::Local {
+            return Err(err(
+                key("forward"),
+                "`local` is a real's mode, not a service's: a real at one of the appliance's own addresses is local",
+            ));
+        }
         let mut reals = HashSet::new();
         for (j, r) in s.reals.iter().enumerate() {
             let rkey = |k: &str| format!("services[{i}].reals[{j}].{k}");
@@ -179,9 +185,14 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 continue;
             }
             let mode = r.forward.unwrap_or(s.forward);
+            if mode == ForwardMode::Local {
+                return Err(err(
+                    rkey("forward"),
+                    format!("{} is not one of the appliance's own addresses (the ports' `ip`); only such a real is local", r.ip),
+                ));
+            }
             let reach = match mode {
                 ForwardMode::Dr => connected(cfg, r.ip),
-                // A config never names `local` (it is not parsed); local reals returned above.
                 ForwardMode::Nat | ForwardMode::Tun | ForwardMode::Local => routable(cfg, r.ip),
             };
             if !reach {
@@ -479,6 +490,27 @@ mod tests {
         assert_eq!(c.local_port(c.services[0].reals[2].ip), Some(1));
         assert_eq!(c.local_port(c.services[0].reals[0].ip), None);
         assert!(load_str(&local("{ip: 198.18.0.1, forward: nat}")).is_ok());
+        assert!(load_str(&local("{ip: 198.18.0.1, forward: local}")).is_ok());
+        let e = load_str(&local("{ip: 198.19.0.13, forward: local}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("services[0].reals[2].forward (line "), "{e}");
+        assert!(
+            e.contains("): 198.19.0.13 is not one of the appliance's own addresses"),
+            "{e}"
+        );
+        let e = load_str(&crate::config::nat_yaml_unchecked().replacen(
+            "forward: nat",
+            "forward: local",
+            1,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("services[0].forward (line "), "{e}");
+        assert!(
+            e.contains("): `local` is a real's mode, not a service's"),
+            "{e}"
+        );
         for (real, want) in [
             (
                 "{ip: 198.19.0.1, forward: dr}",
