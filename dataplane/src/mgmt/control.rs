@@ -549,24 +549,14 @@ fn workers(src: &Sources) -> proto::WorkersView {
         .enumerate()
         .map(|(w, c)| {
             let t = c.snapshot();
-            let connections = src.real_stats.get(w).map_or(0, |rs| {
-                snap.services
-                    .services()
-                    .iter()
-                    .flat_map(|s| s.reals.iter())
-                    .map(|r| {
-                        let f = rs.get(r.id);
-                        f.active + f.inactive
-                    })
-                    .sum()
-            });
+            let connections = src.real_stats.get(w).map_or(0, |rs| rs.connections(&snap));
             proto::WorkerView {
                 worker: w as u16,
                 busy_polls: t.get(Counter::BusyPolls),
                 idle_polls: t.get(Counter::IdlePolls),
                 rx: t.get(Counter::Rx),
                 tx: t.get(Counter::Tx),
-                drops: t.drops() + t.get(Counter::TxDropped),
+                drops: t.drops(),
                 handoffs_out: t.get(Counter::HandoffOut),
                 handoffs_in: t.get(Counter::HandoffIn),
                 connections,
@@ -886,8 +876,8 @@ pub(crate) mod tests {
                 idle_polls: 75,
                 rx: 1000,
                 tx: 900,
-                // Every counter of the drops family: no_real, ttl and tx_full (TX queue full).
-                drops: 9,
+                // Every counter of the drops family, each once: no_real 4, ttl 1, tx_full 2.
+                drops: 7,
                 handoffs_out: 7,
                 handoffs_in: 0,
                 // 6 reals with 1 active and 2 inactive each.

@@ -48,6 +48,20 @@ impl RealStats {
         }
     }
 
+    /// The worker's connections (active and inactive) to the reals of `snap`: its table's
+    /// occupancy as far as the current config knows it (`ctl top`, the metrics).
+    pub fn connections(&self, snap: &crate::lb::snapshot::Snapshot) -> u64 {
+        snap.services
+            .services()
+            .iter()
+            .flat_map(|s| s.reals.iter())
+            .map(|r| {
+                let f = self.get(r.id);
+                f.active + f.inactive
+            })
+            .sum()
+    }
+
     pub fn get(&self, id: RealId) -> RealFigures {
         let Some(c) = self.cells.get(id as usize) else {
             return RealFigures::default();

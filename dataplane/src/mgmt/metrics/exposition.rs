@@ -227,19 +227,11 @@ fn workers(enc: &mut DescriptorEncoder, src: &Sources) -> Result<(), Error> {
         family(enc, info.metric, MetricType::Counter, info.help, samples)?;
     }
     let snap = src.snapshot.load();
-    let occupancy = src.real_stats.iter().enumerate().map(|(w, rs)| {
-        let n: u64 = snap
-            .services
-            .services()
-            .iter()
-            .flat_map(|s| s.reals.iter())
-            .map(|r| {
-                let f = rs.get(r.id);
-                f.active + f.inactive
-            })
-            .sum();
-        (vec![("worker", w.to_string())], n)
-    });
+    let occupancy = src
+        .real_stats
+        .iter()
+        .enumerate()
+        .map(|(w, rs)| (vec![("worker", w.to_string())], rs.connections(&snap)));
     family(
         enc,
         "dataplane_worker_connections",
