@@ -5,46 +5,10 @@
 //! covers, in milliseconds.
 mod common;
 use common::packets::*;
+use common::two_ports::{config, EXT_MAC, INT_MAC};
 use dataplane::wire::checksum;
 use dataplane::worker::engine::sim::Sim;
 use std::net::Ipv4Addr;
-
-const EXT_MAC: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 1];
-const INT_MAC: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 2];
-
-/// The replay suite's two-port config; `forward` is nat, dr or tun.
-fn config(forward: &str, extra_service: &str) -> String {
-    format!(
-        r#"eal: {{lcores: "0-1", memory_mb: 256, hugepages: off}}
-workers: {{cores: [1]}}
-mode: lb
-ports:
-  - {{name: ext, device: net_null0, ip: 198.18.0.1/24, mac: "02:d0:00:00:00:01"}}
-  - {{name: int, device: net_null1, ip: 198.19.0.1/24, mac: "02:d0:00:00:00:02"}}
-routes: [{{prefix: 0.0.0.0/0, via: 198.18.0.254}}]
-neighbors:
-  - {{ip: 198.18.0.2, mac: "02:00:00:00:01:02"}}
-  - {{ip: 198.18.0.254, mac: "02:00:00:00:01:fe"}}
-  - {{ip: 198.19.0.11, mac: "02:00:00:00:02:11"}}
-  - {{ip: 198.19.0.12, mac: "02:00:00:00:02:12"}}
-conn: {{max_per_core: 4096, timeouts: {{udp: 300s}}}}
-services:
-  - name: web
-    vip: 198.18.0.100
-    port: 80
-    scheduler: rr
-    forward: {forward}
-    reals: [{{ip: 198.19.0.11}}, {{ip: 198.19.0.12}}]
-  - name: dns
-    vip: 198.18.0.100
-    port: 53
-    protocol: udp
-    scheduler: rr
-    forward: {forward}
-    reals: [{{ip: 198.19.0.11}}, {{ip: 198.19.0.12}}]
-{extra_service}"#
-    )
-}
 
 /// A UDP service on VIP:5353 whose real listens on 53: NAT changes the port too.
 const DNS_ALT: &str = "  - name: dns-alt

@@ -319,3 +319,4 @@ pub fn summary_counter(summary: &str, line: &str, name: &str) -> u64 {
 
 pub mod packets;
 pub mod testbed;
+pub mod two_ports;
