@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 fn null_config(hugepages: &str, prefix: &str) -> String {
@@ -19,22 +18,7 @@ fn null_config(hugepages: &str, prefix: &str) -> String {
 
 /// Starts an appliance without the harness's `--file-prefix`: the config's prefix applies.
 fn start_with_config_prefix(cfg: &Path, d: &TestDir, tag: &str, prefix: &str) -> Appliance {
-    let log = d.path(&format!("{tag}.stderr"));
-    let out = d.path(&format!("{tag}.stdout"));
-    let child = Command::new(bin())
-        .arg("--config")
-        .arg(cfg)
-        .env_remove("RUST_LOG")
-        .stdout(std::fs::File::create(&out).expect("stdout file"))
-        .stderr(std::fs::File::create(&log).expect("stderr file"))
-        .spawn()
-        .expect("spawn dataplane");
-    Appliance {
-        child: Some(child),
-        log,
-        out,
-        prefix: prefix.to_string(),
-    }
+    Appliance::spawn(cfg, d, tag, prefix, false)
 }
 
 #[test]

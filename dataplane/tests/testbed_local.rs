@@ -184,16 +184,7 @@ fn metric(name: &str, labels: &[(&str, &str)]) -> f64 {
     assert!(out.status.success(), "metrics scrape failed");
     let text = String::from_utf8_lossy(&out.stdout);
     let samples = dataplane::mgmt::metrics::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    samples
-        .iter()
-        .filter(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
-        })
-        .map(|x| x.2)
-        .sum()
+    dataplane::mgmt::metrics::sum(&samples, name, labels)
 }
 
 #[test]

@@ -81,13 +81,27 @@ fn unique_prefix(tag: &str) -> String {
 
 impl Appliance {
     pub fn start(config: &Path, dir: &TestDir, tag: &str) -> Appliance {
+        let prefix = unique_prefix(tag);
+        Appliance::spawn(config, dir, tag, &prefix, true)
+    }
+
+    /// Starts `dataplane --config CONFIG`, with `--file-prefix PREFIX` when `pass_prefix` (else
+    /// the config's own prefix applies and `prefix` only says which it is).
+    pub fn spawn(
+        config: &Path,
+        dir: &TestDir,
+        tag: &str,
+        prefix: &str,
+        pass_prefix: bool,
+    ) -> Appliance {
         let log = dir.path(&format!("{tag}.stderr"));
         let out = dir.path(&format!("{tag}.stdout"));
-        let prefix = unique_prefix(tag);
-        let child = Command::new(bin())
-            .arg("--config")
-            .arg(config)
-            .args(["--file-prefix", &prefix])
+        let mut cmd = Command::new(bin());
+        cmd.arg("--config").arg(config);
+        if pass_prefix {
+            cmd.args(["--file-prefix", prefix]);
+        }
+        let child = cmd
             .env_remove("RUST_LOG")
             .stdout(std::fs::File::create(&out).expect("stdout file"))
             .stderr(std::fs::File::create(&log).expect("stderr file"))
@@ -97,7 +111,7 @@ impl Appliance {
             child: Some(child),
             log,
             out,
-            prefix,
+            prefix: prefix.to_string(),
         }
     }
 

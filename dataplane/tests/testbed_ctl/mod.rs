@@ -58,45 +58,14 @@ fn scrape() -> Vec<dataplane::mgmt::metrics::Sample> {
         .expect("curl the metrics");
     assert!(out.status.success(), "metrics scrape failed");
     let text = String::from_utf8_lossy(&out.stdout);
-    promtool_check(&text);
+    if let Err(e) = dataplane::mgmt::metrics::promtool_check(&text) {
+        panic!("{e}\n{text}");
+    }
     dataplane::mgmt::metrics::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
-/// Prometheus's own checker accepts the exposition (Debian package prometheus: scripts/setup).
-fn promtool_check(text: &str) {
-    use std::io::Write as _;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool not found: run scripts/setup (Debian package prometheus)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn metric(s: &[dataplane::mgmt::metrics::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
-    s.iter()
-        .filter(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
-        })
-        .map(|x| x.2)
-        .sum()
+    dataplane::mgmt::metrics::sum(s, name, labels)
 }
 
 #[test]

@@ -419,29 +419,10 @@ mod tests {
     /// installed by scripts/setup).
     #[test]
     fn promtool_accepts_the_exposition() {
-        use std::io::Write as _;
-        let src = crate::mgmt::control::tests::sources();
-        let text = render(&src);
-        let mut child = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("promtool not found: run scripts/setup (Debian package prometheus)");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "promtool check metrics: {}{}\n{text}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = render(&crate::mgmt::control::tests::sources());
+        if let Err(e) = super::super::promtool_check(&text) {
+            panic!("{e}\n{text}");
+        }
     }
 
     #[test]

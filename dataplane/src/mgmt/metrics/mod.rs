@@ -9,7 +9,7 @@ mod parse;
 pub mod reference;
 
 pub use exposition::{render, MGMT_FAMILY};
-pub use parse::{parse, Sample};
+pub use parse::{parse, promtool_check, sum, Sample};
 
 use super::control::Sources;
 use crate::tunables::{METRICS_CLIENT_TIMEOUT, METRICS_MAX_REQUEST, METRICS_POLL};

@@ -4,6 +4,49 @@
 /// One sample of an exposition: metric name, labels, value.
 pub type Sample = (String, Vec<(String, String)>, f64);
 
+/// The sum of the samples of metric `name` that carry every label in `labels`.
+pub fn sum(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
+        })
+        .map(|x| x.2)
+        .sum()
+}
+
+/// Prometheus's own checker (`promtool check metrics`, Debian package prometheus) on `text`:
+/// an independent second opinion for tests.
+pub fn promtool_check(text: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("promtool: {e} (run scripts/setup: Debian package prometheus)"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 /// A strict reader of the text exposition format (0.0.4), for tests and tools: HELP/TYPE lines,
 /// one TYPE per family before its samples, families not interleaved, valid metric and label
 /// names, escaped label values, float values, no duplicate series.
