@@ -100,11 +100,14 @@ impl LbWorker {
                 moved += n;
                 t.add(Counter::Rx, n as u64);
                 eng.warm((0..b.len()).map(|i| b.data(i)));
+                // Live, the clock is read once per burst (a TSC read and a division); in
+                // replay, time is each packet's capture timestamp.
+                eng.now = clock.now_ms();
                 for (i, m) in b.drain().enumerate() {
                     if self.replay {
                         clock.observe(m.rx_timestamp());
+                        eng.now = clock.now_ms();
                     }
-                    eng.now = clock.now_ms();
                     eng.process_received(i, m, port, &mut self.outputs, &mut t);
                 }
             }
