@@ -268,7 +268,9 @@ fn established(mode: &str, vip: Ipv4Addr, flows: usize, packets: u64, counter: C
     let mut eng = engine(capacity);
     let mut t = WorkerTotals::default();
     let mut sink = Sink {
-        pool: (0..2 * WARM_MAX.max(BURST)).map(|_| BenchFrame::new()).collect(),
+        pool: (0..2 * WARM_MAX.max(BURST))
+            .map(|_| BenchFrame::new())
+            .collect(),
         other: 0,
     };
     // Open every flow (not measured).
@@ -384,7 +386,9 @@ fn parse_count(s: &str) -> usize {
         Some(b'M' | b'm') => (&s[..s.len() - 1], 1 << 20),
         _ => (s, 1),
     };
-    let n: usize = num.parse().unwrap_or_else(|_| panic!("--flows: {s:?} is not a count"));
+    let n: usize = num
+        .parse()
+        .unwrap_or_else(|_| panic!("--flows: {s:?} is not a count"));
     (n * mul).next_power_of_two()
 }
 
@@ -411,7 +415,13 @@ fn main() {
                     .map(String::from)
                     .collect()
             }
-            "--secs" => secs = args.next().expect("--secs S").parse().expect("--secs: seconds"),
+            "--secs" => {
+                secs = args
+                    .next()
+                    .expect("--secs S")
+                    .parse()
+                    .expect("--secs: seconds")
+            }
             // cargo bench passes --bench; criterion-style filters are not used here.
             _ => {}
         }
@@ -420,7 +430,10 @@ fn main() {
     let t0 = (Instant::now(), tsc());
     std::thread::sleep(Duration::from_millis(200));
     let hz = (tsc() - t0.1) as f64 / t0.0.elapsed().as_secs_f64();
-    println!("TSC {:.2} GHz; burst {BURST}; frames {FRAME_LEN} B (+FCS)", hz / 1e9);
+    println!(
+        "TSC {:.2} GHz; burst {BURST}; frames {FRAME_LEN} B (+FCS)",
+        hz / 1e9
+    );
     println!();
     println!("| cell | flows | engine cycles/pkt | harness cycles/pkt | forwarded/packets | table B/conn |");
     println!("|---|---|---|---|---|---|");
