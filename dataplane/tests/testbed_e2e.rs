@@ -403,6 +403,62 @@ fn reloads_of_another_service_leave_a_connection_alone() {
     assert_eq!(code, Some(0));
 }
 
+/// A config of 10 000 more services, written as JSON (read by the JSON parser), is applied by
+/// SIGHUP while a connection to the untouched service carries data without a gap, and the
+/// small YAML config is applied again after it.
+#[test]
+fn a_json_config_of_10000_services_reloads_under_a_live_session() {
+    let _tb = Testbed::up("nat");
+    let d = TestDir::new();
+    let base = config_from("nat.yaml", &[]);
+    let (mut app, cfg) = start_appliance(&d, &base);
+    let echo = start_echo_session(8);
+    let mut big = base.clone();
+    for i in 0..10_000u32 {
+        // VIPs 198.18.16.0 .. 198.18.55.255, 250 ports on each.
+        let vip =
+            std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 16, 0)) + i / 250);
+        big.push_str(&format!(
+            "  - {{name: s{i}, vip: {vip}, port: {}, scheduler: wrr, reals: [{{ip: 198.19.0.11, port: 80}}]}}\n",
+            1000 + i % 250
+        ));
+    }
+    let parsed = dataplane::config::load_str(&big).expect("the big config");
+    let services = parsed.services.len();
+    std::fs::write(&cfg, serde_json::to_string(&parsed).unwrap()).unwrap();
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    hup(app.pid());
+    app.wait_for_log(
+        &format!("reload applied services={services} generation"),
+        Duration::from_secs(20),
+    );
+    // Reported, not asserted: how long the appliance took (its log line says).
+    if let Some(l) = app
+        .stderr()
+        .lines()
+        .find(|l| l.contains("reload applied services=1"))
+    {
+        eprintln!("{l}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&cfg, &base).unwrap();
+    hup(app.pid());
+    let small = dataplane::config::load_str(&base).unwrap().services.len();
+    app.wait_for_log(
+        &format!("reload applied services={small} generation"),
+        Duration::from_secs(20),
+    );
+    finish_echo_session(echo);
+    assert!(!app.stderr().contains("reload refused"), "{}", app.stderr());
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+}
+
 /// Reload adding a real: new connections reach it. Reload removing one: it drains — its open
 /// connection completes — and no new connection reaches it.
 #[test]

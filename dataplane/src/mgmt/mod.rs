@@ -95,11 +95,16 @@ impl Mgmt {
     /// restart, changes nothing: the refusal names the key and the reason, and the running
     /// config stays. The result is logged here and returned for `ctl reload`'s reply.
     pub fn reload(&mut self, path: &Path) -> Result<String, String> {
+        let started = std::time::Instant::now();
         match self.control_state.reload(path) {
             Ok(a) => {
+                // From reading the file to the snapshot's publication (workers take it on
+                // their next loop: a pointer move).
+                let ms = started.elapsed().as_secs_f64() * 1e3;
                 tracing::info!(
                     services = a.services,
                     generation = a.generation,
+                    ms = format_args!("{ms:.1}"),
                     "reload applied"
                 );
                 self.counters.snapshots += 1;
