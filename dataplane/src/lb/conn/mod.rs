@@ -65,6 +65,7 @@
 
 mod ended;
 mod entry;
+mod evict;
 mod hash;
 mod state;
 mod table;
