@@ -85,6 +85,8 @@ pub use timeouts::Timeouts;
 #[cfg(test)]
 mod ended_tests;
 #[cfg(test)]
+mod evict_tests;
+#[cfg(test)]
 mod model_tests;
 #[cfg(test)]
 mod tests;
