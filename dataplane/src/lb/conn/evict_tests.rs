@@ -35,7 +35,7 @@ fn conn_v4(i: u32) -> NewConn<Ipv4Addr> {
         real_addr: Ipv4Addr::new(192, 0, 2, 10 + (i % REALS) as u8),
         rport: 8080,
         mode: ForwardMode::Nat,
-        template: (i % 2 == 0).then_some(i),
+        template: i.is_multiple_of(2).then_some(i),
     }
 }
 
@@ -53,7 +53,7 @@ fn conn_v6(i: u32) -> NewConn<Ipv6Addr> {
         ),
         rport: 8443,
         mode: ForwardMode::Nat,
-        template: (i % 2 == 0).then_some(i),
+        template: i.is_multiple_of(2).then_some(i),
     }
 }
 
