@@ -211,4 +211,64 @@ impl<A: Family> ConnTable<A> {
         }
         false
     }
+
+    /// Test support: every live connection is filed exactly once, evictable ones on their
+    /// state's list (doubly linked, tail right, in expiry order: time only goes forward and
+    /// timeouts stay), the others on the wheel slot they name.
+    #[cfg(test)]
+    pub(super) fn check_filing(&self) -> Result<(), String> {
+        let mut filed = 0usize;
+        for l in 0..LISTS {
+            let (mut prev, mut i) = (NIL, self.evict.head[l]);
+            while i != NIL {
+                let e = self
+                    .entries
+                    .get(i as usize)
+                    .ok_or("list link out of range")?;
+                if !e.used() || !is_evictable(e) || usize::from(e.state) != l {
+                    return Err(format!("list {l}: entry {i} does not belong ({e:?})"));
+                }
+                if list_of(e.wslot) != Some(l) || e.wprev != prev {
+                    return Err(format!("list {l}: entry {i} badly linked ({e:?})"));
+                }
+                if prev != NIL && self.entries[prev as usize].expiry > e.expiry {
+                    return Err(format!(
+                        "list {l}: entry {i} expires before its predecessor"
+                    ));
+                }
+                filed += 1;
+                if filed > self.entries.len() {
+                    return Err("list cycle".into());
+                }
+                (prev, i) = (i, e.wnext);
+            }
+            if self.evict.tail[l] != prev {
+                return Err(format!(
+                    "list {l}: tail {} is not {prev}",
+                    self.evict.tail[l]
+                ));
+            }
+        }
+        for (slot, &head) in self.wheel.iter().enumerate() {
+            let (mut prev, mut i) = (NIL, head);
+            while i != NIL {
+                let e = self
+                    .entries
+                    .get(i as usize)
+                    .ok_or("wheel link out of range")?;
+                if !e.used() || is_evictable(e) || usize::from(e.wslot) != slot || e.wprev != prev {
+                    return Err(format!("wheel slot {slot}: entry {i} misfiled ({e:?})"));
+                }
+                filed += 1;
+                if filed > self.entries.len() {
+                    return Err("wheel cycle".into());
+                }
+                (prev, i) = (i, e.wnext);
+            }
+        }
+        if filed != self.len() {
+            return Err(format!("{filed} filed, {} live", self.len()));
+        }
+        Ok(())
+    }
 }

@@ -159,6 +159,7 @@ impl<A: Family> Sim<A> {
             held += u64::from(c.template.is_some());
         }
         assert_eq!(self.t.loads(), &want[..]);
+        self.t.check_filing().expect("every connection filed once");
         assert_eq!(held + self.released.iter().sum::<u64>(), self.templated);
         let s = self.t.stats();
         assert_eq!(

@@ -145,6 +145,9 @@ fn check(t: &ConnTable, m: &BTreeMap<InKey, MConn>) -> Result<(), TestCaseError>
         }
     }
     prop_assert_eq!(t.loads(), &loads[..]);
+    if let Err(e) = t.check_filing() {
+        prop_assert!(false, "{}", e);
+    }
     let s = t.stats();
     prop_assert_eq!(
         s.inserted,
