@@ -15,10 +15,11 @@ use std::time::Duration;
 /// entries) is far beyond one worker's memory anyway.
 pub const CONN_MAX_CAPACITY: u32 = 1 << 30;
 
-/// How many wheel slots + entries an insert into a full table may inspect looking for a
-/// connection to evict. Bounds the worst-case cost of one insert under a SYN flood (a few
-/// hundred nanoseconds of cache misses); 64 finds a half-open connection whenever the
-/// soonest-expiring second holds one, which is where a flood's entries sit.
+/// How many wheel slots + entries an insert into a full table that holds no evictable
+/// (half-open or closing TCP) connection may inspect looking for one already past its expiry;
+/// also how many templated connections per eviction list it steps over while the ended ring is
+/// full. Evictable connections themselves are found in constant work (`lb/conn/evict.rs`). 64
+/// bounds the cost of a refused insert to a few hundred nanoseconds of cache misses.
 pub const CONN_EVICT_PROBES: u32 = 64;
 
 /// Records the ended-connection ring holds (connections with a persistence template that

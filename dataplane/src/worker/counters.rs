@@ -147,6 +147,8 @@ counters! {
         "Connections created (a real was scheduled).";
     ConnRefusedFull = "conn_refused_full", Drops("conn_refused_full"),
         "First packets of new connections dropped because the connection table was full and nothing could be evicted.";
+    ConnEvicted = "conn_evicted", Events("conn_evicted"),
+        "Half-open or closing TCP connections (the first to expire) evicted to make room for a new connection in a full connection table.";
     ConnExpired = "conn_expired", Events("conn_expired"),
         "Connections removed after their timeout.";
     NatIn = "nat_in", Events("nat_in"),

@@ -14,20 +14,21 @@
 //! # Layout (at most 64 bytes per connection, index included)
 //! - **Entries**: one array of `capacity` fixed 52-byte `repr(C)` records: client, VIP and real
 //!   addresses, the three ports, protocol, TCP state, flags, forwarding mode, real id, expiry in
-//!   whole seconds, four u32 links (inbound chain, reply chain, timer wheel next/prev), the
-//!   wheel slot as u16 and the persistence template (u32). A free entry sits on a free list
-//!   threaded through its inbound link.
+//!   whole seconds, four u32 links (inbound chain, reply chain, timer wheel or eviction list
+//!   next/prev), the wheel slot or list as u16 and the persistence template (u32). A free
+//!   entry sits on a free list threaded through its inbound link.
 //! - **Two bucket arrays** of u32 chain heads, one keyed by (proto, client, cport, vip, vport),
 //!   one by (proto, real, rport, client, cport); DR/TUN connections are only in the first.
 //!   Each has exactly `capacity` buckets (8 bytes of index per connection, load factor <= 1):
 //!   a seeded multiply-xorshift hash (`hash.rs`) is reduced to a bucket by multiply-shift, so
 //!   the count need not be a power of two.
 //! - **Timer wheel**: 64..4096 one-second slots of u32 list heads (capacity/16, clamped;
-//!   `tunables::CONN_WHEEL_*`), see `wheel.rs`; **per-real loads**: `max_reals` x 8 bytes;
+//!   `tunables::CONN_WHEEL_*`), see `wheel.rs`; **eviction lists**: a head and a tail per TCP
+//!   state (88 bytes in the struct), see `evict.rs`; **per-real loads**: `max_reals` x 8 bytes;
 //!   **ended ring**: `ended_capacity` (default 64, `tunables::CONN_ENDED_CAPACITY`) x 16 bytes.
 //!
 //! [`ConnTable::memory_bytes`] counts all of it: 52 + 8 = 60 bytes per connection plus the
-//! wheel, the load array and the ring, which stays under 64 bytes per connection from 1K
+//! wheel, the eviction lists, the load array and the ring, which stays under 64 bytes per connection from 1K
 //! connections up (with a few hundred reals).
 //!
 //! # Time
@@ -44,12 +45,13 @@
 //! rest as inactive, updated on insert, on a state change across ESTABLISHED and on removal.
 //!
 //! # Full table
-//! An insert into a full table looks at most `evict_probes` (default 64,
-//! `tunables::CONN_EVICT_PROBES`) wheel slots + entries, soonest expiry first, and frees the
-//! first connection that is already past its expiry or is TCP in any state but ESTABLISHED
-//! (half-open or closing). If none is found the new connection
-//! is refused ([`InsertError::Full`]). Established TCP and live UDP/ICMP connections are never
-//! evicted. Counted in [`ConnStats`]: `evicted`, `refused_full` (and `expired`).
+//! An insert into a full table evicts the half-open or closing TCP connection that expires
+//! first (`evict.rs`: such connections sit on one FIFO list per TCP state, so this takes
+//! constant work and always finds one if any exists, whatever the timeouts). With none, it
+//! reclaims a connection already past its expiry within `evict_probes` (default 64,
+//! `tunables::CONN_EVICT_PROBES`) wheel slots + entries, else the new connection is refused
+//! ([`InsertError::Full`]). Established TCP and UDP/ICMP connections are never evicted.
+//! Counted in [`ConnStats`]: `evicted`, `refused_full` (and `expired`).
 //!
 //! # Ended connections (persistence templates)
 //! A connection may hold a persistence template ([`NewConn::template`]). When such a connection
@@ -65,6 +67,7 @@
 
 mod ended;
 mod entry;
+mod evict;
 mod hash;
 mod state;
 mod table;
@@ -83,6 +86,8 @@ pub use timeouts::Timeouts;
 
 #[cfg(test)]
 mod ended_tests;
+#[cfg(test)]
+mod evict_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

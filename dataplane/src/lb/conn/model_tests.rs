@@ -145,6 +145,9 @@ fn check(t: &ConnTable, m: &BTreeMap<InKey, MConn>) -> Result<(), TestCaseError>
         }
     }
     prop_assert_eq!(t.loads(), &loads[..]);
+    if let Err(e) = t.check_filing() {
+        prop_assert!(false, "{}", e);
+    }
     let s = t.stats();
     prop_assert_eq!(
         s.inserted,
@@ -288,14 +291,30 @@ fn run(cap: u32, ring: u32, drain_always: bool, ops: Vec<Op>) -> Result<(), Test
                 } else {
                     // Full: either one eligible connection made room, or the insert was refused.
                     // With the ended ring full, a templated connection cannot be evicted.
+                    // With it not full, an evictable (non-established TCP) connection is always
+                    // found, wherever it sits, and the one that goes expires first.
+                    let first_evictable = m
+                        .values()
+                        .filter(|o| o.c.proto == Protocol::Tcp && o.state != TcpState::Established)
+                        .map(|o| o.expiry)
+                        .min();
                     let gone = sync_removed(&t, &mut m, |o| {
                         (o.expiry <= now_secs
                             || (o.c.proto == Protocol::Tcp && o.state != TcpState::Established))
                             && !(ring_full && o.c.template.is_some())
                     })?;
                     match res {
-                        Ok(_) => prop_assert_eq!(gone.len(), 1),
+                        Ok(_) => {
+                            prop_assert_eq!(gone.len(), 1);
+                            if let (false, Some(first)) = (ring_full, first_evictable) {
+                                prop_assert_eq!(gone[0].expiry, first, "not the first to expire");
+                            }
+                        }
                         Err(e) => {
+                            prop_assert!(
+                                ring_full || first_evictable.is_none(),
+                                "refused with an evictable connection"
+                            );
                             prop_assert_eq!(e, InsertError::Full);
                             prop_assert_eq!(gone.len(), 0);
                         }

@@ -1,10 +1,11 @@
 //! The connection table proper: storage, the two hash indexes, insert/lookup/update/remove and
-//! the per-real load counters. Expiry and the full-table policy live in `wheel.rs`.
+//! the per-real load counters. Expiry lives in `wheel.rs`, the full-table policy in `evict.rs`.
 
 use std::net::Ipv4Addr;
 
 use super::ended::{EndReason, Ended, EndedRing, DEFAULT_ENDED_CAPACITY};
 use super::entry::{mode_from_u8, mode_to_u8, Entry, F_NO_OUTPUT, F_OUT_INDEXED, F_USED, NIL};
+use super::evict::{is_evictable, list_of, EvictLists};
 use super::hash::{hash_in, hash_out};
 use super::state::{next_state, StateTable, TcpState};
 use super::timeouts::{Timeouts, ICMP_SLOT, UDP_SLOT};
@@ -27,8 +28,10 @@ pub struct ConnConfig {
     /// Seed of the bucket hash. Use a random value in production (hash-flooding resistance);
     /// tests use a fixed one.
     pub hash_seed: u64,
-    /// How many wheel slots + entries an insert into a full table may inspect looking for a
-    /// connection to evict (bounded work when full).
+    /// How many wheel slots + entries an insert into a full table that holds no evictable
+    /// connection may inspect looking for one already past its expiry (bounded work when full);
+    /// also how many templated connections per eviction list it steps over while the ended
+    /// ring is full.
     pub evict_probes: u32,
     /// Records the ended-connection ring holds (at least 1). `expire` reports at most this many
     /// connections per call; see [`ConnTable::drain_ended`].
@@ -160,6 +163,8 @@ pub struct ConnTable<A: Family = Ipv4Addr> {
     timeout_secs: [u32; 13],
     seed: u64,
     pub(super) evict_probes: u32,
+    /// The per-state FIFO lists of evictable connections (`evict.rs`).
+    pub(super) evict: EvictLists,
     pub(super) stats: ConnStats,
     /// Ended templated connections not yet drained by the worker.
     pub(super) ended: EndedRing,
@@ -248,6 +253,7 @@ impl<A: Family> ConnTable<A> {
             timeout_secs: cfg.timeouts.lookup_table(),
             seed: cfg.hash_seed,
             evict_probes: cfg.evict_probes,
+            evict: EvictLists::EMPTY,
             stats: ConnStats::default(),
             ended: EndedRing::new(cfg.ended_capacity),
         })
@@ -476,7 +482,7 @@ impl<A: Family> ConnTable<A> {
 
     /// Creates a connection in state NONE (TCP) with the matching timeout, counted against its
     /// real. Call [`ConnTable::on_packet`] for the packet that created it, as for every other.
-    /// When the table is full, the policy of `wheel.rs` applies (evict a non-established TCP
+    /// When the table is full, the policy of `evict.rs` applies (evict the non-established TCP
     /// connection nearest to expiry, else refuse).
     pub fn insert(&mut self, c: &NewConn<A>, now_ms: u64) -> Result<ConnHandle, InsertError> {
         if c.real as usize >= self.loads.len() {
@@ -536,7 +542,7 @@ impl<A: Family> ConnTable<A> {
             self.entries[idx as usize].next_out = self.out_heads[b_out];
             self.out_heads[b_out] = idx;
         }
-        self.wheel_link(idx);
+        self.file(idx);
         let load = &mut self.loads[c.real as usize];
         if is_active(proto, state) {
             load.active += 1;
@@ -651,17 +657,22 @@ impl<A: Family> ConnTable<A> {
         true
     }
 
-    /// Sets the expiry. The wheel is lazy: an entry stays filed under an earlier second and is
-    /// re-filed when the wheel reaches it. It is re-filed now only if the expiry moves earlier
-    /// (the wheel must never reach it late) or the state changed (so that entries are filed
-    /// close to their real expiry, which the full-table eviction search relies on).
+    /// Sets the expiry. An evictable connection moves to the tail of its state's list
+    /// (`evict.rs`), which keeps the list in expiry order. The wheel is lazy: an entry stays
+    /// filed under an earlier second and is re-filed when the wheel reaches it. It is re-filed
+    /// now only if the expiry moves earlier (the wheel must never reach it late), the state
+    /// changed (so that entries are filed close to their real expiry) or it comes off a list.
     #[inline]
     fn refresh(&mut self, idx: u32, timeout: u32, now_ms: u64, state_changed: bool) {
         let new = secs_ceil(now_ms).saturating_add(timeout);
         let e = &mut self.entries[idx as usize];
         let old = e.expiry;
         e.expiry = new;
-        if (new < old || state_changed) && (new & self.wheel_mask) != u32::from(e.wslot) {
+        if is_evictable(e) {
+            self.list_requeue(idx);
+        } else if (new < old || state_changed || list_of(e.wslot).is_some())
+            && (new & self.wheel_mask) != u32::from(e.wslot)
+        {
             self.wheel_unlink(idx);
             self.wheel_link(idx);
         }

@@ -510,9 +510,10 @@ fn full_table_evicts_the_oldest_half_open() {
 }
 
 #[test]
-fn eviction_search_is_bounded() {
+fn eviction_finds_a_half_open_connection_however_far_it_sits() {
+    // A probe budget of 1: the old wheel search looked 8 slots ahead and missed this one.
     let mut cfg = ConnConfig::new(1000, 4);
-    cfg.evict_probes = 8;
+    cfg.evict_probes = 1;
     let mut t = ConnTable::new(&cfg).unwrap();
     // 999 established connections file first, then one half-open one far behind them.
     for i in 0..999 {
@@ -523,16 +524,46 @@ fn eviction_search_is_bounded() {
         t.on_packet(h, Direction::In, ACK, 0);
     }
     let h = t
-        .insert(&conn(999, Protocol::Tcp, ForwardMode::Nat, 0), 0)
+        .insert(&conn(999, Protocol::Tcp, ForwardMode::Nat, 1), 0)
         .unwrap();
     t.on_packet(h, Direction::In, SYN, 0);
     t.on_packet(h, Direction::Out, SYN | ACK, 0);
-    // The half-open one is 60 slots ahead of the wheel's position, beyond 8 probes: refused.
+    let new = t
+        .insert(&conn(2000, Protocol::Tcp, ForwardMode::Nat, 2), 1_000)
+        .unwrap();
+    assert_eq!(t.stats().evicted, 1);
+    assert_eq!(t.stats().refused_full, 0);
     assert_eq!(
-        t.insert(&conn(2000, Protocol::Tcp, ForwardMode::Nat, 0), 1_000),
+        lookup_in(&t, &conn(999, Protocol::Tcp, ForwardMode::Nat, 1)),
+        None
+    );
+    assert_eq!(
+        lookup_in(&t, &conn(2000, Protocol::Tcp, ForwardMode::Nat, 2)),
+        Some(new)
+    );
+    assert_eq!(load(&t, 1), RealLoad::default());
+    assert_eq!(
+        load(&t, 0),
+        RealLoad {
+            active: 999,
+            inactive: 0
+        }
+    );
+    // Now only established ones and the new (NONE) one: the next insert evicts the new one,
+    // the one after that is refused.
+    assert!(t
+        .insert(&conn(2001, Protocol::Tcp, ForwardMode::Nat, 2), 1_000)
+        .is_ok());
+    assert_eq!(t.stats().evicted, 2);
+    let h = lookup_in(&t, &conn(2001, Protocol::Tcp, ForwardMode::Nat, 2)).unwrap();
+    t.on_packet(h, Direction::In, SYN, 1_000);
+    t.on_packet(h, Direction::In, ACK, 1_000);
+    assert_eq!(
+        t.insert(&conn(2002, Protocol::Tcp, ForwardMode::Nat, 2), 1_000),
         Err(InsertError::Full)
     );
-    assert_eq!(t.stats().evicted, 0);
+    assert_eq!(t.stats().refused_full, 1);
+    assert_eq!(t.stats().evicted, 2);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Expiry (a lazy timer wheel of intrusive lists) and the full-table policy.
+//! Expiry: a lazy timer wheel of intrusive lists for the connections that are never evicted
+//! (established TCP, UDP, ICMP), and the per-state lists of `evict.rs` for the others.
 //!
 //! The wheel has a power-of-two number of one-second slots; an entry is filed in the slot of
 //! `expiry & mask` through its `wnext`/`wprev` links (no allocation). Filing is lazy: a packet
@@ -14,10 +15,9 @@
 
 use super::ended::EndReason;
 use super::entry::NIL;
-use super::state::TcpState;
+use super::evict::list_of;
 use super::table::{secs_floor, ConnTable, SWEEP_END, SWEEP_START};
 use crate::lb::family::Family;
-use crate::lb::types::Protocol;
 
 impl<A: Family> ConnTable<A> {
     /// Files `idx` at the head of the slot of its expiry.
@@ -34,7 +34,8 @@ impl<A: Family> ConnTable<A> {
         self.wheel[slot] = idx;
     }
 
-    /// Takes `idx` out of its wheel slot (O(1)), keeping the sweep cursor valid.
+    /// Takes `idx` out of its wheel slot or eviction list (O(1)), keeping the sweep cursor
+    /// valid.
     pub(super) fn wheel_unlink(&mut self, idx: u32) {
         let (prev, next) = {
             let e = &self.entries[idx as usize];
@@ -43,12 +44,13 @@ impl<A: Family> ConnTable<A> {
         if self.sweep == idx {
             self.sweep = if next == NIL { SWEEP_END } else { next };
         }
-        if prev == NIL {
-            let slot = usize::from(self.entries[idx as usize].wslot);
-            if self.wheel.get(slot) == Some(&idx) {
-                self.wheel[slot] = next;
-            }
-        } else {
+        let wslot = self.entries[idx as usize].wslot;
+        if let Some(l) = list_of(wslot) {
+            self.list_unlink_ends(l, idx, prev, next);
+        } else if prev == NIL && self.wheel.get(usize::from(wslot)) == Some(&idx) {
+            self.wheel[usize::from(wslot)] = next;
+        }
+        if prev != NIL {
             self.entries[prev as usize].wnext = next;
         }
         if next != NIL {
@@ -76,6 +78,10 @@ impl<A: Family> ConnTable<A> {
         let span = self.wheel_mask + 1;
         let mut work = 0usize;
         let mut expired = 0usize;
+        if !self.expire_lists(now, budget, &mut work, &mut expired) {
+            // Ended ring full: stop until the worker drains it.
+            return expired;
+        }
         while work < budget && self.wheel_tick <= now {
             if self.sweep == SWEEP_START && now - self.wheel_tick >= span {
                 // More than one revolution behind: visiting each slot once covers everything.
@@ -112,48 +118,5 @@ impl<A: Family> ConnTable<A> {
             }
         }
         expired
-    }
-
-    /// The full-table policy: frees one slot if it can, looking at most `evict_probes` slots and
-    /// entries ahead, starting from the second the wheel is at (soonest expiry first). The first
-    /// connection found that is already past its expiry (counted as expired) or is a TCP
-    /// connection not in ESTABLISHED (half-open or closing, counted as evicted) is removed.
-    /// Established TCP and live UDP/ICMP connections are never evicted: if nothing qualifies the
-    /// new connection is refused instead. A SYN flood therefore recycles its own oldest entries
-    /// and cannot push out established traffic. A connection holding a template is skipped
-    /// while the ended ring is full (its report could not be queued).
-    pub(super) fn make_room(&mut self, now: u32) -> bool {
-        let mut probes = self.evict_probes;
-        // Where `expire` would be after catching up (it may lag a revolution or more).
-        let mut tick = self.wheel_tick.max(now.saturating_sub(self.wheel_mask));
-        for _ in 0..=self.wheel_mask {
-            if probes == 0 {
-                break;
-            }
-            probes -= 1;
-            let mut i = self.wheel[(tick & self.wheel_mask) as usize];
-            while i != NIL && probes > 0 {
-                probes -= 1;
-                let e = &self.entries[i as usize];
-                if !self.can_end(i) {
-                    // Holds a template and the ended ring is full: not a candidate right now.
-                    i = e.wnext;
-                    continue;
-                }
-                if e.expiry <= now {
-                    self.release(i, EndReason::Expired);
-                    self.stats.expired += 1;
-                    return true;
-                }
-                if e.proto == Protocol::Tcp as u8 && e.state != TcpState::Established as u8 {
-                    self.release(i, EndReason::Evicted);
-                    self.stats.evicted += 1;
-                    return true;
-                }
-                i = e.wnext;
-            }
-            tick = tick.wrapping_add(1);
-        }
-        false
     }
 }

@@ -123,9 +123,14 @@ impl<F: Frame> Engine<F> {
             mode: real.forward_mode(svc.forward),
             template: s.template.map(|r| r.to_raw()),
         };
+        let before = self.conns.stats();
         match self.conns.insert(&nc, self.now) {
             Ok(h) => {
                 t.inc(Counter::ConnNew);
+                // A full table made room: one connection evicted, or one past its expiry reaped.
+                let after = self.conns.stats();
+                t.add(Counter::ConnEvicted, after.evicted - before.evicted);
+                t.add(Counter::ConnExpired, after.expired - before.expired);
                 self.traffic.conn(real.id);
                 Some(h)
             }
