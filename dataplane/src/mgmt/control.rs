@@ -733,6 +733,7 @@ pub(crate) mod tests {
             pkts_out: 90,
             bytes_in: 1000,
             bytes_out: 9000,
+            overloaded: 0,
         });
         Arc::new(Sources {
             snapshot: Arc::new(Published::new(snap)),
