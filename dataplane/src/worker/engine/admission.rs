@@ -193,3 +193,51 @@ pub(super) fn no_real_reason(svc: &crate::lb::service::Service, masked: bool) ->
         Counter::DropNoReal
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{fuzz, sim};
+    use crate::worker::stats::{RealFigures, RealStats};
+    use std::sync::Arc;
+
+    /// Another worker's published connections count: real1 (id 0) at its upper threshold
+    /// elsewhere is skipped here, and back once that worker publishes fewer.
+    #[test]
+    fn other_workers_connections_count_toward_the_threshold() {
+        let yaml = sim::EXAMPLE_CONFIG.replacen(
+            "reals: [{ip: 198.19.0.11}, {ip: 198.19.0.12}]}",
+            "reals: [{ip: 198.19.0.11, upper_threshold: 1}, {ip: 198.19.0.12}]}",
+            1,
+        );
+        let mut s = sim::Sim::new(&yaml, 1, false).unwrap();
+        let peer = Arc::new(RealStats::new(64));
+        let publish = |active: u64| {
+            peer.publish(64, |id| RealFigures {
+                active: if id == 0 { active } else { 0 },
+                ..RealFigures::default()
+            })
+        };
+        publish(1);
+        s.workers[0].engine.set_admission_peers(vec![peer.clone()]);
+        let syn = fuzz::templates()[1].clone();
+        let ext = s.port("ext");
+        s.rx(0, ext, &syn);
+        let loads = |s: &sim::Sim| {
+            let l = s.workers[0].engine.conns.loads();
+            (l[0].inactive, l[1].inactive)
+        };
+        assert_eq!(loads(&s), (0, 1), "real1 is full on the other worker");
+        assert_eq!(s.counter("real_overloaded"), 1);
+        // The other worker's connection ended (0 < 3/4 of 1): real1 is free again.
+        publish(0);
+        let mut t = crate::worker::counters::WorkerTotals::default();
+        s.workers[0].engine.refresh_overload(&mut t);
+        assert!(!s.workers[0].engine.admission().is_overloaded(0));
+        let mut other = syn.clone();
+        // Another client port (the TCP source port's low byte; the checksum is not checked
+        // on the way in).
+        other[14 + 20 + 1] ^= 1;
+        s.rx(0, ext, &other);
+        assert_eq!(loads(&s), (1, 1));
+    }
+}
