@@ -411,6 +411,7 @@ impl Server {
                             active: f.active,
                             inactive: f.inactive,
                             available: r.available,
+                            overloaded: f.overloaded > 0,
                             stats: stats.then_some(t),
                             rate: rate.then_some(rt),
                         }
