@@ -228,7 +228,8 @@ fn default_lower_threshold_reload_and_all_overloaded() {
     send(&mut sim, 12_005, seg("198.18.0.2", 1008, 8080, SYN));
     assert_eq!(sim.counter("drop_reals_overloaded"), 2);
     // Removed: no limit.
-    sim.reload(&one.replace(", upper_threshold: 2", "")).unwrap();
+    sim.reload(&one.replace(", upper_threshold: 2", ""))
+        .unwrap();
     send(&mut sim, 12_006, seg("198.18.0.2", 1009, 8080, SYN));
     assert_eq!(sent_to(&mut sim), ["198.19.0.11"]);
     assert_eq!(sim.counter("drop_reals_overloaded"), 2);

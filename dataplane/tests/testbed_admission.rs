@@ -28,8 +28,7 @@ fn ctl(sock: &Path, args: &[&str]) -> String {
 
 /// The web service's real at `addr` from `ctl list --json`.
 fn web_real(sock: &Path, addr: &str) -> serde_json::Value {
-    let v: serde_json::Value =
-        serde_json::from_str(&ctl(sock, &["list", "--json"])).expect("JSON");
+    let v: serde_json::Value = serde_json::from_str(&ctl(sock, &["list", "--json"])).expect("JSON");
     v["result"]["services"]
         .as_array()
         .expect("services")
@@ -120,7 +119,15 @@ impl Holder {
     /// Opens `n` sessions; returns the holder and the real that answered each.
     fn open(n: usize) -> (Holder, Vec<String>) {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", "dpt-client", "timeout", "120", "python3", "-c"])
+            .args([
+                "netns",
+                "exec",
+                "dpt-client",
+                "timeout",
+                "120",
+                "python3",
+                "-c",
+            ])
             .args([HOLDER, &n.to_string(), VIP])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

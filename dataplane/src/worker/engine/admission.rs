@@ -97,11 +97,7 @@ impl<F: Frame> Engine<F> {
             let Some(svc) = self.snap.services.get(si) else {
                 return true;
             };
-            let held: u64 = svc
-                .reals
-                .iter()
-                .map(|r| self.real_connections(r.id))
-                .sum();
+            let held: u64 = svc.reals.iter().map(|r| self.real_connections(r.id)).sum();
             if held >= u64::from(adm.max_connections) {
                 t.inc(Counter::DropServiceFull);
                 return false;

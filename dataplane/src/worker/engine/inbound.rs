@@ -107,7 +107,11 @@ impl<F: Frame> Engine<F> {
         };
         let Some(s) = self.persist.schedule_among(
             svc,
-            if masked { &self.admission.masked } else { &svc.reals },
+            if masked {
+                &self.admission.masked
+            } else {
+                &svc.reals
+            },
             &mut self.scheds[si],
             self.conns.loads(),
             &key,
