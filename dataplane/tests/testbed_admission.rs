@@ -2,7 +2,8 @@
 //! second address by its acl (that client's connect fails, the first address's succeeds,
 //! `drop_acl_denied` counts it), and real1 with `upper_threshold: 2, lower_threshold: 1` stops
 //! getting new connections at two held-open sessions, is marked overloaded in `ctl list` and
-//! the metrics, stays so with one session left, and takes connections again with none.
+//! the metrics, stays so with one session left, and takes connections again with none. A
+//! reload changes the acl live (and a bad one is refused, naming its key).
 mod common;
 use common::testbed::*;
 use common::*;
@@ -211,7 +212,8 @@ fn acl_and_real_thresholds_through_the_binary() {
     let _tb = Testbed::up("nat");
     let d = TestDir::new();
     let sock = d.path("ctl.sock");
-    let (mut app, _) = start_appliance(&d, &config(&sock));
+    let yaml = config(&sock);
+    let (mut app, cfg_path) = start_appliance(&d, &yaml);
 
     // The acl: the denied address's SYN is dropped, the other address connects.
     assert!(!connects_from("198.18.0.3"), "198.18.0.3 is denied");
@@ -257,11 +259,33 @@ fn acl_and_real_thresholds_through_the_binary() {
     );
     drop(held);
 
+    // Live: a reload moves the deny to 198.18.0.2; an acl with host bits set is refused,
+    // naming its key, and the running one stays.
+    let bad = yaml.replace("deny: [198.18.0.3/32]", "deny: [198.18.0.3/24]");
+    std::fs::write(&cfg_path, bad).expect("write the config");
+    let out = run(
+        &["ctl", "--socket", sock.to_str().unwrap(), "reload"],
+        Duration::from_secs(20),
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("services[0].acl.deny[0]"), "{said}");
+    assert!(!connects_from("198.18.0.3"), "the running acl stays");
+    let moved = yaml.replace("deny: [198.18.0.3/32]", "deny: [198.18.0.2/32]");
+    std::fs::write(&cfg_path, moved).expect("write the config");
+    ctl(&sock, &["reload"]);
+    assert!(connects_from("198.18.0.3"), "198.18.0.3 is allowed now");
+    assert!(!connects_from("198.18.0.2"), "198.18.0.2 is denied now");
+
     let (code, _, summary) = app.stop("TERM", Duration::from_secs(5));
     assert_eq!(code, Some(0), "{}", app.stderr());
     println!("{summary}");
-    // The denied connect's one SYN.
-    assert_eq!(summary_counter(&summary, "worker ", "drop_acl_denied"), 1);
+    // The denied connects, one SYN each.
+    assert_eq!(summary_counter(&summary, "worker ", "drop_acl_denied"), 3);
     assert_eq!(summary_counter(&summary, "worker ", "real_overloaded"), 1);
     assert_eq!(
         summary_counter(&summary, "worker ", "drop_reals_overloaded"),
