@@ -86,6 +86,12 @@ fn connects_from(src: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// An allowed client's connect, given three tries (a loaded machine may be slow to answer;
+/// allowed SYNs are not counted as drops, so retrying changes no expected count).
+fn connects_soon(src: &str) -> bool {
+    (0..3).any(|_| connects_from(src))
+}
+
 /// Keep-alive HTTP sessions to the VIP held open from the client: it opens `n`, reports which
 /// real answered each, and closes one per line `close I` on its stdin (killed on drop).
 struct Holder {
@@ -217,7 +223,7 @@ fn acl_and_real_thresholds_through_the_binary() {
 
     // The acl: the denied address's SYN is dropped, the other address connects.
     assert!(!connects_from("198.18.0.3"), "198.18.0.3 is denied");
-    assert!(connects_from("198.18.0.2"), "198.18.0.2 is allowed");
+    assert!(connects_soon("198.18.0.2"), "198.18.0.2 is allowed");
 
     // Until start-up's requests have ended, real1 counts them.
     wait_real1(&mut app, &sock, (0, false));
@@ -278,7 +284,7 @@ fn acl_and_real_thresholds_through_the_binary() {
     let moved = yaml.replace("deny: [198.18.0.3/32]", "deny: [198.18.0.2/32]");
     std::fs::write(&cfg_path, moved).expect("write the config");
     ctl(&sock, &["reload"]);
-    assert!(connects_from("198.18.0.3"), "198.18.0.3 is allowed now");
+    assert!(connects_soon("198.18.0.3"), "198.18.0.3 is allowed now");
     assert!(!connects_from("198.18.0.2"), "198.18.0.2 is denied now");
 
     let (code, _, summary) = app.stop("TERM", Duration::from_secs(5));
