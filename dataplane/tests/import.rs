@@ -211,8 +211,6 @@ fn ipvsadm_save_from_a_file_and_from_stdin() {
     assert_eq!(
         notes,
         [
-            "ipvsadm/rules.save:9: not translated: -x 1000",
-            "ipvsadm/rules.save:9: not translated: -y 100",
             "ipvsadm/rules.save:10: scheduler `lblc` is not supported (one of rr, wrr, lc, wlc, sed, nq, sh, dh, mh); wlc used",
             "ipvsadm/rules.save:12: not translated: -f 7 (TCP and UDP services are supported)",
             "ipvsadm/rules.save:13: not translated: -f 7 (TCP and UDP services are supported)",
@@ -225,6 +223,23 @@ fn ipvsadm_save_from_a_file_and_from_stdin() {
         "tcp-192.0.2.150-8080 wlc tun 203.0.113.31:-/5",
     ];
     assert_eq!(services(&cfg), want);
+    // Line 9's -x/-y are that real's thresholds, and the result passed `dataplane check`.
+    let dr = cfg["services"]
+        .as_sequence()
+        .and_then(|s| {
+            s.iter()
+                .find(|s| s["name"].as_str() == Some("tcp-192.0.2.200-80"))
+        })
+        .expect("the DR service");
+    let real = &dr["reals"][1];
+    assert_eq!(real["ip"].as_str(), Some("198.51.100.22"));
+    assert_eq!(
+        (
+            real["upper_threshold"].as_u64(),
+            real["lower_threshold"].as_u64()
+        ),
+        (Some(1000), Some(100))
+    );
 
     // `-` reads standard input; without a template only mode and services are written.
     let mut child = Command::new(bin())
@@ -248,7 +263,7 @@ fn ipvsadm_save_from_a_file_and_from_stdin() {
             .lines()
             .next()
             .unwrap()
-            .starts_with("stdin:9: not translated: -x 1000"),
+            .starts_with("stdin:10: scheduler `lblc` is not supported"),
         "{stderr}"
     );
     let v: Value = serde_yaml_ng::from_slice(&out.stdout).unwrap();

@@ -2,6 +2,8 @@
 //! line, and semantic validation. The running config is never touched by a config that fails here.
 mod kinds;
 
+mod admission;
+
 mod console;
 mod lcores;
 mod load;
@@ -13,6 +15,7 @@ mod validate_lb;
 
 pub use kinds::{ForwardMode, SchedKind, UnknownForwardMode, UnknownScheduler};
 
+pub use admission::{Acl, MAX_ACL_PREFIXES};
 pub use console::Console;
 pub use lcores::parse_lcores;
 pub use load::{load_file, load_str, ConfigError};

@@ -377,6 +377,12 @@ pub struct Service {
     pub health_check: Option<HealthCheck>,
     #[serde(default)]
     pub reals: Vec<Real>,
+    /// Which clients may open connections (config/admission.rs).
+    #[serde(default)]
+    pub acl: Option<super::admission::Acl>,
+    /// Most connections the service holds at once (all reals, all workers); none: no limit.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
 }
 
 fn default_protocol() -> Protocol {
@@ -416,6 +422,13 @@ pub struct Real {
     /// Replaces the service's health check for this real (the whole check, not single keys).
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
+    /// ipvsadm's `-x`: at this many connections the real takes no new ones (0: no limit).
+    #[serde(default)]
+    pub upper_threshold: Option<u32>,
+    /// ipvsadm's `-y`: an overloaded real takes new connections again below this many
+    /// (default: below 3/4 of the upper threshold, as IPVS).
+    #[serde(default)]
+    pub lower_threshold: Option<u32>,
 }
 
 fn default_weight() -> u32 {

@@ -91,12 +91,22 @@ pub fn list(v: &ListView, stats: bool, rate: bool) -> String {
                     r.weight,
                     r.active,
                     r.inactive,
-                    if r.available { "up" } else { "down" }
+                    health_text(r)
                 );
             }
         }
     }
     o
+}
+
+/// The Health column: up or down, and `overloaded` when a worker marks the real so.
+fn health_text(r: &super::proto::RealView) -> &'static str {
+    match (r.available, r.overloaded) {
+        (true, false) => "up",
+        (true, true) => "up overloaded",
+        (false, false) => "down",
+        (false, true) => "down overloaded",
+    }
 }
 
 fn numbers(
@@ -200,6 +210,7 @@ mod tests {
                     active: 1,
                     inactive: 2,
                     available: true,
+                    overloaded: false,
                     stats: None,
                     rate: None,
                 }],

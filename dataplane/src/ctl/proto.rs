@@ -119,6 +119,10 @@ pub struct RealView {
     pub inactive: u64,
     /// May take new connections (health checks pass).
     pub available: bool,
+    /// Marked overloaded by a worker: at its upper_threshold, it takes no new connections
+    /// until it falls below its lower one.
+    #[serde(default)]
+    pub overloaded: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<Traffic>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -194,6 +194,7 @@ mod tests {
             active: 2,
             inactive: 7,
             available,
+            overloaded: false,
             stats: None,
             rate: Some(Rate {
                 cps: 12.0,

@@ -1,6 +1,6 @@
 //! `ipvsadm-save -n` output in our terms: `-A` lines (services: -t/-u ADDR:PORT, -s scheduler,
-//! -p [timeout], -M netmask) and `-a` lines (reals: -r ADDR:PORT, -g/-m/-i, -w weight), short or
-//! long options. A service's forwarding mode is its first real's (ipvsadm sets it per real);
+//! -p [timeout], -M netmask) and `-a` lines (reals: -r ADDR:PORT, -g/-m/-i, -w weight, -x/-y
+//! thresholds), short or long options. A service's forwarding mode is its first real's (ipvsadm sets it per real);
 //! reals that differ keep their own. Anything else is listed in the notes with its line.
 
 use super::{scheduler, Forward, Imported, Notes, Real, Service};
@@ -196,6 +196,7 @@ fn add_server(args: &[&str], at: &str, notes: &mut Notes) -> Option<(Key, Real, 
     // ipvsadm's default method is direct routing (gatewaying).
     let mut mode = Forward::Dr;
     let mut weight = 1u32;
+    let (mut upper, mut lower) = (0u32, 0u32);
     let mut i = 0;
     while i < args.len() {
         let opt = args[i];
@@ -243,6 +244,20 @@ fn add_server(args: &[&str], at: &str, notes: &mut Notes) -> Option<(Key, Real, 
                     ),
                 }
             }
+            "-x" | "--u-threshold" | "-y" | "--l-threshold" => {
+                i += 1;
+                match val.and_then(|v| v.parse::<u32>().ok()) {
+                    Some(n) if opt == "-x" || opt == "--u-threshold" => upper = n,
+                    Some(n) => lower = n,
+                    None => notes.add(
+                        at,
+                        format!(
+                            "not translated: {opt} {} (not a number)",
+                            val.unwrap_or(&"")
+                        ),
+                    ),
+                }
+            }
             _ => {
                 let v = val.filter(|v| !v.starts_with('-')).copied().unwrap_or("");
                 if !v.is_empty() {
@@ -264,17 +279,17 @@ fn add_server(args: &[&str], at: &str, notes: &mut Notes) -> Option<(Key, Real, 
     } else {
         Some(real.port())
     };
-    Some((
-        key,
-        Real {
-            ip: *real.ip(),
-            port,
-            weight,
-            forward: None,
-            check: None,
-        },
-        mode,
-    ))
+    let mut r = Real {
+        ip: *real.ip(),
+        port,
+        weight,
+        forward: None,
+        check: None,
+        upper_threshold: upper,
+        lower_threshold: lower,
+    };
+    r.check_thresholds(at, notes);
+    Some((key, r, mode))
 }
 
 #[cfg(test)]
@@ -306,6 +321,34 @@ mod tests {
     }
 
     #[test]
+    fn thresholds_map_to_upper_and_lower() {
+        let i = translate(
+            "-A -t 192.0.2.10:80 -s wlc\n\
+             -a -t 192.0.2.10:80 -r 198.51.100.11:80 -m -w 1 --u-threshold 50 --l-threshold 40\n\
+             -a -t 192.0.2.10:80 -r 198.51.100.12:80 -m -w 1 -x 5 -y 9\n\
+             -a -t 192.0.2.10:80 -r 198.51.100.13:80 -m -w 1 -y 9\n",
+            "s",
+        );
+        assert_eq!(
+            i.notes.lines(),
+            [
+                "s:3: lower threshold 9 above the upper one 5 (IPVS refuses it); left out",
+                "s:4: lower threshold 9 above the upper one 0 (IPVS refuses it); left out",
+            ]
+        );
+        let yaml = super::super::services_yaml(&i.services);
+        let reals: Vec<&str> = yaml.lines().filter(|l| l.contains("{ip:")).collect();
+        assert_eq!(
+            reals,
+            [
+                "      - {ip: 198.51.100.11, weight: 1, upper_threshold: 50, lower_threshold: 40}",
+                "      - {ip: 198.51.100.12, weight: 1, upper_threshold: 5}",
+                "      - {ip: 198.51.100.13, weight: 1}",
+            ]
+        );
+    }
+
+    #[test]
     fn what_cannot_be_translated_is_listed_with_its_line() {
         let i = translate(
             "-A -f 1 -s rr\n\
@@ -323,13 +366,14 @@ mod tests {
                 "s:2: not translated: -t [2001:db8::1]:80 (an IPv4 ADDRESS:PORT is supported)",
                 "s:3: scheduler `lblcr` is not supported (one of rr, wrr, lc, wlc, sed, nq, sh, dh, mh); wlc used",
                 "s:3: not translated: -b sh-port",
-                "s:4: not translated: -x 100",
-                "s:4: not translated: -y 10",
                 "s:5: not translated: -a -t 192.0.2.99:80 -r 198.51.100.11:80 -m (no -A line for its service before it)",
                 "s:6: not translated: -C",
             ]
         );
         assert_eq!(i.services.len(), 1);
         assert_eq!(i.services[0].reals.len(), 1);
+        // -x/-y are the real's thresholds.
+        let r = &i.services[0].reals[0];
+        assert_eq!((r.upper_threshold, r.lower_threshold), (100, 10));
     }
 }

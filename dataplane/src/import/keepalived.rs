@@ -1,5 +1,6 @@
 //! keepalived.conf's `virtual_server` blocks in our terms: lb_algo/lvs_sched, lb_kind/lvs_method,
-//! persistence_timeout/_granularity, protocol, delay_loop, real_server with weight and one of
+//! persistence_timeout/_granularity, protocol, delay_loop, real_server with weight,
+//! uthreshold/lthreshold and one of
 //! TCP_CHECK, HTTP_GET or MISC_CHECK (connect_timeout, connect_port, retry, url path/status_code,
 //! misc_path, misc_timeout). Everything else (vrrp_instance, virtual_server groups, fwmark
 //! services, sorry servers, other checkers, ...) is listed in the notes with its line.
@@ -265,6 +266,8 @@ fn real_server(rs: &Stmt, svc: &Service, d: CheckDefaults, notes: &mut Notes) ->
         weight: 1,
         forward: None,
         check: None,
+        upper_threshold: 0,
+        lower_threshold: 0,
     };
     for s in rs.block.as_deref().unwrap_or(&[]) {
         let kw = s.keyword();
@@ -278,6 +281,16 @@ fn real_server(rs: &Stmt, svc: &Service, d: CheckDefaults, notes: &mut Notes) ->
                 }
             }
             "lvs_method" | "lb_kind" => real.forward = forward(s, notes),
+            "uthreshold" => {
+                if let Some(n) = int::<u32>(s, notes) {
+                    real.upper_threshold = n;
+                }
+            }
+            "lthreshold" => {
+                if let Some(n) = int::<u32>(s, notes) {
+                    real.lower_threshold = n;
+                }
+            }
             "inhibit_on_failure" => {}
             "tcp_check" | "http_get" | "misc_check" => {
                 if real.check.is_some() {
@@ -298,6 +311,7 @@ fn real_server(rs: &Stmt, svc: &Service, d: CheckDefaults, notes: &mut Notes) ->
             _ => notes.add(s.at(), format!("not translated: {}", s.text())),
         }
     }
+    real.check_thresholds(rs.at(), notes);
     Some(real)
 }
 
@@ -459,6 +473,20 @@ mod tests {
         let mut notes = Notes::default();
         let stmts = parse_str(text, Path::new("k.conf"), &mut notes);
         translate(&stmts, notes)
+    }
+
+    #[test]
+    fn real_thresholds() {
+        let i = import(
+            "virtual_server 192.0.2.10 80 {\n lb_kind NAT\n protocol TCP\n real_server 198.51.100.11 80 {\n  uthreshold 100\n  lthreshold 60\n }\n real_server 198.51.100.12 80 {\n  lthreshold 5\n }\n}\n",
+        );
+        assert_eq!(
+            i.notes.lines(),
+            ["k.conf:8: lower threshold 5 above the upper one 0 (IPVS refuses it); left out"]
+        );
+        let r = &i.services[0].reals;
+        assert_eq!((r[0].upper_threshold, r[0].lower_threshold), (100, 60));
+        assert_eq!((r[1].upper_threshold, r[1].lower_threshold), (0, 0));
     }
 
     #[test]

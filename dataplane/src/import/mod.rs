@@ -171,6 +171,26 @@ pub struct Real {
     /// Set when it differs from the service's.
     pub forward: Option<Forward>,
     pub check: Option<Check>,
+    /// Connection thresholds (ipvsadm's -x/-y, keepalived's uthreshold/lthreshold); 0: unset.
+    pub upper_threshold: u32,
+    pub lower_threshold: u32,
+}
+
+impl Real {
+    /// Notes and drops a lower threshold the kernel would refuse (above the upper one, or
+    /// without one).
+    pub fn check_thresholds(&mut self, at: &str, notes: &mut Notes) {
+        if self.lower_threshold > self.upper_threshold {
+            notes.add(
+                at,
+                format!(
+                    "lower threshold {} above the upper one {} (IPVS refuses it); left out",
+                    self.lower_threshold, self.upper_threshold
+                ),
+            );
+            self.lower_threshold = 0;
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -301,6 +321,12 @@ pub fn services_yaml(services: &[Service]) -> String {
             if let Some(f) = r.forward {
                 let _ = write!(o, ", forward: {}", f.name());
             }
+            if r.upper_threshold > 0 {
+                let _ = write!(o, ", upper_threshold: {}", r.upper_threshold);
+            }
+            if r.lower_threshold > 0 {
+                let _ = write!(o, ", lower_threshold: {}", r.lower_threshold);
+            }
             if let Some(c) = &r.check {
                 let _ = write!(o, ", health_check: {}", check_yaml(c));
             }
@@ -372,6 +398,8 @@ mod tests {
                     weight: 2,
                     forward: Some(Forward::Nat),
                     check: Some(check.clone()),
+                    upper_threshold: 0,
+                    lower_threshold: 0,
                 },
                 Real {
                     ip: "198.51.100.2".parse().unwrap(),
@@ -379,6 +407,8 @@ mod tests {
                     weight: 1,
                     forward: None,
                     check: Some(check),
+                    upper_threshold: 0,
+                    lower_threshold: 0,
                 },
             ],
         }

@@ -1,5 +1,6 @@
 //! The balancing logic, free of DPDK types: services, schedulers, persistence, the per-worker
 //! connection table and flow ownership. Unit- and property-tested on plain values.
+pub mod admission;
 pub mod conn;
 pub mod family;
 pub mod flow;

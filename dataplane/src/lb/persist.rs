@@ -39,7 +39,7 @@
 use std::net::Ipv4Addr;
 
 use crate::lb::sched::{mix64, Pick, Scheduler};
-use crate::lb::service::{PersistScope, Persistence, Service, ServiceId};
+use crate::lb::service::{PersistScope, Persistence, RealServer, Service, ServiceId};
 use crate::lb::types::{FlowKey, RealId, RealLoad};
 
 /// The value flow ownership hashes for a persistent service: the client address masked by the
@@ -223,8 +223,23 @@ impl PersistTable {
         flow: &FlowKey,
         now: u64,
     ) -> Option<Scheduled> {
+        self.schedule_among(svc, &svc.reals, sched, loads, flow, now)
+    }
+
+    /// [`PersistTable::schedule`] with the scheduler choosing among `candidates`: `svc.reals`
+    /// in the same order, some marked unavailable (overloaded reals, `worker/engine/
+    /// admission.rs`). A live template still leads to its real, as IPVS's do.
+    pub fn schedule_among(
+        &mut self,
+        svc: &Service,
+        candidates: &[RealServer],
+        sched: &mut Scheduler,
+        loads: &[RealLoad],
+        flow: &FlowKey,
+        now: u64,
+    ) -> Option<Scheduled> {
         let Some(p) = svc.persistence else {
-            return sched.pick(&svc.reals, loads, flow).map(|index| Scheduled {
+            return sched.pick(candidates, loads, flow).map(|index| Scheduled {
                 index,
                 template: None,
             });
@@ -256,7 +271,7 @@ impl PersistTable {
             }
             None => free,
         };
-        let index = sched.pick(&svc.reals, loads, flow)?;
+        let index = sched.pick(candidates, loads, flow)?;
         let Some(s) = target else {
             self.stats.full += 1;
             return Some(Scheduled {

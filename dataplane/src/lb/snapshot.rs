@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub routes: RouteTable,
     pub neigh: NeighTable,
     pub services: ServiceTable,
+    /// Per service (same order): which new connections it takes (`lb/admission.rs`).
+    pub admission: super::admission::AdmissionTable,
     /// The appliance's own addresses and their ports.
     pub own: Vec<(Ipv4Addr, PortIdx)>,
     /// NAT real endpoints (protocol, address, port; port 0 for reals that keep the client's
@@ -174,6 +176,7 @@ impl Snapshot {
             routes,
             neigh,
             services,
+            admission: super::admission::AdmissionTable::build(&cfg.services),
             own,
             reply_owner,
             n_workers,

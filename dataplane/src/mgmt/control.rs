@@ -411,6 +411,7 @@ impl Server {
                             active: f.active,
                             inactive: f.inactive,
                             available: r.available,
+                            overloaded: f.overloaded > 0,
                             stats: stats.then_some(t),
                             rate: rate.then_some(rt),
                         }
@@ -733,6 +734,7 @@ pub(crate) mod tests {
             pkts_out: 90,
             bytes_in: 1000,
             bytes_out: 9000,
+            overloaded: 0,
         });
         Arc::new(Sources {
             snapshot: Arc::new(Published::new(snap)),

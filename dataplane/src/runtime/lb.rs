@@ -152,6 +152,10 @@ pub fn start(
             events: events[w].clone(),
             retire: retired[w].clone(),
             real_stats: real_stats[w].clone(),
+            peer_stats: (0..n)
+                .filter(|&v| v != w)
+                .map(|v| real_stats[v].clone())
+                .collect(),
             dump: dumps[w].clone(),
         });
     }

@@ -177,6 +177,14 @@ counters! {
         "Packets to a VIP on a protocol and port no service listens on.";
     DropNoReal = "drop_no_real", Drops("no_real"),
         "New connections dropped because the scheduler found no available real (all down or weight 0).";
+    DropAclDenied = "drop_acl_denied", Drops("acl_denied"),
+        "New connections refused by the service's acl: the client is in its deny list, or its allow list is not empty and does not hold the client.";
+    DropServiceFull = "drop_service_full", Drops("service_full"),
+        "New connections refused because the service already holds max_connections (active and inactive, all workers).";
+    DropRealsOverloaded = "drop_reals_overloaded", Drops("reals_overloaded"),
+        "New connections refused because every real that could take them is overloaded (its connections reached upper_threshold and have not yet fallen below lower_threshold).";
+    RealOverloaded = "real_overloaded", Events("real_overloaded"),
+        "Times a worker marked a real overloaded: its connections (active and inactive, all workers) reached its upper_threshold.";
     DropNoConn = "drop_no_conn", Drops("no_conn"),
         "Packets to a VIP of no connection that cannot open one (a TCP packet without SYN, an ICMP error of no connection).";
     DropNoRoute = "drop_no_route", Drops("no_route"),

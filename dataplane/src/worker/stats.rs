@@ -19,6 +19,8 @@ pub struct RealFigures {
     pub pkts_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Workers that mark this real overloaded (its upper_threshold reached; 0 or 1 per worker).
+    pub overloaded: u64,
 }
 
 impl RealFigures {
@@ -30,11 +32,12 @@ impl RealFigures {
         self.pkts_out += o.pkts_out;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
+        self.overloaded += o.overloaded;
     }
 }
 
 #[derive(Default)]
-struct Cell([AtomicU64; 7]);
+struct Cell([AtomicU64; 8]);
 
 /// One worker's published per-real figures, indexed by RealId.
 pub struct RealStats {
@@ -75,7 +78,17 @@ impl RealStats {
             pkts_out: v(4),
             bytes_in: v(5),
             bytes_out: v(6),
+            overloaded: v(7),
         }
+    }
+
+    /// The worker's connections (active and inactive) to real `id` as last published: what
+    /// the other workers add to their own count for the thresholds (two loads, no write).
+    #[inline]
+    pub fn connections_of(&self, id: RealId) -> u64 {
+        self.cells
+            .get(id as usize)
+            .map_or(0, |c| c.0[0].load(Relaxed) + c.0[1].load(Relaxed))
     }
 
     /// Publishes the worker's figures for ids below `bound` (owning worker only).
@@ -90,6 +103,7 @@ impl RealStats {
                 r.pkts_out,
                 r.bytes_in,
                 r.bytes_out,
+                r.overloaded,
             ]) {
                 a.store(v, Relaxed);
             }

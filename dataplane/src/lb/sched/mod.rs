@@ -24,6 +24,10 @@
 //! `weight > 0` and treat unavailability at lookup time with a deterministic fallback, so a health
 //! flap moves only the flows of the real that went down.
 //!
+//! An overloaded real (at its `upper_threshold`, IPVS's `IP_VS_DEST_F_OVERLOAD`) reaches a
+//! scheduler as unavailable: the engine hands it a copy of the service's reals with those marked
+//! (`worker/engine/admission.rs`), so every scheduler skips it with no code of its own.
+//!
 //! A pick never allocates, never panics and runs in bounded time.
 
 mod dh;

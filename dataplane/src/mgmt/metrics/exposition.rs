@@ -173,6 +173,13 @@ fn reals_and_services(enc: &mut DescriptorEncoder, src: &Sources) -> Result<(), 
     )?;
     family(
         enc,
+        "dataplane_real_overloaded",
+        G,
+        "1 when a worker marks the real overloaded (its connections reached upper_threshold and have not yet fallen below lower_threshold), else 0.",
+        each(&reals, |r| u64::from(r.overloaded > 0)),
+    )?;
+    family(
+        enc,
         "dataplane_service_connections_total",
         C,
         "Connections scheduled by the service since start.",

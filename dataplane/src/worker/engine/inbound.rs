@@ -2,6 +2,7 @@
 //! then forward to the real server by NAT, DR or TUN — TUN answering "fragmentation needed"
 //! when the encapsulated packet would not fit the port's MTU.
 
+use super::admission;
 use super::fragments::FragAction;
 use super::{drop_reason, Engine, Output, Pkt};
 use crate::lb::conn::{ConnHandle, Direction, InsertError, NewConn};
@@ -92,6 +93,10 @@ impl<F: Frame> Engine<F> {
         t: &mut WorkerTotals,
     ) -> Option<ConnHandle> {
         let ip = &p.ip;
+        if !self.admit(si, ip.src, t) {
+            return None;
+        }
+        let masked = self.mark_overloaded(si, t);
         let svc = &self.snap.services.services()[si];
         let key = FlowKey {
             proto,
@@ -100,14 +105,19 @@ impl<F: Frame> Engine<F> {
             sport: ip.sport,
             dport: ip.dport,
         };
-        let Some(s) = self.persist.schedule(
+        let Some(s) = self.persist.schedule_among(
             svc,
+            if masked {
+                &self.admission.masked
+            } else {
+                &svc.reals
+            },
             &mut self.scheds[si],
             self.conns.loads(),
             &key,
             self.now,
         ) else {
-            t.inc(Counter::DropNoReal);
+            t.inc(admission::no_real_reason(svc, masked));
             return None;
         };
         let real = &svc.reals[s.index];

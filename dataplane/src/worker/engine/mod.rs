@@ -9,6 +9,7 @@
 //! - `adopt.rs`: following the published snapshot without allocating or freeing;
 //! - `classify.rs`: what a parsed packet is, who owns its connection, and the burst warm-up;
 //! - `inbound.rs`: client -> VIP (lookup, new connection, scheduling, NAT/DR/TUN);
+//! - `admission.rs`: whether a new connection is admitted (acl, limits, overloaded reals);
 //! - `reply.rs`: real -> client (NAT);
 //! - `local.rs`: the local node (a real that is the appliance itself, served by its kernel);
 //! - `icmp.rs`: echo replies and ICMP errors both ways;
@@ -18,6 +19,7 @@
 //! - `sim.rs`: engines in process over plain buffers (fixtures, property tests, fuzzing);
 //! - `fuzz.rs`: the fuzz driver (arbitrary bytes -> frames on two ports of two workers).
 
+mod admission;
 mod adopt;
 mod arp;
 mod classify;
@@ -30,6 +32,7 @@ mod output;
 mod reply;
 pub mod sim;
 
+pub use admission::Admission;
 pub use adopt::Retired;
 pub use classify::WARM_MAX;
 pub use fragments::{FragAction, FragKey, FragTable};
@@ -76,6 +79,8 @@ pub struct Engine<F> {
     /// What the first fragments of datagrams decided, for their later fragments.
     pub frags: FragTable,
     pub traffic: RealTraffic,
+    /// Overload marks and the scheduler's view of a service's reals (`admission.rs`).
+    admission: Admission,
     /// The clock (ms) the caller sets before processing.
     pub now: u64,
     /// What `warm` parsed of the burst being processed (the first `n_warmed` packets), so
@@ -112,9 +117,11 @@ impl<F: Frame> Engine<F> {
             let services = snap.services.services();
             services.iter().map(|s| s.new_scheduler()).collect()
         });
+        let admission = Admission::new(conns.loads().len());
         Engine {
             id,
             n_workers,
+            admission,
             sched_generation: snap.services_generation,
             snap,
             scheds,

@@ -279,6 +279,28 @@ impl Sim {
         }
     }
 
+    /// A reload: `yaml` becomes the running config and its snapshot is published (ids kept,
+    /// as the management thread's `apply_config`).
+    pub fn reload(&mut self, yaml: &str) -> Result<(), String> {
+        let cfg = config::load_str(yaml).map_err(|e| e.to_string())?;
+        let specs = service_specs(&cfg, &|_, _, _| true);
+        self.generation += 1;
+        let prev = self.published.load_full();
+        let snap = Snapshot::build(
+            self.generation,
+            &cfg,
+            self.ports.clone(),
+            NeighTable::from_entries(self.neighbours.iter().map(|(a, m)| (*a, *m))),
+            &specs,
+            Some(&prev),
+            self.workers.len(),
+        )?;
+        self.cfg = cfg;
+        self.specs = specs;
+        self.published.store(Arc::new(snap));
+        Ok(())
+    }
+
     /// The management thread learned `ip` at `mac`: a new snapshot, published (the engines
     /// follow it before their next packet).
     pub fn learn(&mut self, ip: Ipv4Addr, mac: MacBytes) -> Result<(), String> {

@@ -47,6 +47,8 @@ pub struct LbWorker {
     pub retire: Arc<ArrayQueue<Retired>>,
     /// Per-real figures published for the control path, and connection listings on request.
     pub real_stats: Arc<RealStats>,
+    /// The other workers' published figures (their connections count toward thresholds).
+    pub peer_stats: Vec<Arc<RealStats>>,
     pub dump: Arc<ConnDump>,
 }
 
@@ -74,6 +76,7 @@ impl LbWorker {
             self.retire.clone(),
             RealTraffic::new(self.conn.max_reals as usize),
         );
+        eng.set_admission_peers(std::mem::take(&mut self.peer_stats));
         let mut published_at = 0u64;
         let mut dump_cursor = 0u32;
         let mut clock = if self.replay {
@@ -142,6 +145,7 @@ impl LbWorker {
             eng.housekeep(&mut t);
             if eng.now >= published_at + PUBLISH_MS || self.replay {
                 published_at = eng.now;
+                eng.refresh_overload(&mut t);
                 self.publish_real_stats(&eng);
             }
             let wanted = self.dump.requested.load(Relaxed);
@@ -180,6 +184,7 @@ impl LbWorker {
                 pkts_out: tr[2],
                 bytes_in: tr[3],
                 bytes_out: tr[4],
+                overloaded: u64::from(eng.admission().is_overloaded(id as u32)),
             }
         });
     }

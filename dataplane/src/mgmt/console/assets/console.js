@@ -95,6 +95,8 @@ function updateRow(row, r) {
   row.classList.toggle("down", !up);
   const h = q("health");
   h.replaceChildren(el("span", { class: "badge " + (up ? "up" : "down") }, up ? "up" : "down"));
+  // At its upper_threshold: no new connections until it falls below the lower one.
+  if (r.overloaded) h.append(" ", el("span", { class: "badge overloaded" }, "overloaded"));
   q("forward").textContent = r.forward;
   const w = row.querySelector("input.weight");
   row.dataset.weight = String(r.weight);
