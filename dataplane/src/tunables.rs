@@ -295,6 +295,12 @@ pub const DUMP_SLOTS_PER_LOOP: u32 = 1024;
 /// two bursts without growing the per-worker footprint.
 pub const PENDING_PACKETS: usize = 64;
 
+/// Packets parked for one next hop at most: a flood towards a neighbour that never answers
+/// (a NAT real that is down, a spoofed on-link destination) holds at most this many and
+/// leaves the rest of the queue to other next hops (the kernel's per-neighbour `unres_qlen`
+/// idea). A quarter of [`PENDING_PACKETS`]: four stuck neighbours cannot block a fifth.
+pub const PENDING_PER_HOP: usize = 16;
+
 /// How long (ms) a parked packet waits for its next hop before it is dropped
 /// (`drop_no_neighbour`): the management thread asks every second, so one full retry
 /// round; longer would only hold mbufs for a neighbour that is not there.
@@ -317,3 +323,19 @@ pub const FRAG_TTL_MS: u64 = 2000;
 /// management thread frees them. It drains every millisecond and snapshots change far
 /// less often; when full the worker delays its next adoption by a loop, never frees.
 pub const RETIRE_QUEUE: usize = 16;
+
+/// ICMP errors (fragmentation needed) one worker generates per second at most, and how many
+/// it may send at once: the kernel's `icmp_msgs_per_sec` (1000) and `icmp_msgs_burst` (50),
+/// per worker. A flood of oversized DF packets (or spoofed ones, to make the appliance a
+/// reflector) gets answers at this rate; the rest are dropped (`drop_icmp_rate_limit`).
+pub const ICMP_ERRORS_PER_SEC: u64 = 1000;
+pub const ICMP_ERRORS_BURST: u64 = 50;
+
+/// Packets for the appliance itself (health-check replies, ssh, sync, VRRP, ARP replies for
+/// the kernel) one worker passes to the exception path per second at most, and at once. The
+/// management thread writes each to a tap with a system call, about a microsecond each: 50 000
+/// a second per worker keeps a flood to the appliance's own address from taking that thread
+/// (and its health checks and ARP) away, while control traffic stays far below it. The burst
+/// is half a kernel ring ([`KERNEL_RING`]), so a burst fits in the ring.
+pub const EXCEPTION_PER_SEC: u64 = 50_000;
+pub const EXCEPTION_BURST: u64 = KERNEL_RING as u64 / 2;

@@ -15,6 +15,7 @@
 //! - `fragments.rs`: the fragment table and the later fragments of a datagram;
 //! - `arp.rs`: ARP answers and neighbour events for the management thread;
 //! - `output.rs`: the output trait, next-hop resolution and the wait queue for unresolved ones;
+//! - `limits.rs`: per-worker rate limits (generated ICMP errors, the exception path);
 //! - `sim.rs`: engines in process over plain buffers (fixtures, property tests, fuzzing);
 //! - `fuzz.rs`: the fuzz driver (arbitrary bytes -> frames on two ports of two workers).
 
@@ -25,6 +26,7 @@ mod fragments;
 pub mod fuzz;
 mod icmp;
 mod inbound;
+pub mod limits;
 mod local;
 mod output;
 mod reply;
@@ -76,6 +78,8 @@ pub struct Engine<F> {
     /// What the first fragments of datagrams decided, for their later fragments.
     pub frags: FragTable,
     pub traffic: RealTraffic,
+    /// What a flood may make this worker generate or pass to the kernel.
+    pub limits: limits::Limits,
     /// The clock (ms) the caller sets before processing.
     pub now: u64,
     /// What `warm` parsed of the burst being processed (the first `n_warmed` packets), so
@@ -126,6 +130,7 @@ impl<F: Frame> Engine<F> {
             pending: Pending::default(),
             frags: FragTable::new(),
             traffic,
+            limits: limits::Limits::default(),
             now: 0,
             warmed: [Err(WireError::Truncated); WARM_MAX],
             n_warmed: 0,
