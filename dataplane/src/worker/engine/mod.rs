@@ -214,6 +214,12 @@ impl<F: Frame> Engine<F> {
         }
     }
 
+    /// The worker is stopping: frees the packets parked for ARP (the only packets an engine
+    /// holds between loops) and counts them as `drop_at_stop`.
+    pub fn stop(&mut self, t: &mut WorkerTotals) {
+        t.add(Counter::DropAtStop, self.pending.free_all() as u64);
+    }
+
     /// Once per loop: expires up to [`EXPIRE_BUDGET`] connections (bounded work, never a
     /// stall) and releases the persistence templates of the connections that ended.
     pub fn housekeep(&mut self, t: &mut WorkerTotals) {
