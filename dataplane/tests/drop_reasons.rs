@@ -8,9 +8,7 @@ use common::packets::*;
 use common::two_ports::{config, EXT_MAC, INT_MAC};
 use dataplane::dpdk::PortStats;
 use dataplane::mgmt::counters::MgmtCounters;
-use dataplane::tunables::{
-    EXCEPTION_BURST, ICMP_ERRORS_BURST, PENDING_PER_HOP, PENDING_WAIT_MS,
-};
+use dataplane::tunables::{EXCEPTION_BURST, ICMP_ERRORS_BURST, PENDING_PER_HOP, PENDING_WAIT_MS};
 use dataplane::wire::{checksum, VecFrame};
 use dataplane::worker::counters::{Counter, Family};
 use dataplane::worker::engine::sim::Sim;
@@ -105,7 +103,11 @@ fn cases() -> Vec<(&'static str, Case)> {
         }),
         ("conn_refused_full", || {
             // 1024 UDP flows fill the table (UDP entries are never evicted); one more is refused.
-            let mut s = sim(&nat().replace("max_per_core: 4096", "max_per_core: 1024"), 1, false);
+            let mut s = sim(
+                &nat().replace("max_per_core: 4096", "max_per_core: 1024"),
+                1,
+                false,
+            );
             for sport in 0..1025u16 {
                 s.rx(0, EXT, &query(20000 + sport, b"q"));
             }
@@ -127,7 +129,11 @@ fn cases() -> Vec<(&'static str, Case)> {
         }),
         ("drop_not_for_us", || {
             let mut s = sim(&nat(), 1, false);
-            s.rx(0, EXT, &from_client(ip("198.18.0.50"), 17, &udp(1, 2, b"x")));
+            s.rx(
+                0,
+                EXT,
+                &from_client(ip("198.18.0.50"), 17, &udp(1, 2, b"x")),
+            );
             (s, 1)
         }),
         ("drop_no_service", || {
@@ -152,8 +158,26 @@ fn cases() -> Vec<(&'static str, Case)> {
             let yaml = nat().replace("routes: [{prefix: 0.0.0.0/0, via: 198.18.0.254}]\n", "");
             let mut s = sim(&yaml, 1, false);
             let far = ip("203.0.113.9");
-            s.rx(0, EXT, &ipv4(EXT_MAC, ROUTER_MAC, far, vip(), 6, &tcp(40000, 80, 0x02, b"")));
-            let reply = ipv4(INT_MAC, REAL1_MAC, real1(), far, 6, &tcp(80, 40000, 0x12, b""));
+            s.rx(
+                0,
+                EXT,
+                &ipv4(
+                    EXT_MAC,
+                    ROUTER_MAC,
+                    far,
+                    vip(),
+                    6,
+                    &tcp(40000, 80, 0x02, b""),
+                ),
+            );
+            let reply = ipv4(
+                INT_MAC,
+                REAL1_MAC,
+                real1(),
+                far,
+                6,
+                &tcp(80, 40000, 0x12, b""),
+            );
             s.rx(0, INT, &reply);
             (s, 1)
         }),
@@ -238,7 +262,14 @@ fn cases() -> Vec<(&'static str, Case)> {
         ("drop_bad_icmp_checksum", || {
             let mut s = sim(&nat(), 1, false);
             s.rx(0, EXT, &syn(40000));
-            let reply_we_sent = ipv4(CLIENT_MAC, EXT_MAC, vip(), client(), 6, &tcp(80, 40000, 0x12, b""));
+            let reply_we_sent = ipv4(
+                CLIENT_MAC,
+                EXT_MAC,
+                vip(),
+                client(),
+                6,
+                &tcp(80, 40000, 0x12, b""),
+            );
             let mut err = ipv4(
                 EXT_MAC,
                 ROUTER_MAC,
@@ -351,15 +382,23 @@ fn documented() -> Vec<(String, String, String)> {
 fn every_drop_reason_is_documented_with_its_cause() {
     let rows = documented();
     let names: Vec<&str> = rows.iter().map(|(n, _, _)| n.as_str()).collect();
-    let want: Vec<&str> = declared_drops()
+    let listed: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(
+        listed.len(),
+        names.len(),
+        "a drop is listed twice: {names:?}"
+    );
+    let want: BTreeSet<&str> = declared_drops()
         .iter()
         .map(|c| c.name())
         .chain(other_drops())
         .collect();
-    assert_eq!(
-        names, want,
-        "docs/counters.md `## Drop reasons` must list every drop (worker, port, management) \
-         in declaration order"
+    let missing: Vec<_> = want.difference(&listed).collect();
+    let unknown: Vec<_> = listed.difference(&want).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "docs/counters.md `## Drop reasons` must list every drop (worker, port, management): \
+         missing {missing:?}, not a drop {unknown:?}"
     );
     for (name, place, cause) in &rows {
         let place_ok = match declared_drops().iter().find(|c| c.name() == name) {
