@@ -81,8 +81,10 @@ pub const MAX_BURST: usize = 256;
 /// without touching the shared ring.
 pub const MEMPOOL_CACHE: u32 = 256;
 
-/// Mbufs added to the automatically sized pool beyond every descriptor, burst and cache: what
-/// is parked for ARP, queued to the kernel or in handoff rings at one time.
+/// Mbufs added to the automatically sized pool beyond everything that can hold one at once
+/// (runtime/mbufs.rs: descriptors, bursts, caches, handoff and kernel rings, ARP queues): a
+/// margin for what a PMD keeps beyond its descriptors (af_xdp's fill ring, pcap's reader) and
+/// for the management thread's own frames (ARP requests, gratuitous ARP).
 pub const MEMPOOL_SPARE: u32 = 4096;
 
 /// Real ids a worker's per-real arrays (load counts, traffic, published figures: about 100
