@@ -92,9 +92,17 @@ pub const MEMPOOL_SPARE: u32 = 4096;
 /// reals added over the appliance's life.
 pub const MAX_REALS: u32 = 1 << 16;
 
-/// Slots of each worker-to-worker handoff ring (a power of two for rte_ring). 4096 packets
-/// absorb a burst from every queue of a busy peer for several loop iterations.
+/// Slots of each worker-to-worker handoff ring (a power of two for rte_ring), at most. 4096
+/// packets absorb a burst from every queue of a busy peer for several loop iterations.
 pub const HANDOFF_RING: u32 = 4096;
+
+/// Mbufs all handoff rings together may hold: with n workers there are n(n-1) rings, so each
+/// gets `HANDOFF_MBUFS / (n(n-1))` slots (a power of two, between [`HANDOFF_RING_MIN`] and
+/// [`HANDOFF_RING`]): two workers keep 4096 each, four get 512. The packet pool holds every
+/// ring full (runtime/mbufs.rs), so this keeps a many-worker pool from growing with n^2.
+pub const HANDOFF_MBUFS: u32 = 8192;
+/// The smallest handoff ring: two full bursts of `MAX_BURST`.
+pub const HANDOFF_RING_MIN: u32 = 512;
 
 /// Slots of each worker's ring to the management thread (packets for the kernel) and of the
 /// management thread's ring to worker 0 (the kernel's output, ARP it builds). The exception

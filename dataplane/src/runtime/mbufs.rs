@@ -9,8 +9,18 @@
 
 use crate::config::{Config, Mode};
 use crate::tunables::{
-    HANDOFF_RING, KERNEL_RING, MAX_BURST, MEMPOOL_CACHE, MEMPOOL_SPARE, PENDING_PACKETS,
+    HANDOFF_MBUFS, HANDOFF_RING, HANDOFF_RING_MIN, KERNEL_RING, MAX_BURST, MEMPOOL_CACHE,
+    MEMPOOL_SPARE, PENDING_PACKETS,
 };
+
+/// Slots of each handoff ring with `workers` workers: their share of [`HANDOFF_MBUFS`].
+pub fn handoff_ring(workers: u32) -> u32 {
+    let rings = (workers * workers.saturating_sub(1)).max(1);
+    let share = (HANDOFF_MBUFS / rings).max(1);
+    // The largest power of two within the share.
+    let pow = 1u32 << (31 - share.leading_zeros());
+    pow.clamp(HANDOFF_RING_MIN, HANDOFF_RING)
+}
 
 /// Descriptors of each exception interface's queue (net_tap; mgmt/exception.rs).
 pub const TAP_DESCRIPTORS: u32 = 512;
@@ -64,7 +74,7 @@ impl MbufHolders {
             taps,
             staging: n * per_worker + caches,
             handoff_rings: if lb {
-                n * n.saturating_sub(1) * HANDOFF_RING
+                n * n.saturating_sub(1) * handoff_ring(n)
             } else {
                 0
             },
@@ -130,6 +140,7 @@ mod tests {
         // One port has an exception interface.
         assert_eq!(h.taps, 2 * TAP_DESCRIPTORS);
         assert_eq!(h.handoff_rings, 2 * HANDOFF_RING);
+        assert_eq!(handoff_ring(2), HANDOFF_RING);
         assert_eq!(h.exception, 3 * KERNEL_RING + 2 * MAX_BURST as u32);
         assert_eq!(h.arp_queues, 2 * PENDING_PACKETS as u32);
         // Two workers: own RX burst, TX staging on 2 ports, 1 handoff, 1 kernel; 3 caches.
@@ -163,6 +174,18 @@ mod tests {
         assert!(e.contains(&format!("Set at least {need},")), "{e}");
         let enough = config("[1, 2]", &format!(", mbufs: {need}"));
         assert_eq!(MbufHolders::pool(&enough), Ok(need));
+    }
+
+    #[test]
+    fn handoff_rings_share_a_fixed_budget() {
+        assert_eq!(handoff_ring(1), HANDOFF_RING);
+        assert_eq!(handoff_ring(2), 4096);
+        assert_eq!(handoff_ring(3), 1024);
+        assert_eq!(handoff_ring(4), 512);
+        assert_eq!(handoff_ring(16), HANDOFF_RING_MIN);
+        for n in 2..=4 {
+            assert!(n * (n - 1) * handoff_ring(n) <= HANDOFF_MBUFS, "{n}");
+        }
     }
 
     #[test]

@@ -70,10 +70,11 @@ impl<F> Pending<F> {
     }
 
     /// Holds `f` until its neighbour is known (never grows past CAPACITY: no allocation),
-    /// unless the queue is full or already holds PER_HOP packets for this next hop.
+    /// unless the queue is full or already holds PER_HOP packets for this next hop (`waiting`,
+    /// from [`Pending::parked_for`]).
     #[inline]
-    pub fn park(&mut self, f: F, hop: Hop, now: u64, t: &mut WorkerTotals) {
-        if self.items.len() < CAPACITY && self.parked_for(hop.next_hop) < PER_HOP {
+    pub fn park(&mut self, f: F, hop: Hop, waiting: usize, now: u64, t: &mut WorkerTotals) {
+        if self.items.len() < CAPACITY && waiting < PER_HOP {
             self.items.push((f, hop, now + WAIT_MS));
         } else {
             t.inc(Counter::DropNeighbourQueueFull);
@@ -144,13 +145,14 @@ impl<F: Frame> Engine<F> {
             None => {
                 // One request per waiting neighbour: while packets are parked for it, the
                 // management thread has been asked already (a flood adds no events).
-                if self.pending.parked_for(hop.next_hop) == 0 {
+                let waiting = self.pending.parked_for(hop.next_hop);
+                if waiting == 0 {
                     let _ = self.events.push(NeighEvent::Missing {
                         port: hop.port,
                         ip: hop.next_hop,
                     });
                 }
-                self.pending.park(f, hop, self.now, t);
+                self.pending.park(f, hop, waiting, self.now, t);
             }
         }
     }
