@@ -32,9 +32,10 @@ pub struct MbufHolders {
     pub descriptors: u32,
     /// The exception interfaces' own descriptors.
     pub taps: u32,
-    /// Each worker's bursts (the one being processed, TX staging per port, handoff staging per
-    /// peer, kernel staging) and every lcore's mempool cache (DPDK lets a cache grow to 1.5x
-    /// its size before flushing).
+    /// What each worker stages in one loop (everything it takes in a loop — a burst from each
+    /// port's RX queue, from each peer's handoff ring and from the management thread — waits in
+    /// its TX, handoff or kernel bursts until the loop's flush) and every lcore's mempool cache
+    /// (DPDK lets a cache grow to 1.5x its size before flushing).
     pub staging: u32,
     /// Worker-to-worker handoff rings, full.
     pub handoff_rings: u32,
@@ -49,7 +50,7 @@ impl MbufHolders {
     /// The holders of `cfg` run with `cfg.workers.cores.len()` workers.
     pub fn of(cfg: &Config) -> MbufHolders {
         let n = cfg.workers.cores.len() as u32;
-        let burst = MAX_BURST as u32;
+        let burst = u32::from(cfg.workers.burst);
         let ports = cfg.ports.len() as u32;
         let descriptors = cfg
             .ports
@@ -57,7 +58,7 @@ impl MbufHolders {
             .map(|p| (u32::from(p.rx_desc) + u32::from(p.tx_desc)) * n)
             .sum();
         let caches = (n + 1) * (MEMPOOL_CACHE + MEMPOOL_CACHE / 2);
-        let per_worker = burst * (1 + ports + n.saturating_sub(1) + 1);
+        let per_worker = burst * (ports + n.saturating_sub(1) + 1);
         let lb = cfg.mode == Mode::Lb;
         let taps = if lb {
             let with_tap = cfg
@@ -79,7 +80,7 @@ impl MbufHolders {
                 0
             },
             exception: if lb {
-                (n + 1) * KERNEL_RING + 2 * burst
+                (n + 1) * KERNEL_RING + 2 * MAX_BURST as u32
             } else {
                 0
             },
@@ -98,13 +99,14 @@ impl MbufHolders {
     }
 
     /// The pool: `eal.mbufs` if set and large enough, else every holder plus
-    /// [`MEMPOOL_SPARE`] rounded to a mempool's best size (2^k - 1). An explicit size below
-    /// what can be held at once is refused with what it must be.
+    /// [`MEMPOOL_SPARE`] (not rounded up to 2^k - 1, DPDK's most compact size: the sum is
+    /// already generous, and rounding could double it). An explicit size below what can be
+    /// held at once is refused with what it must be.
     pub fn pool(cfg: &Config) -> Result<u32, String> {
         let h = MbufHolders::of(cfg);
         let need = h.total();
         match cfg.eal.mbufs {
-            0 => Ok((need + MEMPOOL_SPARE).next_power_of_two() - 1),
+            0 => Ok(need + MEMPOOL_SPARE),
             n if n >= need => Ok(n),
             n => Err(format!(
                 "eal.mbufs: {n} mbufs are fewer than the appliance may hold at once ({need}: \
@@ -143,11 +145,9 @@ mod tests {
         assert_eq!(handoff_ring(2), HANDOFF_RING);
         assert_eq!(h.exception, 3 * KERNEL_RING + 2 * MAX_BURST as u32);
         assert_eq!(h.arp_queues, 2 * PENDING_PACKETS as u32);
-        // Two workers: own RX burst, TX staging on 2 ports, 1 handoff, 1 kernel; 3 caches.
-        assert_eq!(
-            h.staging,
-            2 * 5 * MAX_BURST as u32 + 3 * (MEMPOOL_CACHE * 3 / 2)
-        );
+        // Two workers, each taking a burst of 32 from 2 ports, 1 peer and the management
+        // thread per loop; 3 caches (2 workers and the management thread).
+        assert_eq!(h.staging, 2 * 4 * 32 + 3 * (MEMPOOL_CACHE * 3 / 2));
     }
 
     /// The automatic pool holds every queue full with the descriptors still refilled: what
@@ -158,8 +158,7 @@ mod tests {
             let cfg = config(workers, "");
             let h = MbufHolders::of(&cfg);
             let pool = MbufHolders::pool(&cfg).unwrap();
-            assert!(pool >= h.total() + MEMPOOL_SPARE, "{workers}: {pool} {h:?}");
-            assert!((pool + 1).is_power_of_two());
+            assert_eq!(pool, h.total() + MEMPOOL_SPARE, "{workers}: {h:?}");
             // The attacker-reachable queues together stay under a quarter of the pool.
             assert!(4 * (h.exception + h.arp_queues) < pool, "{workers}: {h:?}");
         }
