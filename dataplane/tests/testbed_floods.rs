@@ -124,8 +124,8 @@ fn floods_to_the_exception_path_and_an_unresolved_real_leave_established_traffic
     let session = echo_session(250);
     std::thread::sleep(Duration::from_secs(1));
     // First towards the ghost, paced (about 4000/s over 2.5 s) so the veths lose (almost)
-    // none of it: the counters must account for the datagrams. Then to the own address, as fast as the
-    // client can. New clients come during each.
+    // none of it: the counters must account for the datagrams. Then to the own address, as
+    // fast as the client can. New clients come during each.
     let ghost = flood(VIP, 9999, GHOST_FLOOD, 4000);
     let mut during: Vec<Option<String>> = (0..3).map(|_| curl()).collect();
     let ghost_sent = flood_sent(ghost);
