@@ -82,8 +82,10 @@ pub const MAX_BURST: usize = 256;
 /// without touching the shared ring.
 pub const MEMPOOL_CACHE: u32 = 256;
 
-/// Mbufs added to the automatically sized pool beyond every descriptor, burst and cache: what
-/// is parked for ARP, queued to the kernel or in handoff rings at one time.
+/// Mbufs added to the automatically sized pool beyond everything that can hold one at once
+/// (runtime/mbufs.rs: descriptors, bursts, caches, handoff and kernel rings, ARP queues): a
+/// margin for what a PMD keeps beyond its descriptors (af_xdp's fill ring, pcap's reader) and
+/// for the management thread's own frames (ARP requests, gratuitous ARP).
 pub const MEMPOOL_SPARE: u32 = 4096;
 
 /// Real ids a worker's per-real arrays (load counts, traffic, published figures: about 100
@@ -91,9 +93,17 @@ pub const MEMPOOL_SPARE: u32 = 4096;
 /// reals added over the appliance's life.
 pub const MAX_REALS: u32 = 1 << 16;
 
-/// Slots of each worker-to-worker handoff ring (a power of two for rte_ring). 4096 packets
-/// absorb a burst from every queue of a busy peer for several loop iterations.
+/// Slots of each worker-to-worker handoff ring (a power of two for rte_ring), at most. 4096
+/// packets absorb a burst from every queue of a busy peer for several loop iterations.
 pub const HANDOFF_RING: u32 = 4096;
+
+/// Mbufs all handoff rings together may hold: with n workers there are n(n-1) rings, so each
+/// gets `HANDOFF_MBUFS / (n(n-1))` slots (a power of two, between [`HANDOFF_RING_MIN`] and
+/// [`HANDOFF_RING`]): two workers keep 4096 each, four get 512. The packet pool holds every
+/// ring full (runtime/mbufs.rs), so this keeps a many-worker pool from growing with n^2.
+pub const HANDOFF_MBUFS: u32 = 8192;
+/// The smallest handoff ring: two full bursts of `MAX_BURST`.
+pub const HANDOFF_RING_MIN: u32 = 512;
 
 /// Slots of each worker's ring to the management thread (packets for the kernel) and of the
 /// management thread's ring to worker 0 (the kernel's output, ARP it builds). The exception
@@ -296,6 +306,12 @@ pub const DUMP_SLOTS_PER_LOOP: u32 = 1024;
 /// two bursts without growing the per-worker footprint.
 pub const PENDING_PACKETS: usize = 64;
 
+/// Packets parked for one next hop at most: a flood towards a neighbour that never answers
+/// (a NAT real that is down, a spoofed on-link destination) holds at most this many and
+/// leaves the rest of the queue to other next hops (the kernel's per-neighbour `unres_qlen`
+/// idea). A quarter of [`PENDING_PACKETS`]: four stuck neighbours cannot block a fifth.
+pub const PENDING_PER_HOP: usize = 16;
+
 /// How long (ms) a parked packet waits for its next hop before it is dropped
 /// (`drop_no_neighbour`): the management thread asks every second, so one full retry
 /// round; longer would only hold mbufs for a neighbour that is not there.
@@ -318,3 +334,19 @@ pub const FRAG_TTL_MS: u64 = 2000;
 /// management thread frees them. It drains every millisecond and snapshots change far
 /// less often; when full the worker delays its next adoption by a loop, never frees.
 pub const RETIRE_QUEUE: usize = 16;
+
+/// ICMP errors (fragmentation needed) one worker generates per second at most, and how many
+/// it may send at once: the kernel's `icmp_msgs_per_sec` (1000) and `icmp_msgs_burst` (50),
+/// per worker. A flood of oversized DF packets (or spoofed ones, to make the appliance a
+/// reflector) gets answers at this rate; the rest are dropped (`drop_icmp_rate_limit`).
+pub const ICMP_ERRORS_PER_SEC: u64 = 1000;
+pub const ICMP_ERRORS_BURST: u64 = 50;
+
+/// Packets for the appliance itself (health-check replies, ssh, sync, VRRP, ARP replies for
+/// the kernel) one worker passes to the exception path per second at most, and at once. The
+/// management thread writes each to a tap with a system call, about a microsecond each: 50 000
+/// a second per worker keeps a flood to the appliance's own address from taking that thread
+/// (and its health checks and ARP) away, while control traffic stays far below it. The burst
+/// is half a kernel ring ([`KERNEL_RING`]), so a burst fits in the ring.
+pub const EXCEPTION_PER_SEC: u64 = 50_000;
+pub const EXCEPTION_BURST: u64 = KERNEL_RING as u64 / 2;

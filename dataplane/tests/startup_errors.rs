@@ -131,3 +131,18 @@ fn missing_file() {
         "{stderr}"
     );
 }
+
+/// A pool smaller than what the descriptors, bursts and caches may hold at once would let
+/// reception starve: refused by key, with the size it must have (runtime/mbufs.rs).
+#[test]
+fn pool_smaller_than_what_may_be_held() {
+    let e = fails(&GOOD.replace("hugepages: off}", "hugepages: off, mbufs: 1000}"));
+    // One worker, one port: 2 x 1024 descriptors, 2 bursts of 32, two caches of 384.
+    assert_eq!(
+        e,
+        "error: eal.mbufs: 1000 mbufs are fewer than the appliance may hold at once (2880: \
+         descriptors 2048, exception interfaces 0, bursts and caches 832, handoff rings 0, \
+         exception path 0, ARP queues 0); a flood could then starve reception. Set at least \
+         2880, or 0 to size the pool automatically"
+    );
+}

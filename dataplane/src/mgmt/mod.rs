@@ -18,7 +18,7 @@ use crate::dpdk::mbuf::Mbuf;
 use crate::dpdk::{Burst, Consumer, Mempool, Port, Producer};
 use crate::lb::neigh::NeighEvent;
 use crate::lb::route::PortIdx;
-use crate::tunables::{MGMT_KERNEL_BURST, MGMT_TAP_BURST};
+use crate::tunables::{KERNEL_RING, MGMT_KERNEL_BURST, MGMT_TAP_BURST};
 
 use crate::wire::Frame;
 use crate::worker::meta::{self, Kind};
@@ -167,10 +167,14 @@ impl Mgmt {
         self.shared_counters.publish(&self.counters);
     }
 
-    /// Workers' packets for the kernel -> the port's tap.
+    /// Workers' packets for the kernel -> the port's tap: at most one ring's worth from each
+    /// worker per tick, so a worker refilling its ring as fast as it is drained (a flood to the
+    /// appliance's own address) cannot keep this thread from its other work.
     fn kernel_in(&mut self) {
         for ring in self.to_kernel.iter_mut() {
-            while ring.dequeue(&mut self.scratch, MGMT_KERNEL_BURST) > 0 {
+            let mut budget = KERNEL_RING as usize;
+            while budget > 0 && ring.dequeue(&mut self.scratch, MGMT_KERNEL_BURST.min(budget)) > 0 {
+                budget = budget.saturating_sub(self.scratch.len());
                 for m in self.scratch.drain() {
                     let (_, port) = meta::decode(m.meta());
                     match self

@@ -17,7 +17,7 @@ use crossbeam::queue::ArrayQueue;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use crate::tunables::{CONN_DUMP_QUEUE, HANDOFF_RING, KERNEL_RING, MAX_REALS, NEIGH_EVENT_QUEUE};
+use crate::tunables::{CONN_DUMP_QUEUE, KERNEL_RING, MAX_REALS, NEIGH_EVENT_QUEUE};
 
 fn secs(d: crate::config::Dur) -> u32 {
     (d.millis() / 1000).clamp(1, u64::from(u32::MAX)) as u32
@@ -87,7 +87,7 @@ pub fn start(
         for (v, slot) in row.iter_mut().enumerate() {
             if w != v {
                 let name = format!("ho{w}-{v}");
-                let (p, c) = Ring::spsc(&name, HANDOFF_RING)?;
+                let (p, c) = Ring::spsc(&name, super::mbufs::handoff_ring(n as u32))?;
                 watched.push(WatchedRing::new(&name, &c, v));
                 *slot = Some(p);
                 handoff_rx[v].push(c);

@@ -9,12 +9,13 @@
 mod drain;
 mod l2;
 mod lb;
+pub mod mbufs;
 pub use lb::conn_timeouts;
 
 use crate::config::{Config, Mode};
 use crate::dpdk::port::PortSetup;
 use crate::dpdk::{lcore, Eal, EalOptions, Mempool, Port, PortStats};
-use crate::tunables::{MAX_BURST, MEMPOOL_CACHE, MEMPOOL_SPARE, MGMT_TICK};
+use crate::tunables::{MEMPOOL_CACHE, MGMT_TICK};
 use crate::worker::counters::Family;
 use crate::worker::gate::StartGate;
 use crate::worker::l2fwd::{self, MacRewrite};
@@ -69,22 +70,6 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Mbufs for every RX/TX descriptor of every queue, plus each worker's bursts and cache.
-fn pool_size(cfg: &Config, queues: u32) -> u32 {
-    if cfg.eal.mbufs > 0 {
-        return cfg.eal.mbufs;
-    }
-    let desc: u32 = cfg
-        .ports
-        .iter()
-        .map(|p| u32::from(p.rx_desc) + u32::from(p.tx_desc))
-        .sum();
-    let workers = cfg.workers.cores.len() as u32;
-    (desc * queues + workers * (2 * MAX_BURST as u32 + MEMPOOL_CACHE) + MEMPOOL_SPARE)
-        .next_power_of_two()
-        - 1
-}
-
 /// When the appliance stops.
 pub enum Until {
     /// When the flag is set (SIGINT/SIGTERM).
@@ -105,6 +90,8 @@ pub enum Until {
 pub fn run(cfg: &Config, until: Until) -> Result<Summary> {
     crate::dpdk::log::install();
     let lcores = crate::config::parse_lcores(&cfg.eal.lcores).map_err(anyhow::Error::msg)?;
+    // Before the EAL: a pool too small for what may be held at once is a config error.
+    mbufs::MbufHolders::pool(cfg).map_err(anyhow::Error::msg)?;
     let eal = Eal::init(&EalOptions {
         lcores: cfg.eal.lcores.clone(),
         main_lcore: cfg.eal.main_lcore.unwrap_or(lcores[0]),
@@ -139,7 +126,7 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
     let nworkers = cfg.workers.cores.len() as u16;
     let pool = Arc::new(Mempool::new(
         "pkt",
-        pool_size(cfg, u32::from(nworkers)),
+        mbufs::MbufHolders::pool(cfg).map_err(anyhow::Error::msg)?,
         MEMPOOL_CACHE,
     )?);
     let mut ports = Vec::with_capacity(cfg.ports.len());

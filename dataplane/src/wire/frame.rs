@@ -37,11 +37,17 @@ pub struct VecFrame {
 impl VecFrame {
     /// A frame holding a copy of `bytes` (tag 0).
     pub fn new(bytes: &[u8]) -> VecFrame {
-        let mut buf = vec![0u8; HEADROOM + bytes.len()];
-        buf[HEADROOM..].copy_from_slice(bytes);
+        VecFrame::with_headroom(bytes, HEADROOM)
+    }
+
+    /// A frame holding a copy of `bytes` with `headroom` bytes in front (a PMD that leaves
+    /// less than DPDK's default).
+    pub fn with_headroom(bytes: &[u8], headroom: usize) -> VecFrame {
+        let mut buf = vec![0u8; headroom + bytes.len()];
+        buf[headroom..].copy_from_slice(bytes);
         VecFrame {
             buf,
-            start: HEADROOM,
+            start: headroom,
             meta: 0,
         }
     }

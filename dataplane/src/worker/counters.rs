@@ -190,7 +190,7 @@ counters! {
     DropNoRoute = "drop_no_route", Drops("no_route"),
         "Packets dropped because no route leads to their destination, or the outgoing port has no IPv4 address (TUN).";
     DropNoNeighbour = "drop_no_neighbour", Drops("no_neighbour"),
-        "Packets dropped because their next hop's MAC was not learned within 1 s, or the queue of packets waiting for one was full.";
+        "Packets dropped because their next hop's MAC was not learned within 1 s (they waited in the ARP queue that long).";
     DropTtl = "drop_ttl", Drops("ttl"),
         "Packets dropped because forwarding would send them with TTL 0 (a NAT rewrite refused them: TTL 0 or 1 on arrival).";
     DropFragment = "drop_fragment", Drops("fragment"),
@@ -213,6 +213,12 @@ counters! {
         "Packets to transmit on a port index the worker does not know (a wiring fault, never expected).";
     DropBadIcmpChecksum = "drop_bad_icmp_checksum", Drops("bad_icmp_checksum"),
         "ICMP errors quoting a connection whose own checksum does not verify (translating them would launder the corruption).";
+    DropNeighbourQueueFull = "drop_neighbour_queue_full", Drops("neighbour_queue_full"),
+        "Packets for an unresolved next hop dropped on arrival: the ARP wait queue was full, or already held its per-neighbour share (a flood towards a neighbour that does not answer).";
+    DropIcmpRateLimit = "drop_icmp_rate_limit", Drops("icmp_rate_limit"),
+        "Packets that called for an ICMP error (fragmentation needed) over the worker's ICMP error rate; dropped unanswered.";
+    DropExceptionRateLimit = "drop_exception_rate_limit", Drops("exception_rate_limit"),
+        "Packets for the appliance itself over the worker's exception-path rate (a flood to its own address); dropped before the kernel ring.";
 }
 
 /// One worker's published counters, on their own cache lines so workers never false-share.

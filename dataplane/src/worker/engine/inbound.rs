@@ -245,6 +245,10 @@ impl<F: Frame> Engine<F> {
             Ok(len) => len,
             Err(e) => return t.inc(drop_reason(e)),
         };
+        // Built (so the packet was answerable), but sent only within the worker's ICMP rate.
+        if !self.limits.icmp_errors.take(self.now) {
+            return t.inc(Counter::DropIcmpRateLimit);
+        }
         let cur = f.data().len();
         if len < cur && !f.trim((cur - len) as u16) {
             return t.inc(Counter::DropMalformed);

@@ -16,6 +16,7 @@
 //! - `fragments.rs`: the fragment table and the later fragments of a datagram;
 //! - `arp.rs`: ARP answers and neighbour events for the management thread;
 //! - `output.rs`: the output trait, next-hop resolution and the wait queue for unresolved ones;
+//! - `limits.rs`: per-worker rate limits (generated ICMP errors, the exception path);
 //! - `sim.rs`: engines in process over plain buffers (fixtures, property tests, fuzzing);
 //! - `fuzz.rs`: the fuzz driver (arbitrary bytes -> frames on two ports of two workers).
 
@@ -27,6 +28,7 @@ mod fragments;
 pub mod fuzz;
 mod icmp;
 mod inbound;
+pub mod limits;
 mod local;
 mod output;
 mod reply;
@@ -81,6 +83,9 @@ pub struct Engine<F> {
     pub traffic: RealTraffic,
     /// Overload marks and the scheduler's view of a service's reals (`admission.rs`).
     admission: Admission,
+
+    /// What a flood may make this worker generate or pass to the kernel.
+    pub limits: limits::Limits,
     /// The clock (ms) the caller sets before processing.
     pub now: u64,
     /// What `warm` parsed of the burst being processed (the first `n_warmed` packets), so
@@ -133,6 +138,7 @@ impl<F: Frame> Engine<F> {
             pending: Pending::default(),
             frags: FragTable::new(),
             traffic,
+            limits: limits::Limits::default(),
             now: 0,
             warmed: [Err(WireError::Truncated); WARM_MAX],
             n_warmed: 0,
@@ -214,6 +220,12 @@ impl<F: Frame> Engine<F> {
             Class::IcmpFragmentToVip => t.inc(Counter::DropFragment),
             Class::NotForUs => t.inc(Counter::DropNotForUs),
         }
+    }
+
+    /// The worker is stopping: frees the packets parked for ARP (the only packets an engine
+    /// holds between loops) and counts them as `drop_at_stop`.
+    pub fn stop(&mut self, t: &mut WorkerTotals) {
+        t.add(Counter::DropAtStop, self.pending.free_all() as u64);
     }
 
     /// Once per loop: expires up to [`EXPIRE_BUDGET`] connections (bounded work, never a

@@ -3,8 +3,10 @@
 //! simulation with vectors). Before a packet leaves by a port, its next hop's MAC is looked up;
 //! an unknown neighbour parks the packet in [`Pending`], a small preallocated queue, and asks
 //! the management thread to resolve it (ARP, usually within a few milliseconds, then a new
-//! snapshot; the worker retries). A packet waits at most [`WAIT_MS`]; a full queue drops the
-//! newcomer. Both are counted as `drop_no_neighbour`.
+//! snapshot; the worker retries). A packet waits at most [`WAIT_MS`] (then `drop_no_neighbour`);
+//! a full queue, or one already holding [`PER_HOP`] packets for the same next hop, drops the
+//! newcomer (`drop_neighbour_queue_full`): a flood towards a neighbour that never answers holds
+//! a bounded number of mbufs and leaves room for the others.
 
 use super::Engine;
 use crate::lb::neigh::NeighEvent;
@@ -14,7 +16,9 @@ use crate::worker::counters::{Counter, WorkerTotals};
 use crate::worker::meta::{self, Kind};
 use std::net::Ipv4Addr;
 
-pub use crate::tunables::{PENDING_PACKETS as CAPACITY, PENDING_WAIT_MS as WAIT_MS};
+pub use crate::tunables::{
+    PENDING_PACKETS as CAPACITY, PENDING_PER_HOP as PER_HOP, PENDING_WAIT_MS as WAIT_MS,
+};
 
 /// Where the engine sends finished packets. Each call owns the packet from then on: it is
 /// sent, queued, or dropped and counted by the implementation.
@@ -56,13 +60,24 @@ impl<F> Pending<F> {
         n
     }
 
-    /// Holds `f` until its neighbour is known (never grows past CAPACITY: no allocation).
+    /// Packets parked for `next_hop` (a bounded scan of at most CAPACITY entries, on the
+    /// unresolved path only).
+    pub fn parked_for(&self, next_hop: Ipv4Addr) -> usize {
+        self.items
+            .iter()
+            .filter(|(_, h, _)| h.next_hop == next_hop)
+            .count()
+    }
+
+    /// Holds `f` until its neighbour is known (never grows past CAPACITY: no allocation),
+    /// unless the queue is full or already holds PER_HOP packets for this next hop (`waiting`,
+    /// from [`Pending::parked_for`]).
     #[inline]
-    pub fn park(&mut self, f: F, hop: Hop, now: u64, t: &mut WorkerTotals) {
-        if self.items.len() < CAPACITY {
+    pub fn park(&mut self, f: F, hop: Hop, waiting: usize, now: u64, t: &mut WorkerTotals) {
+        if self.items.len() < CAPACITY && waiting < PER_HOP {
             self.items.push((f, hop, now + WAIT_MS));
         } else {
-            t.inc(Counter::DropNoNeighbour);
+            t.inc(Counter::DropNeighbourQueueFull);
         }
     }
 
@@ -128,11 +143,16 @@ impl<F: Frame> Engine<F> {
                 out.transmit(hop.port, f, t);
             }
             None => {
-                let _ = self.events.push(NeighEvent::Missing {
-                    port: hop.port,
-                    ip: hop.next_hop,
-                });
-                self.pending.park(f, hop, self.now, t);
+                // One request per waiting neighbour: while packets are parked for it, the
+                // management thread has been asked already (a flood adds no events).
+                let waiting = self.pending.parked_for(hop.next_hop);
+                if waiting == 0 {
+                    let _ = self.events.push(NeighEvent::Missing {
+                        port: hop.port,
+                        ip: hop.next_hop,
+                    });
+                }
+                self.pending.park(f, hop, waiting, self.now, t);
             }
         }
     }
@@ -152,7 +172,8 @@ impl<F: Frame> Engine<F> {
         out.handoff(owner, f, t);
     }
 
-    /// To the kernel behind `port`, if it has an exception interface.
+    /// To the kernel behind `port`, if it has an exception interface, within the worker's
+    /// exception-path rate.
     pub(super) fn deliver_to_kernel<O: Output<F>>(
         &mut self,
         f: F,
@@ -160,16 +181,18 @@ impl<F: Frame> Engine<F> {
         out: &mut O,
         t: &mut WorkerTotals,
     ) {
-        if self
+        if !self
             .snap
             .ports
             .get(usize::from(port))
             .is_some_and(|p| p.exception)
         {
-            out.kernel(port, f, t);
-        } else {
-            t.inc(Counter::DropNoException);
+            return t.inc(Counter::DropNoException);
         }
+        if !self.limits.exception.take(self.now) {
+            return t.inc(Counter::DropExceptionRateLimit);
+        }
+        out.kernel(port, f, t);
     }
 
     /// Sends the parked packets whose neighbour is now known; drops those that waited too long.

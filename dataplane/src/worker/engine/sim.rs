@@ -63,14 +63,40 @@ pub struct Recorder {
     pub handoffs: Vec<(usize, VecFrame)>,
     /// Frames for the kernel behind a port.
     pub kernel: Vec<(PortIdx, VecFrame)>,
+    /// Room left in the TX queues, the handoff rings and the ring to the kernel (None:
+    /// unbounded); a full one drops and counts as the DPDK outputs do (worker/lb/output.rs).
+    pub room: Room,
     n_workers: usize,
     n_ports: usize,
+}
+
+/// Packets each simulated queue still takes (None: any number).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Room {
+    pub tx: Option<usize>,
+    pub handoff: Option<usize>,
+    pub kernel: Option<usize>,
+}
+
+/// Takes one slot of `room`; false if none is left.
+fn take(room: &mut Option<usize>) -> bool {
+    match room {
+        None => true,
+        Some(0) => false,
+        Some(n) => {
+            *n -= 1;
+            true
+        }
+    }
 }
 
 impl Output<VecFrame> for Recorder {
     fn transmit(&mut self, port: PortIdx, f: VecFrame, t: &mut WorkerTotals) {
         if usize::from(port) >= self.n_ports {
             return t.inc(Counter::DropBadPort);
+        }
+        if !take(&mut self.room.tx) {
+            return t.inc(Counter::TxDropped);
         }
         t.inc(Counter::Tx);
         self.sent.push((port, f));
@@ -81,12 +107,18 @@ impl Output<VecFrame> for Recorder {
             return t.inc(Counter::DropNoHandoffRing);
         }
         t.inc(Counter::HandoffOut);
+        if !take(&mut self.room.handoff) {
+            return t.inc(Counter::HandoffRingFull);
+        }
         self.handoffs.push((w, f));
     }
 
     fn kernel(&mut self, port: PortIdx, mut f: VecFrame, t: &mut WorkerTotals) {
         f.set_meta(meta::encode(Kind::Kernel, port));
         t.inc(Counter::ToKernel);
+        if !take(&mut self.room.kernel) {
+            return t.inc(Counter::ToKernelRingFull);
+        }
         self.kernel.push((port, f));
     }
 }
@@ -212,14 +244,26 @@ impl Sim {
     /// `frame` arrives on `port` at worker `w` (its own RX queue), then one loop of every
     /// worker runs: handoffs delivered, parked packets retried, connections expired.
     pub fn rx(&mut self, w: usize, port: PortIdx, frame: &[u8]) {
+        self.rx_frame(w, port, VecFrame::new(frame));
+    }
+
+    /// As [`Sim::rx`], for a frame built by the caller (its headroom, say).
+    pub fn rx_frame(&mut self, w: usize, port: PortIdx, frame: VecFrame) {
         self.follow();
         let sw = &mut self.workers[w];
         sw.engine.now = self.now;
         sw.totals.inc(Counter::Rx);
-        sw.engine.warm(std::iter::once(frame));
+        sw.engine.warm(std::iter::once(frame.data()));
         sw.engine
-            .process_received(0, VecFrame::new(frame), port, &mut sw.out, &mut sw.totals);
+            .process_received(0, frame, port, &mut sw.out, &mut sw.totals);
         self.poll();
+    }
+
+    /// Every worker stops, as the DPDK worker does at the end of its loop.
+    pub fn stop(&mut self) {
+        for sw in &mut self.workers {
+            sw.engine.stop(&mut sw.totals);
+        }
     }
 
     /// `frame` is the kernel's output on `port`'s exception interface, which the management

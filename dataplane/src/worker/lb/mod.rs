@@ -165,7 +165,7 @@ impl LbWorker {
         }
         // Stopping: every loop ends flushed, so only packets parked for ARP are still ours.
         // What waits in rings is counted by the stopping thread once every worker is gone.
-        t.add(Counter::DropAtStop, eng.pending.free_all() as u64);
+        eng.stop(&mut t);
         counters.publish(&t);
         0
     }
