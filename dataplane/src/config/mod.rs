@@ -5,6 +5,8 @@ mod kinds;
 mod console;
 mod lcores;
 mod load;
+#[cfg(test)]
+mod prop_no_panic;
 mod restart;
 mod schema;
 mod units;
@@ -15,7 +17,7 @@ pub use kinds::{ForwardMode, SchedKind, UnknownForwardMode, UnknownScheduler};
 
 pub use console::Console;
 pub use lcores::parse_lcores;
-pub use load::{load_file, load_str, ConfigError};
+pub use load::{check_file, check_str, load_file, load_str, ConfigError};
 pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
 pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};
