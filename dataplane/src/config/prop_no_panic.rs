@@ -160,10 +160,10 @@ fn edit() -> impl Strategy<Value = Edit> {
     ])
     .prop_map(String::from);
     prop_oneof![
-        6 => (at.clone(), hostile_scalar()).prop_map(|(a, v)| Edit::Replace(a, v)),
-        2 => at.clone().prop_map(Edit::Remove),
-        2 => (at.clone(), key, hostile_scalar()).prop_map(|(a, k, v)| Edit::AddKey(a, k, v)),
-        1 => at.clone().prop_map(Edit::Duplicate),
+        6 => (at, hostile_scalar()).prop_map(|(a, v)| Edit::Replace(a, v)),
+        2 => at.prop_map(Edit::Remove),
+        2 => (at, key, hostile_scalar()).prop_map(|(a, k, v)| Edit::AddKey(a, k, v)),
+        1 => at.prop_map(Edit::Duplicate),
         1 => at.prop_map(Edit::Wrap),
     ]
 }
