@@ -63,6 +63,7 @@ pub fn check_str(text: &str) -> Result<String, ConfigError> {
 
 /// Parses and validates a config from YAML text.
 pub fn load_str(text: &str) -> Result<Config, ConfigError> {
+    super::guard::check_text_bounds(text)?;
     let de = serde_yaml_ng::Deserializer::from_str(text);
     let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();

@@ -3,6 +3,7 @@
 mod kinds;
 
 mod console;
+mod guard;
 mod lcores;
 mod load;
 #[cfg(test)]

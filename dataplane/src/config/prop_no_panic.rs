@@ -302,3 +302,49 @@ fn shipped_configs_pass_check_and_round_trip() {
         check_text(text);
     }
 }
+
+/// Nesting deep enough to overflow a recursive parser's stack: refused, not a crash (a stack
+/// overflow aborts the process, which no panic hook sees).
+#[test]
+fn deep_nesting_is_refused() {
+    let n = 100_000;
+    // (text, the line of the 129th level)
+    for (text, line) in [
+        (format!("eal: {}1{}\n", "[".repeat(n), "]".repeat(n)), 1),
+        (format!("eal: {}1{}\n", "{a: ".repeat(n), "}".repeat(n)), 1),
+        (format!("eal:\n{}1\n", "- ".repeat(n)), 2),
+        (format!("eal:\n{}", "[\n".repeat(n)), 130),
+    ] {
+        let t = std::time::Instant::now();
+        let e = super::check_str(&text).unwrap_err();
+        assert_eq!(e.line, Some(line), "{e}");
+        assert!(e.reason.ends_with("nested deeper than 128 levels"), "{e}");
+        // Refused by a linear scan, not after the parser's quadratic pass (minutes at this depth).
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+}
+
+/// The "billion laughs": aliases that expand exponentially are refused, not expanded.
+#[test]
+fn alias_bombs_are_refused() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let t = std::time::Instant::now();
+    let e = super::check_str(&text).unwrap_err();
+    assert!(!e.reason.is_empty(), "{e}");
+    // Bounded work: a refusal, not 10^12 nodes (a generous bound for a loaded machine).
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        t.elapsed()
+    );
+}
