@@ -159,8 +159,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
 }
 
 fn check(path: &Path) -> anyhow::Result<()> {
-    let cfg = load(path)?;
-    print!("{}", serde_yaml_ng::to_string(&cfg)?);
+    let printed =
+        config::check_file(path).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+    print!("{printed}");
     Ok(())
 }
 

@@ -150,6 +150,10 @@ pub const RATE_INTERVAL: Duration = Duration::from_secs(1);
 /// A control client that sends nothing for this long is dropped (its thread ends).
 pub const CONTROL_CLIENT_IDLE: Duration = Duration::from_secs(10);
 
+/// A control request must arrive whole (up to its newline) within this of its first byte; a
+/// client that sends part of one and waits is told so and dropped, freeing its slot.
+pub const CONTROL_REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+
 /// Control clients served at once, each on its own short-lived thread: bounds the threads a
 /// local user can make the appliance start.
 pub const CONTROL_MAX_CLIENTS: usize = 8;

@@ -47,6 +47,20 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     load_str(&text)
 }
 
+/// What `dataplane check` does with a config file: load and validate it, then return the
+/// normalised YAML it prints. The property tests and the `check` fuzz target drive `check_str`.
+pub fn check_file(path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
+    check_str(&text)
+}
+
+/// `check_file` on text already read.
+pub fn check_str(text: &str) -> Result<String, ConfigError> {
+    let cfg = load_str(text)?;
+    serde_yaml_ng::to_string(&cfg).map_err(|e| ConfigError::new("", format!("cannot print: {e}")))
+}
+
 /// Parses and validates a config from YAML text.
 pub fn load_str(text: &str) -> Result<Config, ConfigError> {
     let cfg = match parse_json(text) {
@@ -90,6 +104,8 @@ fn parse_json(text: &str) -> Option<Result<Config, ConfigError>> {
 
 /// Parses YAML `text`, naming the key and line of the first error.
 fn parse_yaml(text: &str) -> Result<Config, ConfigError> {
+    // The JSON parser needs no such guard: it is linear, and refuses nesting past 128.
+    super::guard::check_text_bounds(text)?;
     let de = serde_yaml_ng::Deserializer::from_str(text);
     let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();

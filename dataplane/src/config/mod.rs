@@ -5,8 +5,11 @@ mod kinds;
 mod admission;
 
 mod console;
+mod guard;
 mod lcores;
 mod load;
+#[cfg(test)]
+mod prop_no_panic;
 mod restart;
 mod schema;
 mod units;
@@ -18,7 +21,7 @@ pub use kinds::{ForwardMode, SchedKind, UnknownForwardMode, UnknownScheduler};
 pub use admission::{Acl, MAX_ACL_PREFIXES};
 pub use console::Console;
 pub use lcores::parse_lcores;
-pub use load::{load_file, load_str, ConfigError};
+pub use load::{check_file, check_str, load_file, load_str, ConfigError};
 pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
 pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};

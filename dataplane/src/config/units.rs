@@ -20,6 +20,9 @@ impl Dur {
     }
 }
 
+/// The longest duration a config may give: u32::MAX seconds (about 136 years).
+const MAX_DUR_MS: u64 = u32::MAX as u64 * 1000;
+
 impl FromStr for Dur {
     type Err = String;
     fn from_str(s: &str) -> Result<Dur, String> {
@@ -29,15 +32,22 @@ impl FromStr for Dur {
         let n: u64 = num
             .parse()
             .map_err(|_| format!("`{s}` is not a duration (write e.g. 900s, 2m, 250ms)"))?;
-        let ms = match unit {
-            "ms" => n,
-            "s" => n * 1000,
-            "m" => n * 60_000,
-            "h" => n * 3_600_000,
+        let per_unit: u64 = match unit {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
             "" => return Err(format!("`{s}` needs a unit: ms, s, m or h")),
             _ => return Err(format!("`{s}`: unknown unit `{unit}` (ms, s, m, h)")),
         };
-        Ok(Dur(Duration::from_millis(ms)))
+        // The runtime keeps timeouts in u32 seconds; anything longer is a typo, not a wish.
+        match n.checked_mul(per_unit) {
+            Some(ms) if ms <= MAX_DUR_MS => Ok(Dur(Duration::from_millis(ms))),
+            _ => Err(format!(
+                "`{s}` is too long (at most {}s)",
+                MAX_DUR_MS / 1000
+            )),
+        }
     }
 }
 
@@ -187,6 +197,14 @@ mod tests {
         assert!("900".parse::<Dur>().is_err());
         assert!("9x".parse::<Dur>().is_err());
         assert!("s".parse::<Dur>().is_err());
+        assert_eq!(
+            "4294967295s".parse::<Dur>().unwrap().millis(),
+            4_294_967_295_000
+        );
+        for long in ["4294967296s", "18446744073709551615s", "5124095576030431h"] {
+            let e = long.parse::<Dur>().unwrap_err();
+            assert_eq!(e, format!("`{long}` is too long (at most 4294967295s)"));
+        }
         assert_eq!(Dur::secs(5).to_string(), "5s");
     }
 

@@ -6,6 +6,7 @@
 //! that changes it. Nothing here blocks the workers or `tick`: a listing a worker has not
 //! finished in time comes back marked partial.
 
+use super::control_client::{Limits, Line, LineReader};
 use super::Mgmt;
 use crate::config::Config;
 use crate::ctl::proto::{
@@ -20,7 +21,7 @@ use crate::worker::WorkerCounters;
 use anyhow::{bail, Context, Result};
 use crossbeam::channel::{self, Receiver, Sender};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -32,8 +33,8 @@ use std::time::{Duration, Instant};
 
 use crate::tunables::{
     CONN_DUMP_WAIT as DUMP_WAIT, CONTROL_APPLY_WAIT as APPLY_WAIT,
-    CONTROL_CLIENT_IDLE as CLIENT_IDLE, CONTROL_MAX_CLIENTS as MAX_CLIENTS,
-    CONTROL_MAX_LINE as MAX_LINE, CONTROL_POLL as POLL, RATE_INTERVAL,
+    CONTROL_CLIENT_IDLE as CLIENT_IDLE, CONTROL_MAX_CLIENTS as MAX_CLIENTS, CONTROL_POLL as POLL,
+    RATE_INTERVAL,
 };
 
 /// The read-only handles the control and metrics threads read from.
@@ -154,6 +155,19 @@ pub fn start(cfg: &Config, sources: Arc<Sources>, dumps: Vec<Arc<ConnDump>>) -> 
     inbox
 }
 
+/// Tells a client over `MAX_CLIENTS` why it is not served, without waiting on it.
+fn refuse(conn: UnixStream) {
+    let msg = Response::err(format!(
+        "too many control clients (at most {MAX_CLIENTS} at once); try again"
+    ));
+    let mut text = serde_json::to_string(&msg).unwrap_or_default();
+    text.push('\n');
+    let mut c = conn;
+    if c.set_nonblocking(true).is_ok() {
+        let _ = c.write_all(text.as_bytes());
+    }
+}
+
 /// Binds the socket with mode 0600. A stale socket file is replaced; a live one (another
 /// appliance answers on it) is left alone.
 fn bind(path: &Path) -> Result<UnixListener> {
@@ -247,8 +261,7 @@ impl Server {
             match listener.accept() {
                 Ok((conn, _)) => {
                     if me.clients.load(Relaxed) >= MAX_CLIENTS {
-                        let mut c = conn;
-                        let _ = c.write_all(b"{\"ok\":false,\"error\":\"too many clients\"}\n");
+                        refuse(conn);
                         continue;
                     }
                     me.clients.fetch_add(1, Relaxed);
@@ -274,34 +287,48 @@ impl Server {
         }
     }
 
-    /// One client, one request line after another until it closes or goes idle.
+    /// One client, one request line after another until it closes, goes idle, sends a request
+    /// too long or too slowly (`control_client` bounds each), or the appliance stops.
     fn serve(&self, conn: UnixStream, stop: &AtomicBool) -> std::io::Result<()> {
-        conn.set_nonblocking(false)?;
-        conn.set_read_timeout(Some(CLIENT_IDLE))?;
         conn.set_write_timeout(Some(CLIENT_IDLE))?;
         let mut out = conn.try_clone()?;
-        let mut reader = BufReader::new(conn);
-        let mut line = String::new();
-        while !stop.load(Relaxed) {
-            line.clear();
-            let n = (&mut reader).take(MAX_LINE).read_line(&mut line)?;
-            if n == 0 {
-                return Ok(());
-            }
-            let resp = if !line.ends_with('\n') && n as u64 >= MAX_LINE {
-                Response::err(format!("request longer than {MAX_LINE} bytes"))
-            } else {
-                match serde_json::from_str::<Request>(line.trim()) {
-                    Ok(req) => self.handle(req),
-                    Err(e) => Response::err(format!("bad request: {e}")),
-                }
+        let limits = Limits::control();
+        let mut reader = LineReader::new(conn, limits)?;
+        loop {
+            let (resp, last) = match reader.next_line(stop)? {
+                Line::Request(text) => match serde_json::from_str::<Request>(text.trim()) {
+                    Ok(req) => (self.handle(req), false),
+                    Err(e) => (Response::err(format!("bad request: {e}")), false),
+                },
+                Line::NotUtf8 => (Response::err("bad request: not UTF-8"), false),
+                Line::Oversized => (
+                    Response::err(format!(
+                        "request longer than {} bytes (the limit); closing",
+                        limits.max_line
+                    )),
+                    true,
+                ),
+                Line::Slow => (
+                    Response::err(format!(
+                        "request incomplete after {} s (one JSON request per line); closing",
+                        limits.request_deadline.as_secs()
+                    )),
+                    true,
+                ),
+                Line::Idle => (
+                    Response::err(format!("idle for {} s; closing", limits.idle.as_secs())),
+                    true,
+                ),
+                Line::End => return Ok(()),
             };
             let mut text = serde_json::to_string(&resp)
                 .unwrap_or_else(|_| r#"{"ok":false,"error":"cannot encode"}"#.into());
             text.push('\n');
             out.write_all(text.as_bytes())?;
+            if last {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// Takes a rate sample when the last is a second old (the socket's thread does every 50 ms;
@@ -697,6 +724,7 @@ pub(crate) mod tests {
     use crate::lb::snapshot::{service_specs, PortInfo};
     use crate::lb::types::ForwardMode;
     use crate::worker::stats::ConnRecord;
+    use std::io::{BufRead, BufReader};
 
     fn nat() -> Config {
         crate::config::load_str(include_str!("../../../configs/nat.yaml")).expect("nat.yaml")

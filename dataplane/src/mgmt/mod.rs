@@ -6,6 +6,7 @@
 
 pub mod console;
 pub mod control;
+pub mod control_client;
 pub mod control_state;
 pub mod counters;
 pub mod exception;

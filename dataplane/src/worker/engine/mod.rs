@@ -83,7 +83,6 @@ pub struct Engine<F> {
     pub traffic: RealTraffic,
     /// Overload marks and the scheduler's view of a service's reals (`admission.rs`).
     admission: Admission,
-
     /// What a flood may make this worker generate or pass to the kernel.
     pub limits: limits::Limits,
     /// The clock (ms) the caller sets before processing.
