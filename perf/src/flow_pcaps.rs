@@ -31,9 +31,19 @@ impl Phase {
 
 /// Writes one frame per flow `0..flows`, `wire_size` bytes on the wire (with FCS, as pktgen
 /// counts sizes), to `out`. Returns the frames written.
-pub fn write(out: impl Write, target: &Target, flows: u32, phase: Phase, wire_size: usize) -> Result<u64> {
+pub fn write(
+    out: impl Write,
+    target: &Target,
+    flows: u32,
+    phase: Phase,
+    wire_size: usize,
+) -> Result<u64> {
     if !(sizes::MIN..=sizes::MAX).contains(&wire_size) {
-        bail!("size {wire_size}: a wire size from {} to {} bytes", sizes::MIN, sizes::MAX);
+        bail!(
+            "size {wire_size}: a wire size from {} to {} bytes",
+            sizes::MIN,
+            sizes::MAX
+        );
     }
     let mut w = PcapWriter::new(out)?;
     let mut buf = vec![0u8; wire_size - sizes::FCS];
@@ -79,7 +89,10 @@ mod tests {
     #[test]
     fn syn_pcap_opens_each_flow_once_with_syn_alone() {
         let mut bytes = Vec::new();
-        assert_eq!(write(&mut bytes, &target(), 4097, Phase::Syn, 64).unwrap(), 4097);
+        assert_eq!(
+            write(&mut bytes, &target(), 4097, Phase::Syn, 64).unwrap(),
+            4097
+        );
         let frames = read_frames(&bytes).unwrap();
         assert_eq!(frames.len(), 4097);
         let mut seen = std::collections::HashSet::new();
@@ -106,11 +119,17 @@ mod tests {
         let mut bytes = Vec::new();
         assert_eq!(write(&mut bytes, &target(), 3, Phase::Ack, 570).unwrap(), 3);
         let frames = read_frames(&bytes).unwrap();
-        assert_eq!(frames.iter().map(|(_, f)| f.len()).collect::<Vec<_>>(), [566, 566, 566]);
+        assert_eq!(
+            frames.iter().map(|(_, f)| f.len()).collect::<Vec<_>>(),
+            [566, 566, 566]
+        );
         assert!(frames.iter().all(|(_, f)| f[frame::TCP + 13] == 0x18));
         // Valid IPv4 header checksum (the one's complement sum of the header is 0xffff).
         let ip = &frames[0].1[frame::IP..frame::TCP];
-        let sum: u32 = ip.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+        let sum: u32 = ip
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum();
         assert_eq!((sum & 0xffff) + (sum >> 16), 0xffff);
     }
 
@@ -119,7 +138,10 @@ mod tests {
         let e = write(Vec::new(), &target(), 1, Phase::Syn, 63).unwrap_err();
         assert_eq!(e.to_string(), "size 63: a wire size from 64 to 1518 bytes");
         assert_eq!(parse_mac("02:00:00:00:00:0a").unwrap(), [2, 0, 0, 0, 0, 10]);
-        assert_eq!(parse_mac("02:00:00").unwrap_err().to_string(), "MAC `02:00:00`: six hex bytes separated by ':'");
+        assert_eq!(
+            parse_mac("02:00:00").unwrap_err().to_string(),
+            "MAC `02:00:00`: six hex bytes separated by ':'"
+        );
         assert!(parse_mac("02:00:00:00:00:zz").is_err());
     }
 }

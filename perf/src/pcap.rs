@@ -40,7 +40,9 @@ impl<W: Write> PcapWriter<W> {
         let len = u32::try_from(frame.len())
             .ok()
             .filter(|&l| l <= SNAPLEN)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame longer than the snaplen"))?;
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "frame longer than the snaplen")
+            })?;
         let mut h = [0u8; RECORD_HEADER];
         h[0..4].copy_from_slice(&((usecs / 1_000_000) as u32).to_le_bytes());
         h[4..8].copy_from_slice(&((usecs % 1_000_000) as u32).to_le_bytes());
@@ -96,7 +98,8 @@ mod tests {
         assert_eq!(
             bytes,
             [
-                0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0
+                0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0,
+                0, 0
             ]
         );
         assert_eq!(read_frames(&bytes), Some(vec![]));
@@ -111,9 +114,15 @@ mod tests {
         let bytes = w.finish().unwrap();
         assert_eq!(bytes.len(), GLOBAL_HEADER + 2 * RECORD_HEADER + 3 + 60);
         // First record: 1 s, 500000 us, 3 bytes captured of 3.
-        assert_eq!(&bytes[24..40], &[1, 0, 0, 0, 0x20, 0xa1, 7, 0, 3, 0, 0, 0, 3, 0, 0, 0]);
+        assert_eq!(
+            &bytes[24..40],
+            &[1, 0, 0, 0, 0x20, 0xa1, 7, 0, 3, 0, 0, 0, 3, 0, 0, 0]
+        );
         let frames = read_frames(&bytes).unwrap();
-        assert_eq!(frames, vec![(1_500_000, &[1u8, 2, 3][..]), (7, &[9u8; 60][..])]);
+        assert_eq!(
+            frames,
+            vec![(1_500_000, &[1u8, 2, 3][..]), (7, &[9u8; 60][..])]
+        );
     }
 
     #[test]

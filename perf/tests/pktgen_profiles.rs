@@ -102,7 +102,10 @@ fn flag(name: &str) -> u8 {
 }
 
 fn ip(s: &str) -> u64 {
-    u64::from(u32::from(s.parse::<Ipv4Addr>().unwrap_or_else(|_| panic!("`{s}` is not an IPv4 address"))))
+    u64::from(u32::from(
+        s.parse::<Ipv4Addr>()
+            .unwrap_or_else(|_| panic!("`{s}` is not an IPv4 address")),
+    ))
 }
 
 fn mac(s: &str) -> [u8; 6] {
@@ -140,15 +143,29 @@ fn run_pkt(name: &str, text: &str) -> Vec<Phase> {
             ["range", "0", "dst", "mac", "start", m] => dst_mac = Some(mac(m)),
             ["range", "0", "src", "mac", "start", m] => src_mac = Some(mac(m)),
             ["range", "0", which @ ("src" | "dst"), "ip", part, a] => {
-                let f = if *which == "src" { &mut src_ip } else { &mut dst_ip };
+                let f = if *which == "src" {
+                    &mut src_ip
+                } else {
+                    &mut dst_ip
+                };
                 if *part != "inc" {
-                    assert!(allowed(a.parse().unwrap()), "{at}: not an address from 198.18.0.0/15 or a TEST-NET");
+                    assert!(
+                        allowed(a.parse().unwrap()),
+                        "{at}: not an address from 198.18.0.0/15 or a TEST-NET"
+                    );
                 }
                 f.set(part, ip(a));
             }
             ["range", "0", which @ ("src" | "dst"), "port", part, p] => {
-                let f: &mut Field = if *which == "src" { &mut sport } else { &mut dport };
-                f.set(part, u64::from(p.parse::<u16>().unwrap_or_else(|_| panic!("{at}"))));
+                let f: &mut Field = if *which == "src" {
+                    &mut sport
+                } else {
+                    &mut dport
+                };
+                f.set(
+                    part,
+                    u64::from(p.parse::<u16>().unwrap_or_else(|_| panic!("{at}"))),
+                );
             }
             ["range", "0", "proto", "tcp"] => {}
             ["range", "0", "size", "start" | "min" | "max", s] => assert_eq!(*s, "64", "{at}"),
@@ -161,9 +178,20 @@ fn run_pkt(name: &str, text: &str) -> Vec<Phase> {
                 assert!(count > 0, "{at}: unbounded (no `set 0 count N` before it)");
                 let mut flows = HashSet::new();
                 if range {
-                    assert_eq!(dst_mac, Some([2, 0, 0, 0, 0, 1]), "{at}: the appliance's ext MAC");
-                    assert_eq!(src_mac, Some([2, 0, 0, 0, 1, 1]), "{at}: pktgen port 0's MAC");
-                    assert!(dst_ip.pinned() && dport.pinned(), "{at}: the destination must stay on the VIP");
+                    assert_eq!(
+                        dst_mac,
+                        Some([2, 0, 0, 0, 0, 1]),
+                        "{at}: the appliance's ext MAC"
+                    );
+                    assert_eq!(
+                        src_mac,
+                        Some([2, 0, 0, 0, 1, 1]),
+                        "{at}: pktgen port 0's MAC"
+                    );
+                    assert!(
+                        dst_ip.pinned() && dport.pinned(),
+                        "{at}: the destination must stay on the VIP"
+                    );
                     // One packet per mbuf, built in pool order at `start`; sent in the same order.
                     for _ in 0..count.min(RANGE_POOL) {
                         let (s, d) = (src_ip.step(), dst_ip.step());
@@ -174,7 +202,11 @@ fn run_pkt(name: &str, text: &str) -> Vec<Phase> {
                         flows.insert((s, sp as u16));
                     }
                 }
-                phases.push(Phase { flags, count, flows });
+                phases.push(Phase {
+                    flags,
+                    count,
+                    flows,
+                });
                 sending = true;
             }
             _ => panic!("{at}: not a pktgen 23.03 command these profiles use"),
@@ -191,10 +223,17 @@ fn established_profiles_open_their_flows_first() {
         assert_eq!(phases.len(), 2, "{name}: a SYN phase and an ACK phase");
         let (syn, ack) = (&phases[0], &phases[1]);
         assert_eq!(syn.flags, SYN, "{name}: SYN alone in the first phase");
-        assert_eq!((syn.count, syn.flows.len()), (4096, 4096), "{name}: one SYN per flow");
+        assert_eq!(
+            (syn.count, syn.flows.len()),
+            (4096, 4096),
+            "{name}: one SYN per flow"
+        );
         assert_eq!(ack.flags, ACK, "{name}: ACK alone in the second phase");
         assert_eq!(ack.count, 30_000_000, "{name}");
-        assert_eq!(ack.flows, syn.flows, "{name}: ACKs only on the flows the SYNs opened");
+        assert_eq!(
+            ack.flows, syn.flows,
+            "{name}: ACKs only on the flows the SYNs opened"
+        );
         let ports: HashSet<u16> = syn.flows.iter().map(|f| f.1).collect();
         assert_eq!(ports, HashSet::from([1024]), "{name}");
     }
@@ -207,7 +246,11 @@ fn syn_profile_sends_only_new_flows_and_stops() {
     assert_eq!(phases.len(), 1);
     assert_eq!(phases[0].flags, SYN);
     assert_eq!(phases[0].count, RANGE_POOL);
-    assert_eq!(phases[0].flows.len() as u64, RANGE_POOL, "every SYN opens a distinct flow");
+    assert_eq!(
+        phases[0].flows.len() as u64,
+        RANGE_POOL,
+        "every SYN opens a distinct flow"
+    );
     // None of them is one of nat.pkt's, so they are new even after it ran.
     let nat = run_pkt("nat.pkt", &read("nat.pkt"));
     assert!(phases[0].flows.is_disjoint(&nat[0].flows));
@@ -219,11 +262,20 @@ fn pcap_profiles_are_bounded() {
     let syn = run_pkt("syn-1m.pkt", &read("syn-1m.pkt"));
     assert_eq!(syn.iter().map(|p| p.count).collect::<Vec<_>>(), [1 << 20]);
     let ack = run_pkt("ack-1m.pkt", &read("ack-1m.pkt"));
-    assert_eq!(ack.iter().map(|p| p.count).collect::<Vec<_>>(), [30_000_000]);
+    assert_eq!(
+        ack.iter().map(|p| p.count).collect::<Vec<_>>(),
+        [30_000_000]
+    );
     for name in ["syn-1m.pkt", "ack-1m.pkt"] {
         let text = read(name);
-        let cmds: Vec<&str> = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).collect();
-        assert!(cmds.contains(&"disable 0 range") && cmds.contains(&"enable 0 pcap"), "{name}");
+        let cmds: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .collect();
+        assert!(
+            cmds.contains(&"disable 0 range") && cmds.contains(&"enable 0 pcap"),
+            "{name}"
+        );
     }
 }
 
@@ -231,14 +283,21 @@ fn pcap_profiles_are_bounded() {
 #[test]
 fn imix_script_sets_its_macs_and_opens_its_flows() {
     let text = read("imix.lua");
-    let pos = |s: &str| text.find(s).unwrap_or_else(|| panic!("imix.lua lacks `{s}`"));
+    let pos = |s: &str| {
+        text.find(s)
+            .unwrap_or_else(|| panic!("imix.lua lacks `{s}`"))
+    };
     assert!(pos("\"range 0 src mac start \" .. gen_mac") < pos("pktgen.load(path)"));
     assert!(pos("\"range 0 tcp flag clr all\"") < pos("\"range 0 tcp flag set syn\""));
     assert!(pos("\"set 0 count \" .. #sizes") < pos("\"start 0\""));
     assert!(pos("pktgen.load(path)") < pos("pktgen.seqTable("));
     assert!(pos("eth_src_addr = gen_mac") < pos("pktgen.start(\"0\")"));
     assert!(pos("pktgen.set(\"0\", \"count\", 12000000)") < pos("pktgen.start(\"0\")"));
-    assert_eq!(text.matches("\"disable 0 range\"").count(), 1, "sequence mode needs range mode off");
+    assert_eq!(
+        text.matches("\"disable 0 range\"").count(),
+        1,
+        "sequence mode needs range mode off"
+    );
 }
 
 /// No address outside 198.18.0.0/15 and the TEST-NETs anywhere in perf/pktgen (comments too).

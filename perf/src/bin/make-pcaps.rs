@@ -42,7 +42,12 @@ fn main() {
 }
 
 fn run(a: Args) -> Result<()> {
-    let target = Target { src_mac: a.src_mac, dst_mac: a.dst_mac, vip: a.vip, vport: a.port };
+    let target = Target {
+        src_mac: a.src_mac,
+        dst_mac: a.dst_mac,
+        vip: a.vip,
+        vport: a.port,
+    };
     let tag = if a.flows % (1 << 20) == 0 {
         format!("{}m", a.flows >> 20)
     } else if a.flows % 1024 == 0 {
