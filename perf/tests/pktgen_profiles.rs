@@ -115,7 +115,7 @@ fn mac(s: &str) -> [u8; 6] {
 /// Runs the command lines of a .pkt file through a model of pktgen 23.03 (port 0, range mode),
 /// panicking with the line on anything pktgen would not take. Returns the phases it starts.
 fn run_pkt(name: &str, text: &str) -> Vec<Phase> {
-    let (mut src_ip, mut dst_ip, mut sport, mut dport) = Default::default();
+    let [mut src_ip, mut dst_ip, mut sport, mut dport] = [Field::default(); 4];
     let (mut src_mac, mut dst_mac) = (None, None);
     // pktgen's range packet starts as its single packet: TCP with ACK.
     let mut flags = ACK;
