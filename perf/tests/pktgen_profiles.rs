@@ -172,7 +172,6 @@ fn run_pkt(name: &str, text: &str) -> Vec<Phase> {
             ["range", "0", "size", "inc", s] => assert_eq!(*s, "0", "{at}"),
             ["range", "0", "tcp", "flag", "set", f] => flags |= flag(f),
             ["range", "0", "tcp", "flag", "clr", f] => flags &= !flag(f),
-            ["stop", "0"] => sending = false,
             ["start", "0"] => {
                 assert!(!sending, "{at}: already sending");
                 assert!(count > 0, "{at}: unbounded (no `set 0 count N` before it)");

@@ -48,9 +48,9 @@ fn run(a: Args) -> Result<()> {
         vip: a.vip,
         vport: a.port,
     };
-    let tag = if a.flows % (1 << 20) == 0 {
+    let tag = if a.flows.is_multiple_of(1 << 20) {
         format!("{}m", a.flows >> 20)
-    } else if a.flows % 1024 == 0 {
+    } else if a.flows.is_multiple_of(1024) {
         format!("{}k", a.flows >> 10)
     } else {
         a.flows.to_string()
