@@ -45,7 +45,7 @@ local syn = {
   "range 0 tcp flag clr all",
   "range 0 tcp flag set syn",
   "enable 0 range",
-  "set 0 rate 10",
+  "set 0 rate 1",
   "set 0 count " .. #sizes,
   "start 0",
   "delay 1000",
