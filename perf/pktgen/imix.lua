@@ -6,7 +6,8 @@
 -- and gen_mac to port 0's own MAC.
 --
 -- Sequence packets carry pktgen's default TCP flags (ACK) and 23.03 has no way to change them,
--- so the 12 flows are first opened by a range-mode SYN phase (ACK cleared) on the same clients,
+-- so the 12 flows are first opened by a range-mode SYN phase (ACK cleared, each SYN twice and
+-- slowly: pktgen drops what a full port refuses) on the same clients,
 -- written to a temporary command file and loaded. Both phases are bounded by `count`.
 local app_ext_mac = "02:00:00:00:00:01"
 local gen_mac = "02:00:00:00:01:01"
@@ -45,8 +46,8 @@ local syn = {
   "range 0 tcp flag clr all",
   "range 0 tcp flag set syn",
   "enable 0 range",
-  "set 0 rate 1",
-  "set 0 count " .. #sizes,
+  "set 0 rate 0.1",
+  "set 0 count " .. 2 * #sizes,
   "start 0",
   "delay 1000",
   "stop 0",
