@@ -224,7 +224,7 @@ fn established_profiles_open_their_flows_first() {
         assert_eq!(syn.flags, SYN, "{name}: SYN alone in the first phase");
         assert_eq!(
             (syn.count, syn.flows.len()),
-            (4096, 4096),
+            (8192, 4096),
             "{name}: one SYN per flow"
         );
         assert_eq!(ack.flags, ACK, "{name}: ACK alone in the second phase");
@@ -255,11 +255,11 @@ fn syn_profile_sends_only_new_flows_and_stops() {
     assert!(phases[0].flows.is_disjoint(&nat[0].flows));
 }
 
-/// The pcap profiles: pcap mode, range off, bounded; the SYN one sends each of 1 M SYNs once.
+/// The pcap profiles: pcap mode, range off, bounded; the SYN one sends each of 1 M SYNs twice.
 #[test]
 fn pcap_profiles_are_bounded() {
     let syn = run_pkt("syn-1m.pkt", &read("syn-1m.pkt"));
-    assert_eq!(syn.iter().map(|p| p.count).collect::<Vec<_>>(), [1 << 20]);
+    assert_eq!(syn.iter().map(|p| p.count).collect::<Vec<_>>(), [2 << 20]);
     let ack = run_pkt("ack-1m.pkt", &read("ack-1m.pkt"));
     assert_eq!(
         ack.iter().map(|p| p.count).collect::<Vec<_>>(),
@@ -288,7 +288,7 @@ fn imix_script_sets_its_macs_and_opens_its_flows() {
     };
     assert!(pos("\"range 0 src mac start \" .. gen_mac") < pos("pktgen.load(path)"));
     assert!(pos("\"range 0 tcp flag clr all\"") < pos("\"range 0 tcp flag set syn\""));
-    assert!(pos("\"set 0 count \" .. #sizes") < pos("\"start 0\""));
+    assert!(pos("\"set 0 count \" .. 2 * #sizes") < pos("\"start 0\""));
     assert!(pos("pktgen.load(path)") < pos("pktgen.seqTable("));
     assert!(pos("eth_src_addr = gen_mac") < pos("pktgen.start(\"0\")"));
     assert!(pos("pktgen.set(\"0\", \"count\", 12000000)") < pos("pktgen.start(\"0\")"));
@@ -333,6 +333,6 @@ fn the_model_refuses_what_pktgen_would_do_wrong() {
     let r = std::panic::catch_unwind(|| run_pkt("x", &walk));
     assert!(r.is_err());
     // No count: never stops.
-    let unbounded = base.replace("set 0 count 4096\n", "");
+    let unbounded = base.replace("set 0 count 8192\n", "");
     assert!(std::panic::catch_unwind(|| run_pkt("x", &unbounded)).is_err());
 }
