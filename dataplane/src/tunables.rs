@@ -317,3 +317,32 @@ pub const FRAG_TTL_MS: u64 = 2000;
 /// management thread frees them. It drains every millisecond and snapshots change far
 /// less often; when full the worker delays its next adoption by a loop, never frees.
 pub const RETIRE_QUEUE: usize = 16;
+
+// ============================================================================================
+// SYN-flood defence (lb/syncookie.rs, worker/engine/synproxy.rs)
+// ============================================================================================
+
+/// Seconds per step of the SYN cookie's time counter. A cookie is accepted in the step it was
+/// made in and the next one (64 to 128 s), as Linux's cookies live about two minutes: long
+/// enough for a slow client's handshake, short enough that a captured cookie goes stale.
+pub const SYN_COOKIE_PERIOD_SECS: u64 = 64;
+
+/// How often the management thread replaces the cookie secret (the old one stays valid as
+/// "previous" for one more period, so no handshake in flight breaks at a rotation).
+pub const SYN_COOKIE_ROTATE: Duration = Duration::from_secs(SYN_COOKIE_PERIOD_SECS);
+
+/// The MSS the SYN proxy announces to clients in its SYN-ACK (capped by the port's MTU - 40).
+/// The real's own MSS is unknown when the proxy answers; 1460 is Ethernet's and what almost
+/// every real announces.
+pub const SYN_PROXY_MSS: u16 = 1460;
+
+/// The window of the proxy's SYN-ACK to the client and of its ACK to the real (no window
+/// scaling is negotiated through the proxy, see docs/decisions.md). Each side learns the
+/// other's real window from its first packet after the handshake.
+pub const SYN_PROXY_WINDOW: u16 = 14600;
+
+/// Default `syn_proxy.half_open_threshold` as a fraction of `conn.max_per_core`: above
+/// max_per_core / 8 half-open TCP connections on a worker, `mode: auto` services answer SYNs
+/// with cookies (NAT) or statelessly (DR/TUN). A healthy worker has few half-open connections
+/// (each lives one round trip); a flood fills the table with them.
+pub const SYN_PROXY_DEFAULT_THRESHOLD_DIVISOR: u32 = 8;
