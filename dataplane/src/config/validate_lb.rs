@@ -156,6 +156,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         if let Some(hc) = &s.health_check {
             health_check(hc, &key("health_check"), s.port)?;
         }
+        super::syn_proxy::validate(cfg, s, &key("syn_proxy"))?;
         if s.forward == ForwardMode::Local {
             return Err(err(
                 key("forward"),

@@ -13,10 +13,11 @@
 //!
 //! # Layout (at most 64 bytes per connection, index included)
 //! - **Entries**: one array of `capacity` fixed 52-byte `repr(C)` records: client, VIP and real
-//!   addresses, the three ports, protocol, TCP state, flags, forwarding mode, real id, expiry in
-//!   whole seconds, four u32 links (inbound chain, reply chain, timer wheel next/prev), the
-//!   wheel slot as u16 and the persistence template (u32). A free entry sits on a free list
-//!   threaded through its inbound link.
+//!   addresses, the three ports, the real id (u16), TCP state, flags with the protocol's 2-bit
+//!   code, the wheel slot with the forwarding mode in its top bits (u16), expiry in whole
+//!   seconds, four u32 links (inbound chain, reply chain, timer wheel next/prev), the
+//!   persistence template (u32) and the SYN proxy's sequence word (u32, `proxy.rs`). A free
+//!   entry sits on a free list threaded through its inbound link.
 //! - **Two bucket arrays** of u32 chain heads, one keyed by (proto, client, cport, vip, vport),
 //!   one by (proto, real, rport, client, cport); DR/TUN connections are only in the first.
 //!   Each has exactly `capacity` buckets (8 bytes of index per connection, load factor <= 1):
@@ -66,6 +67,7 @@
 mod ended;
 mod entry;
 mod hash;
+mod proxy;
 mod state;
 mod table;
 mod timeouts;
@@ -74,6 +76,7 @@ mod wheel;
 pub use crate::lb::flow::Direction;
 pub use ended::{EndReason, Ended, DEFAULT_ENDED_CAPACITY};
 pub use entry::{ENTRY_BYTES_V4, ENTRY_BYTES_V6};
+pub use proxy::ProxySeq;
 pub use state::{next_state, tcp_flags, StateTable, TcpState};
 pub use table::{
     ConnConfig, ConnConfigError, ConnHandle, ConnInfo, ConnStats, ConnTable, InsertError, NewConn,

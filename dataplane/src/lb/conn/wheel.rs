@@ -30,7 +30,7 @@ impl<A: Family> ConnTable<A> {
         let e = &mut self.entries[idx as usize];
         e.wnext = head;
         e.wprev = NIL;
-        e.wslot = slot as u16;
+        e.set_wslot(slot as u16);
         self.wheel[slot] = idx;
     }
 
@@ -44,7 +44,7 @@ impl<A: Family> ConnTable<A> {
             self.sweep = if next == NIL { SWEEP_END } else { next };
         }
         if prev == NIL {
-            let slot = usize::from(self.entries[idx as usize].wslot);
+            let slot = usize::from(self.entries[idx as usize].wslot());
             if self.wheel.get(slot) == Some(&idx) {
                 self.wheel[slot] = next;
             }
@@ -145,7 +145,7 @@ impl<A: Family> ConnTable<A> {
                     self.stats.expired += 1;
                     return true;
                 }
-                if e.proto == Protocol::Tcp as u8 && e.state != TcpState::Established as u8 {
+                if e.proto() == Protocol::Tcp as u8 && e.state != TcpState::Established as u8 {
                     self.release(i, EndReason::Evicted);
                     self.stats.evicted += 1;
                     return true;
