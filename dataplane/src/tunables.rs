@@ -346,3 +346,8 @@ pub const SYN_PROXY_WINDOW: u16 = 14600;
 /// with cookies (NAT) or statelessly (DR/TUN). A healthy worker has few half-open connections
 /// (each lives one round trip); a flood fills the table with them.
 pub const SYN_PROXY_DEFAULT_THRESHOLD_DIVISOR: u32 = 8;
+
+/// Slots of the Maglev table that picks the real of a stateless SYN (DR/TUN under SYN
+/// pressure), a prime. Smaller than the mh scheduler's default (65537): it is rebuilt with
+/// every snapshot, and 4093 slots spread a handful of reals within a fraction of a percent.
+pub const SYN_STATELESS_MH_SIZE: u32 = 4093;

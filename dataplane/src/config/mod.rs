@@ -19,7 +19,7 @@ pub use lcores::parse_lcores;
 pub use load::{load_file, load_str, ConfigError};
 pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
-pub use syn_proxy::{SynProxy, SynProxyMode};
+pub use syn_proxy::{defence as syn_defence, Defence, SynProxy, SynProxyMode};
 pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};
 pub use validate::check_file_prefix;
 

@@ -63,6 +63,10 @@ pub fn defence(cfg: &Config, s: &Service) -> Defence {
     };
     if s.protocol != Protocol::Tcp || s.reals.is_empty() {
         Defence::None
+    } else if s.persistence.is_some() && s.reals.iter().all(|r| mode(r) != ForwardMode::Nat) {
+        // A stateless SYN cannot consult (or create) a persistence template: the ACK would be
+        // scheduled through it and could reach another real than the SYN did.
+        Defence::None
     } else if s.reals.iter().all(|r| mode(r) == ForwardMode::Nat) {
         Defence::Proxy
     } else if s
@@ -103,7 +107,8 @@ pub fn validate(cfg: &Config, s: &Service, key: &str) -> Result<(), ConfigError>
         return Err(ConfigError::new(
             format!("{key}.mode"),
             "always needs every real forwarded the same way: all nat (SYN proxy) or all dr/tun \
-             (stateless SYNs); a local real or a mix of nat and dr/tun cannot be defended",
+             (stateless SYNs, without persistence); a local real or a mix of nat and dr/tun \
+             cannot be defended",
         ));
     }
     Ok(())

@@ -203,6 +203,22 @@ counters! {
         "Packets to transmit on a port index the worker does not know (a wiring fault, never expected).";
     DropBadIcmpChecksum = "drop_bad_icmp_checksum", Drops("bad_icmp_checksum"),
         "ICMP errors quoting a connection whose own checksum does not verify (translating them would launder the corruption).";
+    SynCookiesSent = "syn_cookies_sent", Events("syn_cookies_sent"),
+        "SYNs to a NAT service under SYN pressure (or with syn_proxy mode always) answered by the appliance with a SYN cookie, no state kept.";
+    SynCookieAcks = "syn_cookie_acks", Events("syn_cookie_acks"),
+        "ACKs that carried a valid SYN cookie: a connection was created and the proxy opened it to the real.";
+    DropBadCookie = "drop_bad_cookie", Drops("bad_cookie"),
+        "ACKs of no connection to a SYN-proxied NAT service whose acknowledgement is not a valid cookie (forged, stale, or for another flow).";
+    SynProxyOpened = "syn_proxy_opened", Events("syn_proxy_opened"),
+        "SYN-proxied connections whose real answered the proxy's SYN: both halves joined, sequence numbers shifted from then on.";
+    SynProxyRealReset = "syn_proxy_real_reset", Events("syn_proxy_real_reset"),
+        "SYN-proxied connections the real refused (reset): the client is reset.";
+    DropProxyOpening = "drop_proxy_opening", Drops("proxy_opening"),
+        "Client packets of a SYN-proxied connection that arrived before its real answered (the client retransmits them), or unusable real packets then.";
+    SynStateless = "syn_stateless", Events("syn_stateless"),
+        "SYNs to a DR/TUN service under SYN pressure (or syn_proxy mode always) forwarded without creating a connection, to the real a consistent hash of the flow picks.";
+    ConnFromAck = "conn_from_ack", Events("conn_from_ack"),
+        "DR/TUN connections created by a handshake's ACK after a stateless SYN (to the same real the SYN went to).";
 }
 
 /// One worker's published counters, on their own cache lines so workers never false-share.

@@ -37,6 +37,10 @@ impl<F: Frame> Engine<F> {
         let mask = self.snap.services.services()[si]
             .persistence
             .map(|p| p.netmask);
+        // SYN-flood defence: decided here, before any handoff (synproxy.rs).
+        let Some(f) = self.syn_guard(f, &p, si, out, t) else {
+            return;
+        };
         if let Some(owner) = self.elsewhere(p.handed, ip.src, ip.sport, mask) {
             self.fragment_owner(ip, owner);
             return self.hand_off(f, owner, p.port, out, t);
@@ -52,18 +56,26 @@ impl<F: Frame> Engine<F> {
                 found = None;
             }
         }
-        let handle = match found {
-            Some(h) => h,
+        let (f, handle) = match found {
+            Some(h) => (f, h),
             None => {
-                // Like IPVS: only a SYN opens a TCP connection.
+                // Like IPVS: only a SYN opens a TCP connection (or, with the SYN-flood
+                // defence, the handshake's ACK: synproxy.rs).
                 if proto == Protocol::Tcp && ip.tcp_flags & TcpFlags::SYN.0 == 0 {
-                    return t.inc(Counter::DropNoConn);
-                }
-                match self.new_conn(si, proto, &p, t) {
-                    Some(h) => h,
-                    None => return,
+                    match self.conn_from_ack(f, &p, si, out, t) {
+                        Some(created) => created,
+                        None => return,
+                    }
+                } else {
+                    match self.new_conn(si, proto, &p, t) {
+                        Some(h) => (f, h),
+                        None => return,
+                    }
                 }
             }
+        };
+        let Some(f) = self.proxy_in(f, handle, &p, t) else {
+            return;
         };
         self.conns
             .on_packet(handle, Direction::In, ip.tcp_flags, self.now);
@@ -84,7 +96,7 @@ impl<F: Frame> Engine<F> {
     }
 
     /// Schedules a real for a new connection of service `si` and inserts the connection.
-    fn new_conn(
+    pub(super) fn new_conn(
         &mut self,
         si: usize,
         proto: Protocol,

@@ -10,6 +10,7 @@
 //! - `classify.rs`: what a parsed packet is, who owns its connection, and the burst warm-up;
 //! - `inbound.rs`: client -> VIP (lookup, new connection, scheduling, NAT/DR/TUN);
 //! - `reply.rs`: real -> client (NAT);
+//! - `synproxy.rs`: SYN-flood defence (SYN cookies and the proxy for NAT, stateless SYNs for DR/TUN);
 //! - `local.rs`: the local node (a real that is the appliance itself, served by its kernel);
 //! - `icmp.rs`: echo replies and ICMP errors both ways;
 //! - `fragments.rs`: the fragment table and the later fragments of a datagram;
@@ -29,6 +30,7 @@ mod local;
 mod output;
 mod reply;
 pub mod sim;
+mod synproxy;
 
 pub use adopt::Retired;
 pub use classify::WARM_MAX;
