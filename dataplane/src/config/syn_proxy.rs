@@ -37,9 +37,8 @@ pub struct SynProxy {
 impl SynProxy {
     /// The threshold in effect for a table of `max_per_core` connections.
     pub fn threshold(&self, max_per_core: u32) -> u32 {
-        self.half_open_threshold.unwrap_or(
-            (max_per_core / crate::tunables::SYN_PROXY_DEFAULT_THRESHOLD_DIVISOR).max(1),
-        )
+        self.half_open_threshold
+            .unwrap_or((max_per_core / crate::tunables::SYN_PROXY_DEFAULT_THRESHOLD_DIVISOR).max(1))
     }
 }
 
@@ -158,8 +157,14 @@ services:
     #[test]
     fn bad_values_name_the_key() {
         let e = check("syn_proxy: {half_open_threshold: 0},", "{ip: 198.19.0.11}").unwrap_err();
-        assert!(e.contains("services[0].syn_proxy.half_open_threshold"), "{e}");
-        assert!(e.contains("between 1 and conn.max_per_core (4096), got 0"), "{e}");
+        assert!(
+            e.contains("services[0].syn_proxy.half_open_threshold"),
+            "{e}"
+        );
+        assert!(
+            e.contains("between 1 and conn.max_per_core (4096), got 0"),
+            "{e}"
+        );
         let e = check(
             "syn_proxy: {half_open_threshold: 5000},",
             "{ip: 198.19.0.11}",

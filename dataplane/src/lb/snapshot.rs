@@ -6,12 +6,12 @@
 use super::neigh::{MacBytes, NeighTable};
 use super::route::{PortIdx, RouteTable};
 use super::sched::{Mh, Scheduler};
-use crate::tunables::SYN_STATELESS_MH_SIZE;
 use super::service::{Persistence, RealSpec, ServiceSpec, ServiceTable};
 use super::syncookie::CookieSecrets;
-use crate::config::{Defence, SynProxyMode};
 use super::types::{ForwardMode, Protocol};
 use crate::config::{self, Config};
+use crate::config::{Defence, SynProxyMode};
+use crate::tunables::SYN_STATELESS_MH_SIZE;
 use crossbeam::queue::ArrayQueue;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

@@ -155,7 +155,10 @@ mod tests {
         assert_eq!(t.proxy_open(h, 7), None);
         // The packed fields around it are intact: real id 65535, mode, protocol.
         let c = t.get(h).unwrap();
-        assert_eq!((c.real, c.mode, c.proto), (65_535, ForwardMode::Nat, Protocol::Tcp));
+        assert_eq!(
+            (c.real, c.mode, c.proto),
+            (65_535, ForwardMode::Nat, Protocol::Tcp)
+        );
         assert!(ConnTable::new(&ConnConfig::new(16, (1 << 16) + 1)).is_err());
     }
 }

@@ -207,16 +207,24 @@ mod tests {
 
     #[test]
     fn a_syn_is_read_with_its_options() {
-        let opts = [2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0, 1, 3, 3, 7];
+        let opts = [
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
         let mut f = frame(CLIENT, VIP, tcp(1000, 0, 0x02, &opts, b""));
         let s = read(&mut f, 14).unwrap();
-        assert_eq!((s.seq, s.ack, s.flags, s.window, s.payload_len), (1000, 0, 2, 29200, 0));
+        assert_eq!(
+            (s.seq, s.ack, s.flags, s.window, s.payload_len),
+            (1000, 0, 2, 29200, 0)
+        );
         assert_eq!(s.options.mss, Some(1460));
         assert_eq!(s.options.window_scale, Some(7));
         assert!(s.options.sack_permitted);
         assert_eq!(s.options.timestamps, Some((9, 0)));
         let mut bad = frame(CLIENT, VIP, tcp(1000, 0, 0x02, &[2, 3, 5, 0], b""));
-        assert_eq!(read(&mut bad, 14), Err(ForwardError::Wire(WireError::Malformed)));
+        assert_eq!(
+            read(&mut bad, 14),
+            Err(ForwardError::Wire(WireError::Malformed))
+        );
     }
 
     #[test]
@@ -242,7 +250,10 @@ mod tests {
         );
         // The hand-built one has TTL 64, ident 0x1c46, tos 0x10; ours ident 0 and tos 0.
         let (ip, t) = checks(&f);
-        assert_eq!((ip.ttl(), ip.ident(), ip.dont_frag(), ip.total_len()), (64, 0, true, 48));
+        assert_eq!(
+            (ip.ttl(), ip.ident(), ip.dont_frag(), ip.total_len()),
+            (64, 0, true, 48)
+        );
         assert_eq!((ip.src_addr(), ip.dst_addr()), (VIP, CLIENT));
         assert_eq!(t.as_bytes()[..16], want[34..50]);
         assert_eq!(t.options_bytes(), &[2, 4, 5, 0xb4, 1, 1, 4, 2]);
@@ -276,8 +287,14 @@ mod tests {
         let (_, t) = checks(&f);
         assert_eq!(t.ack_number(), 5000u32.wrapping_sub(0x1000_0000));
         assert_eq!(t.seq_number(), 77);
-        assert_eq!(&t.options_bytes()[4..8], &6000u32.wrapping_sub(0x1000_0000).to_be_bytes());
-        assert_eq!(&t.options_bytes()[8..12], &7000u32.wrapping_sub(0x1000_0000).to_be_bytes());
+        assert_eq!(
+            &t.options_bytes()[4..8],
+            &6000u32.wrapping_sub(0x1000_0000).to_be_bytes()
+        );
+        assert_eq!(
+            &t.options_bytes()[8..12],
+            &7000u32.wrapping_sub(0x1000_0000).to_be_bytes()
+        );
         assert_eq!(t.payload(), b"hi");
         // No ACK flag: the acknowledgement field is not a number, left alone.
         let mut f = frame(CLIENT, VIP, tcp(77, 5000, 0x02, &[], b""));

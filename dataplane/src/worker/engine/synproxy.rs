@@ -97,7 +97,10 @@ impl<F: Frame> Engine<F> {
             ack: syn.seq.wrapping_add(1),
             flags: TcpFlags::SYN | TcpFlags::ACK,
             window: SYN_PROXY_WINDOW,
-            options: Some((SYN_PROXY_MSS.min(mtu.saturating_sub(40)), kept.sack_permitted)),
+            options: Some((
+                SYN_PROXY_MSS.min(mtu.saturating_sub(40)),
+                kept.sack_permitted,
+            )),
         };
         if let Err(c) = rewrite_as(&mut f, p.l3, &seg) {
             return t.inc(c);
@@ -296,13 +299,15 @@ impl<F: Frame> Engine<F> {
                 t.inc(Counter::DropProxyOpening);
                 None
             }
-            Some(ProxySeq::Shift { delta }) => match synproxy::shift_in(f.data_mut(), p.l3, delta) {
-                Ok(()) => Some(f),
-                Err(e) => {
-                    t.inc(drop_reason(e));
-                    None
+            Some(ProxySeq::Shift { delta }) => {
+                match synproxy::shift_in(f.data_mut(), p.l3, delta) {
+                    Ok(()) => Some(f),
+                    Err(e) => {
+                        t.inc(drop_reason(e));
+                        None
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -365,8 +370,7 @@ impl<F: Frame> Engine<F> {
         if self.conns.proxy_open(h, syn_ack.seq).is_none() {
             return t.inc(Counter::DropProxyOpening);
         }
-        self.conns
-            .on_packet(h, Direction::Out, SYN | ACK, self.now);
+        self.conns.on_packet(h, Direction::Out, SYN | ACK, self.now);
         self.conns.on_packet(h, Direction::In, ACK, self.now);
         let seg = Segment {
             src: ip.dst,
