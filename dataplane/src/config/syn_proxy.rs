@@ -121,6 +121,7 @@ mod tests {
         format!(
             r#"eal: {{lcores: "0-1", memory_mb: 256, hugepages: off}}
 workers: {{cores: [1]}}
+mode: lb
 ports:
   - {{name: ext, device: net_null0, ip: 198.18.0.1/24}}
   - {{name: int, device: net_null1, ip: 198.19.0.1/24}}
