@@ -86,7 +86,10 @@ fn flood(mode: &str) -> String {
         "flood: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    eprintln!("{mode}: flood {}", String::from_utf8_lossy(&out.stdout).trim());
+    eprintln!(
+        "{mode}: flood {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
     // A new client after the flood gets in too.
     let after = curl_from("198.18.0.3");
     finish_echo_session(echo);
@@ -102,7 +105,10 @@ fn flood(mode: &str) -> String {
         "{mode}: {} of {asked} requests failed during the flood\n{summary}",
         failed.len()
     );
-    assert!(after.is_some(), "{mode}: a new client after the flood\n{summary}");
+    assert!(
+        after.is_some(),
+        "{mode}: a new client after the flood\n{summary}"
+    );
     eprintln!("{mode}: {asked} of {asked} requests served during the flood\n{summary}");
     summary
 }
@@ -135,7 +141,10 @@ fn a_syn_flood_on_a_nat_service_is_answered_with_cookies() {
 #[test]
 fn a_syn_flood_on_a_dr_service_creates_no_state() {
     let s = flood("dr");
-    assert!(worker(&s, "syn_stateless") >= u64::from(FLOOD) - 1024, "{s}");
+    assert!(
+        worker(&s, "syn_stateless") >= u64::from(FLOOD) - 1024,
+        "{s}"
+    );
     assert_eq!(worker(&s, "conn_refused_full"), 0, "{s}");
     // The client's connections were created by their handshake's ACK.
     assert!(worker(&s, "conn_from_ack") >= 1, "{s}");
