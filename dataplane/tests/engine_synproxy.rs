@@ -508,18 +508,24 @@ fn dr_syns_are_stateless_and_their_ack_reaches_the_same_real() {
             30000 + sport
         );
         assert_eq!(sim.workers[0].engine.conns.len(), usize::from(sport) + 1);
+        // Half-open until the client's first data: an ACK flood makes only evictable entries.
+        assert_eq!(sim.workers[0].engine.conns.half_open(), 1);
+        let data = from_client(direct, seg(30000 + sport, 80, 6, 77, 0x18, &[], b"GET"));
+        rx(&mut sim, "ext", &data);
+        assert_eq!(one(&mut sim, "int").dst_mac, s.dst_mac);
+        assert_eq!(sim.workers[0].engine.conns.half_open(), 0);
         reals.insert(s.dst_mac);
     }
     assert_eq!(reals.len(), 2, "both reals get flows");
     counters(
         &sim,
         &[
-            ("rx", 64),
-            ("tx", 64),
+            ("rx", 96),
+            ("tx", 96),
             ("syn_stateless", 32),
             ("conn_new", 32),
             ("conn_from_ack", 32),
-            ("dr_in", 64),
+            ("dr_in", 96),
         ],
     );
     let (_, info) = sim.workers[0].engine.conns.iter().next().unwrap();

@@ -56,19 +56,20 @@ impl<F: Frame> Engine<F> {
                 found = None;
             }
         }
-        let (f, handle) = match found {
-            Some(h) => (f, h),
+        // `from_ack`: created by a handshake's ACK, already accounted as its SYN (synproxy.rs).
+        let (f, handle, from_ack) = match found {
+            Some(h) => (f, h, false),
             None => {
                 // Like IPVS: only a SYN opens a TCP connection (or, with the SYN-flood
                 // defence, the handshake's ACK: synproxy.rs).
                 if proto == Protocol::Tcp && ip.tcp_flags & TcpFlags::SYN.0 == 0 {
                     match self.conn_from_ack(f, &p, si, out, t) {
-                        Some(created) => created,
+                        Some((f, h)) => (f, h, true),
                         None => return,
                     }
                 } else {
                     match self.new_conn(si, proto, &p, t) {
-                        Some(h) => (f, h),
+                        Some(h) => (f, h, false),
                         None => return,
                     }
                 }
@@ -77,8 +78,10 @@ impl<F: Frame> Engine<F> {
         let Some(f) = self.proxy_in(f, handle, &p, t) else {
             return;
         };
-        self.conns
-            .on_packet(handle, Direction::In, ip.tcp_flags, self.now);
+        if !from_ack {
+            self.conns
+                .on_packet(handle, Direction::In, ip.tcp_flags, self.now);
+        }
         let Some(c) = self.conns.get(handle) else {
             return t.inc(Counter::DropNoConn);
         };

@@ -242,7 +242,9 @@ impl<F: Frame> Engine<F> {
     }
 
     /// The ACK of a stateless SYN: the connection is created on the real the SYN went to, as
-    /// if it had seen the SYN (so the ACK makes it established).
+    /// if it had seen the SYN. It stays half-open (SYN_RECV) until the client's next packet:
+    /// an ACK flood creates only evictable, short-lived entries that count as SYN pressure,
+    /// while a real client's first data makes its connection established.
     fn stateless_ack(
         &mut self,
         f: F,
@@ -270,7 +272,10 @@ impl<F: Frame> Engine<F> {
         };
         let h = match self.conns.insert(&nc, self.now) {
             Ok(h) => h,
-            Err(InsertError::Exists(h)) => return Some((f, h)),
+            Err(InsertError::Exists(h)) => {
+                self.conns.on_packet(h, Direction::In, ACK, self.now);
+                return Some((f, h));
+            }
             Err(_) => {
                 t.inc(Counter::ConnRefusedFull);
                 return None;
