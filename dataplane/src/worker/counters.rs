@@ -208,7 +208,7 @@ counters! {
     SynCookieAcks = "syn_cookie_acks", Events("syn_cookie_acks"),
         "ACKs that carried a valid SYN cookie: a connection was created and the proxy opened it to the real.";
     DropBadCookie = "drop_bad_cookie", Drops("bad_cookie"),
-        "ACKs of no connection to a SYN-proxied NAT service whose acknowledgement is not a valid cookie (forged, stale, or for another flow).";
+        "ACKs of no connection to a NAT service whose SYN proxy is acting on this worker (under SYN pressure, or mode always) and whose acknowledgement is not a valid cookie (forged, stale, or for another flow); otherwise such an ACK is drop_no_conn.";
     SynProxyOpened = "syn_proxy_opened", Events("syn_proxy_opened"),
         "SYN-proxied connections whose real answered the proxy's SYN: both halves joined, sequence numbers shifted from then on.";
     SynProxyRealReset = "syn_proxy_real_reset", Events("syn_proxy_real_reset"),

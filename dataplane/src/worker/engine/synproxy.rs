@@ -206,7 +206,18 @@ impl<F: Frame> Engine<F> {
         let cookie = ack.ack.wrapping_sub(1);
         let Some(kept) = syncookie::check(&self.snap.cookie_secrets, &flow, cookie, self.now)
         else {
-            return t.inc(Counter::DropBadCookie);
+            // While the proxy does not act here, an ACK of no connection is what it always
+            // was (its cookie may still come from a worker that did act: checked above).
+            let active = self
+                .snap
+                .syn_policies
+                .get(si)
+                .is_some_and(|pol| pol.active(self.conns.half_open()));
+            return t.inc(if active {
+                Counter::DropBadCookie
+            } else {
+                Counter::DropNoConn
+            });
         };
         let Some(h) = self.new_conn(si, Protocol::Tcp, p, t) else {
             return;
