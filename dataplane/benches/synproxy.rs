@@ -58,7 +58,9 @@ impl Output<VecFrame> for Sink {
 fn frame(src: Ipv4Addr, sport: u16, dport: u16, seq: u32, ack: u32, flags: u8) -> Vec<u8> {
     let vip = Ipv4Addr::new(198, 18, 0, 100);
     let opts: &[u8] = if flags == 0x02 {
-        &[2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 1, 0, 0, 0, 0, 0, 0, 1, 3, 3, 7]
+        &[
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 1, 0, 0, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]
     } else {
         &[]
     };
@@ -107,7 +109,8 @@ fn run(sim: &mut Sim, frames: Vec<VecFrame>) -> f64 {
     let n = frames.len();
     let start = Instant::now();
     for f in frames {
-        w.engine.process(f, Kind::Fresh, port, &mut Sink, &mut w.totals);
+        w.engine
+            .process(f, Kind::Fresh, port, &mut Sink, &mut w.totals);
     }
     n as f64 / start.elapsed().as_secs_f64()
 }
@@ -129,7 +132,11 @@ fn main() {
         run(&mut sim, frames)
     });
     let opened = sim.counter("conn_new");
-    assert_eq!(opened, (ROUNDS * N) as u64, "every baseline SYN opened a connection");
+    assert_eq!(
+        opened,
+        (ROUNDS * N) as u64,
+        "every baseline SYN opened a connection"
+    );
     // Cookies: every SYN answered with a SYN-ACK (port 443, proxy always).
     let cookies = best(|r| {
         let frames = (0..N)
@@ -143,8 +150,10 @@ fn main() {
     assert_eq!(sim.counter("syn_cookies_sent"), (ROUNDS * N) as u64);
     // An established connection (opened on port 80) carrying data, one packet per flood SYN.
     let client = Ipv4Addr::new(192, 0, 2, 7);
-    let mut syn = vec![VecFrame::new(&frame(client, 4242, 80, 100, 0, 0x02))];
-    run(&mut sim, syn.drain(..).collect());
+    run(
+        &mut sim,
+        vec![VecFrame::new(&frame(client, 4242, 80, 100, 0, 0x02))],
+    );
     let before = sim.counter("nat_in");
     let mixed = best(|r| {
         let frames = (0..N)
@@ -163,7 +172,10 @@ fn main() {
     println!("one worker, in process (no NIC), best of {ROUNDS} x {N} packets:");
     println!("  baseline, a connection per SYN: {:>10.0} SYN/s", baseline);
     println!("  SYN cookies (SYN-ACK per SYN):  {:>10.0} SYN/s", cookies);
-    println!("  ratio cookies / baseline:       {:>10.2}", cookies / baseline);
+    println!(
+        "  ratio cookies / baseline:       {:>10.2}",
+        cookies / baseline
+    );
     println!(
         "  1:1 flood + established data:   {:>10.0} packets/s ({:.0} established data packets/s)",
         mixed,

@@ -73,7 +73,7 @@ pub fn write_syn_options(out: &mut [u8], mss: u16, sack_permitted: bool) -> Opti
 /// RFC 1624 update for a 32-bit value at byte `offset` from the start of the checksummed data,
 /// which may be odd (options need not be aligned): an odd offset sees the byte-swapped sum.
 fn update_u32_at(csum: u16, offset: usize, old: u32, new: u32) -> u16 {
-    if offset % 2 == 0 {
+    if offset.is_multiple_of(2) {
         return update_u32(csum, old, new);
     }
     let folded = |v: u32| add((v >> 16) as u16, v as u16).swap_bytes();
