@@ -52,6 +52,12 @@
 //! is refused ([`InsertError::Full`]). Established TCP and live UDP/ICMP connections are never
 //! evicted. Counted in [`ConnStats`]: `evicted`, `refused_full` (and `expired`).
 //!
+//! # SYN-flood defence (`proxy.rs`)
+//! The table counts its half-open TCP connections ([`ConnTable::half_open`]: NONE, SYN_SENT,
+//! SYN_RECV, SYNACK), the pressure that turns `syn_proxy: auto` services to cookies or
+//! stateless SYNs. A SYN-proxied connection keeps its sequence state in the entry's `seq` word
+//! ([`ConnTable::proxy_opening`], [`ConnTable::proxy_open`], [`ConnTable::proxy_seq`]).
+//!
 //! # Ended connections (persistence templates)
 //! A connection may hold a persistence template ([`NewConn::template`]). When such a connection
 //! ends, however it ends (expired, evicted, removed), the table queues one [`Ended`] record in a
