@@ -354,3 +354,37 @@ pub const ICMP_ERRORS_BURST: u64 = 50;
 /// is half a kernel ring ([`KERNEL_RING`]), so a burst fits in the ring.
 pub const EXCEPTION_PER_SEC: u64 = 50_000;
 pub const EXCEPTION_BURST: u64 = KERNEL_RING as u64 / 2;
+
+// ============================================================================================
+// SYN-flood defence (lb/syncookie.rs, worker/engine/synproxy.rs)
+// ============================================================================================
+
+/// Seconds per step of the SYN cookie's time counter. A cookie is accepted in the step it was
+/// made in and the next one (64 to 128 s), as Linux's cookies live about two minutes: long
+/// enough for a slow client's handshake, short enough that a captured cookie goes stale.
+pub const SYN_COOKIE_PERIOD_SECS: u64 = 64;
+
+/// How often the management thread replaces the cookie secret (the old one stays valid as
+/// "previous" for one more period, so no handshake in flight breaks at a rotation).
+pub const SYN_COOKIE_ROTATE: Duration = Duration::from_secs(SYN_COOKIE_PERIOD_SECS);
+
+/// The MSS the SYN proxy announces to clients in its SYN-ACK (capped by the port's MTU - 40).
+/// The real's own MSS is unknown when the proxy answers; 1460 is Ethernet's and what almost
+/// every real announces.
+pub const SYN_PROXY_MSS: u16 = 1460;
+
+/// The window of the proxy's SYN-ACK to the client and of its ACK to the real (no window
+/// scaling is negotiated through the proxy, see docs/decisions.md). Each side learns the
+/// other's real window from its first packet after the handshake.
+pub const SYN_PROXY_WINDOW: u16 = 14600;
+
+/// Default `syn_proxy.half_open_threshold` as a fraction of `conn.max_per_core`: above
+/// max_per_core / 8 half-open TCP connections on a worker, `mode: auto` services answer SYNs
+/// with cookies (NAT) or statelessly (DR/TUN). A healthy worker has few half-open connections
+/// (each lives one round trip); a flood fills the table with them.
+pub const SYN_PROXY_DEFAULT_THRESHOLD_DIVISOR: u32 = 8;
+
+/// Slots of the Maglev table that picks the real of a stateless SYN (DR/TUN under SYN
+/// pressure), a prime. Smaller than the mh scheduler's default (65537): it is rebuilt with
+/// every snapshot, and 4093 slots spread a handful of reals within a fraction of a percent.
+pub const SYN_STATELESS_MH_SIZE: u32 = 4093;

@@ -4,6 +4,7 @@
 //! These tests share the dpt-* namespaces, so nextest runs them one at a time (test group).
 mod common;
 mod testbed_ctl;
+mod testbed_synflood;
 use common::testbed::*;
 use common::*;
 use std::process::Command;

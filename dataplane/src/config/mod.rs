@@ -12,6 +12,7 @@ mod load;
 mod prop_no_panic;
 mod restart;
 mod schema;
+mod syn_proxy;
 mod units;
 mod validate;
 mod validate_lb;
@@ -24,6 +25,7 @@ pub use lcores::parse_lcores;
 pub use load::{check_file, check_str, load_file, load_str, ConfigError};
 pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
+pub use syn_proxy::{defence as syn_defence, Defence, SynProxy, SynProxyMode};
 pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};
 pub use validate::check_file_prefix;
 

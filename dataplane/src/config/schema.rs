@@ -375,6 +375,9 @@ pub struct Service {
     /// Health check of every real (none: reals are always available). docs/health.md.
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
+    /// SYN-flood defence (config/syn_proxy.rs, docs/config.md).
+    #[serde(default)]
+    pub syn_proxy: super::syn_proxy::SynProxy,
     #[serde(default)]
     pub reals: Vec<Real>,
     /// Which clients may open connections (config/admission.rs).

@@ -157,6 +157,8 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             health_check(hc, &key("health_check"), s.port)?;
         }
         super::admission::validate(s, i)?;
+
+        super::syn_proxy::validate(cfg, s, &key("syn_proxy"))?;
         if s.forward == ForwardMode::Local {
             return Err(err(
                 key("forward"),

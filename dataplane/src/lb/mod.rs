@@ -13,4 +13,5 @@ pub mod sched;
 pub mod service;
 pub mod service_index;
 pub mod snapshot;
+pub mod syncookie;
 pub mod types;

@@ -5,10 +5,13 @@
 
 use super::neigh::{MacBytes, NeighTable};
 use super::route::{PortIdx, RouteTable};
-use super::sched::Scheduler;
+use super::sched::{Mh, Scheduler};
 use super::service::{Persistence, RealSpec, ServiceSpec, ServiceTable};
+use super::syncookie::CookieSecrets;
 use super::types::{ForwardMode, Protocol};
 use crate::config::{self, Config};
+use crate::config::{Defence, SynProxyMode};
+use crate::tunables::SYN_STATELESS_MH_SIZE;
 use crossbeam::queue::ArrayQueue;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -52,6 +55,60 @@ pub struct Snapshot {
     /// set without allocating ([`Snapshot::take_schedulers`]). A set not yet taken moves on to
     /// the next snapshot of the same services generation.
     pub scheds: Vec<ArrayQueue<Vec<Scheduler>>>,
+    /// Per service (in `services` order): its SYN-flood defence.
+    pub syn_policies: Vec<SynPolicy>,
+    /// Per service: the Maglev table that picks the real of a stateless SYN (and of the ACK
+    /// that then creates the connection) for services whose defence is stateless.
+    pub syn_tables: Vec<Option<Mh>>,
+    /// The SYN cookie secrets (carried from the previous snapshot; rotated by the management
+    /// thread, `ControlState::rotate_cookie_secret`).
+    pub cookie_secrets: CookieSecrets,
+}
+
+/// A service's SYN-flood defence as the workers apply it (config/syn_proxy.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SynPolicy {
+    pub defence: Defence,
+    pub mode: SynProxyMode,
+    /// Half-open connections on the receiving worker above which `Auto` acts.
+    pub threshold: u32,
+}
+
+impl SynPolicy {
+    /// No defence (a service the config does not name, a UDP service).
+    pub const NONE: SynPolicy = SynPolicy {
+        defence: Defence::None,
+        mode: SynProxyMode::Off,
+        threshold: u32::MAX,
+    };
+
+    /// Whether the defence acts on a worker holding `half_open` half-open connections.
+    #[inline]
+    pub fn active(&self, half_open: u32) -> bool {
+        match self.mode {
+            SynProxyMode::Off => false,
+            SynProxyMode::Always => self.defence != Defence::None,
+            SynProxyMode::Auto => self.defence != Defence::None && half_open > self.threshold,
+        }
+    }
+}
+
+/// The SYN policies of `services`, from the services of `cfg` with the same names.
+fn syn_policies(cfg: &Config, services: &ServiceTable) -> Vec<SynPolicy> {
+    services
+        .services()
+        .iter()
+        .map(|svc| {
+            cfg.services
+                .iter()
+                .find(|s| s.name == svc.name)
+                .map_or(SynPolicy::NONE, |s| SynPolicy {
+                    defence: config::syn_defence(cfg, s),
+                    mode: s.syn_proxy.mode,
+                    threshold: s.syn_proxy.threshold(cfg.conn.max_per_core),
+                })
+        })
+        .collect()
 }
 
 fn proto(p: config::Protocol) -> Protocol {
@@ -169,7 +226,21 @@ impl Snapshot {
                 }
             }
         }
+        let syn_policies = syn_policies(cfg, &services);
+        let syn_tables = services
+            .services()
+            .iter()
+            .zip(&syn_policies)
+            .map(|(svc, p)| match p.defence {
+                Defence::Stateless => Mh::new(&svc.reals, SYN_STATELESS_MH_SIZE).ok(),
+                _ => None,
+            })
+            .collect();
+        let cookie_secrets = prev.map_or_else(CookieSecrets::random, |p| p.cookie_secrets);
         Ok(Snapshot {
+            syn_policies,
+            syn_tables,
+            cookie_secrets,
             generation,
             services_generation,
             ports,

@@ -230,6 +230,27 @@ impl ControlState {
         Ok(true)
     }
 
+    /// Publishes a snapshot whose SYN cookie secret is `key`, the current one becoming the
+    /// previous (cookies made with it stay valid until the next rotation). Everything else is
+    /// the running state.
+    pub fn rotate_cookie_secret(&mut self, key: crate::lb::syncookie::Key) -> Result<(), String> {
+        let prev = self.snapshot();
+        let mut next = Snapshot::build(
+            self.generation + 1,
+            &self.cfg,
+            prev.ports.clone(),
+            self.neighbours.table(),
+            &self.specs,
+            Some(&prev),
+            prev.n_workers,
+        )?;
+        next.cookie_secrets = prev.cookie_secrets.rotated(key);
+        self.health_changed = false;
+        let _ = self.neighbours.take_dirty();
+        self.publish(next);
+        Ok(())
+    }
+
     fn publish(&mut self, next: Snapshot) {
         self.generation = next.generation;
         self.published.store(Arc::new(next));
@@ -301,6 +322,22 @@ mod tests {
             ip: ip(real),
             port: 80,
         }
+    }
+
+    #[test]
+    fn the_cookie_secret_rotates_and_survives_reloads() {
+        let mut s = state();
+        let first = s.snapshot().cookie_secrets;
+        assert_eq!(first.current, first.previous);
+        s.rotate_cookie_secret([7, 8]).unwrap();
+        let snap = s.snapshot();
+        assert_eq!(snap.generation, 2);
+        assert_eq!(snap.cookie_secrets.current, [7, 8]);
+        assert_eq!(snap.cookie_secrets.previous, first.current);
+        // A neighbour or config change keeps the secrets.
+        let cfg = s.config().clone();
+        s.apply_config(cfg).unwrap();
+        assert_eq!(s.snapshot().cookie_secrets, snap.cookie_secrets);
     }
 
     #[test]

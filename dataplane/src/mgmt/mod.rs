@@ -58,6 +58,8 @@ pub struct Mgmt {
     scratch: Burst,
     started: Instant,
     garp_sent: bool,
+    /// When (since `started`) the SYN cookie secret was last replaced.
+    cookie_rotated: std::time::Duration,
 }
 
 impl Mgmt {
@@ -88,6 +90,7 @@ impl Mgmt {
             scratch: Burst::new(),
             started: Instant::now(),
             garp_sent: false,
+            cookie_rotated: std::time::Duration::ZERO,
         }
     }
 
@@ -159,6 +162,7 @@ impl Mgmt {
         if self.health.poll() {
             self.control_state.set_health(self.health.down());
         }
+        self.rotate_cookie_secret();
         match self.control_state.publish_changes() {
             Ok(true) => self.counters.snapshots += 1,
             Ok(false) => {}
@@ -166,6 +170,21 @@ impl Mgmt {
         }
         self.flush_pending();
         self.shared_counters.publish(&self.counters);
+    }
+
+    /// Replaces the SYN cookie secret every `SYN_COOKIE_ROTATE` (the previous one stays valid
+    /// for one more period, see lb/syncookie.rs).
+    fn rotate_cookie_secret(&mut self) {
+        let now = self.started.elapsed();
+        if now < self.cookie_rotated + crate::tunables::SYN_COOKIE_ROTATE {
+            return;
+        }
+        self.cookie_rotated = now;
+        let key = crate::lb::syncookie::random_key();
+        match self.control_state.rotate_cookie_secret(key) {
+            Ok(()) => self.counters.snapshots += 1,
+            Err(e) => tracing::error!("cannot publish the new SYN cookie secret: {e}"),
+        }
     }
 
     /// Workers' packets for the kernel -> the port's tap: at most one ring's worth from each

@@ -26,6 +26,7 @@ mod prop_checksum;
 #[cfg(test)]
 mod prop_no_panic;
 pub mod tcp;
+pub mod tcp_options;
 pub mod udp;
 
 pub use arp::{ArpPacket, ArpRepr};

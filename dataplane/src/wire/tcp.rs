@@ -101,7 +101,7 @@ impl<'a> TcpOptions<'a> {
     }
 
     /// The next option with its offset inside the options area.
-    fn next_at(&mut self) -> Option<Result<(usize, TcpOption<'a>), WireError>> {
+    pub(crate) fn next_at(&mut self) -> Option<Result<(usize, TcpOption<'a>), WireError>> {
         let at = self.pos;
         let kind = *self.data.get(at)?;
         match kind {

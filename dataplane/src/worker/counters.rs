@@ -219,6 +219,23 @@ counters! {
         "Packets that called for an ICMP error (fragmentation needed) over the worker's ICMP error rate; dropped unanswered.";
     DropExceptionRateLimit = "drop_exception_rate_limit", Drops("exception_rate_limit"),
         "Packets for the appliance itself over the worker's exception-path rate (a flood to its own address); dropped before the kernel ring.";
+
+    SynCookiesSent = "syn_cookies_sent", Events("syn_cookies_sent"),
+        "SYNs to a NAT service under SYN pressure (or with syn_proxy mode always) answered by the appliance with a SYN cookie, no state kept.";
+    SynCookieAcks = "syn_cookie_acks", Events("syn_cookie_acks"),
+        "ACKs that carried a valid SYN cookie: a connection was created and the proxy opened it to the real.";
+    DropBadCookie = "drop_bad_cookie", Drops("bad_cookie"),
+        "ACKs of no connection to a NAT service whose SYN proxy is acting on this worker (under SYN pressure, or mode always) and whose acknowledgement is not a valid cookie (forged, stale, or for another flow); otherwise such an ACK is drop_no_conn.";
+    SynProxyOpened = "syn_proxy_opened", Events("syn_proxy_opened"),
+        "SYN-proxied connections whose real answered the proxy's SYN: both halves joined, sequence numbers shifted from then on.";
+    SynProxyRealReset = "syn_proxy_real_reset", Events("syn_proxy_real_reset"),
+        "SYN-proxied connections the real refused (reset): the client is reset.";
+    DropProxyOpening = "drop_proxy_opening", Drops("proxy_opening"),
+        "Client packets of a SYN-proxied connection that arrived before its real answered (the client retransmits them), or unusable real packets then.";
+    SynStateless = "syn_stateless", Events("syn_stateless"),
+        "SYNs to a DR/TUN service under SYN pressure (or syn_proxy mode always) forwarded without creating a connection, to the real a consistent hash of the flow picks.";
+    ConnFromAck = "conn_from_ack", Events("conn_from_ack"),
+        "DR/TUN connections created by a handshake's ACK after a stateless SYN (to the same real the SYN went to).";
 }
 
 /// One worker's published counters, on their own cache lines so workers never false-share.

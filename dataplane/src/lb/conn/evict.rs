@@ -53,7 +53,7 @@ impl EvictLists {
 /// Whether a connection may be evicted for a new one: TCP, not ESTABLISHED.
 #[inline]
 pub(super) fn is_evictable<A: Family>(e: &Entry<A>) -> bool {
-    e.proto == Protocol::Tcp as u8 && e.state != TcpState::Established as u8
+    e.proto() == Protocol::Tcp as u8 && e.state != TcpState::Established as u8
 }
 
 /// The list a `wslot` value names, if it names one (otherwise it is a wheel slot).
@@ -87,7 +87,7 @@ impl<A: Family> ConnTable<A> {
         let e = &mut self.entries[idx as usize];
         e.wprev = tail;
         e.wnext = NIL;
-        e.wslot = LIST_BASE + l as u16;
+        e.set_wslot(LIST_BASE + l as u16);
         self.evict.tail[l] = idx;
     }
 
@@ -97,7 +97,7 @@ impl<A: Family> ConnTable<A> {
     pub(super) fn list_requeue(&mut self, idx: u32) {
         let e = &self.entries[idx as usize];
         let l = usize::from(e.state).min(LISTS - 1);
-        if list_of(e.wslot) == Some(l) && self.evict.tail[l] == idx {
+        if list_of(e.wslot()) == Some(l) && self.evict.tail[l] == idx {
             return;
         }
         self.wheel_unlink(idx);
@@ -228,7 +228,7 @@ impl<A: Family> ConnTable<A> {
                 if !e.used() || !is_evictable(e) || usize::from(e.state) != l {
                     return Err(format!("list {l}: entry {i} does not belong ({e:?})"));
                 }
-                if list_of(e.wslot) != Some(l) || e.wprev != prev {
+                if list_of(e.wslot()) != Some(l) || e.wprev != prev {
                     return Err(format!("list {l}: entry {i} badly linked ({e:?})"));
                 }
                 if prev != NIL && self.entries[prev as usize].expiry > e.expiry {
@@ -256,7 +256,7 @@ impl<A: Family> ConnTable<A> {
                     .entries
                     .get(i as usize)
                     .ok_or("wheel link out of range")?;
-                if !e.used() || is_evictable(e) || usize::from(e.wslot) != slot || e.wprev != prev {
+                if !e.used() || is_evictable(e) || usize::from(e.wslot()) != slot || e.wprev != prev {
                     return Err(format!("wheel slot {slot}: entry {i} misfiled ({e:?})"));
                 }
                 filed += 1;

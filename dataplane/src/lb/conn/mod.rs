@@ -13,9 +13,11 @@
 //!
 //! # Layout (at most 64 bytes per connection, index included)
 //! - **Entries**: one array of `capacity` fixed 52-byte `repr(C)` records: client, VIP and real
-//!   addresses, the three ports, protocol, TCP state, flags, forwarding mode, real id, expiry in
-//!   whole seconds, four u32 links (inbound chain, reply chain, timer wheel or eviction list
-//!   next/prev), the wheel slot or list as u16 and the persistence template (u32). A free
+//!   addresses, the three ports, the real id (u16), TCP state, flags with the protocol's 2-bit
+//!   code, the wheel slot or eviction list with the forwarding mode in its top bits (u16), expiry
+//!   in whole seconds, four u32 links (inbound chain, reply chain, timer wheel or eviction list
+//!   next/prev), the persistence template (u32) and the SYN proxy's sequence word (u32,
+//!   `proxy.rs`). A free
 //!   entry sits on a free list threaded through its inbound link.
 //! - **Two bucket arrays** of u32 chain heads, one keyed by (proto, client, cport, vip, vport),
 //!   one by (proto, real, rport, client, cport); DR/TUN connections are only in the first.
@@ -53,6 +55,12 @@
 //! ([`InsertError::Full`]). Established TCP and UDP/ICMP connections are never evicted.
 //! Counted in [`ConnStats`]: `evicted`, `refused_full` (and `expired`).
 //!
+//! # SYN-flood defence (`proxy.rs`)
+//! The table counts its half-open TCP connections ([`ConnTable::half_open`]: NONE, SYN_SENT,
+//! SYN_RECV, SYNACK), the pressure that turns `syn_proxy: auto` services to cookies or
+//! stateless SYNs. A SYN-proxied connection keeps its sequence state in the entry's `seq` word
+//! ([`ConnTable::proxy_opening`], [`ConnTable::proxy_open`], [`ConnTable::proxy_seq`]).
+//!
 //! # Ended connections (persistence templates)
 //! A connection may hold a persistence template ([`NewConn::template`]). When such a connection
 //! ends, however it ends (expired, evicted, removed), the table queues one [`Ended`] record in a
@@ -69,6 +77,7 @@ mod ended;
 mod entry;
 mod evict;
 mod hash;
+mod proxy;
 mod state;
 mod table;
 mod timeouts;
@@ -77,6 +86,7 @@ mod wheel;
 pub use crate::lb::flow::Direction;
 pub use ended::{EndReason, Ended, DEFAULT_ENDED_CAPACITY};
 pub use entry::{ENTRY_BYTES_V4, ENTRY_BYTES_V6};
+pub use proxy::ProxySeq;
 pub use state::{next_state, tcp_flags, StateTable, TcpState};
 pub use table::{
     ConnConfig, ConnConfigError, ConnHandle, ConnInfo, ConnStats, ConnTable, InsertError, NewConn,

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use super::ended::{EndReason, Ended, EndedRing, DEFAULT_ENDED_CAPACITY};
-use super::entry::{mode_from_u8, mode_to_u8, Entry, F_NO_OUTPUT, F_OUT_INDEXED, F_USED, NIL};
+use super::entry::{Entry, F_NO_OUTPUT, F_OUT_INDEXED, F_USED, NIL};
 use super::evict::{is_evictable, list_of, EvictLists};
 use super::hash::{hash_in, hash_out};
 use super::state::{next_state, StateTable, TcpState};
@@ -61,7 +61,7 @@ impl ConnConfig {
 pub enum ConnConfigError {
     #[error("connection table capacity must be between 1 and {MAX_CAPACITY}, got {0}")]
     Capacity(u32),
-    #[error("max_reals must be at least 1")]
+    #[error("max_reals must be between 1 and {}", tunables::MAX_REALS)]
     MaxReals,
 }
 
@@ -166,6 +166,8 @@ pub struct ConnTable<A: Family = Ipv4Addr> {
     /// The per-state FIFO lists of evictable connections (`evict.rs`).
     pub(super) evict: EvictLists,
     pub(super) stats: ConnStats,
+    /// TCP connections in an opening state (see `proxy.rs`): the SYN-flood pressure.
+    pub(super) half_open: u32,
     /// Ended templated connections not yet drained by the worker.
     pub(super) ended: EndedRing,
 }
@@ -206,7 +208,7 @@ impl<A: Family> ConnTable<A> {
         if cfg.capacity == 0 || cfg.capacity > MAX_CAPACITY {
             return Err(ConnConfigError::Capacity(cfg.capacity));
         }
-        if cfg.max_reals == 0 {
+        if cfg.max_reals == 0 || cfg.max_reals > tunables::MAX_REALS {
             return Err(ConnConfigError::MaxReals);
         }
         let cap = cfg.capacity as usize;
@@ -255,6 +257,7 @@ impl<A: Family> ConnTable<A> {
             evict_probes: cfg.evict_probes,
             evict: EvictLists::EMPTY,
             stats: ConnStats::default(),
+            half_open: 0,
             ended: EndedRing::new(cfg.ended_capacity),
         })
     }
@@ -348,7 +351,7 @@ impl<A: Family> ConnTable<A> {
                 && e.vip == vip
                 && e.cport == cport
                 && e.vport == vport
-                && e.proto == proto
+                && e.proto() == proto
             {
                 return i;
             }
@@ -373,7 +376,7 @@ impl<A: Family> ConnTable<A> {
                 && e.client == client
                 && e.rport == rport
                 && e.cport == cport
-                && e.proto == proto
+                && e.proto() == proto
             {
                 return i;
             }
@@ -524,15 +527,17 @@ impl<A: Family> ConnTable<A> {
             client,
             vip,
             real_addr,
-            real: c.real,
+            // Below `loads.len()` <= MAX_REALS = 2^16 (checked above and in `allocate`).
+            real: c.real as u16,
             cport: c.cport,
             vport: c.vport,
             rport: c.rport,
-            proto,
             state,
             expiry: secs_ceil(now_ms).saturating_add(timeout),
-            flags: F_USED | if nat { F_OUT_INDEXED } else { F_NO_OUTPUT },
-            mode: mode_to_u8(c.mode),
+            flags: F_USED
+                | if nat { F_OUT_INDEXED } else { F_NO_OUTPUT }
+                | Entry::<A>::proto_flags(c.proto),
+            wslot: Entry::<A>::mode_bits(c.mode),
             template: c.template.unwrap_or(NIL),
             ..Entry::EMPTY
         };
@@ -543,6 +548,7 @@ impl<A: Family> ConnTable<A> {
             self.out_heads[b_out] = idx;
         }
         self.file(idx);
+        self.half_open += u32::from(super::proxy::is_half_open(proto, state));
         let load = &mut self.loads[c.real as usize];
         if is_active(proto, state) {
             load.active += 1;
@@ -563,15 +569,15 @@ impl<A: Family> ConnTable<A> {
     #[inline]
     pub fn get(&self, h: ConnHandle) -> Option<ConnInfo<A>> {
         self.live(h).map(|e| ConnInfo {
-            proto: Protocol::from_ip_proto(e.proto).unwrap_or(Protocol::Tcp),
+            proto: Protocol::from_ip_proto(e.proto()).unwrap_or(Protocol::Tcp),
             client: A::load(e.client),
             cport: e.cport,
             vip: A::load(e.vip),
             vport: e.vport,
-            real: e.real,
+            real: RealId::from(e.real),
             real_addr: A::load(e.real_addr),
             rport: e.rport,
-            mode: mode_from_u8(e.mode),
+            mode: e.mode(),
             state: TcpState::from_u8(e.state).unwrap_or_default(),
             template: (e.template != NIL).then_some(e.template),
             expires_ms: u64::from(e.expiry) * 1000,
@@ -605,7 +611,7 @@ impl<A: Family> ConnTable<A> {
         let e = self.entries.get_mut(h.0 as usize).filter(|e| e.used())?;
         let old = e.state;
         let mut changed = false;
-        let slot = if e.proto == Protocol::Tcp as u8 {
+        let slot = if e.proto() == Protocol::Tcp as u8 {
             let table = match dir {
                 Direction::Out => {
                     e.flags &= !F_NO_OUTPUT;
@@ -619,8 +625,9 @@ impl<A: Family> ConnTable<A> {
             if new != old {
                 changed = true;
                 e.state = new;
+                self.half_open = super::proxy::half_open_after(self.half_open, old, new);
                 let (was, now_active, real) =
-                    (is_active(e.proto, old), is_active(e.proto, new), e.real);
+                    (is_active(e.proto(), old), is_active(e.proto(), new), e.real);
                 if was != now_active {
                     if let Some(l) = self.loads.get_mut(real as usize) {
                         if now_active {
@@ -634,7 +641,7 @@ impl<A: Family> ConnTable<A> {
                 }
             }
             new as usize
-        } else if e.proto == Protocol::Udp as u8 {
+        } else if e.proto() == Protocol::Udp as u8 {
             UDP_SLOT
         } else {
             ICMP_SLOT
@@ -647,7 +654,7 @@ impl<A: Family> ConnTable<A> {
     /// Restarts the idle timer with the timeout of the current state, without a state change.
     pub fn touch(&mut self, h: ConnHandle, now_ms: u64) -> bool {
         let Some(e) = self.live(h) else { return false };
-        let slot = match Protocol::from_ip_proto(e.proto) {
+        let slot = match Protocol::from_ip_proto(e.proto()) {
             Some(Protocol::Udp) => UDP_SLOT,
             Some(Protocol::Icmp) => ICMP_SLOT,
             _ => e.state as usize,
@@ -670,8 +677,8 @@ impl<A: Family> ConnTable<A> {
         e.expiry = new;
         if is_evictable(e) {
             self.list_requeue(idx);
-        } else if (new < old || state_changed || list_of(e.wslot).is_some())
-            && (new & self.wheel_mask) != u32::from(e.wslot)
+        } else if (new < old || state_changed || list_of(e.wslot()).is_some())
+            && (new & self.wheel_mask) != u32::from(e.wslot())
         {
             self.wheel_unlink(idx);
             self.wheel_link(idx);
@@ -730,24 +737,25 @@ impl<A: Family> ConnTable<A> {
         let e = self.entries[idx as usize];
         if e.template != NIL {
             let queued = self.ended.push(Ended {
-                real: e.real,
+                real: RealId::from(e.real),
                 template: Some(e.template),
                 reason,
             });
             debug_assert!(queued, "ended ring overflow: caller skipped can_end");
         }
-        let b = self.bucket_in(e.proto, e.client, e.cport, e.vip, e.vport);
+        let b = self.bucket_in(e.proto(), e.client, e.cport, e.vip, e.vport);
         unlink_chain(&mut self.entries, &mut self.in_heads[b], idx, |e| {
             &mut e.next_in
         });
         if e.flags & F_OUT_INDEXED != 0 {
-            let b = self.bucket_out(e.proto, e.real_addr, e.rport, e.client, e.cport);
+            let b = self.bucket_out(e.proto(), e.real_addr, e.rport, e.client, e.cport);
             unlink_chain(&mut self.entries, &mut self.out_heads[b], idx, |e| {
                 &mut e.next_out
             });
         }
+        self.half_open -= u32::from(super::proxy::is_half_open(e.proto(), e.state));
         if let Some(l) = self.loads.get_mut(e.real as usize) {
-            if is_active(e.proto, e.state) {
+            if is_active(e.proto(), e.state) {
                 l.active = l.active.saturating_sub(1);
             } else {
                 l.inactive = l.inactive.saturating_sub(1);

@@ -30,7 +30,7 @@ impl<A: Family> ConnTable<A> {
         let e = &mut self.entries[idx as usize];
         e.wnext = head;
         e.wprev = NIL;
-        e.wslot = slot as u16;
+        e.set_wslot(slot as u16);
         self.wheel[slot] = idx;
     }
 
@@ -44,7 +44,7 @@ impl<A: Family> ConnTable<A> {
         if self.sweep == idx {
             self.sweep = if next == NIL { SWEEP_END } else { next };
         }
-        let wslot = self.entries[idx as usize].wslot;
+        let wslot = self.entries[idx as usize].wslot();
         if let Some(l) = list_of(wslot) {
             self.list_unlink_ends(l, idx, prev, next);
         } else if prev == NIL && self.wheel.get(usize::from(wslot)) == Some(&idx) {

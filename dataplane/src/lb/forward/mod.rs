@@ -19,6 +19,7 @@ pub mod frag;
 pub mod icmp_gen;
 pub mod icmp_nat;
 pub mod nat;
+pub mod synproxy;
 pub mod tun;
 
 #[cfg(test)]

@@ -146,11 +146,19 @@ fn reduce(h: u64, len: usize) -> usize {
 
 impl Pick for Mh {
     fn pick(&mut self, reals: &[RealServer], _: &[RealLoad], flow: &FlowKey) -> Option<usize> {
+        self.pick_key(reals, u64::from(u32::from(flow.src)))
+    }
+}
+
+impl Mh {
+    /// The real for `key` (the client address for the scheduler; the SYN-flood defence's
+    /// stateless choice looks up address and port), with the fallbacks above. Read-only.
+    pub fn pick_key(&self, reals: &[RealServer], key: u64) -> Option<usize> {
         let len = self.table.len();
         if len == 0 {
             return None;
         }
-        let src = u64::from(u32::from(flow.src));
+        let src = key;
         let usable = |slot: usize| {
             let i = self.table[slot] as usize;
             reals.get(i).filter(|r| is_candidate(r)).map(|_| i)

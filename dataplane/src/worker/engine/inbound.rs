@@ -38,6 +38,10 @@ impl<F: Frame> Engine<F> {
         let mask = self.snap.services.services()[si]
             .persistence
             .map(|p| p.netmask);
+        // SYN-flood defence: decided here, before any handoff (synproxy.rs).
+        let Some(f) = self.syn_guard(f, &p, si, out, t) else {
+            return;
+        };
         if let Some(owner) = self.elsewhere(p.handed, ip.src, ip.sport, mask) {
             self.fragment_owner(ip, owner);
             return self.hand_off(f, owner, p.port, out, t);
@@ -53,21 +57,32 @@ impl<F: Frame> Engine<F> {
                 found = None;
             }
         }
-        let handle = match found {
-            Some(h) => h,
+        // `from_ack`: created by a handshake's ACK, already accounted as its SYN (synproxy.rs).
+        let (f, handle, from_ack) = match found {
+            Some(h) => (f, h, false),
             None => {
-                // Like IPVS: only a SYN opens a TCP connection.
+                // Like IPVS: only a SYN opens a TCP connection (or, with the SYN-flood
+                // defence, the handshake's ACK: synproxy.rs).
                 if proto == Protocol::Tcp && ip.tcp_flags & TcpFlags::SYN.0 == 0 {
-                    return t.inc(Counter::DropNoConn);
-                }
-                match self.new_conn(si, proto, &p, t) {
-                    Some(h) => h,
-                    None => return,
+                    match self.conn_from_ack(f, &p, si, out, t) {
+                        Some((f, h)) => (f, h, true),
+                        None => return,
+                    }
+                } else {
+                    match self.new_conn(si, proto, &p, t) {
+                        Some(h) => (f, h, false),
+                        None => return,
+                    }
                 }
             }
         };
-        self.conns
-            .on_packet(handle, Direction::In, ip.tcp_flags, self.now);
+        let Some(f) = self.proxy_in(f, handle, &p, t) else {
+            return;
+        };
+        if !from_ack {
+            self.conns
+                .on_packet(handle, Direction::In, ip.tcp_flags, self.now);
+        }
         let Some(c) = self.conns.get(handle) else {
             return t.inc(Counter::DropNoConn);
         };
@@ -85,7 +100,7 @@ impl<F: Frame> Engine<F> {
     }
 
     /// Schedules a real for a new connection of service `si` and inserts the connection.
-    fn new_conn(
+    pub(super) fn new_conn(
         &mut self,
         si: usize,
         proto: Protocol,

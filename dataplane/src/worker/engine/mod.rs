@@ -11,6 +11,7 @@
 //! - `inbound.rs`: client -> VIP (lookup, new connection, scheduling, NAT/DR/TUN);
 //! - `admission.rs`: whether a new connection is admitted (acl, limits, overloaded reals);
 //! - `reply.rs`: real -> client (NAT);
+//! - `synproxy.rs`: SYN-flood defence (SYN cookies and the proxy for NAT, stateless SYNs for DR/TUN);
 //! - `local.rs`: the local node (a real that is the appliance itself, served by its kernel);
 //! - `icmp.rs`: echo replies and ICMP errors both ways;
 //! - `fragments.rs`: the fragment table and the later fragments of a datagram;
@@ -33,6 +34,7 @@ mod local;
 mod output;
 mod reply;
 pub mod sim;
+mod synproxy;
 
 pub use admission::Admission;
 pub use adopt::Retired;

@@ -37,13 +37,16 @@ impl<F: Frame> Engine<F> {
     /// client.
     pub(super) fn nat_reply<O: Output<F>>(
         &mut self,
-        mut f: F,
+        f: F,
         p: Pkt,
         h: ConnHandle,
         out: &mut O,
         t: &mut WorkerTotals,
     ) {
         let ip = &p.ip;
+        let Some(mut f) = self.proxy_out(f, h, &p, out, t) else {
+            return;
+        };
         self.conns
             .on_packet(h, Direction::Out, ip.tcp_flags, self.now);
         let Some(c) = self.conns.get(h) else {

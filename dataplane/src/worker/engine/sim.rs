@@ -233,6 +233,11 @@ impl Sim {
         })
     }
 
+    /// The snapshot the engines follow (its SYN cookie secrets, its policies).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.published.load_full()
+    }
+
     /// The index of the port named `name`.
     pub fn port(&self, name: &str) -> PortIdx {
         self.ports
