@@ -72,6 +72,27 @@ fn big_query(sport: u16) -> Vec<u8> {
     query(sport, &[7u8; 1470])
 }
 
+/// A service at VIP:8080 with `extra` keys (acl, limits, syn_proxy) and one real.
+fn guarded(extra: &str) -> String {
+    config(
+        "nat",
+        &format!(
+            "  - {{name: guarded, vip: 198.18.0.100, port: 8080, forward: nat, {extra}\n     \
+             reals: [{{ip: 198.19.0.11, {real_extra}}}]}}\n",
+            extra = extra.split('|').next().unwrap_or(""),
+            real_extra = extra.split('|').nth(1).unwrap_or("weight: 1"),
+        ),
+    )
+}
+
+/// A TCP segment to VIP:8080 with its sequence and acknowledgement numbers.
+fn to_guarded(sport: u16, seq: u32, ack: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+    let mut t = tcp(sport, 8080, flags, data);
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    from_client(vip(), 6, &t)
+}
+
 /// One case: the simulation after the packets that produce the drop, and how many it counts.
 type Case = fn() -> (Sim, u64);
 
@@ -146,6 +167,48 @@ fn cases() -> Vec<(&'static str, Case)> {
                         reals: [{ip: 198.19.0.11, weight: 0}]}\n";
             let mut s = sim(&config("nat", idle), 1, false);
             s.rx(0, EXT, &from_client(vip(), 6, &tcp(40000, 8080, 0x02, b"")));
+            (s, 1)
+        }),
+        ("drop_acl_denied", || {
+            let mut s = sim(&guarded("acl: {deny: [198.18.0.0/24]},"), 1, false);
+            s.rx(0, EXT, &to_guarded(40000, 1000, 0, 0x02, b""));
+            (s, 1)
+        }),
+        ("drop_service_full", || {
+            let mut s = sim(&guarded("max_connections: 1,"), 1, false);
+            s.rx(0, EXT, &to_guarded(40000, 1000, 0, 0x02, b""));
+            s.rx(0, EXT, &to_guarded(40001, 1000, 0, 0x02, b""));
+            (s, 1)
+        }),
+        ("drop_reals_overloaded", || {
+            let mut s = sim(&guarded("|upper_threshold: 1"), 1, false);
+            s.rx(0, EXT, &to_guarded(40000, 1000, 0, 0x02, b""));
+            s.rx(0, EXT, &to_guarded(40001, 1000, 0, 0x02, b""));
+            (s, 1)
+        }),
+        ("drop_bad_cookie", || {
+            let mut s = sim(&guarded("syn_proxy: {mode: always},"), 1, false);
+            // An ACK of no connection whose acknowledgement is no cookie this appliance made.
+            s.rx(0, EXT, &to_guarded(40000, 1001, 0x5eed_0001, 0x10, b""));
+            (s, 1)
+        }),
+        ("drop_proxy_opening", || {
+            let mut s = sim(&guarded("syn_proxy: {mode: always},"), 1, false);
+            s.rx(0, EXT, &to_guarded(40000, 1000, 0, 0x02, b""));
+            let synack = s.take_sent(EXT).pop().expect("the cookie SYN-ACK");
+            let cookie = u32::from_be_bytes(synack[38..42].try_into().unwrap());
+            // The handshake's ACK opens the connection towards the real; data sent before the
+            // real answers waits for the client's retransmission.
+            s.rx(
+                0,
+                EXT,
+                &to_guarded(40000, 1001, cookie.wrapping_add(1), 0x10, b""),
+            );
+            s.rx(
+                0,
+                EXT,
+                &to_guarded(40000, 1001, cookie.wrapping_add(1), 0x18, b"GET /"),
+            );
             (s, 1)
         }),
         ("drop_no_conn", || {

@@ -256,7 +256,8 @@ impl<A: Family> ConnTable<A> {
                     .entries
                     .get(i as usize)
                     .ok_or("wheel link out of range")?;
-                if !e.used() || is_evictable(e) || usize::from(e.wslot()) != slot || e.wprev != prev {
+                if !e.used() || is_evictable(e) || usize::from(e.wslot()) != slot || e.wprev != prev
+                {
                     return Err(format!("wheel slot {slot}: entry {i} misfiled ({e:?})"));
                 }
                 filed += 1;
