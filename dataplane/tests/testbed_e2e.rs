@@ -388,7 +388,11 @@ fn reloads_of_another_service_leave_a_connection_alone() {
             1 => extra("wlc", 5),
             _ => base.clone(),
         };
-        std::fs::write(&cfg, text).unwrap();
+        // Written aside and renamed: a reload still reading the file (the last one may be
+        // late on a loaded machine) never sees it half written.
+        let tmp = cfg.with_extension("new");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &cfg).unwrap();
         hup(app.pid());
         std::thread::sleep(Duration::from_millis(120));
     }
