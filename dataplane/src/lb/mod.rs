@@ -12,4 +12,5 @@ pub mod sched;
 pub mod service;
 pub mod service_index;
 pub mod snapshot;
+pub mod sync;
 pub mod types;
