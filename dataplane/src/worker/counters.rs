@@ -203,6 +203,16 @@ counters! {
         "Packets to transmit on a port index the worker does not know (a wiring fault, never expected).";
     DropBadIcmpChecksum = "drop_bad_icmp_checksum", Drops("bad_icmp_checksum"),
         "ICMP errors quoting a connection whose own checksum does not verify (translating them would launder the corruption).";
+    SyncEvents = "sync_events", Events("sync_events"),
+        "Connection events (new, state change, refresh, resync) queued for the sync sender.";
+    SyncEventsLost = "sync_events_lost", Events("sync_events_lost"),
+        "Connection events dropped because the sync event queue was full (the next refresh sends them again).";
+    SyncInstalled = "sync_installed", Events("sync_installed"),
+        "Connections installed or updated from a sync peer's records.";
+    SyncInstallUnknown = "sync_install_unknown", Events("sync_install_unknown"),
+        "Sync records skipped because this node has no such service or real (by address and port).";
+    SyncInstallFull = "sync_install_full", Events("sync_install_full"),
+        "Sync records skipped because the connection table was full.";
 }
 
 /// One worker's published counters, on their own cache lines so workers never false-share.

@@ -66,6 +66,7 @@
 mod ended;
 mod entry;
 mod hash;
+mod install;
 mod state;
 mod table;
 mod timeouts;

@@ -65,11 +65,13 @@ impl<F: Frame> Engine<F> {
                 }
             }
         };
+        let before = self.sync_before(handle, found.is_none());
         self.conns
             .on_packet(handle, Direction::In, ip.tcp_flags, self.now);
         let Some(c) = self.conns.get(handle) else {
             return t.inc(Counter::DropNoConn);
         };
+        self.sync_after(before, &c, t);
         self.traffic.packet(c.real, true, f.data().len());
         if ip.fragment {
             let action = FragAction::In {

@@ -29,6 +29,7 @@ mod local;
 mod output;
 mod reply;
 pub mod sim;
+pub mod sync;
 
 pub use adopt::Retired;
 pub use classify::WARM_MAX;
@@ -82,6 +83,8 @@ pub struct Engine<F> {
     /// each packet is parsed once.
     warmed: [Result<Parsed, WireError>; WARM_MAX],
     n_warmed: usize,
+    /// Connection sync's rings (empty when sync is off: `sync.rs`).
+    pub sync: sync::SyncIo,
 }
 
 /// An IPv4 packet being processed: where its IP header starts, what it says, the port it
@@ -129,6 +132,7 @@ impl<F: Frame> Engine<F> {
             now: 0,
             warmed: [Err(WireError::Truncated); WARM_MAX],
             n_warmed: 0,
+            sync: sync::SyncIo::default(),
         }
     }
 
