@@ -7,6 +7,7 @@ mod lcores;
 mod load;
 mod restart;
 mod schema;
+mod sync;
 mod units;
 mod validate;
 mod validate_lb;
@@ -18,6 +19,7 @@ pub use lcores::parse_lcores;
 pub use load::{load_file, load_str, ConfigError};
 pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
+pub use sync::{SyncConfig, SyncRole};
 pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};
 pub use validate::check_file_prefix;
 
