@@ -216,24 +216,64 @@ mod tests {
         let short = key_file(8);
         let kp = k.path().display().to_string();
         let cases = [
-            (format!("sync: {{role: master, key_file: {kp}, group: 224.0.0.18}}"), "sync.group"),
-            (format!("sync: {{role: master, key_file: {kp}, port: 0}}"), "sync.port"),
-            (format!("sync: {{role: master, key_file: {kp}, peers: [198.18.0.9, 239.1.1.1]}}"), "sync.peers[1]"),
-            (format!("sync: {{role: master, key_file: {kp}, sender_id: 0}}"), "sync.sender_id"),
-            (format!("sync: {{role: master, key_file: {kp}, via: nope}}"), "sync.via"),
-            (format!("sync: {{role: master, key_file: {kp}, refresh: 10ms}}"), "sync.refresh"),
-            (format!("sync: {{role: primary, key_file: {kp}}}"), "sync.role"),
-            (format!("sync: {{role: master, key_file: {kp}, colour: red}}"), "sync.colour"),
-            (format!("sync: {{role: master, key_file: {}}}", short.path().display()), "sync.key_file"),
-            ("sync: {role: master, key_file: /nonexistent/sync.key}".to_string(), "sync.key_file"),
+            (
+                format!("sync: {{role: master, key_file: {kp}, group: 224.0.0.18}}"),
+                "sync.group",
+            ),
+            (
+                format!("sync: {{role: master, key_file: {kp}, port: 0}}"),
+                "sync.port",
+            ),
+            (
+                format!("sync: {{role: master, key_file: {kp}, peers: [198.18.0.9, 239.1.1.1]}}"),
+                "sync.peers[1]",
+            ),
+            (
+                format!("sync: {{role: master, key_file: {kp}, sender_id: 0}}"),
+                "sync.sender_id",
+            ),
+            (
+                format!("sync: {{role: master, key_file: {kp}, via: nope}}"),
+                "sync.via",
+            ),
+            (
+                format!("sync: {{role: master, key_file: {kp}, refresh: 10ms}}"),
+                "sync.refresh",
+            ),
+            (
+                format!("sync: {{role: primary, key_file: {kp}}}"),
+                "sync.role",
+            ),
+            (
+                format!("sync: {{role: master, key_file: {kp}, colour: red}}"),
+                "sync.colour",
+            ),
+            (
+                format!(
+                    "sync: {{role: master, key_file: {}}}",
+                    short.path().display()
+                ),
+                "sync.key_file",
+            ),
+            (
+                "sync: {role: master, key_file: /nonexistent/sync.key}".to_string(),
+                "sync.key_file",
+            ),
             ("sync: {role: master}".to_string(), "sync"),
         ];
         for (yaml, key) in cases {
             let e = with(&yaml).unwrap_err();
             assert_eq!(e.key, key, "{yaml}: {e}");
         }
-        let e = with(&format!("sync: {{role: master, key_file: {}}}", short.path().display()))
-            .unwrap_err();
-        assert!(e.reason.ends_with("holds 8 bytes; the key needs at least 16"), "{e}");
+        let e = with(&format!(
+            "sync: {{role: master, key_file: {}}}",
+            short.path().display()
+        ))
+        .unwrap_err();
+        assert!(
+            e.reason
+                .ends_with("holds 8 bytes; the key needs at least 16"),
+            "{e}"
+        );
     }
 }

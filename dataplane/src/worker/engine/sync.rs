@@ -6,12 +6,15 @@
 use super::Engine;
 use crate::lb::conn::{ConnHandle, ConnInfo, NewConn, TcpState};
 use crate::lb::sync::{EventRing, Record, SyncEvent};
-use crate::lb::types::Protocol;
+
 use crate::wire::Frame;
 use crate::worker::counters::{Counter, WorkerTotals};
 use crossbeam::queue::ArrayQueue;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Relaxed, Release},
+};
 use std::sync::Arc;
 
 /// A resync (whole table) or refresh request: the management thread raises `requested`, the
@@ -31,8 +34,10 @@ pub struct SyncIo {
     pub installs: Option<Arc<ArrayQueue<Record>>>,
     /// Full-table walks asked for by the management thread (resync for a peer, and refresh).
     pub walk: Option<Arc<WalkRequest>>,
-    /// The slot the current walk has reached.
+    /// The slot the current walk has reached (0: no pass under way).
     cursor: u32,
+    /// The request the current pass serves.
+    serving: u64,
 }
 
 impl SyncIo {
@@ -46,6 +51,7 @@ impl SyncIo {
             installs,
             walk,
             cursor: 0,
+            serving: 0,
         }
     }
 }
@@ -93,25 +99,36 @@ impl<F: Frame> Engine<F> {
     /// table walk by up to `budget` slots (paced: it stops when the event queue is full and
     /// resumes next loop, so forwarding goes on meanwhile).
     pub fn sync_housekeep(&mut self, budget: usize, t: &mut WorkerTotals) {
-        if let Some(q) = self.sync.installs.clone() {
+        if let Some(q) = self.sync.installs.take() {
             for _ in 0..budget {
                 let Some(r) = q.pop() else { break };
                 self.sync_install(&r, t);
             }
+            self.sync.installs = Some(q);
         }
-        let Some(walk) = self.sync.walk.clone() else {
-            return;
-        };
-        let wanted = walk.requested.load(Relaxed);
-        if wanted == walk.done.load(Relaxed) {
-            return;
+        if let Some(walk) = self.sync.walk.take() {
+            self.sync_walk(&walk, budget, t);
+            self.sync.walk = Some(walk);
+        }
+    }
+
+    /// Continues the table walk: a pass starts when a request is pending and serves the
+    /// requests made up to its start (a request made during a pass gets a pass of its own).
+    fn sync_walk(&mut self, walk: &WalkRequest, budget: usize, t: &mut WorkerTotals) {
+        if self.sync.cursor == 0 {
+            let wanted = walk.requested.load(Relaxed);
+            if wanted == walk.done.load(Relaxed) {
+                return;
+            }
+            self.sync.serving = wanted;
         }
         let cap = self.conns.capacity() as u32;
         let end = self.sync.cursor.saturating_add(budget as u32).min(cap);
         while self.sync.cursor < end {
             if let Some(c) = self.conns.get_slot(self.sync.cursor) {
                 if c.expires_ms > self.now && !self.sync_emit(&c, t) {
-                    // The queue is full: this slot again next loop.
+                    // The queue is full: this slot again next loop (the stream is paced by
+                    // the sender).
                     return;
                 }
             }
@@ -119,7 +136,8 @@ impl<F: Frame> Engine<F> {
         }
         if self.sync.cursor >= cap {
             self.sync.cursor = 0;
-            walk.done.store(wanted, Relaxed);
+            // Release: the events of this pass are queued before `done` says so.
+            walk.done.store(self.sync.serving, Release);
         }
     }
 
@@ -170,6 +188,7 @@ mod tests {
     use super::*;
     use crate::config::ForwardMode;
     use crate::lb::forward::test_packets::{ip_frame, tcp, udp, Ip};
+    use crate::lb::types::Protocol;
     use crate::worker::engine::sim::{Sim, EXAMPLE_CONFIG};
     use std::net::Ipv4Addr;
 
