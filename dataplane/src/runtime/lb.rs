@@ -159,6 +159,11 @@ pub fn start(
             sync: std::mem::take(&mut sync_ios[w]),
         });
     }
+    let sync = if sync_cfg.is_some() {
+        crate::mgmt::sync::Sync::start(cfg, sync_queues)?
+    } else {
+        None
+    };
     // The control socket and metrics endpoint (not in replay: they would clash with a running
     // appliance's socket and port).
     let mgmt_counters = Arc::new(crate::mgmt::PublishedMgmtCounters::default());
@@ -172,16 +177,12 @@ pub fn start(
                 .iter()
                 .map(|p| (p.id(), p.name().to_string()))
                 .collect(),
+            sync: sync.as_ref().map(|s| s.status()),
         });
         let mut inbox = crate::mgmt::control::start(cfg, sources, dumps.clone());
         inbox.config = config_path;
         inbox
     });
-    let sync = if sync_cfg.is_some() {
-        crate::mgmt::sync::Sync::start(cfg, sync_queues)?
-    } else {
-        None
-    };
     let mut mgmt = Mgmt::new(pool, taps, to_kernel_rx, to_worker0, events, control_state);
     mgmt.sync = sync;
     mgmt.real_stats = real_stats;

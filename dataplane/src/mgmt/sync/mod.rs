@@ -328,3 +328,28 @@ fn count_drop(c: &mut MgmtCounters, e: SyncError) {
     };
     *f += 1;
 }
+
+/// `ctl sync`'s answer: the published state and every `sync_*` counter (the workers' summed).
+pub fn report(src: &crate::mgmt::control::Sources) -> crate::ctl::sync::SyncReport {
+    let Some(status) = &src.sync else {
+        return crate::ctl::sync::SyncReport::default();
+    };
+    let mut counters = std::collections::BTreeMap::new();
+    for (name, v) in src.mgmt.snapshot().iter() {
+        if name.starts_with("sync_") {
+            counters.insert(name.to_string(), v);
+        }
+    }
+    for w in src.counters.iter() {
+        for (c, v) in w.snapshot().iter() {
+            if c.name().starts_with("sync_") {
+                *counters.entry(c.name().to_string()).or_insert(0) += v;
+            }
+        }
+    }
+    crate::ctl::sync::SyncReport {
+        enabled: true,
+        status: status.get(),
+        counters,
+    }
+}
