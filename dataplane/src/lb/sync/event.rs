@@ -15,6 +15,8 @@ use super::Record;
 /// One IPv4 connection as the worker saw it when the event happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncEvent {
+    /// A persistence template (`client` masked, `cport` 0), not a connection.
+    pub template: bool,
     pub proto: Protocol,
     pub state: TcpState,
     pub mode: ForwardMode,
@@ -33,6 +35,7 @@ impl SyncEvent {
     #[inline]
     pub fn of(c: &ConnInfo, now_ms: u64) -> SyncEvent {
         SyncEvent {
+            template: false,
             proto: c.proto,
             state: c.state,
             mode: c.mode,
@@ -52,7 +55,7 @@ impl SyncEvent {
             proto: self.proto,
             state: self.state,
             mode: self.mode,
-            template: false,
+            template: self.template,
             vip: IpAddr::V4(self.vip),
             vport: self.vport,
             client: IpAddr::V4(self.client),

@@ -7,10 +7,11 @@ use super::Engine;
 use crate::lb::conn::{ConnHandle, ConnInfo, NewConn, TcpState};
 use crate::lb::sync::{EventRing, Record, SyncEvent};
 
+use crate::lb::persist::{PersistKey, TemplateRef};
 use crate::wire::Frame;
 use crate::worker::counters::{Counter, WorkerTotals};
 use crossbeam::queue::ArrayQueue;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{
     AtomicU64,
     Ordering::{Relaxed, Release},
@@ -80,7 +81,36 @@ impl<F: Frame> Engine<F> {
         if let Some(old) = before.0 {
             if old != c.state {
                 self.sync_emit(c, t);
+                if old == TcpState::Listen {
+                    self.sync_emit_template(c, t);
+                }
             }
+        }
+    }
+
+    /// The template connection `c` holds, if any, as its own record: a backup that takes over
+    /// sends the client's next connections to the same real.
+    fn sync_emit_template(&self, c: &ConnInfo, t: &mut WorkerTotals) -> bool {
+        let Some(raw) = c.template else {
+            return true;
+        };
+        let Some((key, _, left_ms)) = self.persist.template(TemplateRef::from_raw(raw), self.now)
+        else {
+            return true;
+        };
+        let e = SyncEvent {
+            template: true,
+            client: Ipv4Addr::from(key.client),
+            cport: 0,
+            timeout: (left_ms / 1000).min(u64::from(u32::MAX)) as u32,
+            ..SyncEvent::of(c, self.now)
+        };
+        if self.sync.events.emit(e) {
+            t.inc(Counter::SyncEvents);
+            true
+        } else {
+            t.inc(Counter::SyncEventsLost);
+            false
         }
     }
 
@@ -126,7 +156,10 @@ impl<F: Frame> Engine<F> {
         let end = self.sync.cursor.saturating_add(budget as u32).min(cap);
         while self.sync.cursor < end {
             if let Some(c) = self.conns.get_slot(self.sync.cursor) {
-                if c.expires_ms > self.now && !self.sync_emit(&c, t) {
+                // (A template is sent again with each connection that holds it.)
+                if c.expires_ms > self.now
+                    && !(self.sync_emit(&c, t) && self.sync_emit_template(&c, t))
+                {
                     // The queue is full: this slot again next loop (the stream is paced by
                     // the sender).
                     return;
@@ -148,10 +181,6 @@ impl<F: Frame> Engine<F> {
         else {
             return t.inc(Counter::SyncInstallUnknown);
         };
-        if r.template {
-            // Templates are not installed yet (docs/sync.md).
-            return t.inc(Counter::SyncInstallUnknown);
-        }
         let services = &self.snap.services;
         let Some(si) = services.lookup_index(r.proto, vip, r.vport) else {
             return t.inc(Counter::SyncInstallUnknown);
@@ -164,6 +193,21 @@ impl<F: Frame> Engine<F> {
         else {
             return t.inc(Counter::SyncInstallUnknown);
         };
+        if r.template {
+            let Some(p) = svc.persistence else {
+                return t.inc(Counter::SyncInstallUnknown);
+            };
+            let key = PersistKey::new(svc.id, &p, client, r.vport);
+            let left = u64::from(r.timeout) * 1000;
+            return if self
+                .persist
+                .install(key, real.id, p.timeout_ms, left, self.now)
+            {
+                t.inc(Counter::SyncInstalled)
+            } else {
+                t.inc(Counter::SyncInstallFull)
+            };
+        }
         let nc = NewConn {
             proto: r.proto,
             client,
@@ -314,5 +358,57 @@ mod tests {
             (41000, TcpState::Established, 900)
         );
         assert!(w.events.pop().is_none());
+    }
+
+    #[test]
+    fn templates_are_sent_with_their_first_connection_and_steer_the_peers_scheduling() {
+        let sticky = Ipv4Addr::new(198, 18, 0, 102);
+        let syn = |client: Ipv4Addr, cport: u16| {
+            ip_frame(false, &tcp(Ip::new(client, sticky), cport, 443, b""), 0).0
+        };
+        // Sender: rr gives the first /24 real1 and CLIENT's /24 real2.
+        let mut a = wired();
+        a.sim.rx(0, 0, &syn(Ipv4Addr::new(198, 18, 1, 2), 1000));
+        a.sim.rx(0, 0, &syn(CLIENT, 40000));
+        let events: Vec<SyncEvent> = std::iter::from_fn(|| a.events.pop()).collect();
+        assert_eq!(events.len(), 4, "{events:?}");
+        let tpl = events[3];
+        assert!(tpl.template && !events[2].template, "{events:?}");
+        assert_eq!(
+            (
+                tpl.client,
+                tpl.cport,
+                tpl.vip,
+                tpl.vport,
+                tpl.real,
+                tpl.timeout
+            ),
+            (
+                Ipv4Addr::new(198, 18, 0, 0),
+                0,
+                sticky,
+                443,
+                Ipv4Addr::new(198, 19, 0, 12),
+                360
+            )
+        );
+        // Receiver: without the template rr would give a new client real1.
+        let mut b = wired();
+        b.installs.push(tpl.record()).unwrap();
+        let sw = &mut b.sim.workers[0];
+        sw.engine.now = 5_000;
+        sw.engine.sync_housekeep(64, &mut sw.totals);
+        assert_eq!(b.sim.counter("sync_installed"), 1);
+        let neighbour = Ipv4Addr::new(198, 18, 0, 3);
+        b.sim.rx(0, 0, &syn(neighbour, 2000));
+        let eng = &b.sim.workers[0].engine;
+        let h = eng
+            .conns
+            .lookup_in(Protocol::Tcp, neighbour, 2000, sticky, 443)
+            .expect("connection");
+        assert_eq!(
+            eng.conns.get(h).unwrap().real_addr,
+            Ipv4Addr::new(198, 19, 0, 12)
+        );
     }
 }
