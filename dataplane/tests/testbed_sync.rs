@@ -74,11 +74,11 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out after {limit:?} waiting for {what}");
 }
 
-fn config(d: &TestDir, role: &str, sender: u32, sock: &Path) -> String {
+fn config(d: &TestDir, role: &str, sender: u32, sock: &Path, extra: &str) -> String {
     let key = d.write("sync.key", "");
     std::fs::write(&key, KEY).expect("key file");
     format!(
-        "{}\ncontrol: {{socket: {}}}\nsync: {{role: {role}, key_file: {}, sender_id: {sender}}}\n",
+        "{}\ncontrol: {{socket: {}}}\nsync: {{role: {role}, key_file: {}, sender_id: {sender}{extra}}}\n",
         config_from("nat.yaml", &[]),
         sock.display(),
         key.display()
@@ -253,7 +253,7 @@ fn a_session_synced_from_a_killed_director_goes_on_through_the_next() {
 
     // Director A, master.
     let sock_a = d.path("a.sock");
-    let (mut a, _) = start_appliance(&d, &config(&d, "master", 1, &sock_a));
+    let (mut a, _) = start_appliance(&d, &config(&d, "master", 1, &sock_a, ", refresh: 1s"));
     eprintln!("stage 0: {:?}", t0.elapsed());
     let session = start_session(&stop_session);
     let from_a = "198.18.0.1";
@@ -264,6 +264,19 @@ fn a_session_synced_from_a_killed_director_goes_on_through_the_next() {
             session_records(&records_of(&heard(&heard_file, from_a)))
                 .iter()
                 .any(|r| r.state == TcpState::Established)
+        },
+    );
+    // The refresh (every 1 s here) sends the established session again with no packet of it
+    // needed: a backup's copy never runs out first.
+    wait_until(
+        "A's refresh of the session",
+        Duration::from_secs(20),
+        || {
+            session_records(&records_of(&heard(&heard_file, from_a)))
+                .iter()
+                .filter(|r| r.state == TcpState::Established)
+                .count()
+                >= 3
         },
     );
     let live = heard(&heard_file, from_a).len();
@@ -311,7 +324,7 @@ fn a_session_synced_from_a_killed_director_goes_on_through_the_next() {
     assert_eq!(code, None, "killed by the signal");
     drop(a);
     let sock_b = d.path("b.sock");
-    let cfg_b = d.write("b.yaml", &config(&d, "backup", 2, &sock_b));
+    let cfg_b = d.write("b.yaml", &config(&d, "backup", 2, &sock_b, ""));
     let mut b = Appliance::start_in_netns("dpt-lb", &cfg_b, &d, "b");
     b.wait_for_log("running", Duration::from_secs(60));
     let st = ctl_json(&sock_b, &["sync"]);
