@@ -497,3 +497,145 @@ fn a_session_synced_from_a_killed_director_goes_on_through_the_next() {
     std::fs::write(&stop_listener, "").unwrap();
     let _ = listener.wait();
 }
+
+/// Director B's config: nat.yaml's services on one port, `int` on dpt-peer's peer-int
+/// (198.19.0.2), syncing over the internal segment.
+fn peer_config(d: &TestDir, sock: &Path) -> String {
+    let key = d.path("sync.key");
+    std::fs::write(&key, KEY).expect("key file");
+    format!(
+        "{}\ncontrol: {{socket: {}}}\n\
+         sync: {{role: backup, key_file: {}, sender_id: 2, via: int}}\n",
+        config_from(
+            "nat.yaml",
+            &[
+                (
+                    "  - name: ext               # client side\n    device: \"net_af_packet0,iface=lb-ext\"\n",
+                    "",
+                ),
+                (
+                    "    ip: 198.18.0.1/24       # the director's own address; the exception interface dp-ext carries it\n",
+                    "",
+                ),
+                ("net_af_packet1,iface=lb-int", "net_af_packet0,iface=peer-int"),
+                ("ip: 198.19.0.1/24", "ip: 198.19.0.2/24"),
+                ("via: 198.18.0.254", "via: 198.19.0.254"),
+            ]
+        ),
+        sock.display(),
+        key.display()
+    )
+}
+
+/// (client, vip, real, state) of every connection in a `ctl conns` listing.
+fn conn_set(sock: &Path) -> Vec<(String, String, String, String)> {
+    let v = ctl_json(sock, &["conns"]);
+    let s = |c: &serde_json::Value, k: &str| c[k].as_str().unwrap_or_default().to_string();
+    let mut all: Vec<_> = v["conns"]
+        .as_array()
+        .expect("conns")
+        .iter()
+        .map(|c| (s(c, "client"), s(c, "vip"), s(c, "real"), s(c, "state")))
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn a_backup_started_later_gets_the_table_by_resync_then_live_events() {
+    let _tb = Testbed::up("nat");
+    let out = Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/../scripts/testbed")
+        .arg("peer")
+        .output()
+        .expect("testbed peer");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = TestDir::new();
+    let stop_session = d.path("stop-session");
+    // A (master, syncing on its int port) with a session and a few finished web requests.
+    let sock_a = d.path("a.sock");
+    let (mut a, _) = start_appliance(&d, &config(&d, "master", 1, &sock_a, ", via: int"));
+    let session = start_session(&stop_session);
+    for _ in 0..3 {
+        assert!(curl().is_some(), "the VIP answers");
+    }
+    wait_until(
+        "A's session is ESTABLISHED",
+        Duration::from_secs(20),
+        || {
+            conn_set(&sock_a)
+                .iter()
+                .any(|c| c.1 == format!("{VIP}:7") && c.3 == "ESTABLISHED")
+        },
+    );
+    // B starts afterwards (sharing the CPUs: lcore 1 on CPU 1 like A's, adaptive back-off) and
+    // asks for the table.
+    let sock_b = d.path("b.sock");
+    let cfg_b = d.write("b.yaml", &peer_config(&d, &sock_b));
+    let mut b = Appliance::start_in_netns("dpt-peer", &cfg_b, &d, "b");
+    b.wait_for_log("running", Duration::from_secs(60));
+    wait_until("B's resync completes", Duration::from_secs(30), || {
+        ctl_json(&sock_b, &["sync"])["status"]["resync"] == "done"
+    });
+    let st = ctl_json(&sock_b, &["sync"]);
+    assert!(
+        st["status"]["resync_records"].as_u64().unwrap() >= 4,
+        "{st}"
+    );
+    let sa = ctl_json(&sock_a, &["sync"]);
+    assert_eq!(sa["status"]["streams_sent"], 1, "{sa}");
+    assert_eq!(
+        sa["counters"]["sync_resync_requests_received"], 1,
+        "one request answered: {sa}"
+    );
+    // B holds the session, bound to the same real as on A.
+    let on_a: Vec<_> = conn_set(&sock_a)
+        .into_iter()
+        .filter(|c| c.1 == format!("{VIP}:7"))
+        .collect();
+    wait_until("B lists A's session", Duration::from_secs(10), || {
+        let on_b = conn_set(&sock_b);
+        on_a.iter().all(|c| on_b.contains(c))
+    });
+    // Live: a connection opened now on A is installed on B without another resync.
+    let before: Vec<_> = conn_set(&sock_a);
+    assert!(curl().is_some());
+    let new_on_a: Vec<_> = conn_set(&sock_a)
+        .into_iter()
+        .filter(|c| c.1 == format!("{VIP}:80") && !before.iter().any(|o| o.0 == c.0))
+        .collect();
+    assert_eq!(new_on_a.len(), 1, "{new_on_a:?}");
+    wait_until(
+        "B installs A's new connection",
+        Duration::from_secs(10),
+        || {
+            conn_set(&sock_b)
+                .iter()
+                .any(|c| c.0 == new_on_a[0].0 && c.2 == new_on_a[0].2)
+        },
+    );
+    std::fs::write(&stop_session, "").unwrap();
+    let out = session.wait_with_output().expect("session");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (code, _, summary_b) = b.stop("TERM", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", b.stderr());
+    let (code, _, summary_a) = a.stop("TERM", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", a.stderr());
+    println!("A:\n{summary_a}\nB:\n{summary_b}");
+    assert_eq!(
+        summary_counter(&summary_b, "worker 0", "nat_in"),
+        0,
+        "B forwards nothing"
+    );
+    assert_eq!(
+        summary_counter(&summary_a, "worker 0", "sync_events_lost"),
+        0
+    );
+}
