@@ -54,7 +54,7 @@ pub struct Mgmt {
     /// The control socket's commands and its threads (control.rs); none in replay.
     pub control: Option<control::Inbox>,
     /// Connection sync (sync/): none when the config has no `sync` section, and in replay.
-    pub sync: Option<sync::Sync>,
+    pub sync: Option<sync::SyncNode>,
     /// Frames built here (ARP) or read from the kernel, waiting for worker 0.
     pending: Burst,
     scratch: Burst,

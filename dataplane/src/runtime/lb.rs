@@ -160,7 +160,7 @@ pub fn start(
         });
     }
     let sync = if sync_cfg.is_some() {
-        crate::mgmt::sync::Sync::start(cfg, sync_queues)?
+        crate::mgmt::sync::SyncNode::start(cfg, sync_queues)?
     } else {
         None
     };

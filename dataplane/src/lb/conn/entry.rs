@@ -15,6 +15,9 @@ pub(super) const F_OUT_INDEXED: u8 = 2;
 /// No reply seen yet on a DR/TUN connection: TCP state uses the input-only table (IPVS's
 /// `IP_VS_CONN_F_NOOUTPUT`).
 pub(super) const F_NO_OUTPUT: u8 = 4;
+/// Installed from a sync peer and not touched by a packet here since: this node's refresh and
+/// resync walks do not send it back (install.rs).
+pub(super) const F_SYNCED: u8 = 8;
 
 /// One connection. Addresses in the family's stored form (host-order u32 for IPv4, four
 /// host-order u32 for IPv6), ports host-order u16. `repr(C)`: exactly 52 bytes for IPv4 so that,

@@ -1,7 +1,7 @@
 //! Connections learnt from a sync peer: inserted (or updated) with the state and remaining
 //! timeout the peer reported, instead of starting in NONE like a connection opened here.
 
-use super::entry::NIL;
+use super::entry::{F_SYNCED, NIL};
 use super::table::is_active;
 use super::{ConnHandle, ConnTable, InsertError, NewConn, TcpState};
 use crate::lb::family::Family;
@@ -29,6 +29,7 @@ impl<A: Family> ConnTable<A> {
         let Some(e) = self.entries.get_mut(h.0 as usize).filter(|e| e.used()) else {
             return Err(InsertError::Full);
         };
+        e.flags |= F_SYNCED;
         let (old, new) = (e.state, state as u8);
         let changed = old != new;
         if changed {
@@ -50,6 +51,25 @@ impl<A: Family> ConnTable<A> {
         debug_assert!(h.0 != NIL);
         self.refresh(h.0, timeout_secs.max(1), now_ms, changed);
         Ok(h)
+    }
+}
+
+impl<A: Family> ConnTable<A> {
+    /// Whether the connection in `slot` came from a sync peer and no packet has touched it
+    /// here since (a node does not send its peers' connections back to them).
+    #[inline]
+    pub fn synced(&self, slot: u32) -> bool {
+        self.entries
+            .get(slot as usize)
+            .is_some_and(|e| e.used() && e.flags & F_SYNCED != 0)
+    }
+
+    /// A packet of connection `h` was handled here: it is this node's now (sent in refreshes).
+    #[inline]
+    pub fn mark_local(&mut self, h: ConnHandle) {
+        if let Some(e) = self.entries.get_mut(h.0 as usize) {
+            e.flags &= !F_SYNCED;
+        }
     }
 }
 
@@ -107,6 +127,9 @@ mod tests {
         );
         assert_eq!((t.loads()[2].active, t.loads()[2].inactive), (0, 1));
         assert_eq!(t.len(), 1);
+        assert!(t.synced(h.index()));
+        t.mark_local(h);
+        assert!(!t.synced(h.index()));
         // It expires on its own timer.
         assert_eq!(t.expire(79_000, 100), 0);
         assert_eq!(t.expire(81_000, 100), 1);

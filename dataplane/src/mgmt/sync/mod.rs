@@ -17,8 +17,8 @@ use crate::config::{Config, SyncConfig, SyncRole};
 use crate::lb::flow;
 use crate::lb::snapshot::Snapshot;
 use crate::lb::sync::{
-    emit_datagram, parse_datagram, DatagramKind, Header, Key, Record, ReplayWindow, SyncError,
-    WindowError, MAX_DATAGRAM,
+    emit_datagram, parse_datagram, Datagram, DatagramKind, Header, Key, Record, ReplayWindow,
+    SyncError, WindowError, MAX_DATAGRAM,
 };
 use crate::mgmt::MgmtCounters;
 use crate::tunables::{SYNC_DATAGRAMS_PER_TICK, SYNC_FLUSH, SYNC_RECV_PER_TICK};
@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const RECORDS_PER_DATAGRAM: usize = (MAX_DATAGRAM - 20 - 32) / 28;
 
 /// The sync sender and receiver of one node.
-pub struct Sync {
+pub struct SyncNode {
     role: SyncRole,
     key: Key,
     sender: u32,
@@ -52,10 +52,10 @@ pub struct Sync {
     buf: Vec<u8>,
 }
 
-impl Sync {
+impl SyncNode {
     /// Opens the socket on the sync port's exception interface. `None` when the config has no
     /// sync section.
-    pub fn start(cfg: &Config, queues: SyncQueues) -> anyhow::Result<Option<Sync>> {
+    pub fn start(cfg: &Config, queues: SyncQueues) -> anyhow::Result<Option<SyncNode>> {
         let Some(sc) = &cfg.sync else {
             return Ok(None);
         };
@@ -68,7 +68,7 @@ impl Sync {
         let socket = socket::SyncSocket::open(sc, port_ip)?;
         let dests = destinations(sc);
         let status = Arc::new(SyncStatus::default());
-        let s = Sync {
+        let s = SyncNode {
             role: sc.role,
             key,
             sender: sc.sender(cfg),
@@ -216,9 +216,9 @@ impl Sync {
                 return;
             };
             match self.accept(&buf[..n]) {
-                Ok(()) => {
+                Ok(d) => {
                     c.sync_received += 1;
-                    self.act(&buf[..n], snap, c);
+                    self.act(&d, snap, c);
                 }
                 Err(e) => {
                     count_drop(c, e);
@@ -229,7 +229,7 @@ impl Sync {
     }
 
     /// Checks a datagram and moves its sender's replay window; changes nothing else.
-    fn accept(&mut self, b: &[u8]) -> Result<(), SyncError> {
+    fn accept<'b>(&mut self, b: &'b [u8]) -> Result<Datagram<'b>, SyncError> {
         let d = parse_datagram(b, &self.key)?;
         let h = d.header;
         if h.sender == self.sender {
@@ -241,14 +241,11 @@ impl Sync {
             WindowError::TooOld => SyncError::Stale,
         })?;
         w.accept(h.seq);
-        Ok(())
+        Ok(d)
     }
 
     /// Acts on an accepted datagram.
-    fn act(&mut self, b: &[u8], snap: &Snapshot, c: &mut MgmtCounters) {
-        let Ok(d) = parse_datagram(b, &self.key) else {
-            return;
-        };
+    fn act(&mut self, d: &Datagram<'_>, snap: &Snapshot, c: &mut MgmtCounters) {
         match d.header.kind {
             DatagramKind::Records if self.role.receives() => {
                 for r in d.records() {

@@ -71,7 +71,7 @@ impl<F: Frame> Engine<F> {
         let Some(c) = self.conns.get(handle) else {
             return t.inc(Counter::DropNoConn);
         };
-        self.sync_after(before, &c, t);
+        self.sync_after(before, handle, &c, t);
         self.traffic.packet(c.real, true, f.data().len());
         if ip.fragment {
             let action = FragAction::In {

@@ -50,7 +50,7 @@ impl<F: Frame> Engine<F> {
         let Some(c) = self.conns.get(h) else {
             return t.inc(Counter::DropNoConn);
         };
-        self.sync_after(before, &c, t);
+        self.sync_after(before, h, &c, t);
         self.traffic.packet(c.real, false, f.data().len());
         let rewritten = if ip.fragment {
             let action = FragAction::Out {

@@ -77,8 +77,17 @@ impl<F: Frame> Engine<F> {
 
     /// After accounting it: report the connection if it is new or its state changed.
     #[inline]
-    pub(super) fn sync_after(&self, before: Before, c: &ConnInfo, t: &mut WorkerTotals) {
+    pub(super) fn sync_after(
+        &mut self,
+        before: Before,
+        h: ConnHandle,
+        c: &ConnInfo,
+        t: &mut WorkerTotals,
+    ) {
         if let Some(old) = before.0 {
+            if self.conns.synced(h.index()) {
+                self.conns.mark_local(h);
+            }
             if old != c.state {
                 self.sync_emit(c, t);
                 if old == TcpState::Listen {
@@ -156,8 +165,10 @@ impl<F: Frame> Engine<F> {
         let end = self.sync.cursor.saturating_add(budget as u32).min(cap);
         while self.sync.cursor < end {
             if let Some(c) = self.conns.get_slot(self.sync.cursor) {
-                // (A template is sent again with each connection that holds it.)
+                // (A template is sent again with each connection that holds it; a peer's
+                // connection no packet has touched here is not sent back.)
                 if c.expires_ms > self.now
+                    && !self.conns.synced(self.sync.cursor)
                     && !(self.sync_emit(&c, t) && self.sync_emit_template(&c, t))
                 {
                     // The queue is full: this slot again next loop (the stream is paced by
@@ -339,6 +350,12 @@ mod tests {
             (c.state, c.real_addr, c.expires_ms),
             (TcpState::Established, REAL1, 705_000)
         );
+        // A walk does not send a peer's connection back to the peers.
+        w.walk.requested.store(1, Relaxed);
+        let sw = &mut w.sim.workers[0];
+        sw.engine.sync_housekeep(1 << 20, &mut sw.totals);
+        assert_eq!(w.walk.done.load(Relaxed), 1);
+        assert!(w.events.pop().is_none());
         // A client's next packet (no SYN) is forwarded on the installed connection.
         let mut ack = tcp(Ip::new(CLIENT, VIP), 41000, 80, b"data");
         ack[33] = 0x10;
@@ -348,11 +365,11 @@ mod tests {
         assert_eq!(w.sim.counter("drop_no_conn"), 0);
         // A walk: every live connection, once (its timer restarted by that packet: 900 s);
         // done set when the table is covered.
-        w.walk.requested.store(1, Relaxed);
+        w.walk.requested.store(2, Relaxed);
         let sw = &mut w.sim.workers[0];
         sw.engine.sync_housekeep(1 << 20, &mut sw.totals);
-        assert_eq!(w.walk.done.load(Relaxed), 1);
-        let e = w.events.pop().expect("the installed connection");
+        assert_eq!(w.walk.done.load(Relaxed), 2);
+        let e = w.events.pop().expect("the connection, this node's now");
         assert_eq!(
             (e.cport, e.state, e.timeout),
             (41000, TcpState::Established, 900)
