@@ -388,3 +388,20 @@ pub const SYN_PROXY_DEFAULT_THRESHOLD_DIVISOR: u32 = 8;
 /// pressure), a prime. Smaller than the mh scheduler's default (65537): it is rebuilt with
 /// every snapshot, and 4093 slots spread a handful of reals within a fraction of a percent.
 pub const SYN_STATELESS_MH_SIZE: u32 = 4093;
+
+/// Connection sync (mgmt/sync/, docs/sync.md): events a worker may queue for the sender before
+/// it counts losses (`sync_events_lost`); at 28 bytes a record, 8192 is 170 full datagrams.
+pub const SYNC_EVENT_QUEUE: usize = 8192;
+/// Peer records queued for one worker to install (it installs up to `SYNC_WORKER_BUDGET` a loop).
+pub const SYNC_INSTALL_QUEUE: usize = 8192;
+/// Records a worker installs, and table slots its refresh/resync walk covers, per loop.
+pub const SYNC_WORKER_BUDGET: usize = 256;
+/// Datagrams the management thread sends per tick (1 ms): the pace of a resync stream
+/// (16 x 48 records a millisecond at most), which the tap and worker 0 carry beside forwarding.
+pub const SYNC_DATAGRAMS_PER_TICK: usize = 16;
+/// Datagrams the management thread reads per tick.
+pub const SYNC_RECV_PER_TICK: usize = 64;
+/// A partly filled datagram waits at most this long for more records.
+pub const SYNC_FLUSH: Duration = Duration::from_millis(10);
+/// How often a node that waits for its resync asks again.
+pub const SYNC_RESYNC_RETRY: Duration = Duration::from_secs(2);

@@ -13,6 +13,7 @@ mod prop_no_panic;
 mod restart;
 mod schema;
 mod syn_proxy;
+mod sync;
 mod units;
 mod validate;
 mod validate_lb;
@@ -26,6 +27,7 @@ pub use load::{check_file, check_str, load_file, load_str, ConfigError};
 pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
 pub use syn_proxy::{defence as syn_defence, Defence, SynProxy, SynProxyMode};
+pub use sync::{SyncConfig, SyncRole};
 pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};
 pub use validate::check_file_prefix;
 

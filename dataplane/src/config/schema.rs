@@ -42,6 +42,9 @@ pub struct Config {
     /// The web console (docs/console.md).
     #[serde(default)]
     pub console: super::console::Console,
+    /// Connection sync with a peer director (docs/sync.md); absent: off.
+    #[serde(default)]
+    pub sync: Option<super::sync::SyncConfig>,
 }
 
 impl Config {

@@ -7,6 +7,7 @@ pub mod top;
 pub mod watch;
 
 pub mod stats;
+pub mod sync;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -95,6 +96,8 @@ pub enum CtlCommand {
 
     /// Every counter of the workers, the management thread and the ports (docs/counters.md).
     Stats,
+    /// Connection sync: role, resync progress, sent / received / installed / dropped by reason.
+    Sync,
 }
 
 impl CtlCommand {
@@ -131,6 +134,7 @@ impl CtlCommand {
             CtlCommand::Top { .. } => Request::Workers {},
 
             CtlCommand::Stats => Request::Stats {},
+            CtlCommand::Sync => Request::Sync {},
         }
     }
 }

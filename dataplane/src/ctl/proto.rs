@@ -45,6 +45,8 @@ pub enum Request {
 
     /// Every counter of the workers, the management thread and the ports, by name.
     Stats {},
+    /// Connection sync's state and counters (`ctl sync`).
+    Sync {},
 }
 
 /// Every response: `ok` with a `result`, or not `ok` with an `error`.

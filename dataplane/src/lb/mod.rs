@@ -13,5 +13,6 @@ pub mod sched;
 pub mod service;
 pub mod service_index;
 pub mod snapshot;
+pub mod sync;
 pub mod syncookie;
 pub mod types;

@@ -295,6 +295,49 @@ impl PersistTable {
         })
     }
 
+    /// What template `t` holds, if it is in use: its key, real, timeout (ms) and the ms it has
+    /// left at `now` (its full timeout while connections hold it). For connection sync.
+    pub fn template(&self, t: TemplateRef, now: u64) -> Option<(PersistKey, RealId, u64)> {
+        let slot = self.slots.get(t.0 as usize).filter(|s| s.live(now))?;
+        let left = if slot.conns > 0 {
+            u64::from(slot.timeout_ms).max(slot.expires.saturating_sub(now))
+        } else {
+            slot.expires.saturating_sub(now)
+        };
+        Some((slot.key, slot.real, left))
+    }
+
+    /// Installs a template learnt from a sync peer: `key` -> `real` for `left_ms` (no connection
+    /// holds it here). An existing template for `key` is replaced; false if the probe window is
+    /// full.
+    pub fn install(
+        &mut self,
+        key: PersistKey,
+        real: RealId,
+        timeout_ms: u64,
+        left_ms: u64,
+        now: u64,
+    ) -> bool {
+        let (found, free) = self.probe(&key, now);
+        let Some(s) = found.or(free) else {
+            self.stats.full += 1;
+            return false;
+        };
+        let conns = match found {
+            Some(s) if self.slots[s].real == real => self.slots[s].conns,
+            _ => 0,
+        };
+        self.slots[s] = Slot {
+            key,
+            used: true,
+            real,
+            conns,
+            timeout_ms: timeout_ms.min(u64::from(u32::MAX)) as u32,
+            expires: now.saturating_add(left_ms),
+        };
+        true
+    }
+
     /// A connection that held `t` (and went to `real`) has ended. A stale reference (the template
     /// was replaced since) is ignored.
     pub fn release(&mut self, t: TemplateRef, real: RealId, now: u64) {

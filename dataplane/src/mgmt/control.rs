@@ -47,6 +47,8 @@ pub struct Sources {
     pub mgmt: Arc<super::PublishedMgmtCounters>,
     /// (DPDK port id, name) of every port.
     pub ports: Vec<(u16, String)>,
+    /// Connection sync's published state (none without a `sync` section).
+    pub sync: Option<Arc<super::sync::SyncStatus>>,
 }
 
 impl Sources {
@@ -373,6 +375,7 @@ impl Server {
             Request::Workers {} => Response::ok(workers(&self.sources)),
 
             Request::Stats {} => Response::ok(stats(&self.sources)),
+            Request::Sync {} => Response::ok(super::sync::report(&self.sources)),
             Request::Weight {
                 service,
                 real,
@@ -770,6 +773,7 @@ pub(crate) mod tests {
             counters: Arc::new(vec![WorkerCounters::default()]),
             mgmt: Arc::default(),
             ports: Vec::new(),
+            sync: None,
         })
     }
 

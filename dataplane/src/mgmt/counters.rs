@@ -43,6 +43,25 @@ mgmt_counters! {
     arp_requests: "ARP requests sent to resolve next hops and reals.";
     garps: "Gratuitous ARP announcements sent for the VIPs at start.";
     snapshots: "Snapshots published to the workers (reloads, weight changes, neighbour and health changes).";
+    sync_sent: "Sync datagrams sent (one per destination: the group, or each unicast peer).";
+    sync_bytes_sent: "Bytes of sync datagrams sent (UDP payload).";
+    sync_records_sent: "Connection records put into sync datagrams.";
+    sync_send_errors: "Sync datagrams the kernel refused to send (the socket buffer full, no route).";
+    sync_received: "Sync datagrams accepted (format, HMAC and replay window checked).";
+    sync_records_received: "Connection records in accepted sync datagrams, routed to their owning worker.";
+    sync_records_ignored: "Records in accepted datagrams this node does not install (sync role master).";
+    sync_records_unknown: "Records naming a service this node does not have (by protocol, VIP and port), or another family.";
+    sync_install_queue_full: "Records dropped because the owning worker's install queue was full.";
+    sync_drop_truncated: "Sync datagrams dropped: shorter than the header, records and trailer they declare.";
+    sync_drop_bad_magic: "Sync datagrams dropped: not a sync datagram (bad magic).";
+    sync_drop_wrong_version: "Sync datagrams dropped: a version this build does not speak.";
+    sync_drop_bad_mac: "Sync datagrams dropped: the HMAC does not match (forged, or another key).";
+    sync_drop_malformed: "Sync datagrams dropped: authenticated but malformed (kind, length or a record field).";
+    sync_drop_replayed: "Sync datagrams dropped: their sequence number was seen already.";
+    sync_drop_stale: "Sync datagrams dropped: their sequence number is older than the replay window.";
+    sync_drop_own_sender: "Sync datagrams dropped: carrying this node's own sender id.";
+    sync_resync_requests_sent: "Full-table resync requests this node sent (at start, repeated until a peer answers).";
+    sync_resync_requests_received: "Full-table resync requests from peers, each answered by a table stream.";
 }
 
 impl MgmtCounters {
@@ -95,6 +114,7 @@ mod tests {
             arp_requests: 4,
             garps: 5,
             snapshots: 6,
+            ..MgmtCounters::default()
         };
         let p = PublishedMgmtCounters::default();
         p.publish(&c);

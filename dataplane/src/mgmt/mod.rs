@@ -13,6 +13,7 @@ pub mod exception;
 pub mod health;
 pub mod metrics;
 pub mod neighbours;
+pub mod sync;
 pub mod watch;
 
 use crate::dpdk::mbuf::Mbuf;
@@ -53,6 +54,8 @@ pub struct Mgmt {
     pub retired: Vec<Arc<ArrayQueue<crate::worker::engine::Retired>>>,
     /// The control socket's commands and its threads (control.rs); none in replay.
     pub control: Option<control::Inbox>,
+    /// Connection sync (sync/): none when the config has no `sync` section, and in replay.
+    pub sync: Option<sync::SyncNode>,
     /// Frames built here (ARP) or read from the kernel, waiting for worker 0.
     pending: Burst,
     scratch: Burst,
@@ -86,6 +89,7 @@ impl Mgmt {
             dumps: Vec::new(),
             retired: Vec::new(),
             control: None,
+            sync: None,
             pending: Burst::new(),
             scratch: Burst::new(),
             started: Instant::now(),
@@ -167,6 +171,9 @@ impl Mgmt {
             Ok(true) => self.counters.snapshots += 1,
             Ok(false) => {}
             Err(e) => tracing::error!("cannot publish the new neighbour or health state: {e}"),
+        }
+        if let Some(s) = self.sync.as_mut() {
+            s.tick(&self.control_state.snapshot(), &mut self.counters);
         }
         self.flush_pending();
         self.shared_counters.publish(&self.counters);

@@ -124,6 +124,9 @@ pub fn start(
     let dumps: Vec<Arc<ConnDump>> = (0..n)
         .map(|_| Arc::new(ConnDump::new(CONN_DUMP_QUEUE)))
         .collect();
+    // Connection sync's queues (all empty without a `sync` section; none in replay).
+    let sync_cfg = cfg.sync.as_ref().filter(|_| !replay);
+    let (sync_queues, mut sync_ios) = crate::mgmt::sync::wire(sync_cfg, n);
     let mut workers = Vec::with_capacity(n);
     for (w, (handoff, (handoff_in, to_kernel))) in handoff_tx
         .into_iter()
@@ -157,8 +160,14 @@ pub fn start(
                 .map(|v| real_stats[v].clone())
                 .collect(),
             dump: dumps[w].clone(),
+            sync: std::mem::take(&mut sync_ios[w]),
         });
     }
+    let sync = if sync_cfg.is_some() {
+        crate::mgmt::sync::SyncNode::start(cfg, sync_queues)?
+    } else {
+        None
+    };
     // The control socket and metrics endpoint (not in replay: they would clash with a running
     // appliance's socket and port).
     let mgmt_counters = Arc::new(crate::mgmt::PublishedMgmtCounters::default());
@@ -172,12 +181,14 @@ pub fn start(
                 .iter()
                 .map(|p| (p.id(), p.name().to_string()))
                 .collect(),
+            sync: sync.as_ref().map(|s| s.status()),
         });
         let mut inbox = crate::mgmt::control::start(cfg, sources, dumps.clone());
         inbox.config = config_path;
         inbox
     });
     let mut mgmt = Mgmt::new(pool, taps, to_kernel_rx, to_worker0, events, control_state);
+    mgmt.sync = sync;
     mgmt.real_stats = real_stats;
     mgmt.shared_counters = mgmt_counters;
     mgmt.dumps = dumps;

@@ -60,7 +60,11 @@ impl std::fmt::Display for Summary {
         }
         if let Some(m) = &self.mgmt {
             write!(f, "management:")?;
-            for (n, (name, v)) in m.iter().enumerate() {
+            // Sync's counters only when sync did something (most runs have no sync).
+            let shown = m
+                .iter()
+                .filter(|&(name, v)| v != 0 || !name.starts_with("sync_"));
+            for (n, (name, v)) in shown.enumerate() {
                 let sep = if n == 0 { " " } else { ", " };
                 write!(f, "{sep}{name} {v}")?;
             }

@@ -236,6 +236,17 @@ counters! {
         "SYNs to a DR/TUN service under SYN pressure (or syn_proxy mode always) forwarded without creating a connection, to the real a consistent hash of the flow picks.";
     ConnFromAck = "conn_from_ack", Events("conn_from_ack"),
         "DR/TUN connections created by a handshake's ACK after a stateless SYN (to the same real the SYN went to).";
+
+    SyncEvents = "sync_events", Events("sync_events"),
+        "Connection events (new, state change, refresh, resync) queued for the sync sender.";
+    SyncEventsLost = "sync_events_lost", Events("sync_events_lost"),
+        "Connection events dropped because the sync event queue was full (the next refresh sends them again).";
+    SyncInstalled = "sync_installed", Events("sync_installed"),
+        "Connections installed or updated from a sync peer's records.";
+    SyncInstallUnknown = "sync_install_unknown", Events("sync_install_unknown"),
+        "Sync records skipped because this node has no such service or real (by address and port).";
+    SyncInstallFull = "sync_install_full", Events("sync_install_full"),
+        "Sync records skipped because the connection table was full.";
 }
 
 /// One worker's published counters, on their own cache lines so workers never false-share.

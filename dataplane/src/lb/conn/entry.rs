@@ -30,6 +30,9 @@ const PROTO_MASK: u8 = 3 << PROTO_SHIFT;
 /// Bits 14-15 of `wslot`: the forwarding mode ([`mode_to_u8`]); bits 0-13: the slot.
 const MODE_SHIFT: u16 = 14;
 const SLOT_MASK: u16 = (1 << MODE_SHIFT) - 1;
+/// Installed from a sync peer and not touched by a packet here since: this node's refresh and
+/// resync walks do not send it back (install.rs).
+pub(super) const F_SYNCED: u8 = 128;
 
 /// One connection. Addresses in the family's stored form (host-order u32 for IPv4, four
 /// host-order u32 for IPv6), ports host-order u16. `repr(C)`: exactly 52 bytes for IPv4 so that,

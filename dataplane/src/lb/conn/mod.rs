@@ -77,6 +77,7 @@ mod ended;
 mod entry;
 mod evict;
 mod hash;
+mod install;
 mod proxy;
 mod state;
 mod table;

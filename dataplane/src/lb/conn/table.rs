@@ -158,7 +158,7 @@ pub struct ConnTable<A: Family = Ipv4Addr> {
     pub(super) sweep: u32,
     free: u32,
     len: u32,
-    loads: Vec<RealLoad>,
+    pub(super) loads: Vec<RealLoad>,
     timeouts: Timeouts,
     timeout_secs: [u32; 13],
     seed: u64,
@@ -190,7 +190,7 @@ fn secs_ceil(now_ms: u64) -> u32 {
 
 /// Whether a connection counts as active for lc/wlc (see `RealLoad`).
 #[inline]
-fn is_active(proto: u8, state: u8) -> bool {
+pub(super) fn is_active(proto: u8, state: u8) -> bool {
     proto != Protocol::Tcp as u8 || state == TcpState::Established as u8
 }
 
@@ -670,7 +670,7 @@ impl<A: Family> ConnTable<A> {
     /// now only if the expiry moves earlier (the wheel must never reach it late), the state
     /// changed (so that entries are filed close to their real expiry) or it comes off a list.
     #[inline]
-    fn refresh(&mut self, idx: u32, timeout: u32, now_ms: u64, state_changed: bool) {
+    pub(super) fn refresh(&mut self, idx: u32, timeout: u32, now_ms: u64, state_changed: bool) {
         let new = secs_ceil(now_ms).saturating_add(timeout);
         let e = &mut self.entries[idx as usize];
         let old = e.expiry;

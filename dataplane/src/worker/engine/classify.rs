@@ -51,6 +51,8 @@ pub(super) fn classify(snap: &Snapshot, ip: &Ipv4Facts) -> Class {
         };
     }
     match ip.proto {
+        // Multicast is never a reply: the kernel's (connection sync, VRRP), if it joined.
+        _ if ip.dst.is_multicast() => Class::Kernel,
         ip_proto::TCP | ip_proto::UDP => Class::Reply,
         ip_proto::ICMP => Class::IcmpFromReal,
         _ => Class::NotForUs,

@@ -79,6 +79,7 @@ impl<F: Frame> Engine<F> {
         let Some(f) = self.proxy_in(f, handle, &p, t) else {
             return;
         };
+        let before = self.sync_before(handle, found.is_none());
         if !from_ack {
             self.conns
                 .on_packet(handle, Direction::In, ip.tcp_flags, self.now);
@@ -86,6 +87,7 @@ impl<F: Frame> Engine<F> {
         let Some(c) = self.conns.get(handle) else {
             return t.inc(Counter::DropNoConn);
         };
+        self.sync_after(before, handle, &c, t);
         self.traffic.packet(c.real, true, f.data().len());
         if ip.fragment {
             let action = FragAction::In {

@@ -35,6 +35,7 @@ mod output;
 mod reply;
 pub mod sim;
 mod synproxy;
+pub mod sync;
 
 pub use admission::Admission;
 pub use adopt::Retired;
@@ -93,6 +94,8 @@ pub struct Engine<F> {
     /// each packet is parsed once.
     warmed: [Result<Parsed, WireError>; WARM_MAX],
     n_warmed: usize,
+    /// Connection sync's rings (empty when sync is off: `sync.rs`).
+    pub sync: sync::SyncIo,
 }
 
 /// An IPv4 packet being processed: where its IP header starts, what it says, the port it
@@ -143,6 +146,7 @@ impl<F: Frame> Engine<F> {
             now: 0,
             warmed: [Err(WireError::Truncated); WARM_MAX],
             n_warmed: 0,
+            sync: sync::SyncIo::default(),
         }
     }
 

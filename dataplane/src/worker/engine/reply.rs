@@ -47,11 +47,13 @@ impl<F: Frame> Engine<F> {
         let Some(mut f) = self.proxy_out(f, h, &p, out, t) else {
             return;
         };
+        let before = self.sync_before(h, false);
         self.conns
             .on_packet(h, Direction::Out, ip.tcp_flags, self.now);
         let Some(c) = self.conns.get(h) else {
             return t.inc(Counter::DropNoConn);
         };
+        self.sync_after(before, h, &c, t);
         self.traffic.packet(c.real, false, f.data().len());
         let rewritten = if ip.fragment {
             let action = FragAction::Out {

@@ -50,9 +50,11 @@ pub struct LbWorker {
     /// The other workers' published figures (their connections count toward thresholds).
     pub peer_stats: Vec<Arc<RealStats>>,
     pub dump: Arc<ConnDump>,
+    /// Connection sync's queues (empty when sync is off).
+    pub sync: crate::worker::engine::sync::SyncIo,
 }
 
-use crate::tunables::{DUMP_SLOTS_PER_LOOP, PUBLISH_MS};
+use crate::tunables::{DUMP_SLOTS_PER_LOOP, PUBLISH_MS, SYNC_WORKER_BUDGET};
 
 impl LbWorker {
     pub fn run(mut self, counters: &WorkerCounters, stop: &AtomicBool, gate: &StartGate) -> i32 {
@@ -77,6 +79,7 @@ impl LbWorker {
             RealTraffic::new(self.conn.max_reals as usize),
         );
         eng.set_admission_peers(std::mem::take(&mut self.peer_stats));
+        eng.sync = std::mem::take(&mut self.sync);
         let mut published_at = 0u64;
         let mut dump_cursor = 0u32;
         let mut clock = if self.replay {
@@ -143,6 +146,7 @@ impl LbWorker {
             }
             self.outputs.flush(&mut t);
             eng.housekeep(&mut t);
+            eng.sync_housekeep(SYNC_WORKER_BUDGET, &mut t);
             if eng.now >= published_at + PUBLISH_MS || self.replay {
                 published_at = eng.now;
                 eng.refresh_overload(&mut t);

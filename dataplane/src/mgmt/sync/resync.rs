@@ -1,0 +1,183 @@
+//! Full resync, both ends. A receiving node asks for the whole table when it starts (again every
+//! `SYNC_RESYNC_RETRY` until a peer answers) and reports "waiting" until the peer's "done"
+//! arrives. A sending node answers a request by asking every worker for a table walk; the walks'
+//! events go out paced like live events, and once every walk is finished and what it queued
+//! has been sent, a "done" datagram ends the stream. Forwarding goes on meanwhile: the walks
+//! cover a bounded number of slots per worker loop and stop when their queue is full.
+
+use super::status::SyncView;
+use super::wiring::SyncQueues;
+use crate::config::SyncRole;
+use crate::tunables::SYNC_RESYNC_RETRY;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::time::{Duration, Instant};
+
+/// The receiving side's progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Incoming {
+    /// Not a receiver.
+    Off,
+    /// Asked (or about to ask); `records` received since.
+    Waiting {
+        since: Instant,
+        last_ask: Option<Instant>,
+        records: u64,
+    },
+    Done {
+        records: u64,
+        took: Duration,
+    },
+}
+
+/// A stream being sent: each walk's target, then (once every walk reached it) how many events
+/// each queue still held from it.
+struct Outgoing {
+    targets: Vec<u64>,
+    remaining: Option<Vec<usize>>,
+    since: Instant,
+}
+
+pub(super) struct Resync {
+    incoming: Incoming,
+    outgoing: Option<Outgoing>,
+    streams_sent: u64,
+    last_stream_ms: u64,
+}
+
+impl Resync {
+    pub fn new(receives: bool) -> Resync {
+        Resync {
+            incoming: if receives {
+                Incoming::Waiting {
+                    since: Instant::now(),
+                    last_ask: None,
+                    records: 0,
+                }
+            } else {
+                Incoming::Off
+            },
+            outgoing: None,
+            streams_sent: 0,
+            last_stream_ms: 0,
+        }
+    }
+
+    /// Whether to send a resync request now.
+    pub fn should_ask(&mut self) -> bool {
+        if let Incoming::Waiting { last_ask, .. } = &mut self.incoming {
+            if last_ask.is_none_or(|t| t.elapsed() >= SYNC_RESYNC_RETRY) {
+                *last_ask = Some(Instant::now());
+                return true;
+            }
+        }
+        false
+    }
+
+    pub fn record_received(&mut self) {
+        if let Incoming::Waiting { records, .. } = &mut self.incoming {
+            *records += 1;
+        }
+    }
+
+    /// The peer's "done" arrived; true if this ends our wait.
+    pub fn peer_done(&mut self) -> bool {
+        if let Incoming::Waiting { since, records, .. } = self.incoming {
+            self.incoming = Incoming::Done {
+                records,
+                took: since.elapsed(),
+            };
+            return true;
+        }
+        false
+    }
+
+    /// A peer asked: every worker walks its table once more (a stream already under way is
+    /// extended to the new walks).
+    pub fn start_stream(&mut self, q: &SyncQueues) {
+        let targets = q
+            .walks
+            .iter()
+            .map(|w| w.requested.fetch_add(1, Relaxed) + 1)
+            .collect();
+        let since = self
+            .outgoing
+            .as_ref()
+            .map_or_else(Instant::now, |o| o.since);
+        self.outgoing = Some(Outgoing {
+            targets,
+            remaining: None,
+            since,
+        });
+    }
+
+    pub fn streaming(&self) -> bool {
+        self.outgoing.is_some()
+    }
+
+    /// True once every walk of the stream is finished (then what each queue holds is counted
+    /// down as the sender pops it).
+    pub fn stream_check(&mut self, q: &SyncQueues) -> bool {
+        let Some(o) = &mut self.outgoing else {
+            return false;
+        };
+        if o.remaining.is_none() {
+            let finished = q
+                .walks
+                .iter()
+                .zip(&o.targets)
+                .all(|(w, &t)| w.done.load(Acquire) >= t);
+            if !finished {
+                return false;
+            }
+            o.remaining = Some(q.events.iter().map(|e| e.len()).collect());
+        }
+        true
+    }
+
+    /// The sender took an event from worker `w`'s queue.
+    pub fn popped(&mut self, w: usize) {
+        if let Some(r) = self
+            .outgoing
+            .as_mut()
+            .and_then(|o| o.remaining.as_mut())
+            .and_then(|r| r.get_mut(w))
+        {
+            *r = r.saturating_sub(1);
+        }
+    }
+
+    /// Whether every event of the finished walks has been taken from the queues.
+    pub fn stream_flushed(&self, _q: &SyncQueues) -> bool {
+        self.outgoing
+            .as_ref()
+            .and_then(|o| o.remaining.as_ref())
+            .is_some_and(|r| r.iter().all(|&n| n == 0))
+    }
+
+    pub fn stream_done(&mut self) {
+        if let Some(o) = self.outgoing.take() {
+            self.streams_sent += 1;
+            self.last_stream_ms = o.since.elapsed().as_millis() as u64;
+        }
+    }
+
+    pub fn view(&self, role: SyncRole, sender: u32) -> SyncView {
+        let (resync, records, ms) = match self.incoming {
+            Incoming::Off => ("none", 0, 0),
+            Incoming::Waiting { since, records, .. } => {
+                ("waiting", records, since.elapsed().as_millis() as u64)
+            }
+            Incoming::Done { records, took } => ("done", records, took.as_millis() as u64),
+        };
+        SyncView {
+            role: format!("{role:?}").to_lowercase(),
+            sender_id: sender,
+            resync: resync.to_string(),
+            resync_records: records,
+            resync_ms: ms,
+            streaming: self.outgoing.is_some(),
+            streams_sent: self.streams_sent,
+            last_stream_ms: self.last_stream_ms,
+        }
+    }
+}

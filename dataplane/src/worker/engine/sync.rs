@@ -1,0 +1,431 @@
+//! The worker's share of connection sync: connection events out (new, state change), the
+//! periodic refresh and the full-table resync walk, and the peer's records in (installed into
+//! this worker's table, the real found by address and port in the current snapshot).
+//! With sync off `SyncIo` is empty and each hook is one branch.
+
+use super::Engine;
+use crate::lb::conn::{ConnHandle, ConnInfo, NewConn, TcpState};
+use crate::lb::sync::{EventRing, Record, SyncEvent};
+
+use crate::lb::persist::{PersistKey, TemplateRef};
+use crate::wire::Frame;
+use crate::worker::counters::{Counter, WorkerTotals};
+use crossbeam::queue::ArrayQueue;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Relaxed, Release},
+};
+use std::sync::Arc;
+
+/// A resync (whole table) or refresh request: the management thread raises `requested`, the
+/// worker walks its table and sets `done` to the request it served.
+#[derive(Debug, Default)]
+pub struct WalkRequest {
+    pub requested: AtomicU64,
+    pub done: AtomicU64,
+}
+
+/// One worker's sync wiring (all empty when sync is off).
+#[derive(Default)]
+pub struct SyncIo {
+    /// Events for the sender (none unless this node sends).
+    pub events: EventRing,
+    /// Records from a peer that this worker owns (none unless this node receives).
+    pub installs: Option<Arc<ArrayQueue<Record>>>,
+    /// Full-table walks asked for by the management thread (resync for a peer, and refresh).
+    pub walk: Option<Arc<WalkRequest>>,
+    /// The slot the current walk has reached (0: no pass under way).
+    cursor: u32,
+    /// The request the current pass serves.
+    serving: u64,
+}
+
+impl SyncIo {
+    pub fn new(
+        events: EventRing,
+        installs: Option<Arc<ArrayQueue<Record>>>,
+        walk: Option<Arc<WalkRequest>>,
+    ) -> SyncIo {
+        SyncIo {
+            events,
+            installs,
+            walk,
+            cursor: 0,
+            serving: 0,
+        }
+    }
+}
+
+/// The state a connection had before a packet, for sync: `None` when sync does not send.
+#[derive(Clone, Copy)]
+pub(super) struct Before(Option<TcpState>);
+
+impl<F: Frame> Engine<F> {
+    /// Before accounting a packet: remember the connection's state if sync wants events.
+    #[inline]
+    pub(super) fn sync_before(&self, h: ConnHandle, created: bool) -> Before {
+        if !self.sync.events.on() {
+            return Before(None);
+        }
+        if created {
+            // A fresh connection is always reported, whatever its first state.
+            return Before(Some(TcpState::Listen));
+        }
+        Before(self.conns.get(h).map(|c| c.state))
+    }
+
+    /// After accounting it: report the connection if it is new or its state changed.
+    #[inline]
+    pub(super) fn sync_after(
+        &mut self,
+        before: Before,
+        h: ConnHandle,
+        c: &ConnInfo,
+        t: &mut WorkerTotals,
+    ) {
+        if let Some(old) = before.0 {
+            if self.conns.synced(h.index()) {
+                self.conns.mark_local(h);
+            }
+            if old != c.state {
+                self.sync_emit(c, t);
+                if old == TcpState::Listen {
+                    self.sync_emit_template(c, t);
+                }
+            }
+        }
+    }
+
+    /// The template connection `c` holds, if any, as its own record: a backup that takes over
+    /// sends the client's next connections to the same real.
+    fn sync_emit_template(&self, c: &ConnInfo, t: &mut WorkerTotals) -> bool {
+        let Some(raw) = c.template else {
+            return true;
+        };
+        let Some((key, _, left_ms)) = self.persist.template(TemplateRef::from_raw(raw), self.now)
+        else {
+            return true;
+        };
+        let e = SyncEvent {
+            template: true,
+            client: Ipv4Addr::from(key.client),
+            cport: 0,
+            timeout: (left_ms / 1000).min(u64::from(u32::MAX)) as u32,
+            ..SyncEvent::of(c, self.now)
+        };
+        if self.sync.events.emit(e) {
+            t.inc(Counter::SyncEvents);
+            true
+        } else {
+            t.inc(Counter::SyncEventsLost);
+            false
+        }
+    }
+
+    #[inline]
+    fn sync_emit(&self, c: &ConnInfo, t: &mut WorkerTotals) -> bool {
+        if self.sync.events.emit(SyncEvent::of(c, self.now)) {
+            t.inc(Counter::SyncEvents);
+            true
+        } else {
+            t.inc(Counter::SyncEventsLost);
+            false
+        }
+    }
+
+    /// Once per loop: installs up to `budget` records from the peer, then continues a requested
+    /// table walk by up to `budget` slots (paced: it stops when the event queue is full and
+    /// resumes next loop, so forwarding goes on meanwhile).
+    pub fn sync_housekeep(&mut self, budget: usize, t: &mut WorkerTotals) {
+        if let Some(q) = self.sync.installs.take() {
+            for _ in 0..budget {
+                let Some(r) = q.pop() else { break };
+                self.sync_install(&r, t);
+            }
+            self.sync.installs = Some(q);
+        }
+        if let Some(walk) = self.sync.walk.take() {
+            self.sync_walk(&walk, budget, t);
+            self.sync.walk = Some(walk);
+        }
+    }
+
+    /// Continues the table walk: a pass starts when a request is pending and serves the
+    /// requests made up to its start (a request made during a pass gets a pass of its own).
+    fn sync_walk(&mut self, walk: &WalkRequest, budget: usize, t: &mut WorkerTotals) {
+        if self.sync.cursor == 0 {
+            let wanted = walk.requested.load(Relaxed);
+            if wanted == walk.done.load(Relaxed) {
+                return;
+            }
+            self.sync.serving = wanted;
+        }
+        let cap = self.conns.capacity() as u32;
+        let end = self.sync.cursor.saturating_add(budget as u32).min(cap);
+        while self.sync.cursor < end {
+            if let Some(c) = self.conns.get_slot(self.sync.cursor) {
+                // (A template is sent again with each connection that holds it; a peer's
+                // connection no packet has touched here is not sent back.)
+                if c.expires_ms > self.now
+                    && !self.conns.synced(self.sync.cursor)
+                    && !(self.sync_emit(&c, t) && self.sync_emit_template(&c, t))
+                {
+                    // The queue is full: this slot again next loop (the stream is paced by
+                    // the sender).
+                    return;
+                }
+            }
+            self.sync.cursor += 1;
+        }
+        if self.sync.cursor >= cap {
+            self.sync.cursor = 0;
+            // Release: the events of this pass are queued before `done` says so.
+            walk.done.store(self.sync.serving, Release);
+        }
+    }
+
+    /// Installs one record: the service by (protocol, VIP, port), the real by (address, port).
+    fn sync_install(&mut self, r: &Record, t: &mut WorkerTotals) {
+        let (IpAddr::V4(vip), IpAddr::V4(client), IpAddr::V4(real_addr)) =
+            (r.vip, r.client, r.real)
+        else {
+            return t.inc(Counter::SyncInstallUnknown);
+        };
+        let services = &self.snap.services;
+        let Some(si) = services.lookup_index(r.proto, vip, r.vport) else {
+            return t.inc(Counter::SyncInstallUnknown);
+        };
+        let svc = &services.services()[si];
+        let Some(real) = svc
+            .reals
+            .iter()
+            .find(|x| x.addr == real_addr && x.dst_port(r.vport) == r.rport)
+        else {
+            return t.inc(Counter::SyncInstallUnknown);
+        };
+        if r.template {
+            let Some(p) = svc.persistence else {
+                return t.inc(Counter::SyncInstallUnknown);
+            };
+            let key = PersistKey::new(svc.id, &p, client, r.vport);
+            let left = u64::from(r.timeout) * 1000;
+            return if self
+                .persist
+                .install(key, real.id, p.timeout_ms, left, self.now)
+            {
+                t.inc(Counter::SyncInstalled)
+            } else {
+                t.inc(Counter::SyncInstallFull)
+            };
+        }
+        let nc = NewConn {
+            proto: r.proto,
+            client,
+            cport: r.cport,
+            vip,
+            vport: r.vport,
+            real: real.id,
+            real_addr,
+            rport: r.rport,
+            mode: real.forward_mode(svc.forward),
+            template: None,
+        };
+        match self.conns.install(&nc, r.state, r.timeout, self.now) {
+            Ok(_) => t.inc(Counter::SyncInstalled),
+            Err(_) => t.inc(Counter::SyncInstallFull),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ForwardMode;
+    use crate::lb::forward::test_packets::{ip_frame, tcp, udp, Ip};
+    use crate::lb::types::Protocol;
+    use crate::worker::engine::sim::{Sim, EXAMPLE_CONFIG};
+    use std::net::Ipv4Addr;
+
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+    const REAL1: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 11);
+
+    struct Wired {
+        sim: Sim,
+        events: Arc<ArrayQueue<SyncEvent>>,
+        installs: Arc<ArrayQueue<Record>>,
+        walk: Arc<WalkRequest>,
+    }
+
+    fn wired() -> Wired {
+        let mut sim = Sim::new(EXAMPLE_CONFIG, 1, false).unwrap();
+        let events = Arc::new(ArrayQueue::new(4));
+        let installs = Arc::new(ArrayQueue::new(16));
+        let walk = Arc::new(WalkRequest::default());
+        sim.workers[0].engine.sync = SyncIo::new(
+            EventRing::new(Some(events.clone())),
+            Some(installs.clone()),
+            Some(walk.clone()),
+        );
+        sim.now = 5_000;
+        Wired {
+            sim,
+            events,
+            installs,
+            walk,
+        }
+    }
+
+    fn record(cport: u16, real: Ipv4Addr) -> Record {
+        Record {
+            proto: Protocol::Tcp,
+            state: TcpState::Established,
+            mode: ForwardMode::Nat,
+            template: false,
+            vip: IpAddr::V4(VIP),
+            vport: 80,
+            client: IpAddr::V4(CLIENT),
+            cport,
+            real: IpAddr::V4(real),
+            rport: 80,
+            timeout: 700,
+        }
+    }
+
+    #[test]
+    fn new_connections_and_state_changes_are_emitted_and_losses_counted() {
+        let mut w = wired();
+        let syn = ip_frame(false, &tcp(Ip::new(CLIENT, VIP), 40000, 80, b""), 0).0;
+        w.sim.rx(0, 0, &syn);
+        let e = w.events.pop().expect("an event for the new connection");
+        assert_eq!(
+            (e.client, e.cport, e.vip, e.vport, e.state),
+            (CLIENT, 40000, VIP, 80, TcpState::SynRecv)
+        );
+        // The same SYN again: no state change, no event.
+        w.sim.rx(0, 0, &syn);
+        assert!(w.events.pop().is_none());
+        // UDP connections are reported when created (their state never changes).
+        for p in 0..5u16 {
+            let q = ip_frame(
+                false,
+                &udp(Ip::new(CLIENT, VIP), 50000 + p, 53, b"q", false),
+                0,
+            )
+            .0;
+            w.sim.rx(0, 0, &q);
+        }
+        assert_eq!(w.events.len(), 4);
+        assert_eq!(w.sim.counter("sync_events"), 5);
+        assert_eq!(w.sim.counter("sync_events_lost"), 1);
+    }
+
+    #[test]
+    fn records_install_by_address_and_port_and_the_walk_streams_the_table() {
+        let mut w = wired();
+        w.installs.push(record(41000, REAL1)).unwrap();
+        // No such real (address), no such service (port), another family.
+        w.installs
+            .push(record(41001, Ipv4Addr::new(198, 19, 0, 99)))
+            .unwrap();
+        w.installs
+            .push(Record {
+                vport: 81,
+                ..record(41002, REAL1)
+            })
+            .unwrap();
+        let sw = &mut w.sim.workers[0];
+        sw.engine.now = 5_000;
+        sw.engine.sync_housekeep(64, &mut sw.totals);
+        assert_eq!(w.sim.counter("sync_installed"), 1);
+        assert_eq!(w.sim.counter("sync_install_unknown"), 2);
+        let eng = &w.sim.workers[0].engine;
+        let h = eng
+            .conns
+            .lookup_in(Protocol::Tcp, CLIENT, 41000, VIP, 80)
+            .expect("installed");
+        let c = eng.conns.get(h).unwrap();
+        assert_eq!(
+            (c.state, c.real_addr, c.expires_ms),
+            (TcpState::Established, REAL1, 705_000)
+        );
+        // A walk does not send a peer's connection back to the peers.
+        w.walk.requested.store(1, Relaxed);
+        let sw = &mut w.sim.workers[0];
+        sw.engine.sync_housekeep(1 << 20, &mut sw.totals);
+        assert_eq!(w.walk.done.load(Relaxed), 1);
+        assert!(w.events.pop().is_none());
+        // A client's next packet (no SYN) is forwarded on the installed connection.
+        let mut ack = tcp(Ip::new(CLIENT, VIP), 41000, 80, b"data");
+        ack[33] = 0x10;
+        let before = w.sim.counter("nat_in");
+        w.sim.rx(0, 0, &ip_frame(false, &ack, 0).0);
+        assert_eq!(w.sim.counter("nat_in"), before + 1);
+        assert_eq!(w.sim.counter("drop_no_conn"), 0);
+        // A walk: every live connection, once (its timer restarted by that packet: 900 s);
+        // done set when the table is covered.
+        w.walk.requested.store(2, Relaxed);
+        let sw = &mut w.sim.workers[0];
+        sw.engine.sync_housekeep(1 << 20, &mut sw.totals);
+        assert_eq!(w.walk.done.load(Relaxed), 2);
+        let e = w.events.pop().expect("the connection, this node's now");
+        assert_eq!(
+            (e.cport, e.state, e.timeout),
+            (41000, TcpState::Established, 900)
+        );
+        assert!(w.events.pop().is_none());
+    }
+
+    #[test]
+    fn templates_are_sent_with_their_first_connection_and_steer_the_peers_scheduling() {
+        let sticky = Ipv4Addr::new(198, 18, 0, 102);
+        let syn = |client: Ipv4Addr, cport: u16| {
+            ip_frame(false, &tcp(Ip::new(client, sticky), cport, 443, b""), 0).0
+        };
+        // Sender: rr gives the first /24 real1 and CLIENT's /24 real2.
+        let mut a = wired();
+        a.sim.rx(0, 0, &syn(Ipv4Addr::new(198, 18, 1, 2), 1000));
+        a.sim.rx(0, 0, &syn(CLIENT, 40000));
+        let events: Vec<SyncEvent> = std::iter::from_fn(|| a.events.pop()).collect();
+        assert_eq!(events.len(), 4, "{events:?}");
+        let tpl = events[3];
+        assert!(tpl.template && !events[2].template, "{events:?}");
+        assert_eq!(
+            (
+                tpl.client,
+                tpl.cport,
+                tpl.vip,
+                tpl.vport,
+                tpl.real,
+                tpl.timeout
+            ),
+            (
+                Ipv4Addr::new(198, 18, 0, 0),
+                0,
+                sticky,
+                443,
+                Ipv4Addr::new(198, 19, 0, 12),
+                360
+            )
+        );
+        // Receiver: without the template rr would give a new client real1.
+        let mut b = wired();
+        b.installs.push(tpl.record()).unwrap();
+        let sw = &mut b.sim.workers[0];
+        sw.engine.now = 5_000;
+        sw.engine.sync_housekeep(64, &mut sw.totals);
+        assert_eq!(b.sim.counter("sync_installed"), 1);
+        let neighbour = Ipv4Addr::new(198, 18, 0, 3);
+        b.sim.rx(0, 0, &syn(neighbour, 2000));
+        let eng = &b.sim.workers[0].engine;
+        let h = eng
+            .conns
+            .lookup_in(Protocol::Tcp, neighbour, 2000, sticky, 443)
+            .expect("connection");
+        assert_eq!(
+            eng.conns.get(h).unwrap().real_addr,
+            Ipv4Addr::new(198, 19, 0, 12)
+        );
+    }
+}
