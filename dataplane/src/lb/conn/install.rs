@@ -34,8 +34,10 @@ impl<A: Family> ConnTable<A> {
         let changed = old != new;
         if changed {
             e.state = new;
+            // The SYN-flood pressure counts half-open connections, installed ones too.
+            self.half_open = super::proxy::half_open_after(self.half_open, old, new);
             let (was, now_active, real) =
-                (is_active(e.proto, old), is_active(e.proto, new), e.real);
+                (is_active(e.proto(), old), is_active(e.proto(), new), e.real);
             if was != now_active {
                 if let Some(l) = self.loads.get_mut(real as usize) {
                     if now_active {
