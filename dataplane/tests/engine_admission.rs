@@ -234,3 +234,30 @@ fn default_lower_threshold_reload_and_all_overloaded() {
     assert_eq!(sent_to(&mut sim), ["198.19.0.11"]);
     assert_eq!(sim.counter("drop_reals_overloaded"), 2);
 }
+
+/// The acl is asked before the SYN-flood defence answers: a denied client gets no cookie
+/// SYN-ACK from a proxied service, an allowed one does.
+#[test]
+fn a_denied_client_gets_no_syn_cookie() {
+    let mut sim = Sim::new(
+        &guarded(
+            "    acl: {deny: [198.18.0.3/32]}\n    syn_proxy: {mode: always}\n",
+            "",
+        ),
+        1,
+        false,
+    )
+    .unwrap();
+    send(&mut sim, 1000, seg("198.18.0.3", 40000, 8080, SYN));
+    let ext = sim.port("ext");
+    assert!(
+        sim.take_sent(ext).is_empty(),
+        "no answer to a denied client"
+    );
+    assert_eq!(sim.counter("drop_acl_denied"), 1);
+    assert_eq!(sim.counter("syn_cookies_sent"), 0);
+    send(&mut sim, 1001, seg("198.18.0.2", 40000, 8080, SYN));
+    assert_eq!(sim.take_sent(ext).len(), 1, "the cookie SYN-ACK");
+    assert_eq!(sim.counter("syn_cookies_sent"), 1);
+    assert_eq!(sim.counter("drop_acl_denied"), 1);
+}

@@ -84,15 +84,12 @@ impl<F: Frame> Engine<F> {
     /// first (deny wins; an empty allow list allows all), then `max_connections`.
     #[inline]
     pub(super) fn admit(&mut self, si: usize, client: Ipv4Addr, t: &mut WorkerTotals) -> bool {
+        if !self.acl_admits(si, client, t) {
+            return false;
+        }
         let Some(adm) = self.snap.admission.get(si) else {
             return true;
         };
-        if let Some(acl) = &adm.acl {
-            if !acl.admits(client) {
-                t.inc(Counter::DropAclDenied);
-                return false;
-            }
-        }
         if adm.max_connections != 0 {
             let Some(svc) = self.snap.services.get(si) else {
                 return true;
@@ -104,6 +101,22 @@ impl<F: Frame> Engine<F> {
             }
         }
         true
+    }
+
+    /// Does service `si`'s acl let `client` in? Counts the refusal when not. Also asked before
+    /// the SYN-flood defence answers a SYN, so a denied client gets no cookie either.
+    #[inline]
+    pub(super) fn acl_admits(&self, si: usize, client: Ipv4Addr, t: &mut WorkerTotals) -> bool {
+        let admitted = self
+            .snap
+            .admission
+            .get(si)
+            .and_then(|adm| adm.acl.as_ref())
+            .is_none_or(|acl| acl.admits(client));
+        if !admitted {
+            t.inc(Counter::DropAclDenied);
+        }
+        admitted
     }
 
     /// Updates the overload marks of service `si`'s reals. True when one is marked: the

@@ -34,8 +34,8 @@ mod local;
 mod output;
 mod reply;
 pub mod sim;
-mod synproxy;
 pub mod sync;
+mod synproxy;
 
 pub use admission::Admission;
 pub use adopt::Retired;

@@ -52,6 +52,10 @@ impl<F: Frame> Engine<F> {
         if !policy.active(self.conns.half_open()) {
             return Some(f);
         }
+        // A client the service's acl refuses gets no cookie (and no stateless SYN) either.
+        if policy.defence != Defence::None && !self.acl_admits(si, ip.src, t) {
+            return None;
+        }
         match policy.defence {
             Defence::Proxy => self.answer_with_cookie(f, p, out, t),
             Defence::Stateless => self.stateless_syn(f, p, si, out, t),
