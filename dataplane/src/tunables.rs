@@ -317,3 +317,7 @@ pub const FRAG_TTL_MS: u64 = 2000;
 /// management thread frees them. It drains every millisecond and snapshots change far
 /// less often; when full the worker delays its next adoption by a loop, never frees.
 pub const RETIRE_QUEUE: usize = 16;
+
+/// Management rounds (1 ms each) spent at stop pushing VRRP's resignation advert from the
+/// kernel out of its port before the workers stop (docs/ha.md).
+pub const VRRP_STOP_FLUSH_TICKS: u32 = 50;

@@ -10,6 +10,7 @@ mod schema;
 mod units;
 mod validate;
 mod validate_lb;
+mod vrrp;
 
 pub use kinds::{ForwardMode, SchedKind, UnknownForwardMode, UnknownScheduler};
 
@@ -20,6 +21,7 @@ pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};
 pub use schema::*;
 pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};
 pub use validate::check_file_prefix;
+pub use vrrp::{Floating, Vrrp};
 
 /// configs/nat.yaml without its shipped health check, for tests that put their own in.
 #[cfg(test)]

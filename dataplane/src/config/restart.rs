@@ -11,7 +11,7 @@ use serde_json::Value;
 /// listener and the web console); a reload that changes one of them is refused.
 pub const RESTART_ONLY: &[&str] = &[
     "log", "eal", "workers", "ports", "mode", "l2fwd", "routes", "conn", "control", "metrics",
-    "console",
+    "console", "vrrp",
 ];
 
 /// Top-level keys a reload applies to the running appliance.

@@ -42,6 +42,9 @@ pub struct Config {
     /// The web console (docs/console.md).
     #[serde(default)]
     pub console: super::console::Console,
+    /// VRRPv3 with a peer director (docs/ha.md); absent: this node always owns its VIPs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp: Option<super::vrrp::Vrrp>,
 }
 
 impl Config {

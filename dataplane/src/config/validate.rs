@@ -114,6 +114,9 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         Mode::Lb => super::validate_lb::validate(cfg)?,
     }
     cfg.console.validate()?;
+    if let Some(v) = &cfg.vrrp {
+        v.validate(cfg)?;
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! ipvsadm does (`format.rs`), or the JSON as received with `--json` (docs/ctl.md).
 
 pub mod format;
+pub mod ha;
 pub mod proto;
 pub mod top;
 pub mod watch;
@@ -95,6 +96,8 @@ pub enum CtlCommand {
 
     /// Every counter of the workers, the management thread and the ports (docs/counters.md).
     Stats,
+    /// High availability: VRRP state, priority, VRID, master, last advert (docs/ha.md).
+    Ha,
 }
 
 impl CtlCommand {
@@ -131,6 +134,7 @@ impl CtlCommand {
             CtlCommand::Top { .. } => Request::Workers {},
 
             CtlCommand::Stats => Request::Stats {},
+            CtlCommand::Ha => Request::Ha {},
         }
     }
 }

@@ -45,6 +45,8 @@ pub enum Request {
 
     /// Every counter of the workers, the management thread and the ports, by name.
     Stats {},
+    /// High availability: VRRP (and connection sync) state (`ctl::ha`).
+    Ha {},
 }
 
 /// Every response: `ok` with a `result`, or not `ok` with an `error`.

@@ -3,6 +3,7 @@
 //! new snapshot for every change and publishes it atomically (RCU style); a worker loads the
 //! current one once per burst and never sees a half-applied change.
 
+use super::ha::HaView;
 use super::neigh::{MacBytes, NeighTable};
 use super::route::{PortIdx, RouteTable};
 use super::sched::Scheduler;
@@ -50,6 +51,8 @@ pub struct Snapshot {
     /// set without allocating ([`Snapshot::take_schedulers`]). A set not yet taken moves on to
     /// the next snapshot of the same services generation.
     pub scheds: Vec<ArrayQueue<Vec<Scheduler>>>,
+    /// VIP ownership (VRRP): the management thread sets `ha.active` before publishing.
+    pub ha: HaView,
 }
 
 fn proto(p: config::Protocol) -> Protocol {
@@ -178,6 +181,7 @@ impl Snapshot {
             reply_owner,
             n_workers,
             scheds,
+            ha: HaView::from_config(cfg, prev.is_none_or(|p| p.ha.active)),
         })
     }
 

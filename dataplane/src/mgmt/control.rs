@@ -46,6 +46,8 @@ pub struct Sources {
     pub mgmt: Arc<super::PublishedMgmtCounters>,
     /// (DPDK port id, name) of every port.
     pub ports: Vec<(u16, String)>,
+    /// High availability (VRRP) as the management thread last published it.
+    pub ha: Arc<super::vrrp::status::HaStatus>,
 }
 
 impl Sources {
@@ -346,6 +348,7 @@ impl Server {
             Request::Workers {} => Response::ok(workers(&self.sources)),
 
             Request::Stats {} => Response::ok(stats(&self.sources)),
+            Request::Ha {} => Response::ok(self.sources.ha.view()),
             Request::Weight {
                 service,
                 real,
@@ -740,6 +743,7 @@ pub(crate) mod tests {
             counters: Arc::new(vec![WorkerCounters::default()]),
             mgmt: Arc::default(),
             ports: Vec::new(),
+            ha: Arc::default(),
         })
     }
 

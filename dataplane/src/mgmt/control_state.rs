@@ -41,6 +41,8 @@ pub struct ControlState {
     /// The generation of the last published snapshot.
     generation: u64,
     published: Arc<Published>,
+    /// This node owns the VIPs (VRRP master, or no VRRP): copied into every snapshot.
+    ha_active: bool,
 }
 
 /// What an applied config published.
@@ -62,8 +64,13 @@ impl ControlState {
         let specs = service_specs(&cfg, &available(&down));
         let neighbours =
             Neighbours::new(&cfg.neighbors, cfg.routes.iter().map(|r| r.via).collect());
-        let first = Snapshot::build(1, &cfg, ports, neighbours.table(), &specs, None, n_workers)?;
+        let mut first =
+            Snapshot::build(1, &cfg, ports, neighbours.table(), &specs, None, n_workers)?;
+        // With VRRP a node starts as a non-owner (RFC 5798 Initialize) until it becomes master.
+        let ha_active = cfg.vrrp.is_none();
+        first.ha.active = ha_active;
         Ok(ControlState {
+            ha_active,
             cfg,
             specs,
             down,
@@ -230,7 +237,29 @@ impl ControlState {
         Ok(true)
     }
 
-    fn publish(&mut self, next: Snapshot) {
+    /// Sets whether this node owns the VIPs (VRRP master) and publishes it at once; returns
+    /// whether it changed.
+    pub fn set_ha_active(&mut self, active: bool) -> Result<bool, String> {
+        if active == self.ha_active {
+            return Ok(false);
+        }
+        self.ha_active = active;
+        let prev = self.snapshot();
+        let next = Snapshot::build(
+            self.generation + 1,
+            &self.cfg,
+            prev.ports.clone(),
+            self.neighbours.table(),
+            &self.specs,
+            Some(&prev),
+            prev.n_workers,
+        )?;
+        self.publish(next);
+        Ok(true)
+    }
+
+    fn publish(&mut self, mut next: Snapshot) {
+        next.ha.active = self.ha_active;
         self.generation = next.generation;
         self.published.store(Arc::new(next));
     }

@@ -158,6 +158,7 @@ pub fn start(
     // The control socket and metrics endpoint (not in replay: they would clash with a running
     // appliance's socket and port).
     let mgmt_counters = Arc::new(crate::mgmt::PublishedMgmtCounters::default());
+    let ha_status = Arc::new(crate::mgmt::vrrp::status::HaStatus::default());
     let control = (!replay).then(|| {
         let sources = Arc::new(crate::mgmt::control::Sources {
             snapshot: snapshot.clone(),
@@ -168,6 +169,7 @@ pub fn start(
                 .iter()
                 .map(|p| (p.id(), p.name().to_string()))
                 .collect(),
+            ha: ha_status.clone(),
         });
         let mut inbox = crate::mgmt::control::start(cfg, sources, dumps.clone());
         inbox.config = config_path;
@@ -179,5 +181,9 @@ pub fn start(
     mgmt.dumps = dumps;
     mgmt.retired = retired;
     mgmt.control = control;
+    // Not in replay: it has no exception interfaces to speak VRRP on.
+    if !replay {
+        mgmt.vrrp = crate::mgmt::vrrp::Vrrp::from_config(cfg, ha_status);
+    }
     Ok((workers, mgmt, watched))
 }

@@ -247,6 +247,9 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             m.counters
         }),
     };
+    if let Some(m) = mgmt.as_mut() {
+        m.stop_ha();
+    }
     stop.store(true, Ordering::SeqCst);
     for &lc in &launched {
         lcore::wait(lc);

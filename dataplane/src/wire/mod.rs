@@ -27,6 +27,7 @@ mod prop_checksum;
 mod prop_no_panic;
 pub mod tcp;
 pub mod udp;
+pub mod vrrp;
 
 pub use arp::{ArpPacket, ArpRepr};
 pub use error::WireError;

@@ -206,6 +206,7 @@ impl<F: Frame> Engine<F> {
             Class::IcmpFromReal => self.icmp_error_out(f, p, out, t),
             Class::IcmpFragmentToVip => t.inc(Counter::DropFragment),
             Class::NotForUs => t.inc(Counter::DropNotForUs),
+            Class::HaBackup => t.inc(Counter::DropHaBackup),
         }
     }
 
