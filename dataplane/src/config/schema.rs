@@ -43,7 +43,7 @@ pub struct Config {
     #[serde(default)]
     pub console: super::console::Console,
     /// VRRPv3 with a peer director (docs/ha.md); absent: this node always owns its VIPs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub vrrp: Option<super::vrrp::Vrrp>,
 }
 

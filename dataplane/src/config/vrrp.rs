@@ -98,10 +98,7 @@ impl Vrrp {
             ));
         }
         if self.preempt_delay.millis() > 3_600_000 {
-            return Err(ConfigError::new(
-                "vrrp.preempt_delay",
-                "must be at most 1h",
-            ));
+            return Err(ConfigError::new("vrrp.preempt_delay", "must be at most 1h"));
         }
         let port_key = "vrrp.port";
         let Some(i) = self.port_index(cfg) else {
@@ -143,7 +140,11 @@ impl Vrrp {
                     format!("{} is not a unicast address", f.ip),
                 ));
             }
-            if cfg.ports.iter().any(|p| p.ip.is_some_and(|n| n.addr == f.ip)) {
+            if cfg
+                .ports
+                .iter()
+                .any(|p| p.ip.is_some_and(|n| n.addr == f.ip))
+            {
                 return Err(ConfigError::new(
                     format!("{key}.ip"),
                     format!("{} is a port's own address, not a floating one", f.ip),
@@ -217,9 +218,18 @@ mod tests {
             ("vrrp: {vrid: 0}", "vrrp.vrid"),
             ("vrrp: {vrid: 1, priority: 255}", "vrrp.priority"),
             ("vrrp: {vrid: 1, priority: 0}", "vrrp.priority"),
-            ("vrrp: {vrid: 1, advert_interval: 5ms}", "vrrp.advert_interval"),
-            ("vrrp: {vrid: 1, advert_interval: 15ms}", "vrrp.advert_interval"),
-            ("vrrp: {vrid: 1, advert_interval: 41s}", "vrrp.advert_interval"),
+            (
+                "vrrp: {vrid: 1, advert_interval: 5ms}",
+                "vrrp.advert_interval",
+            ),
+            (
+                "vrrp: {vrid: 1, advert_interval: 15ms}",
+                "vrrp.advert_interval",
+            ),
+            (
+                "vrrp: {vrid: 1, advert_interval: 41s}",
+                "vrrp.advert_interval",
+            ),
             ("vrrp: {vrid: 1, preempt_delay: 2h}", "vrrp.preempt_delay"),
             ("vrrp: {vrid: 1, port: nope}", "vrrp.port"),
             (
@@ -248,7 +258,8 @@ mod tests {
                 "vrrp.floating[1].ip",
             ),
             ("vrrp: {vrid: 1, notify: ''}", "vrrp.notify"),
-            ("vrrp: {vrid: 1, auth: secret}", "vrrp"),
+            // VRRPv3 has no authentication (RFC 5798 removed it).
+            ("vrrp: {vrid: 1, auth: secret}", "vrrp.auth"),
         ];
         for (text, key) in cases {
             let e = nat_with(text).expect_err(text);

@@ -176,13 +176,11 @@ impl Mgmt {
     fn ha_effects(&mut self, effects: Vec<vrrp::Effect>) {
         for e in effects {
             match e {
-                vrrp::Effect::Own(active) => {
-                    match self.control_state.set_ha_active(active) {
-                        Ok(true) => self.counters.snapshots += 1,
-                        Ok(false) => {}
-                        Err(err) => tracing::error!("cannot publish VIP ownership: {err}"),
-                    }
-                }
+                vrrp::Effect::Own(active) => match self.control_state.set_ha_active(active) {
+                    Ok(true) => self.counters.snapshots += 1,
+                    Ok(false) => {}
+                    Err(err) => tracing::error!("cannot publish VIP ownership: {err}"),
+                },
                 vrrp::Effect::Announce => {
                     let snap = self.control_state.snapshot();
                     let plan = vrrp::announce_plan(&snap, self.control_state.garp_plan());

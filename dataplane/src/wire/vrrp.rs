@@ -260,7 +260,10 @@ mod tests {
         let mut buf = [0u8; 8];
         assert_eq!(r.emit(&mut buf, SRC, GROUP_V4), Err(WireError::Malformed));
         r.max_advert_interval_cs = 1;
-        assert_eq!(r.emit(&mut buf[..7], SRC, GROUP_V4), Err(WireError::Truncated));
+        assert_eq!(
+            r.emit(&mut buf[..7], SRC, GROUP_V4),
+            Err(WireError::Truncated)
+        );
         assert_eq!(r.emit(&mut buf, SRC, GROUP_V4), Ok(8));
     }
 }

@@ -10,12 +10,12 @@ pub mod status;
 
 use super::MgmtCounters;
 use crate::config::Config;
+use crate::ctl::ha::{LastAdvert, VrrpView};
 use crate::lb::route::PortIdx;
 use crate::wire::vrrp::VrrpRepr;
 use crate::wire::MacAddr;
 use io::{Link, Refused};
 use state::{Action, Machine, Params, Reason, State};
-use crate::ctl::ha::{LastAdvert, VrrpView};
 use status::HaStatus;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

@@ -52,14 +52,19 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Startup => write!(f, "startup"),
-            Reason::MasterDown => write!(f, "no advert from the master for the master-down interval"),
+            Reason::MasterDown => {
+                write!(f, "no advert from the master for the master-down interval")
+            }
             Reason::MasterResigned => write!(f, "the master resigned (priority 0)"),
             Reason::Preempted => write!(f, "preempted a lower-priority master"),
             Reason::HigherPriority { peer, priority } => {
                 write!(f, "{peer} advertises a higher priority ({priority})")
             }
             Reason::HigherAddress { peer } => {
-                write!(f, "{peer} advertises the same priority from a higher address")
+                write!(
+                    f,
+                    "{peer} advertises the same priority from a higher address"
+                )
             }
             Reason::Shutdown => write!(f, "shutting down"),
         }
@@ -72,7 +77,11 @@ pub enum Action {
     /// Send an advert with this priority (0: resigning).
     Send { priority: u8 },
     /// The state changed; on becoming master, announce the addresses (gratuitous ARP).
-    Transition { from: State, to: State, reason: Reason },
+    Transition {
+        from: State,
+        to: State,
+        reason: Reason,
+    },
 }
 
 /// A received advert that passed the wire checks (version, VRID, TTL, checksum).

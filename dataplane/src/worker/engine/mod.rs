@@ -23,6 +23,8 @@ mod arp;
 mod classify;
 mod fragments;
 pub mod fuzz;
+#[cfg(test)]
+mod ha_tests;
 mod icmp;
 mod inbound;
 mod local;
