@@ -100,16 +100,28 @@ impl Keepalived {
         );
     }
 
-    /// SIGKILL: no resignation advert, the backup must time the master out.
+    /// The peer host dies: keepalived killed (no resignation advert: the backup must time the
+    /// master out) and its links down (a killed keepalived leaves the VIP on its interface,
+    /// which the kernel would go on answering ARP for; a dead host answers nothing).
+    fn die(&mut self) {
+        self.kill();
+        for dev in ["eth0", "eth1"] {
+            let _ = Command::new("ip")
+                .args(["-n", "dpt-peer", "link", "set", dev, "down"])
+                .status();
+        }
+    }
+
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            // The daemon forks a VRRP child even with -n; kill every process in the namespace
-            // that is ours (keepalived only runs there).
+            // The daemon forks a VRRP child even with -n, which resigns (priority 0) when its
+            // parent dies: kill every process in the namespace at once (keepalived only runs
+            // there), so that nothing resigns.
+            let mut kill = Command::new("kill");
+            kill.arg("-KILL").args(ns_pids("dpt-peer"));
+            let _ = kill.status();
             let _ = c.kill();
             let _ = c.wait();
-            for pid in ns_pids("dpt-peer") {
-                let _ = Command::new("kill").args(["-KILL", &pid]).status();
-            }
         }
     }
 }
@@ -325,7 +337,7 @@ fn keepalived_master_appliance_backup() {
         .expect("tcpdump");
     std::thread::sleep(Duration::from_secs(2));
     let t0 = Instant::now();
-    ka.kill();
+    ka.die();
     let took = wait_state(&sock, &app, "MASTER", Duration::from_secs(15));
     eprintln!("the appliance took over {took:?} after the kill (interval 1 s)");
     let garp = tcpdump.wait_with_output().expect("tcpdump output");
