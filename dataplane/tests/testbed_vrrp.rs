@@ -277,7 +277,14 @@ fn appliance_master_keepalived_backup() {
     ka.wait_entered("BACKUP", 1, Duration::from_secs(15));
     // keepalived's master-down interval is 3.6 s; hearing our adverts it stays backup.
     std::thread::sleep(Duration::from_secs(8));
-    assert_eq!(ka.entered("MASTER"), 0, "keepalived:\n{}", ka.log());
+    assert_eq!(
+        ka.entered("MASTER"),
+        0,
+        "keepalived:\n{}\nappliance: {}\n{}",
+        ka.log(),
+        ctl_json(&sock, &["stats"])["management"],
+        app.stderr()
+    );
     assert_eq!(ha(&sock)["state"], "MASTER");
     assert_eq!(mgmt_counter(&sock, "vrrp_drop_checksum"), 0);
     assert!(mgmt_counter(&sock, "vrrp_adverts_sent") >= 8);
