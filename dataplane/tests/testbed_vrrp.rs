@@ -57,7 +57,16 @@ impl Keepalived {
         let out = std::fs::File::create(&log).expect("log");
         let err = out.try_clone().expect("log");
         let child = Command::new("ip")
-            .args(["netns", "exec", "dpt-peer", "keepalived", "-n", "-l", "-D", "-P"])
+            .args([
+                "netns",
+                "exec",
+                "dpt-peer",
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-P",
+            ])
             .arg("-f")
             .arg(&conf)
             .arg("-p")
@@ -177,8 +186,8 @@ fn ctl_json(sock: &Path, args: &[&str]) -> serde_json::Value {
     all.extend_from_slice(args);
     let out = run(&all, Duration::from_secs(20));
     let text = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("ctl {args:?}: {e}: {text}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("ctl {args:?}: {e}: {text}"));
     assert_eq!(v["ok"], true, "{v}");
     v["result"].clone()
 }
@@ -289,7 +298,10 @@ fn appliance_master_keepalived_backup() {
     assert_eq!(mgmt_counter(&sock, "vrrp_drop_checksum"), 0);
     assert!(mgmt_counter(&sock, "vrrp_adverts_sent") >= 8);
     // The floating address, on the inside segment (asked by a real server).
-    assert_eq!(arping_from("dpt-real1", FLOATING, 1), vec![APPLIANCE_INT_MAC]);
+    assert_eq!(
+        arping_from("dpt-real1", FLOATING, 1),
+        vec![APPLIANCE_INT_MAC]
+    );
     assert_eq!(notified(&d), vec!["BACKUP INIT", "MASTER BACKUP"]);
     // The master dies without resigning: keepalived takes over after its master-down interval.
     let t0 = Instant::now();
@@ -349,7 +361,11 @@ fn keepalived_master_appliance_backup() {
     eprintln!("the appliance took over {took:?} after the kill (interval 1 s)");
     let garp = tcpdump.wait_with_output().expect("tcpdump output");
     let seen = String::from_utf8_lossy(&garp.stdout);
-    assert_eq!(seen.lines().count(), 1, "gratuitous ARP for the VIP: {seen:?}");
+    assert_eq!(
+        seen.lines().count(),
+        1,
+        "gratuitous ARP for the VIP: {seen:?}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(20));
     let v = ha(&sock);
     assert_eq!(v["transitions"], 2);

@@ -87,7 +87,7 @@ impl Vrrp {
             ));
         }
         let ms = self.advert_interval.millis();
-        if !(10..=40_950).contains(&ms) || ms % 10 != 0 {
+        if !(10..=40_950).contains(&ms) || !ms.is_multiple_of(10) {
             return Err(ConfigError::new(
                 "vrrp.advert_interval",
                 format!(

@@ -176,7 +176,7 @@ impl Machine {
     pub fn start(&mut self, now: u64) -> Vec<Action> {
         self.started = now;
         self.master_interval_cs = self.p.interval_cs;
-        self.to_backup(now, Reason::Startup)
+        self.become_backup(now, Reason::Startup)
     }
 
     fn transition(&mut self, to: State, reason: Reason) -> Action {
@@ -188,7 +188,7 @@ impl Machine {
         Action::Transition { from, to, reason }
     }
 
-    fn to_backup(&mut self, now: u64, reason: Reason) -> Vec<Action> {
+    fn become_backup(&mut self, now: u64, reason: Reason) -> Vec<Action> {
         self.deadline = now + self.master_down_ms();
         if self.master == Some(self.p.addr) {
             self.master = None;
@@ -196,7 +196,7 @@ impl Machine {
         vec![self.transition(State::Backup, reason)]
     }
 
-    fn to_master(&mut self, now: u64, reason: Reason) -> Vec<Action> {
+    fn become_master(&mut self, now: u64, reason: Reason) -> Vec<Action> {
         self.deadline = now + self.interval_ms();
         self.master = Some(self.p.addr);
         let t = self.transition(State::Master, reason);
@@ -224,7 +224,7 @@ impl Machine {
                     (Some(_), Some(_)) => Reason::Preempted,
                     _ => Reason::MasterDown,
                 };
-                self.to_master(now, reason)
+                self.become_master(now, reason)
             }
             State::Master => {
                 self.deadline = now + self.interval_ms();
@@ -290,7 +290,7 @@ impl Machine {
                 };
                 self.master_interval_cs = h.interval_cs.max(1);
                 self.master = Some(h.src);
-                self.to_backup(now, reason)
+                self.become_backup(now, reason)
             }
         }
     }
