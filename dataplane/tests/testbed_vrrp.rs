@@ -121,6 +121,24 @@ impl Keepalived {
         }
     }
 
+    /// SIGTERM: keepalived resigns (an advert with priority 0) and removes its addresses.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(10) {
+                if c.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            self.child = Some(c);
+            self.kill();
+        }
+    }
+
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             // The daemon forks a VRRP child even with -n, which resigns (priority 0) when its
@@ -401,4 +419,60 @@ fn keepalived_master_appliance_backup() {
         "{}",
         lines[1]
     );
+}
+
+/// Attaches (true) or detaches (false) the peer's external veth to the external bridge: while
+/// detached, no advert crosses between the peer and the appliance.
+fn peer_on_ext(attached: bool) {
+    let mut c = Command::new("ip");
+    c.args(["-n", "dpt-sw", "link", "set", "sw-peer-ext"]);
+    if attached {
+        c.args(["master", "br-ext"]);
+    } else {
+        c.arg("nomaster");
+    }
+    assert!(c.status().expect("ip link set").success());
+}
+
+/// Split brain healed: with adverts cut both nodes become master; when they cross again the RFC
+/// picks one. Equal priorities (150 each): the higher address (keepalived's 198.18.0.5) stays
+/// master and the appliance (198.18.0.1) steps down, and answers no more ARP for the VIP.
+#[test]
+fn split_brain_is_healed_by_the_higher_address() {
+    let _tb = Testbed::up("nat");
+    peer_up();
+    let d = TestDir::new();
+    let (app, sock) = start(&d, 150);
+    wait_state(&sock, &app, "MASTER", Duration::from_secs(20));
+    peer_on_ext(false);
+    let ka = Keepalived::start(&d, 150);
+    ka.wait_entered("MASTER", 1, Duration::from_secs(15));
+    assert_eq!(ha(&sock)["state"], "MASTER", "both masters");
+    peer_on_ext(true);
+    let took = wait_state(&sock, &app, "BACKUP", Duration::from_secs(10));
+    eprintln!("split brain healed {took:?} after the segment joined");
+    let v = ha(&sock);
+    assert_eq!(v["master"], PEER_IP);
+    assert_eq!(
+        v["last_reason"],
+        "198.18.0.5 advertises the same priority from a higher address"
+    );
+    assert_eq!(v["transitions"], 3);
+    // And it stays so: keepalived master once, the appliance backup, keepalived answers ARP.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(ha(&sock)["state"], "BACKUP");
+    assert_eq!(ka.entered("MASTER"), 1, "keepalived:\n{}", ka.log());
+    assert_eq!(arping(VIP, 2), vec![PEER_MAC; 2]);
+    assert_eq!(
+        notified(&d),
+        vec!["BACKUP INIT", "MASTER BACKUP", "BACKUP MASTER"]
+    );
+    // keepalived stops cleanly: it resigns, and the appliance takes over after its skew time
+    // (0.4 s at priority 150) rather than the master-down interval.
+    let mut ka = ka;
+    ka.stop();
+    let took = wait_state(&sock, &app, "MASTER", Duration::from_secs(10));
+    eprintln!("the appliance took over {took:?} after keepalived resigned");
+    assert_eq!(ha(&sock)["last_reason"], "the master resigned (priority 0)");
+    assert_eq!(arping(VIP, 1), vec![APPLIANCE_MAC]);
 }
