@@ -195,6 +195,27 @@ mod tests {
         );
     }
 
+    /// An advert keepalived 2.2.7 sent (`vrrp_version 3`, vrid 51, priority 100, advert_int 1,
+    /// one address 192.0.2.100) from 192.0.2.10, captured with tcpdump: the VRRP part.
+    const KEEPALIVED_ADVERT: [u8; 12] = [
+        0x31, 0x33, 0x64, 0x01, 0x00, 0x64, 0x05, 0x69, 0xc0, 0x00, 0x02, 0x64,
+    ];
+
+    #[test]
+    fn keepalived_advert_verifies_and_is_reproduced() {
+        let src = Ipv4Addr::new(192, 0, 2, 10);
+        let p = VrrpPacket::new_checked(&KEEPALIVED_ADVERT[..]).unwrap();
+        assert!(p.verify_checksum(src, GROUP_V4));
+        let r = VrrpRepr::parse(&p).unwrap();
+        assert_eq!(r.addresses, vec![Ipv4Addr::new(192, 0, 2, 100)]);
+        let mut out = [0u8; 12];
+        assert_eq!(r.emit(&mut out, src, GROUP_V4), Ok(12));
+        assert_eq!(
+            out, KEEPALIVED_ADVERT,
+            "our emit is byte for byte keepalived's"
+        );
+    }
+
     #[test]
     fn emit_matches_literal_and_round_trips() {
         let r = VrrpRepr {

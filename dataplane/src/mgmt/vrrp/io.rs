@@ -127,6 +127,26 @@ mod tests {
         b
     }
 
+    /// keepalived 2.2.7's advert as captured (IP header included; see wire::vrrp's tests).
+    const KEEPALIVED_DATAGRAM: [u8; 32] = [
+        0x45, 0xc0, 0x00, 0x20, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0x18, 0x90, 0xc0, 0x00, 0x02,
+        0x0a, 0xe0, 0x00, 0x00, 0x12, 0x31, 0x33, 0x64, 0x01, 0x00, 0x64, 0x05, 0x69, 0xc0, 0x00,
+        0x02, 0x64,
+    ];
+
+    #[test]
+    fn keepalived_advert_is_heard() {
+        assert_eq!(
+            judge(&KEEPALIVED_DATAGRAM, 51),
+            Ok(Heard {
+                src: Ipv4Addr::new(192, 0, 2, 10),
+                priority: 100,
+                interval_cs: 100
+            })
+        );
+        assert_eq!(judge(&KEEPALIVED_DATAGRAM, 52), Err(Refused::Vrid));
+    }
+
     #[test]
     fn a_good_advert_is_heard() {
         assert_eq!(
