@@ -565,4 +565,37 @@ mod tests {
             [(0, MacAddr([2, 0, 0, 0, 1, 0]), ip("198.18.0.100"))]
         );
     }
+
+    /// With VRRP a node starts owning nothing; ownership is published at once when it changes
+    /// and survives other publications (neighbours, reloads).
+    #[test]
+    fn vip_ownership_follows_vrrp() {
+        let plain = state();
+        assert!(plain.snapshot().ha.active && !plain.snapshot().ha.vrrp);
+        let cfg = config(&format!(
+            "{NAT}\nvrrp: {{vrid: 51, floating: [{{ip: 198.19.0.254, port: int}}]}}\n"
+        ));
+        let mut s = ControlState::new(cfg, ports(), 1).unwrap();
+        let snap = s.snapshot();
+        assert!(snap.ha.vrrp && !snap.ha.active);
+        assert_eq!(snap.ha.floating, vec![(ip("198.19.0.254"), 1)]);
+        assert_eq!(s.set_ha_active(true), Ok(true));
+        assert_eq!(s.generation(), 2);
+        assert!(s.snapshot().ha.active);
+        assert_eq!(
+            s.set_ha_active(true),
+            Ok(false),
+            "no change, no publication"
+        );
+        assert_eq!(s.generation(), 2);
+        s.neighbour_event(NeighEvent::Learned {
+            port: 1,
+            ip: ip("198.19.0.11"),
+            mac: [2, 0, 0, 0, 2, 0x11],
+        });
+        assert_eq!(s.publish_changes(), Ok(true));
+        assert!(s.snapshot().ha.active, "kept across a neighbour update");
+        assert_eq!(s.set_ha_active(false), Ok(true));
+        assert!(!s.snapshot().ha.active);
+    }
 }
