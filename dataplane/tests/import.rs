@@ -165,7 +165,7 @@ fn keepalived_dr_with_vrrp_http_urls_and_groups() {
     assert_eq!(
         notes,
         [
-            "keepalived/dr.conf:2: not translated: vrrp_instance VI_1 (HA does not exist yet)",
+            "keepalived/dr.conf:2: not translated: vrrp_instance VI_1 (write the `vrrp` section by hand: docs/ha.md)",
             "keepalived/dr.conf:22: not translated: sorry_server 198.51.100.99 80 (no sorry server; a service without an available real drops new connections)",
             "keepalived/dr.conf:31: not translated: a further url block (an http check has one path; the first is used)",
             "keepalived/dr.conf:37: approximated: delay_before_retry 1 (a failed check is retried at the next interval; fall = retry + 1)",

@@ -37,7 +37,10 @@ pub fn translate(stmts: &[Stmt], notes: Notes) -> Imported {
             "vrrp_instance" | "vrrp_sync_group" | "vrrp_script" | "vrrp_track_process" => {
                 out.notes.add(
                     s.at(),
-                    format!("not translated: {} (HA does not exist yet)", s.text()),
+                    format!(
+                        "not translated: {} (write the `vrrp` section by hand: docs/ha.md)",
+                        s.text()
+                    ),
                 )
             }
             "virtual_server_group" => out.notes.add(
@@ -511,7 +514,7 @@ mod tests {
         assert_eq!(
             i.notes.lines(),
             [
-                "k.conf:1: not translated: vrrp_instance VI_1 (HA does not exist yet)",
+                "k.conf:1: not translated: vrrp_instance VI_1 (write the `vrrp` section by hand: docs/ha.md)",
                 "k.conf:5: scheduler `lblc` is not supported (one of rr, wrr, lc, wlc, sed, nq, sh, dh, mh); wlc used",
                 "k.conf:7: not translated: sorry_server 198.51.100.99 443 (no sorry server; a service without an available real drops new connections)",
                 "k.conf:12: not translated: a further url block (an http check has one path; the first is used)",
