@@ -181,8 +181,12 @@ pub fn start(
     mgmt.dumps = dumps;
     mgmt.retired = retired;
     mgmt.control = control;
-    // Not in replay: it has no exception interfaces to speak VRRP on.
-    if !replay {
+    // Not in replay: it has no exception interfaces to speak VRRP on, and owns its VIPs.
+    if replay {
+        if let Err(e) = mgmt.control_state.set_ha_active(true) {
+            anyhow::bail!("replay: cannot publish VIP ownership: {e}");
+        }
+    } else {
         mgmt.vrrp = crate::mgmt::vrrp::Vrrp::from_config(cfg, ha_status);
     }
     Ok((workers, mgmt, watched))

@@ -64,7 +64,7 @@ impl Vrrp {
         addresses.dedup();
         addresses.extend(v.floating.iter().map(|f| f.ip));
         addresses.truncate(255);
-        Some(Vrrp {
+        let v = Vrrp {
             machine: Machine::new(Params {
                 priority: v.priority,
                 interval_cs: v.interval_cs(),
@@ -83,7 +83,10 @@ impl Vrrp {
             clock: Instant::now(),
             started: false,
             status,
-        })
+        };
+        // `ctl ha` shows INIT until the socket is open and the machine starts.
+        v.publish();
+        Some(v)
     }
 
     fn now(&self) -> u64 {
@@ -126,6 +129,8 @@ impl Vrrp {
         let mut changed = false;
         while let Some(d) = self.link.as_mut().and_then(|l| l.recv()) {
             match io::judge(d, self.vrid) {
+                // Our own, looped back by the port: not an advert from a peer.
+                Ok(h) if h.src == self.machine.params().addr => {}
                 Ok(h) => {
                     c.vrrp_adverts_received += 1;
                     changed = true;
