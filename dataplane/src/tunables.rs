@@ -405,3 +405,7 @@ pub const SYNC_RECV_PER_TICK: usize = 64;
 pub const SYNC_FLUSH: Duration = Duration::from_millis(10);
 /// How often a node that waits for its resync asks again.
 pub const SYNC_RESYNC_RETRY: Duration = Duration::from_secs(2);
+
+/// Management rounds (1 ms each) spent at stop pushing VRRP's resignation advert from the
+/// kernel out of its port before the workers stop (docs/ha.md).
+pub const VRRP_STOP_FLUSH_TICKS: u32 = 50;

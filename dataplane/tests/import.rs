@@ -165,7 +165,9 @@ fn keepalived_dr_with_vrrp_http_urls_and_groups() {
     assert_eq!(
         notes,
         [
-            "keepalived/dr.conf:2: not translated: vrrp_instance VI_1 (HA does not exist yet)",
+            "keepalived/dr.conf:3: not translated: state MASTER (every node starts as backup; the priority decides)",
+            "keepalived/dr.conf:4: not translated: interface eth0 (set vrrp.port to the port on that segment; default: the first port with an address)",
+            "keepalived/dr.conf:8: not translated: authentication (VRRPv3 has none)",
             "keepalived/dr.conf:22: not translated: sorry_server 198.51.100.99 80 (no sorry server; a service without an available real drops new connections)",
             "keepalived/dr.conf:31: not translated: a further url block (an http check has one path; the first is used)",
             "keepalived/dr.conf:37: approximated: delay_before_retry 1 (a failed check is retried at the next interval; fall = retry + 1)",
@@ -182,6 +184,13 @@ fn keepalived_dr_with_vrrp_http_urls_and_groups() {
             "tcp-192.0.2.200-443 sh dr persist=600s/255.255.255.255 198.51.100.21:-/1 198.51.100.22:-/1[tcp:port=-:5s/2500ms:rise=1:fall=2]",
         ]
     );
+    // The vrrp_instance is the vrrp section (its one address is the services' VIP).
+    let v = &cfg["vrrp"];
+    assert_eq!(v["vrid"].as_u64(), Some(51), "{v:?}");
+    assert_eq!(v["priority"].as_u64(), Some(150));
+    assert_eq!(v["advert_interval"].as_str(), Some("1s"));
+    assert_eq!(v["preempt"].as_bool(), Some(true));
+    assert_eq!(v["floating"].as_sequence().map(|s| s.len()), Some(0));
 }
 
 #[test]

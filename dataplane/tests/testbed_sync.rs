@@ -498,7 +498,7 @@ fn a_session_synced_from_a_killed_director_goes_on_through_the_next() {
     let _ = listener.wait();
 }
 
-/// Director B's config: nat.yaml's services on one port, `int` on dpt-peer's peer-int
+/// Director B's config: nat.yaml's services on one port, `int` on dpt-lb2's lb2-int
 /// (198.19.0.2), syncing over the internal segment.
 fn peer_config(d: &TestDir, sock: &Path) -> String {
     let key = d.path("sync.key");
@@ -517,7 +517,7 @@ fn peer_config(d: &TestDir, sock: &Path) -> String {
                     "    ip: 198.18.0.1/24       # the director's own address; the exception interface dp-ext carries it\n",
                     "",
                 ),
-                ("net_af_packet1,iface=lb-int", "net_af_packet0,iface=peer-int"),
+                ("net_af_packet1,iface=lb-int", "net_af_packet0,iface=lb2-int"),
                 ("ip: 198.19.0.1/24", "ip: 198.19.0.2/24"),
                 ("via: 198.18.0.254", "via: 198.19.0.254"),
             ]
@@ -545,9 +545,9 @@ fn conn_set(sock: &Path) -> Vec<(String, String, String, String)> {
 fn a_backup_started_later_gets_the_table_by_resync_then_live_events() {
     let _tb = Testbed::up("nat");
     let out = Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/../scripts/testbed")
-        .arg("peer")
+        .arg("lb2")
         .output()
-        .expect("testbed peer");
+        .expect("testbed lb2");
     assert!(
         out.status.success(),
         "{}",
@@ -575,7 +575,7 @@ fn a_backup_started_later_gets_the_table_by_resync_then_live_events() {
     // asks for the table.
     let sock_b = d.path("b.sock");
     let cfg_b = d.write("b.yaml", &peer_config(&d, &sock_b));
-    let mut b = Appliance::start_in_netns("dpt-peer", &cfg_b, &d, "b");
+    let mut b = Appliance::start_in_netns("dpt-lb2", &cfg_b, &d, "b");
     b.wait_for_log("running", Duration::from_secs(60));
     wait_until("B's resync completes", Duration::from_secs(30), || {
         ctl_json(&sock_b, &["sync"])["status"]["resync"] == "done"

@@ -17,6 +17,7 @@ mod sync;
 mod units;
 mod validate;
 mod validate_lb;
+mod vrrp;
 
 pub use kinds::{ForwardMode, SchedKind, UnknownForwardMode, UnknownScheduler};
 
@@ -30,6 +31,7 @@ pub use syn_proxy::{defence as syn_defence, Defence, SynProxy, SynProxyMode};
 pub use sync::{SyncConfig, SyncRole};
 pub use units::{prefix_mask, Dur, Ipv4Net, Mac, MacRewrite};
 pub use validate::check_file_prefix;
+pub use vrrp::{Floating, Vrrp};
 
 /// configs/nat.yaml without its shipped health check, for tests that put their own in.
 #[cfg(test)]

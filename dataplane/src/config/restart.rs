@@ -13,7 +13,7 @@ macro_rules! restart_only {
     ($($key:ident),* $(,)?) => {
         /// Top-level keys set up once at start (EAL, queues and workers, ports and their taps,
         /// routes, the connection tables' size and timeouts, the log filter, the control socket,
-        /// the metrics listener and the web console, sync); a reload that changes one is refused.
+        /// the metrics listener and the web console, sync, vrrp); a reload that changes one is refused.
         pub const RESTART_ONLY: &[&str] = &[$(stringify!($key)),*];
 
         /// The restart-only sections of `c`, in [`RESTART_ONLY`]'s order.
@@ -23,7 +23,7 @@ macro_rules! restart_only {
     };
 }
 
-restart_only!(log, eal, workers, ports, mode, l2fwd, routes, conn, control, metrics, console, sync);
+restart_only!(log, eal, workers, ports, mode, l2fwd, routes, conn, control, metrics, console, sync, vrrp);
 
 /// Top-level keys a reload applies to the running appliance.
 pub const RELOADABLE: &[&str] = &["neighbors", "services"];

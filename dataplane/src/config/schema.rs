@@ -45,6 +45,9 @@ pub struct Config {
     /// Connection sync with a peer director (docs/sync.md); absent: off.
     #[serde(default)]
     pub sync: Option<super::sync::SyncConfig>,
+    /// VRRPv3 with a peer director (docs/ha.md); absent: this node always owns its VIPs.
+    #[serde(default)]
+    pub vrrp: Option<super::vrrp::Vrrp>,
 }
 
 impl Config {

@@ -117,6 +117,9 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
     if let Some(s) = &cfg.sync {
         s.validate(cfg)?;
     }
+    if let Some(v) = &cfg.vrrp {
+        v.validate(cfg)?;
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! ipvsadm does (`format.rs`), or the JSON as received with `--json` (docs/ctl.md).
 
 pub mod format;
+pub mod ha;
 pub mod proto;
 pub mod top;
 pub mod watch;
@@ -98,6 +99,8 @@ pub enum CtlCommand {
     Stats,
     /// Connection sync: role, resync progress, sent / received / installed / dropped by reason.
     Sync,
+    /// High availability: VRRP state, priority, VRID, master, last advert (docs/ha.md).
+    Ha,
 }
 
 impl CtlCommand {
@@ -135,6 +138,7 @@ impl CtlCommand {
 
             CtlCommand::Stats => Request::Stats {},
             CtlCommand::Sync => Request::Sync {},
+            CtlCommand::Ha => Request::Ha {},
         }
     }
 }

@@ -47,6 +47,8 @@ pub enum Request {
     Stats {},
     /// Connection sync's state and counters (`ctl sync`).
     Sync {},
+    /// High availability: VRRP (and connection sync) state (`ctl::ha`).
+    Ha {},
 }
 
 /// Every response: `ok` with a `result`, or not `ok` with an `error`.

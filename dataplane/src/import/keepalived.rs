@@ -2,7 +2,8 @@
 //! persistence_timeout/_granularity, protocol, delay_loop, real_server with weight,
 //! uthreshold/lthreshold and one of
 //! TCP_CHECK, HTTP_GET or MISC_CHECK (connect_timeout, connect_port, retry, url path/status_code,
-//! misc_path, misc_timeout). Everything else (vrrp_instance, virtual_server groups, fwmark
+//! misc_path, misc_timeout); the first vrrp_instance becomes the `vrrp` section
+//! (keepalived_vrrp.rs). Everything else (virtual_server groups, fwmark
 //! services, sorry servers, other checkers, ...) is listed in the notes with its line.
 
 use super::tokenizer::Stmt;
@@ -19,7 +20,15 @@ pub fn translate(stmts: &[Stmt], notes: Notes) -> Imported {
     let mut out = Imported {
         services: Vec::new(),
         notes,
+        vrrp: None,
     };
+    // The virtual servers' VIPs, for the vrrp_instance (which may come first) to tell floating
+    // addresses from VIPs.
+    let vips: Vec<Ipv4Addr> = stmts
+        .iter()
+        .filter(|s| s.keyword() == "virtual_server")
+        .filter_map(|s| s.words.get(1).and_then(|w| ipv4(&w.text)))
+        .collect();
     for s in stmts {
         match s.keyword().as_str() {
             "virtual_server" => {
@@ -35,12 +44,32 @@ pub fn translate(stmts: &[Stmt], notes: Notes) -> Imported {
                     out.services.push(svc);
                 }
             }
-            "vrrp_instance" | "vrrp_sync_group" | "vrrp_script" | "vrrp_track_process" => {
-                out.notes.add(
-                    s.at(),
-                    format!("not translated: {} (HA does not exist yet)", s.text()),
-                )
+            "vrrp_instance" if out.vrrp.is_none() => {
+                out.vrrp = super::keepalived_vrrp::vrrp_instance(s, &vips, &mut out.notes);
             }
+            "vrrp_instance" => out.notes.add(
+                s.at(),
+                format!(
+                    "not translated: {} (one virtual router per appliance covers every VIP; \
+                     the first instance is used)",
+                    s.text()
+                ),
+            ),
+            "vrrp_sync_group" => out.notes.add(
+                s.at(),
+                format!(
+                    "not translated: {} (the one virtual router moves every VIP and floating \
+                     address together, as a sync group does)",
+                    s.text()
+                ),
+            ),
+            "vrrp_script" | "vrrp_track_process" => out.notes.add(
+                s.at(),
+                format!(
+                    "not translated: {} (VRRP tracking is not supported)",
+                    s.text()
+                ),
+            ),
             "virtual_server_group" => out.notes.add(
                 s.at(),
                 format!(
@@ -539,7 +568,8 @@ mod tests {
         assert_eq!(
             i.notes.lines(),
             [
-                "k.conf:1: not translated: vrrp_instance VI_1 (HA does not exist yet)",
+                "k.conf:2: not translated: state MASTER (every node starts as backup; the priority decides)",
+                "k.conf:1: not translated: vrrp_instance VI_1 (no virtual_router_id)",
                 "k.conf:5: scheduler `lblc` is not supported (one of rr, wrr, lc, wlc, sed, nq, sh, dh, mh); wlc used",
                 "k.conf:7: not translated: sorry_server 198.51.100.99 443 (no sorry server; a service without an available real drops new connections)",
                 "k.conf:12: not translated: a further url block (an http check has one path; the first is used)",

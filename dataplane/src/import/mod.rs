@@ -6,6 +6,7 @@
 
 pub mod ipvsadm;
 pub mod keepalived;
+mod keepalived_vrrp;
 pub mod tokenizer;
 
 use anyhow::{bail, Context, Result};
@@ -247,6 +248,8 @@ impl Service {
 pub struct Imported {
     pub services: Vec<Service>,
     pub notes: Notes,
+    /// The `vrrp:` section (keepalived's first vrrp_instance), as YAML.
+    pub vrrp: Option<String>,
 }
 
 fn dur(ms: u64) -> String {
@@ -348,6 +351,9 @@ pub fn render(imported: &Imported, source: &str, template: Option<&str>) -> Resu
             .ok_or("the template is not a YAML mapping (a config file)")?;
         map.shift_remove("mode");
         map.shift_remove("services");
+        if imported.vrrp.is_some() {
+            map.shift_remove("vrrp");
+        }
         if !map.is_empty() {
             o.push_str(&serde_yaml_ng::to_string(&v).map_err(|e| format!("the template: {e}"))?);
         }
@@ -357,6 +363,9 @@ pub fn render(imported: &Imported, source: &str, template: Option<&str>) -> Resu
         );
     }
     o.push_str(&services_yaml(&imported.services));
+    if let Some(v) = &imported.vrrp {
+        o.push_str(v);
+    }
     Ok(o)
 }
 

@@ -3,6 +3,7 @@
 //! new snapshot for every change and publishes it atomically (RCU style); a worker loads the
 //! current one once per burst and never sees a half-applied change.
 
+use super::ha::HaView;
 use super::neigh::{MacBytes, NeighTable};
 use super::route::{PortIdx, RouteTable};
 use super::sched::{Mh, Scheduler};
@@ -63,6 +64,8 @@ pub struct Snapshot {
     /// The SYN cookie secrets (carried from the previous snapshot; rotated by the management
     /// thread, `ControlState::rotate_cookie_secret`).
     pub cookie_secrets: CookieSecrets,
+    /// VIP ownership (VRRP): the management thread sets `ha.active` before publishing.
+    pub ha: HaView,
 }
 
 /// A service's SYN-flood defence as the workers apply it (config/syn_proxy.rs).
@@ -252,6 +255,7 @@ impl Snapshot {
             reply_owner,
             n_workers,
             scheds,
+            ha: HaView::from_config(cfg, prev.is_none_or(|p| p.ha.active)),
         })
     }
 

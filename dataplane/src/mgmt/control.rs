@@ -49,6 +49,8 @@ pub struct Sources {
     pub ports: Vec<(u16, String)>,
     /// Connection sync's published state (none without a `sync` section).
     pub sync: Option<Arc<super::sync::SyncStatus>>,
+    /// High availability (VRRP) as the management thread last published it.
+    pub ha: Arc<super::vrrp::status::HaStatus>,
 }
 
 impl Sources {
@@ -376,6 +378,7 @@ impl Server {
 
             Request::Stats {} => Response::ok(stats(&self.sources)),
             Request::Sync {} => Response::ok(super::sync::report(&self.sources)),
+            Request::Ha {} => Response::ok(self.sources.ha.view()),
             Request::Weight {
                 service,
                 real,
@@ -774,6 +777,7 @@ pub(crate) mod tests {
             mgmt: Arc::default(),
             ports: Vec::new(),
             sync: None,
+            ha: Arc::default(),
         })
     }
 

@@ -41,6 +41,8 @@ pub struct ControlState {
     /// The generation of the last published snapshot.
     generation: u64,
     published: Arc<Published>,
+    /// This node owns the VIPs (VRRP master, or no VRRP): copied into every snapshot.
+    ha_active: bool,
 }
 
 /// What an applied config published.
@@ -62,8 +64,13 @@ impl ControlState {
         let specs = service_specs(&cfg, &available(&down));
         let neighbours =
             Neighbours::new(&cfg.neighbors, cfg.routes.iter().map(|r| r.via).collect());
-        let first = Snapshot::build(1, &cfg, ports, neighbours.table(), &specs, None, n_workers)?;
+        let mut first =
+            Snapshot::build(1, &cfg, ports, neighbours.table(), &specs, None, n_workers)?;
+        // With VRRP a node starts as a non-owner (RFC 5798 Initialize) until it becomes master.
+        let ha_active = cfg.vrrp.is_none();
+        first.ha.active = ha_active;
         Ok(ControlState {
+            ha_active,
             cfg,
             specs,
             down,
@@ -235,15 +242,7 @@ impl ControlState {
     /// the running state.
     pub fn rotate_cookie_secret(&mut self, key: crate::lb::syncookie::Key) -> Result<(), String> {
         let prev = self.snapshot();
-        let mut next = Snapshot::build(
-            self.generation + 1,
-            &self.cfg,
-            prev.ports.clone(),
-            self.neighbours.table(),
-            &self.specs,
-            Some(&prev),
-            prev.n_workers,
-        )?;
+        let mut next = self.rebuild(&prev)?;
         next.cookie_secrets = prev.cookie_secrets.rotated(key);
         self.health_changed = false;
         let _ = self.neighbours.take_dirty();
@@ -251,7 +250,34 @@ impl ControlState {
         Ok(())
     }
 
-    fn publish(&mut self, next: Snapshot) {
+    /// Sets whether this node owns the VIPs (VRRP master) and publishes it at once; returns
+    /// whether it changed.
+    pub fn set_ha_active(&mut self, active: bool) -> Result<bool, String> {
+        if active == self.ha_active {
+            return Ok(false);
+        }
+        self.ha_active = active;
+        let prev = self.snapshot();
+        let next = self.rebuild(&prev)?;
+        self.publish(next);
+        Ok(true)
+    }
+
+    /// The next snapshot of the running state (config, services with health, neighbours).
+    fn rebuild(&self, prev: &Snapshot) -> Result<Snapshot, String> {
+        Snapshot::build(
+            self.generation + 1,
+            &self.cfg,
+            prev.ports.clone(),
+            self.neighbours.table(),
+            &self.specs,
+            Some(prev),
+            prev.n_workers,
+        )
+    }
+
+    fn publish(&mut self, mut next: Snapshot) {
+        next.ha.active = self.ha_active;
         self.generation = next.generation;
         self.published.store(Arc::new(next));
     }
@@ -572,5 +598,38 @@ mod tests {
             s.garp_plan(),
             [(0, MacAddr([2, 0, 0, 0, 1, 0]), ip("198.18.0.100"))]
         );
+    }
+
+    /// With VRRP a node starts owning nothing; ownership is published at once when it changes
+    /// and survives other publications (neighbours, reloads).
+    #[test]
+    fn vip_ownership_follows_vrrp() {
+        let plain = state();
+        assert!(plain.snapshot().ha.active && !plain.snapshot().ha.vrrp);
+        let cfg = config(&format!(
+            "{NAT}\nvrrp: {{vrid: 51, floating: [{{ip: 198.19.0.254, port: int}}]}}\n"
+        ));
+        let mut s = ControlState::new(cfg, ports(), 1).unwrap();
+        let snap = s.snapshot();
+        assert!(snap.ha.vrrp && !snap.ha.active);
+        assert_eq!(snap.ha.floating, vec![(ip("198.19.0.254"), 1)]);
+        assert_eq!(s.set_ha_active(true), Ok(true));
+        assert_eq!(s.generation(), 2);
+        assert!(s.snapshot().ha.active);
+        assert_eq!(
+            s.set_ha_active(true),
+            Ok(false),
+            "no change, no publication"
+        );
+        assert_eq!(s.generation(), 2);
+        s.neighbour_event(NeighEvent::Learned {
+            port: 1,
+            ip: ip("198.19.0.11"),
+            mac: [2, 0, 0, 0, 2, 0x11],
+        });
+        assert_eq!(s.publish_changes(), Ok(true));
+        assert!(s.snapshot().ha.active, "kept across a neighbour update");
+        assert_eq!(s.set_ha_active(false), Ok(true));
+        assert!(!s.snapshot().ha.active);
     }
 }

@@ -41,7 +41,7 @@ mgmt_counters! {
     from_kernel: "Frames the kernel sent on an exception interface, passed to worker 0 to leave by the port.";
     kernel_dropped: "Frames dropped between the workers, the kernel and worker 0: no exception interface, its queue full, or worker 0's ring full.";
     arp_requests: "ARP requests sent to resolve next hops and reals.";
-    garps: "Gratuitous ARP announcements sent for the VIPs at start.";
+    garps: "Gratuitous ARP announcements sent for the VIPs at start (with VRRP: for the VIPs and floating addresses on becoming master).";
     snapshots: "Snapshots published to the workers (reloads, weight changes, neighbour and health changes).";
     sync_sent: "Sync datagrams sent (one per destination: the group, or each unicast peer).";
     sync_bytes_sent: "Bytes of sync datagrams sent (UDP payload).";
@@ -62,6 +62,15 @@ mgmt_counters! {
     sync_drop_own_sender: "Sync datagrams dropped: carrying this node's own sender id.";
     sync_resync_requests_sent: "Full-table resync requests this node sent (at start, repeated until a peer answers).";
     sync_resync_requests_received: "Full-table resync requests from peers, each answered by a table stream.";
+    vrrp_adverts_sent: "VRRP adverts sent (as master, and the resignation at stop).";
+    vrrp_adverts_received: "VRRP adverts received that passed the checks of RFC 5798 7.1.";
+    vrrp_send_errors: "VRRP adverts the kernel refused to send.";
+    vrrp_drop_malformed: "VRRP datagrams dropped: too short, fragmented or inconsistent.";
+    vrrp_drop_ttl: "VRRP adverts dropped because their TTL was not 255 (they crossed a router).";
+    vrrp_drop_checksum: "VRRP adverts dropped because their checksum (with the IPv4 pseudo-header) did not verify.";
+    vrrp_drop_version: "VRRP messages dropped because they were not version 3 adverts.";
+    vrrp_drop_vrid: "VRRP adverts dropped because they belong to another virtual router (VRID).";
+    vrrp_transitions: "VRRP state changes (docs/ha.md).";
 }
 
 impl MgmtCounters {

@@ -14,6 +14,7 @@ pub mod health;
 pub mod metrics;
 pub mod neighbours;
 pub mod sync;
+pub mod vrrp;
 pub mod watch;
 
 use crate::dpdk::mbuf::Mbuf;
@@ -56,6 +57,8 @@ pub struct Mgmt {
     pub control: Option<control::Inbox>,
     /// Connection sync (sync/): none when the config has no `sync` section, and in replay.
     pub sync: Option<sync::SyncNode>,
+    /// VRRP (docs/ha.md), when configured.
+    pub vrrp: Option<vrrp::Vrrp>,
     /// Frames built here (ARP) or read from the kernel, waiting for worker 0.
     pending: Burst,
     scratch: Burst,
@@ -90,6 +93,7 @@ impl Mgmt {
             retired: Vec::new(),
             control: None,
             sync: None,
+            vrrp: None,
             pending: Burst::new(),
             scratch: Burst::new(),
             started: Instant::now(),
@@ -146,7 +150,12 @@ impl Mgmt {
         self.kernel_in();
         self.kernel_out();
         self.learn();
-        if !self.garp_sent {
+        if let Some(v) = self.vrrp.as_mut() {
+            let effects = v.poll(&mut self.counters);
+            self.ha_effects(effects);
+        }
+        // With VRRP, gratuitous ARPs go out on becoming master, not at start.
+        if !self.garp_sent && self.vrrp.is_none() {
             self.garp_sent = true;
             for (port, mac, vip) in self.control_state.garp_plan() {
                 self.send_arp(port, |buf| {
@@ -192,6 +201,46 @@ impl Mgmt {
             Ok(()) => self.counters.snapshots += 1,
             Err(e) => tracing::error!("cannot publish the new SYN cookie secret: {e}"),
         }
+    }
+
+    /// Carries out what a VRRP round asked for: VIP ownership published to the workers, and
+    /// gratuitous ARPs for the VIPs and floating addresses on becoming master.
+    fn ha_effects(&mut self, effects: Vec<vrrp::Effect>) {
+        for e in effects {
+            match e {
+                vrrp::Effect::Own(active) => match self.control_state.set_ha_active(active) {
+                    Ok(true) => self.counters.snapshots += 1,
+                    Ok(false) => {}
+                    Err(err) => tracing::error!("cannot publish VIP ownership: {err}"),
+                },
+                vrrp::Effect::Announce => {
+                    let snap = self.control_state.snapshot();
+                    let plan = vrrp::announce_plan(&snap, self.control_state.garp_plan());
+                    for (port, mac, ip) in plan {
+                        self.send_arp(port, |buf| {
+                            crate::lb::forward::arp::build_gratuitous_arp(buf, mac, ip).ok()
+                        });
+                        self.counters.garps += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stopping with VRRP: a master resigns (priority 0, so that the backup takes over at
+    /// once) and gives up its VIPs; the advert is pushed out while the workers still run.
+    pub fn stop_ha(&mut self) {
+        let Some(v) = self.vrrp.as_mut() else {
+            return;
+        };
+        let effects = v.shutdown(&mut self.counters);
+        self.ha_effects(effects);
+        for _ in 0..crate::tunables::VRRP_STOP_FLUSH_TICKS {
+            self.kernel_out();
+            self.flush_pending();
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.shared_counters.publish(&self.counters);
     }
 
     /// Workers' packets for the kernel -> the port's tap: at most one ring's worth from each

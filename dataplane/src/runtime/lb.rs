@@ -171,6 +171,7 @@ pub fn start(
     // The control socket and metrics endpoint (not in replay: they would clash with a running
     // appliance's socket and port).
     let mgmt_counters = Arc::new(crate::mgmt::PublishedMgmtCounters::default());
+    let ha_status = Arc::new(crate::mgmt::vrrp::status::HaStatus::default());
     let control = (!replay).then(|| {
         let sources = Arc::new(crate::mgmt::control::Sources {
             snapshot: snapshot.clone(),
@@ -182,6 +183,8 @@ pub fn start(
                 .map(|p| (p.id(), p.name().to_string()))
                 .collect(),
             sync: sync.as_ref().map(|s| s.status()),
+
+            ha: ha_status.clone(),
         });
         let mut inbox = crate::mgmt::control::start(cfg, sources, dumps.clone());
         inbox.config = config_path;
@@ -194,5 +197,13 @@ pub fn start(
     mgmt.dumps = dumps;
     mgmt.retired = retired;
     mgmt.control = control;
+    // Not in replay: it has no exception interfaces to speak VRRP on, and owns its VIPs.
+    if replay {
+        if let Err(e) = mgmt.control_state.set_ha_active(true) {
+            anyhow::bail!("replay: cannot publish VIP ownership: {e}");
+        }
+    } else {
+        mgmt.vrrp = crate::mgmt::vrrp::Vrrp::from_config(cfg, ha_status);
+    }
     Ok((workers, mgmt, watched))
 }

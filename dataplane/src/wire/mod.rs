@@ -28,6 +28,7 @@ mod prop_no_panic;
 pub mod tcp;
 pub mod tcp_options;
 pub mod udp;
+pub mod vrrp;
 
 pub use arp::{ArpPacket, ArpRepr};
 pub use error::WireError;

@@ -173,6 +173,8 @@ counters! {
         "Packets dropped because their protocol is not handled (an ethertype other than ARP and IPv4, an IP protocol a VIP does not serve, an ICMP error about a DR/TUN connection).";
     DropNotForUs = "drop_not_for_us", Drops("not_for_us"),
         "Packets dropped because they are neither for the appliance nor part of a known connection (ARP for other hosts, transit traffic, replies and ICMP errors of no connection).";
+    DropHaBackup = "drop_ha_backup", Drops("ha_backup"),
+        "Packets to a VIP, and ARP requests for a VIP or a floating address, dropped because this node is not the VRRP master (docs/ha.md).";
     DropNoService = "drop_no_service", Drops("no_service"),
         "Packets to a VIP on a protocol and port no service listens on.";
     DropNoReal = "drop_no_real", Drops("no_real"),

@@ -54,6 +54,7 @@ impl Collector for Exposition {
         reals_and_services(&mut enc, src)?;
         workers(&mut enc, src)?;
         management(&mut enc, &src.mgmt.snapshot())?;
+        vrrp(&mut enc, src)?;
         ports(&mut enc, src)
     }
 }
@@ -260,6 +261,35 @@ fn management(enc: &mut DescriptorEncoder, m: &MgmtCounters) -> Result<(), Error
 }
 
 /// The DPDK port stats as declared in [`PortStats::DECLARED`], then the driver's xstats.
+/// VRRP's state as a gauge per state (1 for the current one), when VRRP is configured; its
+/// adverts and drops are management counters.
+fn vrrp(enc: &mut DescriptorEncoder, src: &Sources) -> Result<(), Error> {
+    let Some(v) = src.ha.vrrp() else {
+        return Ok(());
+    };
+    let samples = ["INIT", "BACKUP", "MASTER"].map(|s| {
+        let labels: Labels = vec![
+            ("vrid", v.vrid.to_string()),
+            ("state", s.to_ascii_lowercase()),
+        ];
+        (labels, u64::from(v.state == s))
+    });
+    family(
+        enc,
+        "dataplane_vrrp_state",
+        MetricType::Gauge,
+        "VRRP state of this node: 1 for the current state (init, backup, master), 0 for the others.",
+        samples,
+    )?;
+    family(
+        enc,
+        "dataplane_vrrp_priority",
+        MetricType::Gauge,
+        "This node's configured VRRP priority.",
+        [(vec![("vrid", v.vrid.to_string())], u64::from(v.priority))],
+    )
+}
+
 fn ports(enc: &mut DescriptorEncoder, src: &Sources) -> Result<(), Error> {
     let stats: Vec<(String, PortStats)> = src
         .ports
@@ -464,5 +494,47 @@ mod tests {
         let h = family_help([(Some("rx"), "In."), (Some("tx"), "Out.")].into_iter());
         assert_eq!(h, "rx: In. tx: Out.");
         assert_eq!(family_help([(None, "Missed.")].into_iter()), "Missed.");
+    }
+
+    #[test]
+    fn vrrp_state_is_a_gauge_per_state() {
+        let src = crate::mgmt::control::tests::sources();
+        let none = render(&src);
+        assert!(!none.contains("dataplane_vrrp_state"), "no VRRP, no family");
+        src.ha.set(
+            crate::ctl::ha::VrrpView {
+                state: "MASTER".into(),
+                vrid: 51,
+                priority: 150,
+                advert_interval_ms: 1000,
+                preempt: true,
+                interface: "dp-ext".into(),
+                address: "198.18.0.1".parse().unwrap(),
+                master: None,
+                last_advert: None,
+                transitions: 2,
+                last_reason: None,
+            },
+            None,
+        );
+        let text = render(&src);
+        let samples = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut got: Vec<(String, f64)> = samples
+            .iter()
+            .filter(|(n, _, _)| n.starts_with("dataplane_vrrp_"))
+            .map(|(n, l, v)| {
+                let state = l.iter().find(|(k, _)| k == "state").map(|(_, v)| v.clone());
+                (format!("{n}/{}", state.unwrap_or_default()), *v)
+            })
+            .collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let want = [
+            ("dataplane_vrrp_priority/", 150.0),
+            ("dataplane_vrrp_state/backup", 0.0),
+            ("dataplane_vrrp_state/init", 0.0),
+            ("dataplane_vrrp_state/master", 1.0),
+        ];
+        let want: Vec<(String, f64)> = want.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+        assert_eq!(got, want);
     }
 }

@@ -1,4 +1,5 @@
-//! ARP: requests for a port address or a VIP are answered in place; every on-link sender is
+//! ARP: requests for a port address, a VIP or a floating address are answered in place (the
+//! last two only while this node owns them: VRRP master, docs/ha.md); every on-link sender is
 //! reported to the management thread (which keeps the neighbour table); replies and anything
 //! else go to the kernel, whose own ARP may be waiting.
 
@@ -32,8 +33,12 @@ impl<F: Frame> Engine<F> {
         if a.operation != arp_op::REQUEST {
             return self.deliver_to_kernel(f, port, out, t);
         }
-        let ours = snap.own_port(a.target_ip).is_some() || snap.services.is_vip(a.target_ip);
-        if !ours {
+        let floating = snap.services.is_vip(a.target_ip) || snap.ha.is_floating(a.target_ip);
+        if floating && !snap.ha.active {
+            // The VRRP master answers for these; a backup stays silent.
+            return t.inc(Counter::DropHaBackup);
+        }
+        if !floating && snap.own_port(a.target_ip).is_none() {
             return t.inc(Counter::DropNotForUs);
         }
         let Some(mac) = snap.ports.get(usize::from(port)).map(|p| MacAddr(p.mac)) else {

@@ -6,7 +6,7 @@ use crate::dpdk::mem::prefetch;
 use crate::lb::flow;
 use crate::lb::snapshot::Snapshot;
 use crate::lb::types::Protocol;
-use crate::wire::{ip_proto, parse_frame, Frame, Ipv4Facts, Net};
+use crate::wire::{ip_proto, parse_frame, vrrp, Frame, Ipv4Facts, Net};
 use std::net::Ipv4Addr;
 
 pub use crate::tunables::WARM_MAX;
@@ -30,6 +30,8 @@ pub(super) enum Class {
     IcmpFromReal,
     /// Transit we do not route.
     NotForUs,
+    /// To a VIP while this node is the VRRP backup: forwarded by the master, not here.
+    HaBackup,
 }
 
 /// Classifies an IPv4 packet by its destination and protocol.
@@ -43,12 +45,19 @@ pub(super) fn classify(snap: &Snapshot, ip: &Ipv4Facts) -> Class {
         };
     }
     if snap.services.is_vip(ip.dst) {
+        if !snap.ha.active {
+            return Class::HaBackup;
+        }
         return match ip.proto {
             ip_proto::ICMP if ip.fragment => Class::IcmpFragmentToVip,
             ip_proto::ICMP if ip.is_echo_request() => Class::Echo,
             ip_proto::ICMP => Class::IcmpToVip,
             _ => Class::ToService,
         };
+    }
+    if snap.ha.vrrp && ip.proto == vrrp::PROTOCOL && ip.dst == vrrp::GROUP_V4 {
+        // VRRP adverts: the management thread's raw socket behind the exception path.
+        return Class::Kernel;
     }
     match ip.proto {
         // Multicast is never a reply: the kernel's (connection sync, VRRP), if it joined.

@@ -27,6 +27,8 @@ mod arp;
 mod classify;
 mod fragments;
 pub mod fuzz;
+#[cfg(test)]
+mod ha_tests;
 mod icmp;
 mod inbound;
 pub mod limits;
@@ -224,6 +226,7 @@ impl<F: Frame> Engine<F> {
             Class::IcmpFromReal => self.icmp_error_out(f, p, out, t),
             Class::IcmpFragmentToVip => t.inc(Counter::DropFragment),
             Class::NotForUs => t.inc(Counter::DropNotForUs),
+            Class::HaBackup => t.inc(Counter::DropHaBackup),
         }
     }
 

@@ -352,6 +352,24 @@ impl Sim {
 
     /// The management thread learned `ip` at `mac`: a new snapshot, published (the engines
     /// follow it before their next packet).
+    /// Publishes VIP ownership (VRRP master or not), as the management thread does.
+    pub fn set_ha_active(&mut self, active: bool) -> Result<(), String> {
+        self.generation += 1;
+        let prev = self.published.load_full();
+        let mut snap = Snapshot::build(
+            self.generation,
+            &self.cfg,
+            self.ports.clone(),
+            NeighTable::from_entries(self.neighbours.iter().map(|(a, m)| (*a, *m))),
+            &self.specs,
+            Some(&prev),
+            self.workers.len(),
+        )?;
+        snap.ha.active = active;
+        self.published.store(Arc::new(snap));
+        Ok(())
+    }
+
     pub fn learn(&mut self, ip: Ipv4Addr, mac: MacBytes) -> Result<(), String> {
         self.neighbours.insert(ip, mac);
         self.generation += 1;

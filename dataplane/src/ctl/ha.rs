@@ -1,0 +1,118 @@
+//! `dataplane ctl ha`: this node's high-availability state (docs/ha.md). The reply has one part
+//! per mechanism: `vrrp` here; connection sync adds its own part beside it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct HaView {
+    /// None: no `vrrp` section (this node always owns its VIPs).
+    pub vrrp: Option<VrrpView>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct VrrpView {
+    /// INIT, BACKUP or MASTER.
+    pub state: String,
+    pub vrid: u8,
+    pub priority: u8,
+    pub advert_interval_ms: u64,
+    pub preempt: bool,
+    /// The kernel interface VRRP speaks on, and this node's address there.
+    pub interface: String,
+    pub address: Ipv4Addr,
+    /// The master as this node knows it (its own address when master).
+    pub master: Option<Ipv4Addr>,
+    /// The last advert heard from another node.
+    pub last_advert: Option<LastAdvert>,
+    /// State changes since start, and the reason of the last one.
+    pub transitions: u64,
+    pub last_reason: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct LastAdvert {
+    pub from: Ipv4Addr,
+    pub priority: u8,
+    /// How long ago it was heard.
+    pub age_ms: u64,
+}
+
+/// The text of `ctl ha`.
+pub fn render(v: &HaView) -> String {
+    let mut s = String::new();
+    let Some(r) = &v.vrrp else {
+        s.push_str("VRRP: not configured (this node owns its VIPs)\n");
+        return s;
+    };
+    let _ = writeln!(
+        s,
+        "VRRP vrid {} on {} ({}): {}",
+        r.vrid, r.interface, r.address, r.state
+    );
+    let _ = writeln!(
+        s,
+        "  priority {}, advert every {} ms, preempt {}",
+        r.priority,
+        r.advert_interval_ms,
+        if r.preempt { "on" } else { "off" }
+    );
+    let master = r.master.map_or("unknown".to_string(), |m| m.to_string());
+    let _ = writeln!(s, "  master {master}");
+    match &r.last_advert {
+        Some(l) => {
+            let _ = writeln!(
+                s,
+                "  last advert from {} priority {}, {} ms ago",
+                l.from, l.priority, l.age_ms
+            );
+        }
+        None => s.push_str("  last advert: none heard\n"),
+    }
+    let _ = writeln!(
+        s,
+        "  transitions {} (last: {})",
+        r.transitions,
+        r.last_reason.as_deref().unwrap_or("-")
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_each_part() {
+        assert_eq!(
+            render(&HaView::default()),
+            "VRRP: not configured (this node owns its VIPs)\n"
+        );
+        let v = HaView {
+            vrrp: Some(VrrpView {
+                state: "BACKUP".into(),
+                vrid: 51,
+                priority: 100,
+                advert_interval_ms: 1000,
+                preempt: true,
+                interface: "dp-ext".into(),
+                address: Ipv4Addr::new(198, 18, 0, 1),
+                master: Some(Ipv4Addr::new(198, 18, 0, 3)),
+                last_advert: Some(LastAdvert {
+                    from: Ipv4Addr::new(198, 18, 0, 3),
+                    priority: 150,
+                    age_ms: 250,
+                }),
+                transitions: 1,
+                last_reason: Some("startup".into()),
+            }),
+        };
+        assert_eq!(
+            render(&v),
+            "VRRP vrid 51 on dp-ext (198.18.0.1): BACKUP\n  priority 100, advert every 1000 ms, \
+             preempt on\n  master 198.18.0.3\n  last advert from 198.18.0.3 priority 150, 250 \
+             ms ago\n  transitions 1 (last: startup)\n"
+        );
+    }
+}
