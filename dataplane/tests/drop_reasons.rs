@@ -211,6 +211,17 @@ fn cases() -> Vec<(&'static str, Case)> {
             );
             (s, 1)
         }),
+        ("drop_ha_backup", || {
+            // A VRRP backup forwards nothing for the VIPs (the master does).
+            let mut s = sim(
+                &format!("{}vrrp: {{vrid: 51, priority: 100, port: ext}}\n", nat()),
+                1,
+                false,
+            );
+            s.set_ha_active(false).unwrap();
+            s.rx(0, EXT, &syn(40000));
+            (s, 1)
+        }),
         ("drop_no_conn", || {
             let mut s = sim(&nat(), 1, false);
             s.rx(0, EXT, &from_client(vip(), 6, &tcp(40000, 80, 0x10, b"")));

@@ -23,7 +23,9 @@ macro_rules! restart_only {
     };
 }
 
-restart_only!(log, eal, workers, ports, mode, l2fwd, routes, conn, control, metrics, console, sync, vrrp);
+restart_only!(
+    log, eal, workers, ports, mode, l2fwd, routes, conn, control, metrics, console, sync, vrrp
+);
 
 /// Top-level keys a reload applies to the running appliance.
 pub const RELOADABLE: &[&str] = &["neighbors", "services"];

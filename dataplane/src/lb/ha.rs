@@ -14,16 +14,25 @@ pub struct HaView {
     pub active: bool,
     /// Addresses answered for only while active, each on its port.
     pub floating: Vec<(Ipv4Addr, PortIdx)>,
+    /// The multicast group connection sync listens on (none: sync off or unicast peers): its
+    /// datagrams go to the kernel, as VRRP's adverts do; other multicast is not for us.
+    pub sync_group: Option<Ipv4Addr>,
 }
 
 impl HaView {
     /// The view of `cfg` for a node that is (`active`) or is not the master.
     pub fn from_config(cfg: &Config, active: bool) -> HaView {
+        let sync_group = cfg
+            .sync
+            .as_ref()
+            .filter(|s| s.peers.is_empty())
+            .map(|s| s.group);
         let Some(v) = &cfg.vrrp else {
             return HaView {
                 vrrp: false,
                 active: true,
                 floating: Vec::new(),
+                sync_group,
             };
         };
         let floating = v
@@ -38,6 +47,7 @@ impl HaView {
             vrrp: true,
             active,
             floating,
+            sync_group,
         }
     }
 

@@ -59,9 +59,13 @@ pub(super) fn classify(snap: &Snapshot, ip: &Ipv4Facts) -> Class {
         // VRRP adverts: the management thread's raw socket behind the exception path.
         return Class::Kernel;
     }
+    if snap.ha.sync_group == Some(ip.dst) {
+        // Connection sync's multicast: the management thread's socket behind the exception path.
+        return Class::Kernel;
+    }
     match ip.proto {
-        // Multicast is never a reply: the kernel's (connection sync, VRRP), if it joined.
-        _ if ip.dst.is_multicast() => Class::Kernel,
+        // Other multicast is never a reply, and nothing here listens to it.
+        _ if ip.dst.is_multicast() => Class::NotForUs,
         ip_proto::TCP | ip_proto::UDP => Class::Reply,
         ip_proto::ICMP => Class::IcmpFromReal,
         _ => Class::NotForUs,
