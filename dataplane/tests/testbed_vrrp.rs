@@ -395,7 +395,7 @@ fn keepalived_master_appliance_backup() {
     let t0 = Instant::now();
     ka.die();
     let took = wait_state(&sock, &app, "MASTER", TAKEOVER);
-    eprintln!("the appliance took over {took:?} after the kill (interval 1 s)");
+    eprintln!("the appliance took over {took:?} after the kill (interval {INTERVAL_S} s)");
     let garp = tcpdump.wait_with_output().expect("tcpdump output");
     let seen = String::from_utf8_lossy(&garp.stdout);
     assert_eq!(
