@@ -151,11 +151,12 @@ impl Keepalived {
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             // The daemon forks a VRRP child even with -n, which resigns (priority 0) when its
-            // parent dies: kill every process in the namespace at once (keepalived only runs
-            // there), so that nothing resigns.
-            let mut kill = Command::new("kill");
-            kill.arg("-KILL").args(ns_pids("dpt-peer"));
-            let _ = kill.status();
+            // parent dies: freeze every process in the namespace (keepalived only runs there;
+            // SIGSTOP cannot be handled), then kill them, so that nothing resigns.
+            let pids = ns_pids("dpt-peer");
+            for sig in ["-STOP", "-KILL"] {
+                let _ = Command::new("kill").arg(sig).args(&pids).status();
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -394,7 +395,7 @@ fn keepalived_master_appliance_backup() {
     let t0 = Instant::now();
     ka.die();
     let took = wait_state(&sock, &app, "MASTER", TAKEOVER);
-    eprintln!("the appliance took over {took:?} after the kill (interval 1 s)");
+    eprintln!("the appliance took over {took:?} after the kill (interval {INTERVAL_S} s)");
     let garp = tcpdump.wait_with_output().expect("tcpdump output");
     let seen = String::from_utf8_lossy(&garp.stdout);
     assert_eq!(
