@@ -42,12 +42,14 @@ neighbors:
   - {ip: 198.18.0.254, mac: "02:00:00:00:01:fe"}
 routes: [{prefix: 0.0.0.0/0, via: 198.18.0.254}]
 conn: {max_per_core: 1024}
+# The SYN-flood defence off: this bench opens flows as fast as it can, which `auto` would
+# rightly take for a flood (benches/synproxy.rs measures the cookies).
 services:
-  - {name: nat, vip: 198.18.255.100, port: 80, scheduler: rr, forward: nat,
+  - {name: nat, vip: 198.18.255.100, port: 80, scheduler: rr, forward: nat, syn_proxy: {mode: off},
      reals: [{ip: 203.0.113.11}, {ip: 203.0.113.12}]}
-  - {name: dr, vip: 198.18.255.101, port: 80, scheduler: rr, forward: dr,
+  - {name: dr, vip: 198.18.255.101, port: 80, scheduler: rr, forward: dr, syn_proxy: {mode: off},
      reals: [{ip: 203.0.113.11}, {ip: 203.0.113.12}]}
-  - {name: tun, vip: 198.18.255.102, port: 80, scheduler: rr, forward: tun,
+  - {name: tun, vip: 198.18.255.102, port: 80, scheduler: rr, forward: tun, syn_proxy: {mode: off},
      reals: [{ip: 203.0.113.11}, {ip: 203.0.113.12}]}
 "#;
 

@@ -98,13 +98,15 @@ impl SynPolicy {
 
 /// The SYN policies of `services`, from the services of `cfg` with the same names.
 fn syn_policies(cfg: &Config, services: &ServiceTable) -> Vec<SynPolicy> {
+    // By name through a map: a search per service was quadratic (5 s for 50 000 services).
+    let by_name: HashMap<&str, &config::Service> =
+        cfg.services.iter().map(|s| (s.name.as_str(), s)).collect();
     services
         .services()
         .iter()
         .map(|svc| {
-            cfg.services
-                .iter()
-                .find(|s| s.name == svc.name)
+            by_name
+                .get(svc.name.as_str())
                 .map_or(SynPolicy::NONE, |s| SynPolicy {
                     defence: config::syn_defence(cfg, s),
                     mode: s.syn_proxy.mode,
@@ -296,26 +298,33 @@ impl Snapshot {
 /// Do the published services say exactly what `specs` say (keys, schedulers, modes,
 /// persistence, reals with their weights and health)?
 fn same_specs(table: &ServiceTable, specs: &[ServiceSpec]) -> bool {
-    table.services().len() == specs.len()
-        && specs.iter().all(|p| {
-            let Some(s) = table.services().iter().find(|s| s.name == p.name) else {
-                return false;
-            };
-            s.key.proto == p.proto
-                && s.key.vip == p.vip
-                && s.key.port == p.port
-                && s.sched == p.sched
-                && s.forward == p.forward
-                && s.persistence == p.persistence
-                && s.reals.len() == p.reals.len()
-                && s.reals.iter().zip(&p.reals).all(|(r, q)| {
-                    r.addr == q.addr
-                        && r.port == q.port
-                        && r.weight == q.weight
-                        && r.forward == q.forward
-                        && r.available == q.available
-                })
-        })
+    if table.services().len() != specs.len() {
+        return false;
+    }
+    let by_name: HashMap<&str, &super::service::Service> = table
+        .services()
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
+    specs.iter().all(|p| {
+        let Some(s) = by_name.get(p.name.as_str()) else {
+            return false;
+        };
+        s.key.proto == p.proto
+            && s.key.vip == p.vip
+            && s.key.port == p.port
+            && s.sched == p.sched
+            && s.forward == p.forward
+            && s.persistence == p.persistence
+            && s.reals.len() == p.reals.len()
+            && s.reals.iter().zip(&p.reals).all(|(r, q)| {
+                r.addr == q.addr
+                    && r.port == q.port
+                    && r.weight == q.weight
+                    && r.forward == q.forward
+                    && r.available == q.available
+            })
+    })
 }
 
 #[cfg(test)]
