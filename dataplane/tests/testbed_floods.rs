@@ -81,35 +81,6 @@ fn wait_bounded(mut c: Child, limit: Duration) -> std::process::Output {
     c.wait_with_output().expect("output")
 }
 
-/// A long-lived connection to the echo service: a line every 100 ms for `lines` lines, each
-/// echoed exactly; exits non-zero on a mismatch, a lost line or a round trip over 3 s (the
-/// machine is loaded and shared with the floods: this is about losing nothing, not speed).
-fn echo_session(lines: u32) -> Child {
-    let script = format!(
-        "import socket,sys,time\n\
-         s=socket.create_connection(('{VIP}',7),timeout=5)\n\
-         f=s.makefile('rwb')\n\
-         worst=0.0\n\
-         for i in range({lines}):\n\
-         \x20   msg=('line %d ' % i).encode()*20+b'\\n'\n\
-         \x20   t=time.monotonic()\n\
-         \x20   f.write(msg); f.flush()\n\
-         \x20   back=f.readline()\n\
-         \x20   worst=max(worst,time.monotonic()-t)\n\
-         \x20   if back!=msg:\n\
-         \x20       print('mismatch at', i, back[:40]); sys.exit(2)\n\
-         \x20   time.sleep(0.1)\n\
-         print('ok', {lines}, 'worst round trip %.3f s' % worst)\n\
-         sys.exit(0 if worst < 3.0 else 3)\n"
-    );
-    Command::new("ip")
-        .args(["netns", "exec", "dpt-client", "python3", "-c", &script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the echo session")
-}
-
 #[test]
 fn floods_to_the_exception_path_and_an_unresolved_real_leave_established_traffic_alone() {
     let _tb = Testbed::up("nat");
@@ -121,7 +92,9 @@ fn floods_to_the_exception_path_and_an_unresolved_real_leave_established_traffic
     let (mut app, _) = start_appliance(&d, &yaml);
     let started = Instant::now();
 
-    let session = echo_session(250);
+    // Echoed exactly, every round trip under 3 s (the machine is loaded and shared with the
+    // floods: this is about losing nothing, not speed).
+    let session = start_echo_session_within(250, 3.0);
     std::thread::sleep(Duration::from_secs(1));
     // First towards the ghost, paced (about 4000/s over 2.5 s) so the veths lose (almost)
     // none of it: the counters must account for the datagrams. Then to the own address, as
