@@ -2,57 +2,9 @@
 //! frames in, each mode's exact rewrite out, through the real binary and DPDK's net_pcap.
 mod common;
 use common::packets::*;
-use common::two_ports::{config, EXT_MAC, INT_MAC};
+use common::two_ports::{config, replay, EXT_MAC, INT_MAC};
 use common::*;
 use dataplane::worker::counters::{Counter, Family};
-use std::time::Duration;
-
-struct Replay {
-    ext: Vec<Vec<u8>>,
-    int: Vec<Vec<u8>>,
-    summary: String,
-}
-
-/// Replays `ext_in` and `int_in` (frames with their capture time in seconds) and returns what
-/// each port sent, without the management thread's own ARP traffic.
-fn replay(cfg: &str, ext_in: &[(u64, Vec<u8>)], int_in: &[(u64, Vec<u8>)]) -> Replay {
-    let d = TestDir::new();
-    let cfgp = d.write("lb.yaml", cfg);
-    write_pcap_timed(&d.path("ext.pcap"), ext_in);
-    write_pcap_timed(&d.path("int.pcap"), int_in);
-    let arg = |k: &str, v: &str| format!("{k}={}", d.path(v).display());
-    let out = run(
-        &[
-            "replay",
-            "--config",
-            cfgp.to_str().unwrap(),
-            "--in",
-            &arg("ext", "ext.pcap"),
-            "--in",
-            &arg("int", "int.pcap"),
-            "--out",
-            &arg("ext", "ext-out.pcap"),
-            "--out",
-            &arg("int", "int-out.pcap"),
-        ],
-        Duration::from_secs(60),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "replay failed:\n{stderr}");
-    // The management thread's broadcast ARP (gratuitous, requests) is not what these tests pin.
-    let not_arp_from_us = |f: &Vec<u8>| !(f[12] == 8 && f[13] == 6 && f[0..6] == [0xff; 6]);
-    Replay {
-        ext: read_pcap(&d.path("ext-out.pcap"))
-            .into_iter()
-            .filter(not_arp_from_us)
-            .collect(),
-        int: read_pcap(&d.path("int-out.pcap"))
-            .into_iter()
-            .filter(not_arp_from_us)
-            .collect(),
-        summary: String::from_utf8_lossy(&out.stdout).to_string(),
-    }
-}
 
 fn vip() -> std::net::Ipv4Addr {
     ip("198.18.0.100")

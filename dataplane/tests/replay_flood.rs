@@ -5,7 +5,7 @@
 //! each of them again and, 5 s after the flood by the capture's clock, a new client's SYN.
 mod common;
 use common::packets::*;
-use common::two_ports::{config, EXT_MAC};
+use common::two_ports::{config, replay_within, EXT_MAC};
 use common::*;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -95,32 +95,13 @@ fn syn_flood_on_a_full_table_evicts_half_open_and_serves_a_new_client() {
     let newcomer = (Ipv4Addr::new(198, 18, 11, 7), 50_000);
     ext.push((end + 5, to_vip(newcomer, SYN, b"")));
 
-    let d = TestDir::new();
-    let cfgp = d.write("lb.yaml", &cfg);
-    write_pcap_timed(&d.path("ext.pcap"), &ext);
-    let arg = |k: &str, v: &str| format!("{k}={}", d.path(v).display());
-    let out = run(
-        &[
-            "replay",
-            "--config",
-            cfgp.to_str().unwrap(),
-            "--in",
-            &arg("ext", "ext.pcap"),
-            "--out",
-            &arg("int", "int-out.pcap"),
-        ],
-        Duration::from_secs(300),
-    );
-    let summary = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "replay failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let r = replay_within(&cfg, &ext, &[], Duration::from_secs(300));
+    let summary = r.summary;
     let counter = |name: &str| summary_counter(&summary, "worker ", name);
 
     // What reached the reals: every packet (each opened or continued a connection).
-    let int: Vec<Seen> = read_pcap(&d.path("int-out.pcap"))
+    let int: Vec<Seen> = r
+        .int
         .iter()
         .map(|f| seen(f))
         .filter(|s| s.ethertype == 0x0800 && s.proto == 6)

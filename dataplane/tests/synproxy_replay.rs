@@ -6,7 +6,7 @@
 //! cookie ACK is dropped and counted.
 mod common;
 use common::packets::*;
-use common::two_ports::{config, EXT_MAC, INT_MAC};
+use common::two_ports::{config, replay_within, EXT_MAC, INT_MAC};
 use common::*;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -141,33 +141,8 @@ fn a_syn_flood_in_replay_leaves_room_for_a_new_client() {
         ),
     ));
 
-    let d = TestDir::new();
-    let cfgp = d.write("lb.yaml", &cfg);
-    write_pcap_timed(&d.path("ext.pcap"), &ext);
-    write_pcap_timed(&d.path("int.pcap"), &int);
-    let arg = |k: &str, v: &str| format!("{k}={}", d.path(v).display());
-    let out = run(
-        &[
-            "replay",
-            "--config",
-            cfgp.to_str().unwrap(),
-            "--in",
-            &arg("ext", "ext.pcap"),
-            "--in",
-            &arg("int", "int.pcap"),
-            "--out",
-            &arg("ext", "ext-out.pcap"),
-            "--out",
-            &arg("int", "int-out.pcap"),
-        ],
-        Duration::from_secs(120),
-    );
-    let summary = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "replay failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let r = replay_within(&cfg, &ext, &int, Duration::from_secs(120));
+    let summary = r.summary;
     let w = |name: &str| summary_counter(&summary, "worker ", name);
     // 100 + the flood's first 129 SYNs (half-open 0..=128 is not above 128) made connections;
     // every later SYN, the new client's included, was answered with a cookie.
@@ -181,9 +156,10 @@ fn a_syn_flood_in_replay_leaves_room_for_a_new_client() {
     assert_eq!(w("nat_out"), 100, "{summary}");
     // The new client's SYN-ACK: from the VIP, acknowledging its ISN, MSS 536 kept (no option
     // in its SYN), the proxy's own MSS and window.
-    let answers: Vec<_> = read_pcap(&d.path("ext-out.pcap"))
-        .into_iter()
-        .map(|f| seen(&f))
+    let answers: Vec<_> = r
+        .ext
+        .iter()
+        .map(|f| seen(f))
         .filter(|s| s.proto == 6 && s.dst == new)
         .collect();
     assert_eq!(answers.len(), 1);

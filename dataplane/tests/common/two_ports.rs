@@ -1,5 +1,6 @@
 //! The two-port balancer config that lb_replay.rs and engine_fixtures.rs both run: the same
-//! cases through the binary (replay) and through the engine in process (fixtures).
+//! cases through the binary (replay) and through the engine in process (fixtures); and the one
+//! way the replay tests run the binary on it (`replay`).
 #![allow(dead_code)]
 
 pub const EXT_MAC: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 1];
@@ -38,4 +39,63 @@ services:
     reals: [{{ip: 198.19.0.11}}, {{ip: 198.19.0.12}}]
 {extra_service}"#
     )
+}
+
+/// What a replay's ports sent (without the management thread's own broadcast ARP), and the
+/// binary's exit summary.
+pub struct Replay {
+    pub ext: Vec<Vec<u8>>,
+    pub int: Vec<Vec<u8>>,
+    pub summary: String,
+}
+
+/// Replays `ext_in` and `int_in` (frames with their capture time in seconds) through
+/// `dataplane replay` with `cfg` and returns what each port sent (60 s at most).
+pub fn replay(cfg: &str, ext_in: &[(u64, Vec<u8>)], int_in: &[(u64, Vec<u8>)]) -> Replay {
+    replay_within(cfg, ext_in, int_in, std::time::Duration::from_secs(60))
+}
+
+/// [`replay`] with a time limit of its own (large captures).
+pub fn replay_within(
+    cfg: &str,
+    ext_in: &[(u64, Vec<u8>)],
+    int_in: &[(u64, Vec<u8>)],
+    limit: std::time::Duration,
+) -> Replay {
+    let d = super::TestDir::new();
+    let cfgp = d.write("lb.yaml", cfg);
+    super::write_pcap_timed(&d.path("ext.pcap"), ext_in);
+    super::write_pcap_timed(&d.path("int.pcap"), int_in);
+    let arg = |k: &str, v: &str| format!("{k}={}", d.path(v).display());
+    let out = super::run(
+        &[
+            "replay",
+            "--config",
+            cfgp.to_str().unwrap(),
+            "--in",
+            &arg("ext", "ext.pcap"),
+            "--in",
+            &arg("int", "int.pcap"),
+            "--out",
+            &arg("ext", "ext-out.pcap"),
+            "--out",
+            &arg("int", "int-out.pcap"),
+        ],
+        limit,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "replay failed:\n{stderr}");
+    // The management thread's broadcast ARP (gratuitous, requests) is not what these tests pin.
+    let not_arp_from_us = |f: &Vec<u8>| !(f[12] == 8 && f[13] == 6 && f[0..6] == [0xff; 6]);
+    let read = |name: &str| -> Vec<Vec<u8>> {
+        super::read_pcap(&d.path(name))
+            .into_iter()
+            .filter(not_arp_from_us)
+            .collect()
+    };
+    Replay {
+        ext: read("ext-out.pcap"),
+        int: read("int-out.pcap"),
+        summary: String::from_utf8_lossy(&out.stdout).to_string(),
+    }
 }
