@@ -2,7 +2,6 @@
 //! timeout the peer reported, instead of starting in NONE like a connection opened here.
 
 use super::entry::{F_SYNCED, NIL};
-use super::table::is_active;
 use super::{ConnHandle, ConnTable, InsertError, NewConn, TcpState};
 use crate::lb::family::Family;
 
@@ -30,25 +29,9 @@ impl<A: Family> ConnTable<A> {
             return Err(InsertError::Full);
         };
         e.flags |= F_SYNCED;
-        let (old, new) = (e.state, state as u8);
-        let changed = old != new;
+        let changed = e.state != state as u8;
         if changed {
-            e.state = new;
-            // The SYN-flood pressure counts half-open connections, installed ones too.
-            self.half_open = super::proxy::half_open_after(self.half_open, old, new);
-            let (was, now_active, real) =
-                (is_active(e.proto(), old), is_active(e.proto(), new), e.real);
-            if was != now_active {
-                if let Some(l) = self.loads.get_mut(real as usize) {
-                    if now_active {
-                        l.inactive = l.inactive.saturating_sub(1);
-                        l.active += 1;
-                    } else {
-                        l.active = l.active.saturating_sub(1);
-                        l.inactive += 1;
-                    }
-                }
-            }
+            self.set_state(h.0, state as u8);
         }
         debug_assert!(h.0 != NIL);
         self.refresh(h.0, timeout_secs.max(1), now_ms, changed);

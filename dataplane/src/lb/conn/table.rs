@@ -624,21 +624,7 @@ impl<A: Family> ConnTable<A> {
             let new = next_state(cur, table, tcp_flags) as u8;
             if new != old {
                 changed = true;
-                e.state = new;
-                self.half_open = super::proxy::half_open_after(self.half_open, old, new);
-                let (was, now_active, real) =
-                    (is_active(e.proto(), old), is_active(e.proto(), new), e.real);
-                if was != now_active {
-                    if let Some(l) = self.loads.get_mut(real as usize) {
-                        if now_active {
-                            l.inactive = l.inactive.saturating_sub(1);
-                            l.active += 1;
-                        } else {
-                            l.active = l.active.saturating_sub(1);
-                            l.inactive += 1;
-                        }
-                    }
-                }
+                self.set_state(h.0, new);
             }
             new as usize
         } else if e.proto() == Protocol::Udp as u8 {
@@ -649,6 +635,28 @@ impl<A: Family> ConnTable<A> {
         let timeout = self.timeout_secs.get(slot).copied().unwrap_or(1);
         self.refresh(h.0, timeout, now_ms, changed);
         TcpState::from_u8(self.entries[h.0 as usize].state)
+    }
+
+    /// Moves live entry `idx` to TCP state `new`: the half-open count and its real's
+    /// active/inactive counts follow (the expiry and filing are the caller's: `refresh`).
+    #[inline]
+    pub(super) fn set_state(&mut self, idx: u32, new: u8) {
+        let e = &mut self.entries[idx as usize];
+        let old = std::mem::replace(&mut e.state, new);
+        self.half_open = super::proxy::half_open_after(self.half_open, old, new);
+        let (was, now_active, real) =
+            (is_active(e.proto(), old), is_active(e.proto(), new), e.real);
+        if was != now_active {
+            if let Some(l) = self.loads.get_mut(real as usize) {
+                if now_active {
+                    l.inactive = l.inactive.saturating_sub(1);
+                    l.active += 1;
+                } else {
+                    l.active = l.active.saturating_sub(1);
+                    l.inactive += 1;
+                }
+            }
+        }
     }
 
     /// Restarts the idle timer with the timeout of the current state, without a state change.
