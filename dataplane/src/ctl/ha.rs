@@ -1,5 +1,5 @@
 //! `dataplane ctl ha`: this node's high-availability state (docs/ha.md). The reply has one part
-//! per mechanism: `vrrp` here; connection sync adds its own part beside it.
+//! per mechanism: `vrrp`, and `sync` (the same report as `ctl sync`) when sync is configured.
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -9,6 +9,9 @@ use std::net::Ipv4Addr;
 pub struct HaView {
     /// None: no `vrrp` section (this node always owns its VIPs).
     pub vrrp: Option<VrrpView>,
+    /// None: no `sync` section.
+    #[serde(default)]
+    pub sync: Option<super::sync::SyncReport>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -41,8 +44,17 @@ pub struct LastAdvert {
 
 /// The text of `ctl ha`.
 pub fn render(v: &HaView) -> String {
+    let mut s = render_vrrp(v.vrrp.as_ref());
+    if let Some(sync) = &v.sync {
+        s.push_str("connection sync: ");
+        s.push_str(&super::sync::render(sync));
+    }
+    s
+}
+
+fn render_vrrp(r: Option<&VrrpView>) -> String {
     let mut s = String::new();
-    let Some(r) = &v.vrrp else {
+    let Some(r) = r else {
         s.push_str("VRRP: not configured (this node owns its VIPs)\n");
         return s;
     };
@@ -107,6 +119,7 @@ mod tests {
                 transitions: 1,
                 last_reason: Some("startup".into()),
             }),
+            sync: None,
         };
         assert_eq!(
             render(&v),
@@ -114,5 +127,29 @@ mod tests {
              preempt on\n  master 198.18.0.3\n  last advert from 198.18.0.3 priority 150, 250 \
              ms ago\n  transitions 1 (last: startup)\n"
         );
+    }
+
+    /// With sync configured, its report follows VRRP's part (the same text as `ctl sync`).
+    #[test]
+    fn carries_the_sync_part() {
+        let sync = super::super::sync::SyncReport {
+            enabled: true,
+            ..Default::default()
+        };
+        let v = HaView {
+            vrrp: None,
+            sync: Some(sync.clone()),
+        };
+        let text = render(&v);
+        assert_eq!(
+            text,
+            format!(
+                "VRRP: not configured (this node owns its VIPs)\nconnection sync: {}",
+                super::super::sync::render(&sync)
+            )
+        );
+        assert!(text.contains("connection sync: role "), "{text}");
+        let back: HaView = serde_json::from_value(serde_json::to_value(&v).unwrap()).unwrap();
+        assert_eq!(back, v);
     }
 }

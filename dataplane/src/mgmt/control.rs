@@ -378,7 +378,12 @@ impl Server {
 
             Request::Stats {} => Response::ok(stats(&self.sources)),
             Request::Sync {} => Response::ok(super::sync::report(&self.sources)),
-            Request::Ha {} => Response::ok(self.sources.ha.view()),
+            Request::Ha {} => {
+                let mut v = self.sources.ha.view();
+                let sync = super::sync::report(&self.sources);
+                v.sync = sync.enabled.then_some(sync);
+                Response::ok(v)
+            }
             Request::Weight {
                 service,
                 real,

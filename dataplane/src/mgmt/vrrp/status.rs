@@ -32,6 +32,9 @@ impl HaStatus {
 
     /// `ctl ha`'s reply.
     pub fn view(&self) -> HaView {
-        HaView { vrrp: self.vrrp() }
+        HaView {
+            vrrp: self.vrrp(),
+            sync: None,
+        }
     }
 }
