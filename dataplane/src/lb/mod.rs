@@ -17,3 +17,4 @@ pub mod snapshot;
 pub mod sync;
 pub mod syncookie;
 pub mod types;
+pub mod word_hash;

@@ -3,16 +3,17 @@
 //! One table per address family (IPv4 unless named). Immutable once built; the management thread
 //! publishes a new table in a new snapshot when it learns or forgets something.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::family::Family;
+use super::word_hash::SeededWordMap;
 
 pub type MacBytes = [u8; 6];
 
 #[derive(Clone, Debug)]
 pub struct NeighTable<A: Family = Ipv4Addr> {
-    map: HashMap<A, MacBytes>,
+    /// Keyed by the address's bits, hashed per table seed (entries are learned from ARP).
+    map: SeededWordMap<A::Bits, MacBytes>,
 }
 
 /// IPv4 only, so that `NeighTable::default()` still names the IPv4 table without annotations;
@@ -33,7 +34,7 @@ impl NeighTable {
 impl<A: Family> FromIterator<(A, MacBytes)> for NeighTable<A> {
     fn from_iter<I: IntoIterator<Item = (A, MacBytes)>>(entries: I) -> Self {
         NeighTable {
-            map: entries.into_iter().collect(),
+            map: entries.into_iter().map(|(a, m)| (a.to_bits(), m)).collect(),
         }
     }
 }
@@ -42,13 +43,13 @@ impl<A: Family> NeighTable<A> {
     /// A table with no entry.
     pub fn empty() -> Self {
         NeighTable {
-            map: HashMap::new(),
+            map: SeededWordMap::default(),
         }
     }
 
     #[inline]
     pub fn get(&self, ip: A) -> Option<MacBytes> {
-        self.map.get(&ip).copied()
+        self.map.get(&ip.to_bits()).copied()
     }
 
     pub fn len(&self) -> usize {
@@ -59,8 +60,8 @@ impl<A: Family> NeighTable<A> {
         self.map.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&A, &MacBytes)> {
-        self.map.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (A, MacBytes)> + '_ {
+        self.map.iter().map(|(b, m)| (A::from_bits(*b), *m))
     }
 }
 
@@ -103,7 +104,7 @@ mod tests {
         assert_eq!(t.get(a), Some(MAC2));
         assert_eq!(t.get(b), Some(MAC1));
         assert_eq!(t.get("2001:db8:0:2::13".parse().unwrap()), None);
-        let mut all: Vec<_> = t.iter().map(|(ip, mac)| (*ip, *mac)).collect();
+        let mut all: Vec<_> = t.iter().collect();
         all.sort();
         assert_eq!(all, vec![(a, MAC2), (b, MAC1)]);
         assert!(NeighTable::<Ipv6Addr>::empty().is_empty());

@@ -6,14 +6,12 @@
 //! configuration only, so packets cannot make its chains longer. Port 0 means every port of the
 //! VIP; a lookup tries the exact port first, then port 0 (IPVS's port-0 "all ports" services).
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{Ipv4Addr, SocketAddr};
 
 use super::family::Family;
-use super::sched::mix64;
 use super::types::Protocol;
+use super::word_hash::WordMap;
 
 /// What identifies a virtual service; `port == 0` serves every port of the VIP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,32 +40,6 @@ impl<A: Family> fmt::Display for ServiceKey<A> {
         write!(f, "{proto} {}", SocketAddr::new(self.vip.into(), self.port))
     }
 }
-
-/// A hasher for keys that are already one or two well-spread words: one SplitMix round each.
-#[derive(Default)]
-struct WordHasher(u64);
-
-impl Hasher for WordHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = mix64(self.0 ^ b as u64);
-        }
-    }
-    fn write_u32(&mut self, x: u32) {
-        self.0 = mix64(self.0 ^ x as u64);
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = mix64(self.0 ^ x);
-    }
-    fn write_u128(&mut self, x: u128) {
-        self.0 = mix64(mix64(self.0 ^ (x >> 64) as u64) ^ x as u64);
-    }
-}
-
-type WordMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 
 /// The services of one family by key, and the set of their VIPs.
 #[derive(Clone, Debug)]

@@ -3,6 +3,7 @@
 //! new snapshot for every change and publishes it atomically (RCU style); a worker loads the
 //! current one once per burst and never sees a half-applied change.
 
+use super::family::Family;
 use super::ha::HaView;
 use super::neigh::{MacBytes, NeighTable};
 use super::route::{PortIdx, RouteTable};
@@ -10,6 +11,7 @@ use super::sched::{Mh, Scheduler};
 use super::service::{Persistence, RealSpec, ServiceSpec, ServiceTable};
 use super::syncookie::CookieSecrets;
 use super::types::{ForwardMode, Protocol};
+use super::word_hash::WordMap;
 use crate::config::{self, Config};
 use crate::config::{Defence, SynProxyMode};
 use crate::tunables::SYN_STATELESS_MH_SIZE;
@@ -49,7 +51,9 @@ pub struct Snapshot {
     /// NAT real endpoints (protocol, address, port; port 0 for reals that keep the client's
     /// port) -> the persistence netmask of their service, so a reply's owner worker is computed
     /// the way its request's was (`None`: not persistent).
-    pub reply_owner: HashMap<(Protocol, Ipv4Addr, u16), Option<u32>>,
+    /// NAT reals by (protocol, address, port) folded into one word (`reply_key`): the owner
+    /// rule of their replies (`reply_mask`).
+    pub reply_owner: WordMap<u64, Option<u32>>,
     pub n_workers: usize,
     /// One scheduler set per worker (a scheduler per service, in service order), built here on
     /// the management thread so that a worker adopting a new services generation takes its
@@ -204,12 +208,12 @@ impl Snapshot {
             None => ServiceTable::build(specs),
         }
         .map_err(|e| e.to_string())?;
-        let mut reply_owner = HashMap::new();
+        let mut reply_owner = WordMap::default();
         for svc in services.services() {
             let mask = svc.persistence.map(|p| p.netmask);
             for r in &svc.reals {
                 if r.forward_mode(svc.forward).is_nat() {
-                    reply_owner.insert((svc.key.proto, r.addr, r.port), mask);
+                    reply_owner.insert(reply_key(svc.key.proto, r.addr, r.port), mask);
                 }
             }
         }
@@ -279,8 +283,8 @@ impl Snapshot {
     #[inline]
     pub fn is_local_real(&self, proto: Protocol, addr: Ipv4Addr, port: u16) -> bool {
         self.own_port(addr).is_some()
-            && (self.reply_owner.contains_key(&(proto, addr, port))
-                || self.reply_owner.contains_key(&(proto, addr, 0)))
+            && (self.reply_owner.contains_key(&reply_key(proto, addr, port))
+                || self.reply_owner.contains_key(&reply_key(proto, addr, 0)))
     }
 
     /// The owner rule of a NAT reply from `real:rport`: Some(mask) for a persistent service,
@@ -288,11 +292,17 @@ impl Snapshot {
     #[inline]
     pub fn reply_mask(&self, proto: Protocol, real: Ipv4Addr, rport: u16) -> Option<u32> {
         self.reply_owner
-            .get(&(proto, real, rport))
-            .or_else(|| self.reply_owner.get(&(proto, real, 0)))
+            .get(&reply_key(proto, real, rport))
+            .or_else(|| self.reply_owner.get(&reply_key(proto, real, 0)))
             .copied()
             .flatten()
     }
+}
+
+/// `reply_owner`'s key: the services' word fold of (protocol, address, port).
+#[inline]
+fn reply_key(proto: Protocol, addr: Ipv4Addr, port: u16) -> u64 {
+    Ipv4Addr::service_word(proto as u8, addr, port)
 }
 
 /// Do the published services say exactly what `specs` say (keys, schedulers, modes,

@@ -194,10 +194,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         set_be16(self.buffer.as_mut(), 10, c);
     }
 
+    #[inline]
     pub fn set_src_addr(&mut self, a: Ipv4Addr) {
         self.buffer.as_mut()[12..16].copy_from_slice(&a.octets());
     }
 
+    #[inline]
     pub fn set_dst_addr(&mut self, a: Ipv4Addr) {
         self.buffer.as_mut()[16..20].copy_from_slice(&a.octets());
     }
@@ -211,6 +213,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// NAT: sets the source address and fixes the header checksum incrementally; returns the
     /// old address (the caller also fixes the L4 checksum's pseudo-header with it).
+    #[inline]
     pub fn rewrite_src_addr(&mut self, new: Ipv4Addr) -> Ipv4Addr {
         let old = self.src_addr();
         self.set_src_addr(new);
@@ -219,6 +222,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// NAT: sets the destination address with an incremental header checksum update.
+    #[inline]
     pub fn rewrite_dst_addr(&mut self, new: Ipv4Addr) -> Ipv4Addr {
         let old = self.dst_addr();
         self.set_dst_addr(new);
@@ -235,6 +239,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Decrements the TTL with an incremental checksum update; returns false (and changes
     /// nothing) when the TTL is already 0 or 1, i.e. the packet must not be forwarded.
+    #[inline]
     pub fn decrement_ttl(&mut self) -> bool {
         let ttl = self.ttl();
         if ttl <= 1 {

@@ -565,6 +565,14 @@ impl<A: Family> ConnTable<A> {
         self.entries.get(h.0 as usize).filter(|e| e.used())
     }
 
+    /// Has live connection `h` passed its expiry at `now_ms` (not yet swept)? False for a
+    /// handle that is not live. The established path's check, without copying the entry.
+    #[inline]
+    pub fn is_expired(&self, h: ConnHandle, now_ms: u64) -> bool {
+        self.live(h)
+            .is_some_and(|e| u64::from(e.expiry) * 1000 <= now_ms)
+    }
+
     /// A copy of the connection, `None` if the handle is not live.
     #[inline]
     pub fn get(&self, h: ConnHandle) -> Option<ConnInfo<A>> {

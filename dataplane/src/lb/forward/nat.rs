@@ -17,12 +17,14 @@ use crate::wire::{TcpSegment, UdpDatagram, WireError};
 /// [`super::frag`], driven by the worker's fragment table),
 /// [`ForwardError::TtlExpired`] for TTL 0 or 1, [`ForwardError::Wire`] when the IPv4 or the
 /// TCP/UDP header does not parse or the protocol is neither TCP nor UDP.
+#[inline]
 pub fn nat_in(frame: &mut [u8], l3: usize, real: Ipv4Addr, rport: u16) -> Result<(), ForwardError> {
     rewrite(frame, l3, Side::Dst, real, rport, Fragments::Refuse)
 }
 
 /// Real:rport -> client becomes `vip`:`vport` -> client (the reply leaving through the LB).
 /// Errors as for [`nat_in`].
+#[inline]
 pub fn nat_out(frame: &mut [u8], l3: usize, vip: Ipv4Addr, vport: u16) -> Result<(), ForwardError> {
     rewrite(frame, l3, Side::Src, vip, vport, Fragments::Refuse)
 }
@@ -43,6 +45,7 @@ pub(super) enum Fragments {
 
 /// The one NAT rewrite: address of `side` (IP checksum and TTL too), and where the packet
 /// carries its L4 header (unfragmented, or a first fragment) the port and the L4 checksum.
+#[inline]
 pub(super) fn rewrite(
     frame: &mut [u8],
     l3: usize,
@@ -120,6 +123,7 @@ fn rewrite_l4_first_fragment(
 }
 
 /// Sets the port of `side` and folds the address and port change into the L4 checksum.
+#[inline]
 fn rewrite_l4(
     l4: &mut [u8],
     protocol: u8,

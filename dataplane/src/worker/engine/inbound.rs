@@ -51,7 +51,7 @@ impl<F: Frame> Engine<F> {
             .lookup_in(proto, ip.src, ip.sport, ip.dst, ip.dport);
         if let Some(h) = found {
             // Expired but not yet swept: it is gone, and this packet may start a new one.
-            if self.conns.get(h).is_some_and(|c| c.expires_ms <= self.now) {
+            if self.conns.is_expired(h, self.now) {
                 self.conns.remove(h);
                 t.inc(Counter::ConnExpired);
                 found = None;
