@@ -28,6 +28,15 @@ pub const CONN_EVICT_PROBES: u32 = 64;
 /// budget per loop is of the same order, so 64 never holds back an expiry in practice.
 pub const CONN_ENDED_CAPACITY: u32 = 64;
 
+/// New NAT connections a worker's table holds out of the reply index until the end of the loop
+/// (`ConnTable::insert_batched`), so that their reply-side buckets, prefetched at insert, are
+/// read after the burst's other packets instead of stalling each new connection. Two RX bursts'
+/// worth; past it an insert links at once.
+pub const CONN_REPLY_LINK_BATCH: usize = 64;
+/// Tables smaller than this (connections per worker) link at once: 4 bytes of reply heads per
+/// connection stay in the caches below 64 K, so there is no miss to hide.
+pub const CONN_REPLY_LINK_MIN_CAPACITY: u32 = 1 << 16;
+
 /// Connections per timer-wheel slot the wheel is sized for: capacity / 16 slots (a power
 /// of two), so a full table has about 16 entries per one-second slot and the wheel costs
 /// 0.25 bytes per connection.

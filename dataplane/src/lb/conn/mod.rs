@@ -96,6 +96,8 @@ pub use table::{
 pub use timeouts::Timeouts;
 
 #[cfg(test)]
+mod batch_tests;
+#[cfg(test)]
 mod ended_tests;
 #[cfg(test)]
 mod evict_tests;

@@ -39,6 +39,12 @@ pub struct ConnConfig {
     /// Called with each large allocation (address, bytes) before it is first written, e.g. to
     /// ask for transparent huge pages; `None` does nothing.
     pub advise: Option<fn(*const u8, usize) -> bool>,
+    /// A cache prefetch hint (the worker's `dpdk::mem::prefetch`): [`ConnTable::insert_batched`]
+    /// prefetches the reply-side buckets it will link later; `None` does nothing.
+    pub prefetch: Option<fn(*const u8)>,
+    /// New NAT connections [`ConnTable::insert_batched`] may hold out of the reply index
+    /// (0: none, every insert links at once).
+    pub reply_link_batch: usize,
 }
 
 impl ConnConfig {
@@ -52,6 +58,13 @@ impl ConnConfig {
             evict_probes: tunables::CONN_EVICT_PROBES,
             ended_capacity: DEFAULT_ENDED_CAPACITY,
             advise: None,
+            prefetch: None,
+            // A small table's reply heads stay in cache: nothing to hide, so no batching.
+            reply_link_batch: if capacity >= tunables::CONN_REPLY_LINK_MIN_CAPACITY {
+                tunables::CONN_REPLY_LINK_BATCH
+            } else {
+                0
+            },
         }
     }
 }
@@ -140,6 +153,9 @@ pub struct ConnStats {
     pub expired: u64,
     /// Connections removed by [`ConnTable::remove`].
     pub removed: u64,
+    /// NAT connections left out of the reply index because an older connection already held
+    /// the same reply key (real:port <- client:port); their replies go to the older one.
+    pub reply_key_taken: u64,
 }
 
 /// The per-worker connection table of one address family (IPv4 unless named; see
@@ -170,6 +186,10 @@ pub struct ConnTable<A: Family = Ipv4Addr> {
     pub(super) half_open: u32,
     /// Ended templated connections not yet drained by the worker.
     pub(super) ended: EndedRing,
+    /// NAT connections made by [`ConnTable::insert_batched`] and not yet in the reply index
+    /// (capacity `ConnConfig::reply_link_batch`, never grown); see [`ConnTable::link_replies`].
+    reply_pending: Vec<u32>,
+    prefetch: Option<fn(*const u8)>,
 }
 
 /// Sweep cursor: start at the slot's head.
@@ -259,6 +279,8 @@ impl<A: Family> ConnTable<A> {
             stats: ConnStats::default(),
             half_open: 0,
             ended: EndedRing::new(cfg.ended_capacity),
+            reply_pending: Vec::with_capacity(cfg.reply_link_batch),
+            prefetch: cfg.prefetch,
         })
     }
 
@@ -480,7 +502,22 @@ impl<A: Family> ConnTable<A> {
             c,
             cport,
         );
-        (i != NIL).then_some(ConnHandle(i))
+        if i != NIL {
+            return Some(ConnHandle(i));
+        }
+        // Not linked yet (`insert_batched`): the few connections of the current burst.
+        self.reply_pending
+            .iter()
+            .copied()
+            .find(|&i| {
+                let e = &self.entries[i as usize];
+                e.real_addr == r
+                    && e.client == c
+                    && e.rport == rport
+                    && e.cport == cport
+                    && e.proto() == p
+            })
+            .map(ConnHandle)
     }
 
     /// Creates a connection in state NONE (TCP) with the matching timeout, counted against its
@@ -488,6 +525,61 @@ impl<A: Family> ConnTable<A> {
     /// When the table is full, the policy of `evict.rs` applies (evict the non-established TCP
     /// connection nearest to expiry, else refuse).
     pub fn insert(&mut self, c: &NewConn<A>, now_ms: u64) -> Result<ConnHandle, InsertError> {
+        self.link_replies();
+        self.insert_with(c, now_ms, false)
+    }
+
+    /// As [`ConnTable::insert`], but a NAT connection joins the reply index later, at the next
+    /// [`ConnTable::link_replies`] (the worker calls it once per loop; every operation that
+    /// reads or unlinks the reply index calls it first, and `lookup_out` sees the connections
+    /// still waiting). The reply-side bucket is a cache miss a new connection would otherwise
+    /// wait for; here it is prefetched now and read once the burst's other packets are done.
+    /// Its duplicate check moves with it: a connection whose reply key an older one holds is
+    /// left out of the reply index (`ConnStats::reply_key_taken`), where `insert` refuses it.
+    pub fn insert_batched(
+        &mut self,
+        c: &NewConn<A>,
+        now_ms: u64,
+    ) -> Result<ConnHandle, InsertError> {
+        self.insert_with(c, now_ms, true)
+    }
+
+    /// Puts the connections `insert_batched` made into the reply index: first the bucket
+    /// heads' entries are prefetched (the heads themselves were at insert), then each is
+    /// checked against its chain and linked.
+    pub fn link_replies(&mut self) {
+        if self.reply_pending.is_empty() {
+            return;
+        }
+        if let Some(prefetch) = self.prefetch {
+            for &idx in &self.reply_pending {
+                let e = &self.entries[idx as usize];
+                let b = self.bucket_out(e.proto(), e.real_addr, e.rport, e.client, e.cport);
+                prefetch(self.entry_addr(self.out_heads[b]));
+            }
+        }
+        for k in 0..self.reply_pending.len() {
+            let idx = self.reply_pending[k];
+            let e = self.entries[idx as usize];
+            let b = self.bucket_out(e.proto(), e.real_addr, e.rport, e.client, e.cport);
+            if self.find_out(b, e.proto(), e.real_addr, e.rport, e.client, e.cport) != NIL {
+                self.stats.reply_key_taken += 1;
+                continue;
+            }
+            let slot = &mut self.entries[idx as usize];
+            slot.next_out = self.out_heads[b];
+            slot.flags |= F_OUT_INDEXED;
+            self.out_heads[b] = idx;
+        }
+        self.reply_pending.clear();
+    }
+
+    fn insert_with(
+        &mut self,
+        c: &NewConn<A>,
+        now_ms: u64,
+        batched: bool,
+    ) -> Result<ConnHandle, InsertError> {
         if c.real as usize >= self.loads.len() {
             return Err(InsertError::UnknownReal(c.real));
         }
@@ -500,7 +592,9 @@ impl<A: Family> ConnTable<A> {
         }
         let nat = c.mode.is_nat();
         let b_out = self.bucket_out(proto, real_addr, c.rport, client, c.cport);
-        if nat {
+        let defer = nat && batched && self.reply_pending.len() < self.reply_pending.capacity();
+        if nat && !defer {
+            self.link_replies();
             let existing = self.find_out(b_out, proto, real_addr, c.rport, client, c.cport);
             if existing != NIL {
                 return Err(InsertError::Exists(ConnHandle(existing)));
@@ -535,7 +629,11 @@ impl<A: Family> ConnTable<A> {
             state,
             expiry: secs_ceil(now_ms).saturating_add(timeout),
             flags: F_USED
-                | if nat { F_OUT_INDEXED } else { F_NO_OUTPUT }
+                | match (nat, defer) {
+                    (true, false) => F_OUT_INDEXED,
+                    (true, true) => 0, // F_OUT_INDEXED once linked (`link_replies`)
+                    (false, _) => F_NO_OUTPUT,
+                }
                 | Entry::<A>::proto_flags(c.proto),
             wslot: Entry::<A>::mode_bits(c.mode),
             template: c.template.unwrap_or(NIL),
@@ -543,7 +641,12 @@ impl<A: Family> ConnTable<A> {
         };
         self.entries[idx as usize].next_in = self.in_heads[b_in];
         self.in_heads[b_in] = idx;
-        if nat {
+        if defer {
+            if let Some(prefetch) = self.prefetch {
+                prefetch(self.bucket_addr(true, b_out));
+            }
+            self.reply_pending.push(idx);
+        } else if nat {
             self.entries[idx as usize].next_out = self.out_heads[b_out];
             self.out_heads[b_out] = idx;
         }
@@ -749,6 +852,7 @@ impl<A: Family> ConnTable<A> {
     /// Unlinks a live entry from every index and list, uncounts it, reports it if it held a
     /// template and frees its slot. Callers check [`ConnTable::can_end`] first.
     pub(super) fn release(&mut self, idx: u32, reason: EndReason) {
+        self.link_replies();
         self.wheel_unlink(idx);
         let e = self.entries[idx as usize];
         if e.template != NIL {

@@ -151,7 +151,7 @@ impl<F: Frame> Engine<F> {
             template: s.template.map(|r| r.to_raw()),
         };
         let before = self.conns.stats();
-        match self.conns.insert(&nc, self.now) {
+        match self.conns.insert_batched(&nc, self.now) {
             Ok(h) => {
                 t.inc(Counter::ConnNew);
                 // A full table made room: one connection evicted, or one past its expiry reaped.

@@ -236,9 +236,11 @@ impl<F: Frame> Engine<F> {
         t.add(Counter::DropAtStop, self.pending.free_all() as u64);
     }
 
-    /// Once per loop: expires up to [`EXPIRE_BUDGET`] connections (bounded work, never a
-    /// stall) and releases the persistence templates of the connections that ended.
+    /// Once per loop: links the loop's new NAT connections into the reply index, expires up to
+    /// [`EXPIRE_BUDGET`] connections (bounded work, never a stall) and releases the persistence templates of the connections that ended.
     pub fn housekeep(&mut self, t: &mut WorkerTotals) {
+        // The loop's new NAT connections join the reply index (their buckets were prefetched).
+        self.conns.link_replies();
         let expired = self.conns.expire(self.now, EXPIRE_BUDGET);
         t.add(Counter::ConnExpired, expired as u64);
         let persist = &mut self.persist;

@@ -61,6 +61,7 @@ impl LbWorker {
         // Allocated here, on the worker's own core (its NUMA node), in huge pages when the
         // kernel gives them.
         self.conn.advise = Some(crate::dpdk::mem::advise_hugepages);
+        self.conn.prefetch = Some(crate::dpdk::mem::prefetch);
         let conns = match ConnTable::new(&self.conn) {
             Ok(c) => c,
             Err(e) => {
