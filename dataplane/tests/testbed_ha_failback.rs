@@ -30,6 +30,8 @@ const PAST_MASTER_DOWN: Duration = Duration::from_secs(3 * INTERVAL_S + 3);
 
 const A_EXT: &str = "198.18.0.1";
 const B_EXT: &str = "198.18.0.4";
+const A_INT_MAC: &str = "02:00:00:00:02:01";
+const B_INT_MAC: &str = "02:00:00:00:02:03";
 const CLIENT1: &str = "198.18.0.2";
 const CLIENT2: &str = "198.18.0.3";
 const ECHO: &str = "198.18.0.100:7";
@@ -276,6 +278,29 @@ fn kill(app: &mut Appliance) {
     }
 }
 
+/// The MAC real `real` (its address, `198.19.0.1N:port`) has for the gateway 198.19.0.1.
+fn gateway_mac_at(real: &str) -> String {
+    let ip = real.split(':').next().expect("address");
+    let n = ip.rsplit('.').next().expect("last byte");
+    let ns = format!("dpt-real{}", n.parse::<u8>().expect("a number") - 10);
+    let out = sh(&["ip", "-n", &ns, "neigh", "show", "198.19.0.1"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut words = text.split_whitespace();
+    words
+        .by_ref()
+        .find(|w| *w == "lladdr")
+        .and_then(|_| words.next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn mgmt_counter(sock: &Path, name: &str) -> u64 {
+    let s = ctl_json(sock, &["stats"]);
+    s["management"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no management counter {name} in {s}"))
+}
+
 /// The byte offset of the first log line holding every needle.
 fn log_line(app: &Appliance, needles: &[&str]) -> usize {
     let log = app.stderr();
@@ -514,6 +539,11 @@ fn a_healed_split_brain_keeps_the_higher_priority_and_every_synced_session() {
     wait_state(&sock_b, "MASTER", TAKEOVER, &b);
     assert_eq!(vrrp_state(&sock_a), "MASTER", "both masters");
     eprintln!("split brain: {:?}", t0.elapsed());
+    // B's gratuitous ARP for the floating gateway moved the session's real to B.
+    let real = on_a.1.clone();
+    wait_until("the real follows B", Duration::from_secs(10), || {
+        gateway_mac_at(&real) == B_INT_MAC
+    });
     // Let the split last a little: both tables keep the session.
     std::thread::sleep(Duration::from_secs(INTERVAL_S));
     assert_eq!(vrrp_state(&sock_b), "MASTER");
@@ -539,6 +569,13 @@ fn a_healed_split_brain_keeps_the_higher_priority_and_every_synced_session() {
     wait_until("A announces again", Duration::from_secs(10), || {
         a.stderr().contains("split brain healing")
     });
+    // ... and the real is back to A; A's gratuitous ARPs: the VIP and the gateway on becoming
+    // master, and again on each lower-priority advert it heard.
+    wait_until("the real back to A", Duration::from_secs(10), || {
+        gateway_mac_at(&real) == A_INT_MAC
+    });
+    let heard_lower = a.stderr().matches("split brain healing").count() as u64;
+    assert_eq!(mgmt_counter(&sock_a, "garps"), 2 * (1 + heard_lower));
     // No synced connection dropped: the session's entry is still in both tables, same real.
     assert_eq!(established(&sock_a, CLIENT1, Duration::from_secs(10)), on_a);
     assert_eq!(established(&sock_b, CLIENT1, Duration::from_secs(10)), on_a);
