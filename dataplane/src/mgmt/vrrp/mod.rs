@@ -76,7 +76,12 @@ impl Vrrp {
                 preempt_delay_ms: v.preempt_delay.millis(),
                 addr,
             }),
-            hold: PreemptHold::new(v.preempt_hold_max.millis()),
+            // Without preemption there is nothing to hold.
+            hold: PreemptHold::new(if v.preempt {
+                v.preempt_hold_max.millis()
+            } else {
+                0
+            }),
             vrid: v.vrid,
             iface,
             port: i as PortIdx,
@@ -212,8 +217,8 @@ impl Vrrp {
                         vrid = self.vrid,
                         %peer,
                         priority,
-                        "VRRP another master advertises a lower priority (split brain healing): \
-                         announcing the addresses again"
+                        "VRRP another master heard that yields to this one (split brain \
+                         healing): announcing the addresses again"
                     );
                     effects.push(Effect::Announce);
                 }

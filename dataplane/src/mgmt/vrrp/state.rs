@@ -82,7 +82,8 @@ pub enum Action {
         to: State,
         reason: Reason,
     },
-    /// Another master advertised a lower priority (a split brain healing): this node stays
+    /// Another master advertised a lower priority, or the same from a lower address (a split
+    /// brain healing): this node stays
     /// master and announces its addresses again, so that neighbours that followed the other
     /// master come back (keepalived's `garp_lower_prio`).
     Reannounce { peer: Ipv4Addr, priority: u8 },
@@ -290,8 +291,9 @@ impl Machine {
                 {
                     Reason::HigherAddress { peer: h.src }
                 } else {
-                    // Another master with a lower priority: advertise at once (so that it steps
-                    // down) and announce again.
+                    // Another master that yields to this one (lower priority, or the same from a
+                    // lower address): advertise at once (so that it steps down) and announce
+                    // again.
                     self.deadline = now + self.interval_ms();
                     return vec![
                         Action::Send {
