@@ -215,7 +215,19 @@ fn sync_counter(sock: &Path, name: &str) -> u64 {
 /// A TCP session to the echo service from `src`: a line every 100 ms, each echo awaited (up to
 /// 60 s: a takeover or a split stalls it for that long at most, TCP retransmits meanwhile);
 /// after `stop` exists, ten more lines, then `ok N worst W`. Bounded to 300 s.
-fn start_session(src: &str, stop: &Path) -> Child {
+/// A session's client process, killed if the test ends before it (a failed assertion).
+struct Session(Option<Child>);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start_session(src: &str, stop: &Path) -> Session {
     let script = format!(
         "import socket,sys,time,os\n\
          s=socket.create_connection(('{VIP}',7),timeout=60,source_address=('{src}',0))\n\
@@ -236,19 +248,25 @@ fn start_session(src: &str, stop: &Path) -> Child {
          print('timeout', i); sys.exit(3)\n",
         stop = stop.display()
     );
-    Command::new("ip")
-        .args(["netns", "exec", "dpt-client", "python3", "-c", &script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the session")
+    Session(Some(
+        Command::new("ip")
+            .args(["netns", "exec", "dpt-client", "python3", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the session"),
+    ))
 }
 
 /// Ends a session (its stop file) and checks every line came back: no reset, no lost line.
 /// Returns the number of lines.
-fn finish_session(name: &str, c: Child, stop: &Path) -> u64 {
+fn finish_session(name: &str, mut s: Session, stop: &Path) -> u64 {
     std::fs::write(stop, "").expect("stop file");
-    let out = c.wait_with_output().expect("session");
+    let out =
+        s.0.take()
+            .expect("running")
+            .wait_with_output()
+            .expect("session");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success() && text.starts_with("ok "),
