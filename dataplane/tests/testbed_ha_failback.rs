@@ -359,6 +359,12 @@ fn start_pair() -> Pair {
     // Alone, A becomes master after the master-down interval (its resync cannot finish: the
     // hold never stops a takeover from a master that is not there).
     wait_state(&sock_a, "MASTER", TAKEOVER, &a);
+    let v = vrrp(&sock_a);
+    assert_eq!(v["preempt_hold"]["held"], true, "{v}");
+    assert_eq!(
+        v["last_reason"], "no advert from the master for the master-down interval",
+        "{v}"
+    );
     wait_until("the VIP answers through A", Duration::from_secs(30), || {
         curl().is_some()
     });
