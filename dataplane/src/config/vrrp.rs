@@ -27,6 +27,10 @@ pub struct Vrrp {
     /// preempting it.
     #[serde(default = "default_zero")]
     pub preempt_delay: Dur,
+    /// While this node's connection resync is not done it does not preempt (failback without
+    /// loss); this bounds that hold when no peer answers. 0: no hold.
+    #[serde(default = "default_hold_max")]
+    pub preempt_hold_max: Dur,
     /// The port whose exception interface speaks VRRP (default: the first port with an address).
     #[serde(default)]
     pub port: Option<String>,
@@ -59,6 +63,9 @@ fn default_true() -> bool {
 }
 fn default_zero() -> Dur {
     Dur::secs(0)
+}
+fn default_hold_max() -> Dur {
+    Dur::secs(60)
 }
 
 impl Vrrp {
@@ -99,6 +106,12 @@ impl Vrrp {
         }
         if self.preempt_delay.millis() > 3_600_000 {
             return Err(ConfigError::new("vrrp.preempt_delay", "must be at most 1h"));
+        }
+        if self.preempt_hold_max.millis() > 3_600_000 {
+            return Err(ConfigError::new(
+                "vrrp.preempt_hold_max",
+                "must be at most 1h (0s: no hold)",
+            ));
         }
         let port_key = "vrrp.port";
         let Some(i) = self.port_index(cfg) else {
@@ -193,7 +206,7 @@ mod tests {
     fn a_full_section_loads() {
         let c = nat_with(
             "vrrp: {vrid: 51, priority: 150, advert_interval: 100ms, preempt: false, \
-             preempt_delay: 5s, port: ext, floating: [{ip: 198.19.0.254, port: int}], \
+             preempt_delay: 5s, preempt_hold_max: 0s, port: ext, floating: [{ip: 198.19.0.254, port: int}], \
              notify: /bin/true}",
         )
         .unwrap();
@@ -201,6 +214,7 @@ mod tests {
         assert_eq!((v.vrid, v.priority, v.interval_cs()), (51, 150, 10));
         assert!(!v.preempt);
         assert_eq!(v.preempt_delay.millis(), 5000);
+        assert_eq!(v.preempt_hold_max.millis(), 0);
         assert_eq!(v.floating[0].ip, std::net::Ipv4Addr::new(198, 19, 0, 254));
     }
 
@@ -209,6 +223,7 @@ mod tests {
         let v = nat_with("vrrp: {vrid: 7}").unwrap().vrrp.unwrap();
         assert_eq!((v.priority, v.interval_cs(), v.preempt), (100, 100, true));
         assert_eq!(v.preempt_delay.millis(), 0);
+        assert_eq!(v.preempt_hold_max.millis(), 60_000);
         assert!(v.floating.is_empty() && v.notify.is_none() && v.port.is_none());
     }
 
@@ -231,6 +246,10 @@ mod tests {
                 "vrrp.advert_interval",
             ),
             ("vrrp: {vrid: 1, preempt_delay: 2h}", "vrrp.preempt_delay"),
+            (
+                "vrrp: {vrid: 1, preempt_hold_max: 2h}",
+                "vrrp.preempt_hold_max",
+            ),
             ("vrrp: {vrid: 1, port: nope}", "vrrp.port"),
             (
                 "vrrp: {vrid: 1, floating: [{ip: 198.19.0.254, port: nope}]}",

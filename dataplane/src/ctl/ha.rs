@@ -32,6 +32,21 @@ pub struct VrrpView {
     /// State changes since start, and the reason of the last one.
     pub transitions: u64,
     pub last_reason: Option<String>,
+    /// Preemption held until this node's connection resync is done (None: no hold applies:
+    /// no sync received, or `vrrp.preempt_hold_max: 0s`).
+    #[serde(default)]
+    pub preempt_hold: Option<PreemptHoldView>,
+}
+
+/// The preempt hold (docs/ha.md, "Preemption held until the resync is done").
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PreemptHoldView {
+    /// Preemption is held now.
+    pub held: bool,
+    /// Why it is held, or why it ended.
+    pub reason: String,
+    /// `vrrp.preempt_hold_max` in ms.
+    pub max_ms: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -88,6 +103,17 @@ fn render_vrrp(r: Option<&VrrpView>) -> String {
         r.transitions,
         r.last_reason.as_deref().unwrap_or("-")
     );
+    if let Some(h) = &r.preempt_hold {
+        let _ = if h.held {
+            writeln!(
+                s,
+                "  preemption held: {} (at most {} ms)",
+                h.reason, h.max_ms
+            )
+        } else {
+            writeln!(s, "  preemption hold ended: {}", h.reason)
+        };
+    }
     s
 }
 
@@ -118,6 +144,7 @@ mod tests {
                 }),
                 transitions: 1,
                 last_reason: Some("startup".into()),
+                preempt_hold: None,
             }),
             sync: None,
         };
@@ -127,6 +154,30 @@ mod tests {
              preempt on\n  master 198.18.0.3\n  last advert from 198.18.0.3 priority 150, 250 \
              ms ago\n  transitions 1 (last: startup)\n"
         );
+        // The preempt hold, held and then ended.
+        let mut held = v.clone();
+        held.vrrp.as_mut().unwrap().preempt_hold = Some(PreemptHoldView {
+            held: true,
+            reason: "connection resync not done".into(),
+            max_ms: 60_000,
+        });
+        let text = render(&held);
+        assert_eq!(
+            text.lines().last(),
+            Some("  preemption held: connection resync not done (at most 60000 ms)")
+        );
+        held.vrrp.as_mut().unwrap().preempt_hold = Some(PreemptHoldView {
+            held: false,
+            reason: "resync done: 4 records in 120 ms".into(),
+            max_ms: 60_000,
+        });
+        let text = render(&held);
+        assert_eq!(
+            text.lines().last(),
+            Some("  preemption hold ended: resync done: 4 records in 120 ms")
+        );
+        let back: HaView = serde_json::from_value(serde_json::to_value(&held).unwrap()).unwrap();
+        assert_eq!(back, held);
     }
 
     /// With sync configured, its report follows VRRP's part (the same text as `ctl sync`).

@@ -151,6 +151,9 @@ impl Mgmt {
         self.kernel_out();
         self.learn();
         if let Some(v) = self.vrrp.as_mut() {
+            if let Some(s) = &self.sync {
+                v.follow_resync(s.own_resync());
+            }
             let effects = v.poll(&mut self.counters);
             self.ha_effects(effects);
         }

@@ -287,6 +287,15 @@ fn vrrp(enc: &mut DescriptorEncoder, src: &Sources) -> Result<(), Error> {
         MetricType::Gauge,
         "This node's configured VRRP priority.",
         [(vec![("vrid", v.vrid.to_string())], u64::from(v.priority))],
+    )?;
+    let held = v.preempt_hold.as_ref().is_some_and(|h| h.held);
+    family(
+        enc,
+        "dataplane_vrrp_preempt_held",
+        MetricType::Gauge,
+        "1 while this node holds off preempting a lower-priority master because its connection \
+         resync is not done (docs/ha.md), else 0.",
+        [(vec![("vrid", v.vrid.to_string())], u64::from(held))],
     )
 }
 
@@ -514,6 +523,11 @@ mod tests {
                 last_advert: None,
                 transitions: 2,
                 last_reason: None,
+                preempt_hold: Some(crate::ctl::ha::PreemptHoldView {
+                    held: true,
+                    reason: "connection resync not done".into(),
+                    max_ms: 60_000,
+                }),
             },
             None,
         );
@@ -529,6 +543,7 @@ mod tests {
             .collect();
         got.sort_by(|a, b| a.0.cmp(&b.0));
         let want = [
+            ("dataplane_vrrp_preempt_held/", 1.0),
             ("dataplane_vrrp_priority/", 150.0),
             ("dataplane_vrrp_state/backup", 0.0),
             ("dataplane_vrrp_state/init", 0.0),

@@ -103,6 +103,11 @@ impl SyncNode {
         self.status.clone()
     }
 
+    /// This node's own resync (VRRP holds preemption until it is done).
+    pub fn own_resync(&self) -> crate::mgmt::vrrp::hold::ResyncProgress {
+        self.resync.progress()
+    }
+
     /// One round: receive, route installs, stream events (paced), ask for or finish a resync.
     pub fn tick(&mut self, snap: &Snapshot, c: &mut MgmtCounters) {
         self.receive(snap, c);

@@ -8,6 +8,7 @@
 use super::status::SyncView;
 use super::wiring::SyncQueues;
 use crate::config::SyncRole;
+use crate::mgmt::vrrp::hold::ResyncProgress;
 use crate::tunables::SYNC_RESYNC_RETRY;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::{Duration, Instant};
@@ -158,6 +159,21 @@ impl Resync {
         if let Some(o) = self.outgoing.take() {
             self.streams_sent += 1;
             self.last_stream_ms = o.since.elapsed().as_millis() as u64;
+        }
+    }
+
+    /// This node's own resync, for VRRP's preempt hold.
+    pub fn progress(&self) -> ResyncProgress {
+        match self.incoming {
+            Incoming::Off => ResyncProgress::Off,
+            Incoming::Waiting { since, records, .. } => ResyncProgress::Waiting {
+                records,
+                waited_ms: since.elapsed().as_millis() as u64,
+            },
+            Incoming::Done { records, took } => ResyncProgress::Done {
+                records,
+                took_ms: took.as_millis() as u64,
+            },
         }
     }
 

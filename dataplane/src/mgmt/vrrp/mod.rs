@@ -4,6 +4,7 @@
 //! workers, gratuitous ARPs on becoming master (the caller sends them), a log line with the
 //! reason, and the notify command with the new state in its environment.
 
+pub mod hold;
 pub mod io;
 pub mod state;
 pub mod status;
@@ -14,6 +15,7 @@ use crate::ctl::ha::{LastAdvert, VrrpView};
 use crate::lb::route::PortIdx;
 use crate::wire::vrrp::VrrpRepr;
 use crate::wire::MacAddr;
+use hold::{HoldEvent, PreemptHold, Released, ResyncProgress};
 use io::{Link, Refused};
 use state::{Action, Machine, Params, Reason, State};
 use status::HaStatus;
@@ -37,6 +39,8 @@ pub enum Effect {
 
 pub struct Vrrp {
     machine: Machine,
+    /// Preemption held while this node's connection resync is not done (hold.rs).
+    hold: PreemptHold,
     vrid: u8,
     iface: String,
     pub port: PortIdx,
@@ -72,6 +76,12 @@ impl Vrrp {
                 preempt_delay_ms: v.preempt_delay.millis(),
                 addr,
             }),
+            // Without preemption there is nothing to hold.
+            hold: PreemptHold::new(if v.preempt {
+                v.preempt_hold_max.millis()
+            } else {
+                0
+            }),
             vrid: v.vrid,
             iface,
             port: i as PortIdx,
@@ -93,9 +103,34 @@ impl Vrrp {
         self.clock.elapsed().as_millis() as u64
     }
 
-    /// Holds preemption off (connection sync still resyncing) or releases it.
-    pub fn set_preempt_hold(&mut self, hold: bool) {
-        self.machine.set_preempt_hold(hold);
+    /// Follows this node's connection resync: preemption is held until it is done (or
+    /// `vrrp.preempt_hold_max` passed). Called every round before `poll`.
+    pub fn follow_resync(&mut self, progress: ResyncProgress) {
+        let Some(event) = self.hold.update(progress) else {
+            return;
+        };
+        self.machine.set_preempt_hold(self.hold.held());
+        match event {
+            HoldEvent::Started => tracing::info!(
+                vrid = self.vrid,
+                max_ms = self.hold.max_ms(),
+                "VRRP preemption held until the connection resync is done"
+            ),
+            HoldEvent::Ended(Released::ResyncDone { records, took_ms }) => tracing::info!(
+                vrid = self.vrid,
+                records,
+                took_ms,
+                "VRRP preemption hold ended: resync done"
+            ),
+            HoldEvent::Ended(Released::Bound { waited_ms, records }) => tracing::warn!(
+                vrid = self.vrid,
+                waited_ms,
+                records,
+                "VRRP preemption hold ended: no resync finished within vrrp.preempt_hold_max; \
+                 preemption may now take the VIPs without the full connection table"
+            ),
+        }
+        self.publish();
     }
 
     /// One round: opens the socket if needed, reads every advert waiting, runs the timers.
@@ -177,6 +212,16 @@ impl Vrrp {
                     }
                     self.notify(from, to, reason);
                 }
+                Action::Reannounce { peer, priority } => {
+                    tracing::warn!(
+                        vrid = self.vrid,
+                        %peer,
+                        priority,
+                        "VRRP another master heard that yields to this one (split brain \
+                         healing): announcing the addresses again"
+                    );
+                    effects.push(Effect::Announce);
+                }
             }
         }
     }
@@ -253,6 +298,7 @@ impl Vrrp {
             }),
             transitions: m.transitions,
             last_reason: m.last_reason.map(|r| r.to_string()),
+            preempt_hold: self.hold.view(),
         };
         self.status.set(view, heard_at);
     }

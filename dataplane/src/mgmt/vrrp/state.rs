@@ -82,6 +82,11 @@ pub enum Action {
         to: State,
         reason: Reason,
     },
+    /// Another master advertised a lower priority, or the same from a lower address (a split
+    /// brain healing): this node stays
+    /// master and announces its addresses again, so that neighbours that followed the other
+    /// master come back (keepalived's `garp_lower_prio`).
+    Reannounce { peer: Ipv4Addr, priority: u8 },
 }
 
 /// A received advert that passed the wire checks (version, VRID, TTL, checksum).
@@ -286,11 +291,30 @@ impl Machine {
                 {
                     Reason::HigherAddress { peer: h.src }
                 } else {
-                    return Vec::new();
+                    // Another master that yields to this one (lower priority, or the same from a
+                    // lower address): advertise at once (so that it steps down) and announce
+                    // again.
+                    self.deadline = now + self.interval_ms();
+                    return vec![
+                        Action::Send {
+                            priority: self.p.priority,
+                        },
+                        Action::Reannounce {
+                            peer: h.src,
+                            priority: h.priority,
+                        },
+                    ];
                 };
                 self.master_interval_cs = h.interval_cs.max(1);
                 self.master = Some(h.src);
-                self.become_backup(now, reason)
+                // A last advert before stepping down: the winner may not have heard this node
+                // while the adverts were lost; hearing it now, it announces its addresses
+                // again (neighbours may have followed this node's gratuitous ARPs).
+                let mut out = vec![Action::Send {
+                    priority: self.p.priority,
+                }];
+                out.extend(self.become_backup(now, reason));
+                out
             }
         }
     }
@@ -424,24 +448,38 @@ mod tests {
         m.start(0);
         m.tick(3609);
         assert_eq!(m.state(), State::Master);
-        assert!(m.receive(4000, heard(2, 50)).is_empty());
+        // A lower-priority master (split brain healing): advertise at once and announce again.
+        assert_eq!(
+            m.receive(4000, heard(2, 50)),
+            vec![
+                Action::Send { priority: 100 },
+                Action::Reannounce {
+                    peer: ip(2),
+                    priority: 50
+                }
+            ]
+        );
         assert_eq!(m.state(), State::Master);
         // A priority-0 advert makes the master advertise at once.
         assert_eq!(
             m.receive(4100, heard(2, 0)),
             vec![Action::Send { priority: 100 }]
         );
+        // Yielding: a last advert, then backup.
         let a = m.receive(4200, heard(2, 200));
         assert_eq!(
             a,
-            vec![Action::Transition {
-                from: State::Master,
-                to: State::Backup,
-                reason: Reason::HigherPriority {
-                    peer: ip(2),
-                    priority: 200
+            vec![
+                Action::Send { priority: 100 },
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Backup,
+                    reason: Reason::HigherPriority {
+                        peer: ip(2),
+                        priority: 200
+                    }
                 }
-            }]
+            ]
         );
         assert_eq!(m.master, Some(ip(2)));
     }
@@ -541,6 +579,61 @@ mod tests {
                 assert!(l.tick(t).is_empty());
             }
             assert_eq!((a.state(), b.state()), want, "{pa} vs {pb} later");
+        }
+    }
+
+    /// Split brain healing, whichever advert crosses first: the winner ends master and has
+    /// announced its addresses again (neighbours may have followed the loser's gratuitous
+    /// ARPs), the loser backup; the exchange ends (no advert ping-pong).
+    #[test]
+    fn split_brain_healing_reannounces_whichever_advert_comes_first() {
+        for first in ['a', 'b'] {
+            let mut a = node(150, 1);
+            let mut b = node(100, 2);
+            a.start(0);
+            b.start(0);
+            a.tick(10_000);
+            b.tick(10_000);
+            // Adverts in flight: (to a?, advert); each Send answers with an advert to the other.
+            let mut wire = vec![if first == 'a' {
+                (false, advert(&a))
+            } else {
+                (true, advert(&b))
+            }];
+            let mut reannounced = 0;
+            let mut rounds = 0;
+            while let Some((to_a, h)) = wire.pop() {
+                rounds += 1;
+                assert!(rounds < 10, "advert ping-pong ({first} first)");
+                let (m, other_is_a) = if to_a {
+                    (&mut a, false)
+                } else {
+                    (&mut b, true)
+                };
+                for act in m.receive(10_500, h) {
+                    match act {
+                        Action::Send { priority } => wire.push((
+                            other_is_a,
+                            Heard {
+                                src: m.params().addr,
+                                priority,
+                                interval_cs: 100,
+                            },
+                        )),
+                        Action::Reannounce { peer, priority } => {
+                            assert_eq!((peer, priority), (ip(2), 100));
+                            assert!(to_a, "only the winner re-announces");
+                            reannounced += 1;
+                        }
+                        Action::Transition { .. } => {}
+                    }
+                }
+            }
+            assert_eq!((a.state(), b.state()), (State::Master, State::Backup));
+            // Heard first, the loser's advert and then its last one each make the winner
+            // announce (a repeat is harmless); otherwise only the loser's last one does.
+            let want = if first == 'a' { 1 } else { 2 };
+            assert_eq!(reannounced, want, "{first} first");
         }
     }
 
