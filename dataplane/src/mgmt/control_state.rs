@@ -23,7 +23,7 @@ use crate::lb::service::ServiceSpec;
 use crate::lb::snapshot::{service_specs, PortInfo, Snapshot};
 use crate::wire::MacAddr;
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,8 +62,10 @@ impl ControlState {
     ) -> Result<ControlState, String> {
         let down = HashSet::new();
         let specs = service_specs(&cfg, &available(&down));
-        let neighbours =
-            Neighbours::new(&cfg.neighbors, cfg.routes.iter().map(|r| r.via).collect());
+        let neighbours = Neighbours::new(
+            &cfg.neighbors,
+            cfg.routes_v4().map(|(_, via)| via).collect(),
+        );
         let mut first =
             Snapshot::build(1, &cfg, ports, neighbours.table(), &specs, None, n_workers)?;
         // With VRRP a node starts as a non-owner (RFC 5798 Initialize) until it becomes master.
@@ -145,7 +147,7 @@ impl ControlState {
     pub fn set_weight(
         &mut self,
         service: &str,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: Option<u16>,
         weight: u32,
     ) -> Result<u32, String> {
@@ -153,7 +155,7 @@ impl ControlState {
             return Err("weight: must be between 0 and 65535".into());
         }
         let shown = match port {
-            Some(p) => format!("{ip}:{p}"),
+            Some(p) => crate::config::addr_port(ip, p),
             None => ip.to_string(),
         };
         let mut cfg = self.cfg.clone();
@@ -284,7 +286,7 @@ impl ControlState {
 }
 
 /// The `available` rule of `service_specs` for a set of down reals.
-fn available(down: &HashSet<RealKey>) -> impl Fn(&str, Ipv4Addr, u16) -> bool + '_ {
+fn available(down: &HashSet<RealKey>) -> impl Fn(&str, IpAddr, u16) -> bool + '_ {
     move |service, ip, port| {
         down.is_empty()
             || !down.contains(&RealKey {
@@ -328,6 +330,10 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn ipa(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     /// (address, weight, available) of each real of `service` in the published snapshot.
     fn reals(s: &ControlState, service: &str) -> Vec<(Ipv4Addr, u32, bool)> {
         s.snapshot()
@@ -345,7 +351,7 @@ mod tests {
     fn web_down(real: &str) -> RealKey {
         RealKey {
             service: "web".into(),
-            ip: ip(real),
+            ip: IpAddr::V4(ip(real)),
             port: 80,
         }
     }
@@ -559,23 +565,23 @@ mod tests {
     #[test]
     fn weights_change_the_running_config_only() {
         let mut s = state();
-        assert_eq!(s.set_weight("web", ip("198.19.0.11"), None, 0), Ok(1));
+        assert_eq!(s.set_weight("web", ipa("198.19.0.11"), None, 0), Ok(1));
         assert_eq!(s.generation(), 2);
         assert_eq!(
             reals(&s, "web"),
             [(ip("198.19.0.11"), 0, true), (ip("198.19.0.12"), 1, true)]
         );
-        assert_eq!(s.set_weight("web", ip("198.19.0.11"), Some(80), 3), Ok(0));
+        assert_eq!(s.set_weight("web", ipa("198.19.0.11"), Some(80), 3), Ok(0));
         assert_eq!(
-            s.set_weight("nope", ip("198.19.0.11"), None, 1),
+            s.set_weight("nope", ipa("198.19.0.11"), None, 1),
             Err("no service named `nope`".into())
         );
         assert_eq!(
-            s.set_weight("web", ip("198.19.0.99"), Some(80), 1),
+            s.set_weight("web", ipa("198.19.0.99"), Some(80), 1),
             Err("service `web` has no real 198.19.0.99:80".into())
         );
         assert_eq!(
-            s.set_weight("web", ip("198.19.0.11"), None, 70000),
+            s.set_weight("web", ipa("198.19.0.11"), None, 70000),
             Err("weight: must be between 0 and 65535".into())
         );
         assert_eq!(s.generation(), 3, "refused changes publish nothing");
