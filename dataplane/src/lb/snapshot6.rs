@@ -326,6 +326,20 @@ services:
                 .collect()
         };
         assert_eq!(ids(&a), ids(&b));
+        let shipped = config::load_str(include_str!("../../../configs/nat6.yaml")).unwrap();
+        let s = Snapshot6::build(&shipped, None).unwrap();
+        let names: Vec<&str> = s
+            .services
+            .services()
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["web6", "web64"]);
+        assert_eq!(
+            s.next_hop("2001:db8:5::1".parse().unwrap())
+                .map(|h| (h.port, h.next_hop)),
+            Some((0, "2001:db8::fe".parse().unwrap()))
+        );
         let v4_only = config::load_str(include_str!("../../../configs/nat.yaml")).unwrap();
         let c = Snapshot6::build(&v4_only, None).unwrap();
         assert!(!c.enabled() && c.services.services().is_empty());

@@ -280,6 +280,8 @@ impl ControlState {
 
     fn publish(&mut self, mut next: Snapshot) {
         next.ha.active = self.ha_active;
+        // The IPv4 specs carry health already; the IPv6 part takes it here, on every snapshot.
+        next.v6.set_available(&available(&self.down));
         self.generation = next.generation;
         self.published.store(Arc::new(next));
     }
@@ -637,5 +639,71 @@ mod tests {
         assert!(s.snapshot().ha.active, "kept across a neighbour update");
         assert_eq!(s.set_ha_active(false), Ok(true));
         assert!(!s.snapshot().ha.active);
+    }
+
+    /// The IPv6 services follow health verdicts and weight changes like the IPv4 ones, and a
+    /// refused reload leaves them as they were.
+    #[test]
+    fn ipv6_services_take_health_weights_and_survive_a_refused_reload() {
+        const NAT6: &str = include_str!("../../../configs/nat6.yaml");
+        let mut s = ControlState::new(config(NAT6), ports(), 1).unwrap();
+        let v6 = |s: &ControlState| -> Vec<(String, u32, bool)> {
+            s.snapshot().v6.services.services()[0]
+                .reals
+                .iter()
+                .map(|r| (r.addr.to_string(), r.weight, r.available))
+                .collect()
+        };
+        assert_eq!(
+            v6(&s),
+            [
+                ("2001:db8:1::11".to_string(), 1, true),
+                ("2001:db8:1::12".to_string(), 2, true)
+            ]
+        );
+        assert_eq!(
+            s.snapshot().services.services().len(),
+            1,
+            "web alone is IPv4's"
+        );
+        s.set_health(
+            [RealKey {
+                service: "web6".into(),
+                ip: ipa("2001:db8:1::12"),
+                port: 80,
+            }]
+            .into(),
+        );
+        assert_eq!(s.publish_changes(), Ok(true));
+        assert_eq!(v6(&s)[1], ("2001:db8:1::12".to_string(), 2, false));
+        assert_eq!(
+            s.set_weight("web6", ipa("2001:db8:1::11"), Some(80), 7),
+            Ok(1)
+        );
+        assert_eq!(
+            v6(&s),
+            [
+                ("2001:db8:1::11".to_string(), 7, true),
+                ("2001:db8:1::12".to_string(), 2, false)
+            ],
+            "the health verdict stays across the weight change"
+        );
+        assert_eq!(
+            s.set_weight("web6", ipa("2001:db8:1::99"), Some(80), 1),
+            Err("service `web6` has no real [2001:db8:1::99]:80".to_string())
+        );
+        let generation = s.generation();
+        let bad = NAT6.replacen("ip: 2001:db8:1::12,", "ip: 2001:db8:1::12, forward: dr,", 1);
+        let bad = bad.replacen(
+            "- {ip: 198.19.0.11, port: 80}",
+            "- {ip: 198.19.0.11, port: 80, forward: dr}",
+            1,
+        );
+        assert!(
+            crate::config::load_str(&bad).is_err(),
+            "validation refuses NAT64 over DR"
+        );
+        assert_eq!(s.generation(), generation);
+        assert_eq!(v6(&s)[0], ("2001:db8:1::11".to_string(), 7, true));
     }
 }
