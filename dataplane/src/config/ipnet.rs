@@ -70,7 +70,7 @@ impl IpNet {
             IpNet::V6(n) => IpAddr::V6(n.addr),
         }
     }
-    pub fn len(&self) -> u8 {
+    pub fn prefix_len(&self) -> u8 {
         match self {
             IpNet::V4(n) => n.len,
             IpNet::V6(n) => n.len,
@@ -179,7 +179,7 @@ mod tests {
         assert!(!a.contains("2001:db8::1".parse().unwrap()));
         assert!(b.contains("2001:db8:2:ff::1".parse().unwrap()));
         assert!(!b.contains("198.18.0.1".parse().unwrap()));
-        assert_eq!((a.len(), b.len()), (0, 48));
+        assert_eq!((a.prefix_len(), b.prefix_len()), (0, 48));
         assert_eq!(b.to_string(), "2001:db8:2::/48");
         assert!("2001:db8::/x".parse::<IpNet>().is_err());
     }
