@@ -22,7 +22,7 @@
 //!
 //! [`ServiceTable`]: super::service::ServiceTable
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::family::Family;
@@ -228,9 +228,11 @@ impl<V: Family> ServiceTable6<V> {
         let mut ids = self.ids.clone();
         let mut services: Vec<Service6<V>> = Vec::with_capacity(specs.len());
         let mut by_key = ServiceIndex::empty();
+        // Sets, not scans: a config may hold tens of thousands of services.
+        let mut names: HashSet<&str> = HashSet::with_capacity(specs.len());
         for spec in specs {
             let service = spec.name.clone();
-            if services.iter().any(|s| s.name == spec.name) {
+            if !names.insert(&spec.name) {
                 return Err(ServiceError6::DuplicateName(service));
             }
             if spec.proto == Protocol::Icmp {
@@ -249,11 +251,11 @@ impl<V: Family> ServiceTable6<V> {
                 });
             }
             let mut reals: Vec<RealServer6> = Vec::with_capacity(spec.reals.len());
+            let mut seen: HashSet<(IpAddr, u16)> = HashSet::with_capacity(spec.reals.len());
             for r in &spec.reals {
+                // Port 0 is the client's port, which on a fixed-port service is the service's.
                 let effective = if r.port == 0 { spec.port } else { r.port };
-                if reals.iter().any(|o| {
-                    o.addr == r.addr && (if o.port == 0 { spec.port } else { o.port }) == effective
-                }) {
+                if !seen.insert((r.addr, effective)) {
                     return Err(ServiceError6::DuplicateReal {
                         service,
                         addr: r.addr,
