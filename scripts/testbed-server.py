@@ -13,7 +13,9 @@ can tell which real server the balancer picked:
   sent to (the VIP in DR/TUN mode).
 
 Everything binds 0.0.0.0, so in DR and TUN mode the servers also answer on the VIP configured on
-lo / tun0. Prints "ready" once all three sockets listen (scripts/testbed waits for that line).
+lo / tun0. With --ipv6 each service also listens on :: (IPv6 only, beside the IPv4 sockets), for
+the testbed's IPv6 (scripts/testbed up --ipv6). Prints "ready" once all sockets listen
+(scripts/testbed waits for that line).
 Standard library only.
 """
 
@@ -88,6 +90,41 @@ class EchoServer(socketserver.ThreadingTCPServer):
     request_queue_size = 256
 
 
+class V6Only:
+    """An IPv6 listener beside the IPv4 one on the same port (IPV6_V6ONLY)."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
+
+class HttpServer6(V6Only, HttpServer):
+    pass
+
+
+class EchoServer6(V6Only, EchoServer):
+    pass
+
+
+def serve_udp6(sock, name):
+    """IPv6 UDP: answers from the address the datagram was sent to (IPV6_PKTINFO), as IPv4 does."""
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+    prefix = name.encode() + b" "
+    while True:
+        try:
+            data, ancillary, _flags, peer = sock.recvmsg(65535, socket.CMSG_SPACE(20))
+            reply_from = []
+            for level, kind, value in ancillary:
+                if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 20:
+                    # struct in6_pktinfo: the address it was sent to, then the interface index.
+                    reply_from = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, value[:16] + bytes(4))]
+            sock.sendmsg([prefix + data], reply_from, 0, peer)
+        except OSError as err:
+            sys.stderr.write("udp6: %s\n" % err)
+
+
 # Linux's IP_PKTINFO (not exported by Python's socket module): tells us which address each
 # datagram was sent to, so the answer leaves from that same address. Without it a socket bound to
 # 0.0.0.0 answers from the route's source (198.19.0.x) instead of the VIP in DR/TUN mode, and the
@@ -119,6 +156,7 @@ def main():
     parser.add_argument("--http-port", type=int, default=80)
     parser.add_argument("--echo-port", type=int, default=7)
     parser.add_argument("--udp-port", type=int, default=53)
+    parser.add_argument("--ipv6", action="store_true", help="also listen on :: (IPv6)")
     args = parser.parse_args()
 
     http_server = HttpServer((args.bind, args.http_port), HttpHandler)
@@ -135,9 +173,22 @@ def main():
     threading.Thread(target=http_server.serve_forever, daemon=True).start()
     threading.Thread(target=echo_server.serve_forever, daemon=True).start()
     threading.Thread(target=serve_udp, args=(udp, args.name), daemon=True).start()
+    where = args.bind
+    if args.ipv6:
+        http6 = HttpServer6(("::", args.http_port), HttpHandler)
+        http6.body = http_server.body
+        echo6 = EchoServer6(("::", args.echo_port), EchoHandler)
+        udp6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        udp6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        udp6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        udp6.bind(("::", args.udp_port))
+        threading.Thread(target=http6.serve_forever, daemon=True).start()
+        threading.Thread(target=echo6.serve_forever, daemon=True).start()
+        threading.Thread(target=serve_udp6, args=(udp6, args.name), daemon=True).start()
+        where += " and ::"
     print(
         "ready: %s http=%d echo=%d udp=%d on %s"
-        % (args.name, args.http_port, args.echo_port, args.udp_port, args.bind),
+        % (args.name, args.http_port, args.echo_port, args.udp_port, where),
         flush=True,
     )
     signal.sigwait(stop_signals)

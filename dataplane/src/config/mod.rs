@@ -6,6 +6,7 @@ mod admission;
 
 mod console;
 mod guard;
+mod ipnet;
 mod lcores;
 mod load;
 #[cfg(test)]
@@ -16,6 +17,7 @@ mod syn_proxy;
 mod sync;
 mod units;
 mod validate;
+mod validate_family;
 mod validate_lb;
 mod vrrp;
 
@@ -23,6 +25,7 @@ pub use kinds::{ForwardMode, SchedKind, UnknownForwardMode, UnknownScheduler};
 
 pub use admission::{Acl, MAX_ACL_PREFIXES};
 pub use console::Console;
+pub use ipnet::{addr_port, parse_addr_port, prefix_mask6, IpNet, Ipv6Net};
 pub use lcores::parse_lcores;
 pub use load::{check_file, check_str, load_file, load_str, ConfigError};
 pub use restart::{restart_needed, RELOADABLE, RESTART_ONLY};

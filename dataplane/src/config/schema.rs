@@ -1,11 +1,12 @@
 //! Config schema. Every struct denies unknown keys so a typo is refused, not ignored.
 //! docs/config.md lists every key with its default; keep the two in step.
 
+use super::ipnet::{IpNet, Ipv6Net};
 use super::kinds::{ForwardMode, SchedKind};
 use super::units::{Dur, Ipv4Net, Mac};
 use crate::tunables;
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -51,12 +52,38 @@ pub struct Config {
 }
 
 impl Config {
-    /// The index of the port whose address `ip` is: a real there is the appliance itself, a
-    /// local real (ipvsadm's `Local`), served by the kernel behind the exception path.
-    pub fn local_port(&self, ip: Ipv4Addr) -> Option<usize> {
-        self.ports
-            .iter()
-            .position(|p| p.ip.is_some_and(|n| n.addr == ip))
+    /// The index of the port whose address (`ip` or `ip6`) `ip` is: a real there is the
+    /// appliance itself, a local real (ipvsadm's `Local`), served by the kernel behind the
+    /// exception path.
+    pub fn local_port(&self, ip: IpAddr) -> Option<usize> {
+        self.ports.iter().position(|p| match ip {
+            IpAddr::V4(a) => p.ip.is_some_and(|n| n.addr == a),
+            IpAddr::V6(a) => p.ip6.is_some_and(|n| n.addr == a),
+        })
+    }
+
+    /// The IPv4 static neighbours (ARP entries); the IPv6 ones are ND's.
+    pub fn neighbors_v4(&self) -> impl Iterator<Item = (Ipv4Addr, Mac)> + '_ {
+        self.neighbors.iter().filter_map(|n| match n.ip {
+            IpAddr::V4(a) => Some((a, n.mac)),
+            IpAddr::V6(_) => None,
+        })
+    }
+
+    /// The IPv4 static routes as (prefix, gateway).
+    pub fn routes_v4(&self) -> impl Iterator<Item = (Ipv4Net, Ipv4Addr)> + '_ {
+        self.routes.iter().filter_map(|r| match (r.prefix, r.via) {
+            (IpNet::V4(p), IpAddr::V4(via)) => Some((p, via)),
+            _ => None,
+        })
+    }
+
+    /// The IPv6 static routes as (prefix, gateway).
+    pub fn routes_v6(&self) -> impl Iterator<Item = (Ipv6Net, std::net::Ipv6Addr)> + '_ {
+        self.routes.iter().filter_map(|r| match (r.prefix, r.via) {
+            (IpNet::V6(p), IpAddr::V6(via)) => Some((p, via)),
+            _ => None,
+        })
     }
 }
 
@@ -238,6 +265,10 @@ pub struct Port {
     /// The appliance's own address on this port, with the connected subnet's prefix length.
     #[serde(default)]
     pub ip: Option<Ipv4Net>,
+    /// The appliance's own IPv6 address on this port, with the connected prefix's length
+    /// (`2001:db8::1/64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Net>,
     /// The kernel interface (net_tap) of the exception path: what is addressed to the appliance
     /// itself and not handled by the workers (ssh, health-check replies, sync, VRRP) goes to the
     /// kernel through it, and what the kernel sends through it leaves by this port. Carries the
@@ -284,16 +315,18 @@ fn default_rewrite() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
-    /// Destination prefix, e.g. `0.0.0.0/0`.
-    pub prefix: Ipv4Net,
-    /// Next hop; must be inside a port's connected subnet (that port is the output).
-    pub via: Ipv4Addr,
+    /// Destination prefix, e.g. `0.0.0.0/0` or `2001:db8:2::/48`.
+    pub prefix: IpNet,
+    /// Next hop, of the prefix's family; must be inside a port's connected subnet (`ip` or
+    /// `ip6`; that port is the output).
+    pub via: IpAddr,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Neighbor {
-    pub ip: Ipv4Addr,
+    /// IPv4 (an ARP entry) or IPv6 (a neighbour-discovery entry).
+    pub ip: IpAddr,
     pub mac: Mac,
 }
 
@@ -366,7 +399,8 @@ pub enum Protocol {
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub name: String,
-    pub vip: Ipv4Addr,
+    /// IPv4 or IPv6 (docs/config.md says which families of reals each takes).
+    pub vip: IpAddr,
     /// 0 = every port of the VIP (LVS's persistent port-0 service).
     pub port: u16,
     #[serde(default = "default_protocol")]
@@ -419,7 +453,8 @@ fn default_netmask() -> Ipv4Addr {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Real {
-    pub ip: Ipv4Addr,
+    /// IPv4 or IPv6; an IPv6 VIP over IPv4 reals is NAT64, an IPv4 VIP over IPv6 reals is TUN.
+    pub ip: IpAddr,
     /// Default: the service's port (for a port-0 service: the port the client asked for).
     #[serde(default)]
     pub port: Option<u16>,

@@ -9,22 +9,22 @@ use crate::tunables::{
     MIN_CONN_TIMEOUT, MIN_TEMPLATES_PER_CORE,
 };
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::new(key, reason)
 }
 
-/// Is `ip` on one of the ports' connected subnets?
-fn connected(cfg: &Config, ip: Ipv4Addr) -> bool {
-    cfg.ports
-        .iter()
-        .filter_map(|p| p.ip)
-        .any(|n| n.contains(ip))
+/// Is `ip` on one of the ports' connected subnets (`ip` or `ip6`, by its family)?
+pub(super) fn connected(cfg: &Config, ip: IpAddr) -> bool {
+    cfg.ports.iter().any(|p| match ip {
+        IpAddr::V4(a) => p.ip.is_some_and(|n| n.contains(a)),
+        IpAddr::V6(a) => p.ip6.is_some_and(|n| n.contains(a)),
+    })
 }
 
 /// Is `ip` reachable: on a connected subnet or covered by a static route?
-fn routable(cfg: &Config, ip: Ipv4Addr) -> bool {
+pub(super) fn routable(cfg: &Config, ip: IpAddr) -> bool {
     connected(cfg, ip) || cfg.routes.iter().any(|r| r.prefix.contains(ip))
 }
 
@@ -38,13 +38,14 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                     "needs a prefix length, e.g. /24",
                 ));
             }
-            if !own.insert(ip.addr) {
+            if !own.insert(IpAddr::V4(ip.addr)) {
                 return Err(err(
                     format!("ports[{i}].ip"),
                     format!("{} is used by another port", ip.addr),
                 ));
             }
         }
+        super::validate_family::port_ip6(p, i, &mut own)?;
         if let Some(ex) = &p.exception {
             if ex != "none" && (ex.is_empty() || ex.len() > 15 || ex.contains(['/', ' ', ','])) {
                 return Err(err(
@@ -52,10 +53,10 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                     "must be `none` or an interface name of 1-15 characters without '/', ',' or spaces",
                 ));
             }
-            if ex != "none" && p.ip.is_none() {
+            if ex != "none" && p.ip.is_none() && p.ip6.is_none() {
                 return Err(err(
                     format!("ports[{i}].exception"),
-                    "needs the port's `ip`",
+                    "needs the port's `ip` or `ip6`",
                 ));
             }
         }
@@ -64,6 +65,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
         return Err(err("ports", "mode lb needs at least one port with an `ip`"));
     }
     for (i, r) in cfg.routes.iter().enumerate() {
+        super::validate_family::route_families(r, i)?;
         if !connected(cfg, r.via) {
             return Err(err(
                 format!("routes[{i}].via"),
@@ -135,6 +137,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 .to_lowercase(),
             ));
         }
+        super::validate_family::service(s, &key)?;
         if own.contains(&s.vip) {
             return Err(err(
                 key("vip"),
@@ -183,6 +186,12 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                     "a port-0 service sends each connection to the port the client asked for; remove it",
                 ));
             }
+            // A local real is served through NAT to the kernel, whatever the service's mode.
+            let family_mode = match cfg.local_port(r.ip) {
+                Some(_) => ForwardMode::Nat,
+                None => r.forward.unwrap_or(s.forward),
+            };
+            super::validate_family::real(s.vip, r.ip, family_mode, &rkey)?;
             if let Some(pi) = cfg.local_port(r.ip) {
                 local_real(cfg, pi, r, &rkey)?;
                 continue;

@@ -65,7 +65,7 @@ pub fn list(v: &ListView, stats: bool, rate: bool) -> String {
         );
     }
     for s in &v.services {
-        let local = format!("{}:{}", s.vip, s.port);
+        let local = crate::config::addr_port(s.vip, s.port);
         let proto = s.protocol.to_ascii_uppercase();
         if stats || rate {
             let nums = numbers(s.stats.as_ref(), s.rate.as_ref(), stats);
@@ -81,7 +81,7 @@ pub fn list(v: &ListView, stats: bool, rate: bool) -> String {
             let _ = writeln!(o, "{proto:<4} {local} {}{flags}  ({})", s.scheduler, s.name);
         }
         for r in &s.reals {
-            let remote = format!("{}:{}", r.addr, r.port);
+            let remote = crate::config::addr_port(r.addr, r.port);
             if stats || rate {
                 let nums = numbers(r.stats.as_ref(), r.rate.as_ref(), stats);
                 let _ = writeln!(o, "  -> {remote:<28}{nums}");

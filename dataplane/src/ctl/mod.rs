@@ -14,7 +14,6 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use proto::{Request, Response};
 use std::io::{BufRead, BufReader, Write};
-use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -62,8 +61,8 @@ pub enum CtlCommand {
         service: Option<String>,
         /// Only this client's.
         #[arg(long, value_name = "IP")]
-        client: Option<Ipv4Addr>,
-        /// Only those to this real server.
+        client: Option<std::net::IpAddr>,
+        /// Only those to this real server (`IP`, `IPv4:PORT` or `[IPv6]:PORT`).
         #[arg(long, value_name = "IP[:PORT]")]
         real: Option<String>,
     },

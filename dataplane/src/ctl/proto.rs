@@ -5,7 +5,7 @@
 
 use crate::config::{ForwardMode, SchedKind};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
@@ -23,8 +23,8 @@ pub enum Request {
         #[serde(default)]
         service: Option<String>,
         #[serde(default)]
-        client: Option<Ipv4Addr>,
-        /// `IP` or `IP:PORT` of a real server.
+        client: Option<IpAddr>,
+        /// `IP`, `IPv4:PORT` or `[IPv6]:PORT` of a real server.
         #[serde(default)]
         real: Option<String>,
     },
@@ -111,7 +111,8 @@ pub struct PersistView {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct RealView {
-    pub addr: Ipv4Addr,
+    /// IPv4 or IPv6.
+    pub addr: IpAddr,
     /// 0: the client's destination port (a port-0 service).
     pub port: u16,
     /// nat, dr or tun.
@@ -138,7 +139,8 @@ pub struct ServiceView {
     pub name: String,
     /// tcp or udp.
     pub protocol: String,
-    pub vip: Ipv4Addr,
+    /// IPv4 or IPv6.
+    pub vip: IpAddr,
     pub port: u16,
     pub scheduler: SchedKind,
     pub forward: ForwardMode,
@@ -224,16 +226,9 @@ pub struct Message {
     pub message: String,
 }
 
-/// `IP` or `IP:PORT`.
-pub fn parse_real(s: &str) -> Result<(Ipv4Addr, Option<u16>), String> {
-    let bad = || format!("`{s}` is not IP or IP:PORT of a real server");
-    match s.split_once(':') {
-        Some((ip, port)) => Ok((
-            ip.parse().map_err(|_| bad())?,
-            Some(port.parse().map_err(|_| bad())?),
-        )),
-        None => Ok((s.parse().map_err(|_| bad())?, None)),
-    }
+/// `IP`, `IPv4:PORT` or `[IPv6]:PORT` of a real server.
+pub fn parse_real(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+    crate::config::parse_addr_port(s).map_err(|e| format!("{e} of a real server"))
 }
 
 #[cfg(test)]
@@ -275,5 +270,17 @@ mod tests {
         assert!(parse_real("198.19.0.11:x").is_err());
         assert!(parse_real("web").is_err());
         assert!(parse_real("").is_err());
+        assert_eq!(
+            parse_real("[2001:db8:1::11]:80"),
+            Ok(("2001:db8:1::11".parse().unwrap(), Some(80)))
+        );
+        assert_eq!(
+            parse_real("2001:db8:1::11"),
+            Ok(("2001:db8:1::11".parse().unwrap(), None))
+        );
+        assert_eq!(
+            parse_real("[2001:db8:1::11]:x").unwrap_err(),
+            "`[2001:db8:1::11]:x` is not IP, IPv4:PORT or [IPv6]:PORT of a real server"
+        );
     }
 }

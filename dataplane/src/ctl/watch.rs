@@ -117,8 +117,10 @@ pub fn frame(v: &ListView, interval: Duration, now: &str, tty: bool) -> String {
             let _ = write!(flags, " persistent {}", p.timeout_s);
         }
         let head = format!(
-            "{proto:<4} {}:{} {}{flags}  ({})",
-            s.vip, s.port, s.scheduler, s.name
+            "{proto:<4} {} {}{flags}  ({})",
+            crate::config::addr_port(s.vip, s.port),
+            s.scheduler,
+            s.name
         );
         let _ = writeln!(o, "{head:<69}{}", rates(s.rate.as_ref()));
         for r in &s.reals {
@@ -130,7 +132,7 @@ pub fn frame(v: &ListView, interval: Duration, now: &str, tty: bool) -> String {
             let _ = writeln!(
                 o,
                 "  -> {:<28} {:<7} {:<6} {:<10} {:<9}{} {health}",
-                format!("{}:{}", r.addr, r.port),
+                crate::config::addr_port(r.addr, r.port),
                 fwd(r.forward),
                 r.weight,
                 r.active,

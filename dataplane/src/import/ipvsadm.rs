@@ -4,13 +4,13 @@
 //! reals that differ keep their own. Anything else is listed in the notes with its line.
 
 use super::{scheduler, Forward, Imported, Notes, Real, Service};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// ipvsadm's persistence timeout when `-p` has no value.
 const DEFAULT_PERSISTENCE_S: u64 = 300;
 
 /// A service's identity: (tcp, vip, port).
-type Key = (bool, Ipv4Addr, u16);
+type Key = (bool, IpAddr, u16);
 
 /// Translates the text of an `ipvsadm-save -n` dump; `name` is used in the notes.
 pub fn translate(text: &str, name: &str) -> Imported {
@@ -83,7 +83,7 @@ fn service_addr(
     val: Option<&&str>,
     at: &str,
     notes: &mut Notes,
-) -> Option<(bool, SocketAddrV4)> {
+) -> Option<(bool, SocketAddr)> {
     let tcp = match opt {
         "-t" | "--tcp-service" => true,
         "-u" | "--udp-service" => false,
@@ -98,13 +98,14 @@ fn service_addr(
             return None;
         }
     };
-    match val.and_then(|v| v.parse::<SocketAddrV4>().ok()) {
+    // `198.18.0.100:80` or `[2001:db8::100]:80`, as ipvsadm-save writes them.
+    match val.and_then(|v| v.parse::<SocketAddr>().ok()) {
         Some(a) => Some((tcp, a)),
         None => {
             notes.add(
                 at,
                 format!(
-                    "not translated: {opt} {} (an IPv4 ADDRESS:PORT is supported)",
+                    "not translated: {opt} {} (ADDRESS:PORT, IPv6 in brackets, is supported)",
                     val.unwrap_or(&"")
                 ),
             );
@@ -180,7 +181,7 @@ fn add_service(args: &[&str], at: &str, notes: &mut Notes) -> Option<Service> {
     Some(Service {
         from: at.to_string(),
         tcp,
-        vip: *a.ip(),
+        vip: a.ip(),
         port: a.port(),
         scheduler: sched,
         forward: Forward::Nat,
@@ -192,7 +193,7 @@ fn add_service(args: &[&str], at: &str, notes: &mut Notes) -> Option<Service> {
 
 fn add_server(args: &[&str], at: &str, notes: &mut Notes) -> Option<(Key, Real, Forward)> {
     let mut key = None;
-    let mut real: Option<SocketAddrV4> = None;
+    let mut real: Option<SocketAddr> = None;
     // ipvsadm's default method is direct routing (gatewaying).
     let mut mode = Forward::Dr;
     let mut weight = 1u32;
@@ -206,22 +207,20 @@ fn add_server(args: &[&str], at: &str, notes: &mut Notes) -> Option<(Key, Real, 
             o if is_service_opt(o) => {
                 i += 1;
                 let (tcp, a) = service_addr(o, val, at, notes)?;
-                key = Some((tcp, *a.ip(), a.port()));
+                key = Some((tcp, a.ip(), a.port()));
             }
             "-r" | "--real-server" => {
                 i += 1;
                 real = val.and_then(|v| {
-                    v.parse::<SocketAddrV4>().ok().or_else(|| {
-                        v.parse::<Ipv4Addr>()
-                            .ok()
-                            .map(|ip| SocketAddrV4::new(ip, 0))
-                    })
+                    crate::config::parse_addr_port(v)
+                        .ok()
+                        .map(|(ip, port)| SocketAddr::new(ip, port.unwrap_or(0)))
                 });
                 if real.is_none() {
                     notes.add(
                         at,
                         format!(
-                            "not translated: -r {} (an IPv4 ADDRESS[:PORT] is supported)",
+                            "not translated: -r {} (ADDRESS[:PORT], IPv6 in brackets, is supported)",
                             val.unwrap_or(&"")
                         ),
                     );
@@ -280,7 +279,7 @@ fn add_server(args: &[&str], at: &str, notes: &mut Notes) -> Option<(Key, Real, 
         Some(real.port())
     };
     let mut r = Real {
-        ip: *real.ip(),
+        ip: real.ip(),
         port,
         weight,
         forward: None,
@@ -320,6 +319,29 @@ mod tests {
         );
     }
 
+    /// ipvsadm-save writes IPv6 services and reals in brackets.
+    #[test]
+    fn ipv6_services_and_reals() {
+        let i = translate(
+            "-A -t [2001:db8::100]:80 -s rr\n\
+             -a -t [2001:db8::100]:80 -r [2001:db8:1::11]:80 -m -w 1\n\
+             -a -t [2001:db8::100]:80 -r 198.51.100.12:8080 -m -w 2\n\
+             -a -t [2001:db8::100]:80 -r [2001:db8:1::12] -m -w 1\n",
+            "save",
+        );
+        assert!(i.notes.is_empty(), "{:?}", i.notes);
+        assert_eq!(
+            super::super::services_yaml(&i.services),
+            "mode: lb\nservices:\n\
+             \x20 # from save:1\n  - name: tcp-2001:db8::100-80\n    vip: 2001:db8::100\n    port: 80\n    protocol: tcp\n    scheduler: rr\n    forward: nat\n    reals:\n      - {ip: 2001:db8:1::11, weight: 1}\n      - {ip: 198.51.100.12, port: 8080, weight: 2}\n      - {ip: 2001:db8:1::12, weight: 1}\n"
+        );
+        let bad = translate("-A -t 2001:db8::100:80 -s rr\n", "s");
+        assert_eq!(
+            bad.notes.lines(),
+            ["s:1: not translated: -t 2001:db8::100:80 (ADDRESS:PORT, IPv6 in brackets, is supported)"]
+        );
+    }
+
     #[test]
     fn thresholds_map_to_upper_and_lower() {
         let i = translate(
@@ -352,7 +374,7 @@ mod tests {
     fn what_cannot_be_translated_is_listed_with_its_line() {
         let i = translate(
             "-A -f 1 -s rr\n\
-             -A -t [2001:db8::1]:80 -s rr\n\
+             -A -t 2001:db8::1:80 -s rr\n\
              -A -t 192.0.2.10:80 -s lblcr -b sh-port\n\
              -a -t 192.0.2.10:80 -r 198.51.100.11:80 -m -w 1 -x 100 -y 10\n\
              -a -t 192.0.2.99:80 -r 198.51.100.11:80 -m\n\
@@ -363,7 +385,7 @@ mod tests {
             i.notes.lines(),
             [
                 "s:1: not translated: -f 1 (TCP and UDP services are supported)",
-                "s:2: not translated: -t [2001:db8::1]:80 (an IPv4 ADDRESS:PORT is supported)",
+                "s:2: not translated: -t 2001:db8::1:80 (ADDRESS:PORT, IPv6 in brackets, is supported)",
                 "s:3: scheduler `lblcr` is not supported (one of rr, wrr, lc, wlc, sed, nq, sh, dh, mh); wlc used",
                 "s:3: not translated: -b sh-port",
                 "s:5: not translated: -a -t 192.0.2.99:80 -r 198.51.100.11:80 -m (no -A line for its service before it)",

@@ -8,7 +8,7 @@
 
 use super::tokenizer::Stmt;
 use super::{scheduler, secs_ms, Check, CheckKind, Forward, Imported, Notes, Real, Service};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// keepalived's defaults: delay_loop 60 s, connect_timeout 5 s, retry 1.
 const DEFAULT_DELAY_LOOP_MS: u64 = 60_000;
@@ -27,7 +27,7 @@ pub fn translate(stmts: &[Stmt], notes: Notes) -> Imported {
     let vips: Vec<Ipv4Addr> = stmts
         .iter()
         .filter(|s| s.keyword() == "virtual_server")
-        .filter_map(|s| s.words.get(1).and_then(|w| ipv4(&w.text)))
+        .filter_map(|s| s.words.get(1).and_then(|w| w.text.parse().ok()))
         .collect();
     for s in stmts {
         match s.keyword().as_str() {
@@ -97,6 +97,11 @@ fn ipv4(s: &str) -> Option<Ipv4Addr> {
     s.parse().ok()
 }
 
+/// A virtual or real server's address: IPv4 or IPv6 (keepalived writes both bare).
+fn ip(s: &str) -> Option<IpAddr> {
+    s.parse().ok()
+}
+
 fn int<T: std::str::FromStr>(s: &Stmt, notes: &mut Notes) -> Option<T> {
     let v = s.words.get(1).and_then(|w| w.text.parse().ok());
     if v.is_none() {
@@ -157,13 +162,13 @@ fn virtual_server(vs: &Stmt, notes: &mut Notes) -> Option<Service> {
             );
             return None;
         }
-        [_, ip, port] => match (ipv4(ip), port.parse::<u16>()) {
+        [_, addr, port] => match (ip(addr), port.parse::<u16>()) {
             (Some(ip), Ok(port)) => (ip, port),
             _ => {
                 notes.add(
                     vs.at(),
                     format!(
-                        "not translated: {} (an IPv4 address and a port are supported)",
+                        "not translated: {} (an IPv4 or IPv6 address and a port are supported)",
                         vs.text()
                     ),
                 );
@@ -275,15 +280,15 @@ fn virtual_server(vs: &Stmt, notes: &mut Notes) -> Option<Service> {
 fn real_server(rs: &Stmt, svc: &Service, d: CheckDefaults, notes: &mut Notes) -> Option<Real> {
     let w: Vec<&str> = rs.words.iter().map(|w| w.text.as_str()).collect();
     let (ip, port) = match w.as_slice() {
-        [_, ip, port] => (ipv4(ip), port.parse::<u16>().ok()),
-        [_, ip] => (ipv4(ip), Some(svc.port)),
+        [_, addr, port] => (ip(addr), port.parse::<u16>().ok()),
+        [_, addr] => (ip(addr), Some(svc.port)),
         _ => (None, None),
     };
     let (Some(ip), Some(port)) = (ip, port) else {
         notes.add(
             rs.at(),
             format!(
-                "not translated: {} (an IPv4 address and a port are supported)",
+                "not translated: {} (an IPv4 or IPv6 address and a port are supported)",
                 rs.text()
             ),
         );
@@ -519,6 +524,30 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_virtual_and_real_servers() {
+        let i = import(
+            "virtual_server 2001:db8::100 80 {\n lb_kind NAT\n protocol TCP\n real_server 2001:db8:1::11 80 {\n  weight 2\n }\n real_server 198.51.100.12 80 {\n }\n}\nvirtual_server 2001:db8::zz 80 {\n}\n",
+        );
+        assert_eq!(
+            i.notes.lines(),
+            ["k.conf:10: not translated: virtual_server 2001:db8::zz 80 (an IPv4 or IPv6 address and a port are supported)"]
+        );
+        let s = &i.services[0];
+        assert_eq!(s.name(), "tcp-2001:db8::100-80");
+        assert_eq!(s.vip, "2001:db8::100".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            s.reals
+                .iter()
+                .map(|r| (r.ip.to_string(), r.weight))
+                .collect::<Vec<_>>(),
+            [
+                ("2001:db8:1::11".to_string(), 2),
+                ("198.51.100.12".to_string(), 1)
+            ]
+        );
+    }
+
+    #[test]
     fn a_nat_service_with_tcp_checks() {
         let i = import(
             "virtual_server 192.0.2.10 80 {\n delay_loop 6\n lb_algo wrr\n lb_kind NAT\n persistence_timeout 360\n persistence_granularity 255.255.255.0\n protocol TCP\n real_server 198.51.100.11 80 {\n  weight 3\n  TCP_CHECK {\n   connect_timeout 3\n   retry 2\n  }\n }\n real_server 198.51.100.12 8080 {\n  weight 1\n  TCP_CHECK { connect_timeout 3\n retry 2 }\n }\n}\n",
@@ -563,7 +592,7 @@ mod tests {
     #[test]
     fn http_urls_misc_and_what_is_left_out() {
         let i = import(
-            "vrrp_instance VI_1 {\n state MASTER\n}\nvirtual_server 192.0.2.20 443 {\n lb_algo lblc\n lb_kind DR\n sorry_server 198.51.100.99 443\n real_server 198.51.100.21 443 {\n  HTTP_GET {\n   url { path /a\n status_code 200 }\n   url { path /b\n digest 0123 }\n   nb_get_retry 4\n   delay_before_retry 2\n  }\n  MISC_CHECK { misc_path /bin/true }\n }\n real_server 198.51.100.22 443 {\n  SSL_GET { url { path / } }\n  MISC_CHECK { misc_path \"/usr/local/bin/check 198.51.100.22\"\n misc_timeout 4 }\n }\n}\nvirtual_server group G1 {\n}\nvirtual_server fwmark 5 {\n}\nvirtual_server 2001:db8::1 80 {\n}\n",
+            "vrrp_instance VI_1 {\n state MASTER\n}\nvirtual_server 192.0.2.20 443 {\n lb_algo lblc\n lb_kind DR\n sorry_server 198.51.100.99 443\n real_server 198.51.100.21 443 {\n  HTTP_GET {\n   url { path /a\n status_code 200 }\n   url { path /b\n digest 0123 }\n   nb_get_retry 4\n   delay_before_retry 2\n  }\n  MISC_CHECK { misc_path /bin/true }\n }\n real_server 198.51.100.22 443 {\n  SSL_GET { url { path / } }\n  MISC_CHECK { misc_path \"/usr/local/bin/check 198.51.100.22\"\n misc_timeout 4 }\n }\n}\nvirtual_server group G1 {\n}\nvirtual_server fwmark 5 {\n}\nvirtual_server 2001:db8::zz 80 {\n}\n",
         );
         assert_eq!(
             i.notes.lines(),
@@ -578,7 +607,7 @@ mod tests {
                 "k.conf:20: not translated: SSL_GET (tcp, http and command checks exist; a MISC_CHECK script can replace it)",
                 "k.conf:25: not translated: virtual_server group G1 (virtual server groups are not supported)",
                 "k.conf:27: not translated: virtual_server fwmark 5 (firewall-mark services are not supported)",
-                "k.conf:29: not translated: virtual_server 2001:db8::1 80 (an IPv4 address and a port are supported)",
+                "k.conf:29: not translated: virtual_server 2001:db8::zz 80 (an IPv4 or IPv6 address and a port are supported)",
             ]
         );
         assert_eq!(i.services.len(), 1);

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::fmt::Write as _;
 use std::io::Read as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 /// `dataplane import`'s arguments.
@@ -166,7 +166,8 @@ pub struct Check {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Real {
-    pub ip: Ipv4Addr,
+    /// IPv4 or IPv6 (`[2001:db8:1::11]:80` in ipvsadm-save, a bare address in keepalived).
+    pub ip: IpAddr,
     pub port: Option<u16>,
     pub weight: u32,
     /// Set when it differs from the service's.
@@ -199,7 +200,7 @@ pub struct Service {
     /// Where it was defined (`file:line`), written as a comment above it.
     pub from: String,
     pub tcp: bool,
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     pub port: u16,
     pub scheduler: String,
     pub forward: Forward,

@@ -17,7 +17,7 @@ use crate::config::{Defence, SynProxyMode};
 use crate::tunables::SYN_STATELESS_MH_SIZE;
 use crossbeam::queue::ArrayQueue;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// What the workers need to know about a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +70,9 @@ pub struct Snapshot {
     pub cookie_secrets: CookieSecrets,
     /// VIP ownership (VRRP): the management thread sets `ha.active` before publishing.
     pub ha: HaView,
+    /// The IPv6 part: ports' IPv6 addresses, IPv6 routes and neighbours, and the services that
+    /// involve IPv6 (`lb/snapshot6.rs`); the IPv4 fields above hold none of them.
+    pub v6: super::snapshot6::Snapshot6,
 }
 
 /// A service's SYN-flood defence as the workers apply it (config/syn_proxy.rs).
@@ -127,18 +130,23 @@ fn proto(p: config::Protocol) -> Protocol {
     }
 }
 
-/// The engine's service specs for the config's services; `available` says, per (service name,
-/// real address, port), whether health checks let a real take new connections.
+/// The engine's service specs for the config's IPv4 services (the IPv6-involving ones are
+/// `snapshot6`'s); `available` says, per (service name, real address, port), whether health
+/// checks let a real take new connections.
 pub fn service_specs(
     cfg: &Config,
-    available: &dyn Fn(&str, Ipv4Addr, u16) -> bool,
+    available: &dyn Fn(&str, IpAddr, u16) -> bool,
 ) -> Vec<ServiceSpec> {
     cfg.services
         .iter()
-        .map(|s| ServiceSpec {
+        .filter_map(|s| match s.vip {
+            IpAddr::V4(vip) if !super::snapshot6::involves_v6(s) => Some((s, vip)),
+            _ => None,
+        })
+        .map(|(s, vip)| ServiceSpec {
             name: s.name.clone(),
             proto: proto(s.protocol),
-            vip: s.vip,
+            vip,
             port: s.port,
             sched: s.scheduler,
             forward: s.forward,
@@ -151,7 +159,11 @@ pub fn service_specs(
             reals: s
                 .reals
                 .iter()
-                .map(|r| {
+                .filter_map(|r| match r.ip {
+                    IpAddr::V4(a) => Some((r, a)),
+                    IpAddr::V6(_) => None,
+                })
+                .map(|(r, addr)| {
                     let port = r.port.unwrap_or(s.port);
                     // A real at one of our own addresses is the local node.
                     let forward = match cfg.local_port(r.ip) {
@@ -159,7 +171,7 @@ pub fn service_specs(
                         None => r.forward,
                     };
                     RealSpec {
-                        addr: r.ip,
+                        addr,
                         port,
                         weight: r.weight,
                         forward,
@@ -200,7 +212,10 @@ impl Snapshot {
         let statics: Vec<(Ipv4Addr, u8, Ipv4Addr)> = cfg
             .routes
             .iter()
-            .map(|r| (r.prefix.addr, r.prefix.len, r.via))
+            .filter_map(|r| match (r.prefix, r.via) {
+                (config::IpNet::V4(p), IpAddr::V4(via)) => Some((p.addr, p.len, via)),
+                _ => None,
+            })
             .collect();
         let routes = RouteTable::build(&connected, &statics)?;
         let services = match prev {
@@ -246,7 +261,9 @@ impl Snapshot {
             })
             .collect();
         let cookie_secrets = prev.map_or_else(CookieSecrets::random, |p| p.cookie_secrets);
+        let v6 = super::snapshot6::Snapshot6::build(cfg, prev.map(|p| &p.v6))?;
         Ok(Snapshot {
+            v6,
             syn_policies,
             syn_tables,
             cookie_secrets,

@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use crossbeam::channel::{self, Receiver, Sender};
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -424,7 +424,7 @@ impl Server {
             Err(p) => p.into_inner(),
         };
         let mut interval = None;
-        let services = snap
+        let mut services: Vec<ServiceView> = snap
             .services
             .services()
             .iter()
@@ -442,7 +442,7 @@ impl Server {
                         interval = interval.or(dt);
                         add_rate(&mut svc_rate, &rt);
                         RealView {
-                            addr: r.addr,
+                            addr: r.addr.into(),
                             port: r.port,
                             forward: r.forward_mode(s.forward),
                             weight: r.weight,
@@ -458,7 +458,7 @@ impl Server {
                 ServiceView {
                     name: s.name.clone(),
                     protocol: proto_name(s.key.proto).to_ascii_lowercase(),
-                    vip: s.key.vip,
+                    vip: s.key.vip.into(),
                     port: s.key.port,
                     scheduler: s.sched,
                     forward: s.forward,
@@ -472,6 +472,7 @@ impl Server {
                 }
             })
             .collect();
+        services.extend(super::control_v6::service_views(&snap, stats, rate));
         ListView {
             services,
             rate_interval_ms: if rate {
@@ -486,8 +487,8 @@ impl Server {
     fn conns(
         &self,
         service: Option<&str>,
-        client: Option<Ipv4Addr>,
-        real: Option<(Ipv4Addr, Option<u16>)>,
+        client: Option<IpAddr>,
+        real: Option<(IpAddr, Option<u16>)>,
     ) -> ConnsView {
         let dumps = match self.dumps.lock() {
             Ok(d) => d,
@@ -550,8 +551,8 @@ fn conn_view(
     rec: &ConnRecord,
     now_ms: u64,
     service: Option<&str>,
-    client: Option<Ipv4Addr>,
-    real: Option<(Ipv4Addr, Option<u16>)>,
+    client: Option<IpAddr>,
+    real: Option<(IpAddr, Option<u16>)>,
 ) -> Option<ConnView> {
     let c = &rec.info;
     let svc = snap
@@ -561,8 +562,10 @@ fn conn_view(
         .or_else(|| snap.services.lookup(c.proto, c.vip, c.vport))
         .map(|s| s.name.as_str());
     if service.is_some_and(|want| svc != Some(want))
-        || client.is_some_and(|want| c.client != want)
-        || real.is_some_and(|(ip, port)| c.real_addr != ip || port.is_some_and(|p| p != c.rport))
+        || client.is_some_and(|want| IpAddr::V4(c.client) != want)
+        || real.is_some_and(|(ip, port)| {
+            IpAddr::V4(c.real_addr) != ip || port.is_some_and(|p| p != c.rport)
+        })
     {
         return None;
     }
@@ -620,6 +623,7 @@ fn health(snap: &Snapshot) -> HealthView {
                     state: if r.available { "up" } else { "down" }.into(),
                 })
             })
+            .chain(super::control_v6::health_rows(snap))
             .collect(),
     }
 }
@@ -985,7 +989,7 @@ pub(crate) mod tests {
         assert_eq!(v.conns[0].service.as_deref(), Some("web"));
         let v = all(Request::Conns {
             service: None,
-            client: Some(Ipv4Addr::new(198, 18, 0, 3)),
+            client: Some(Ipv4Addr::new(198, 18, 0, 3).into()),
             real: None,
         });
         assert_eq!(v.conns.len(), 3);

@@ -23,7 +23,7 @@ use crate::lb::service::ServiceSpec;
 use crate::lb::snapshot::{service_specs, PortInfo, Snapshot};
 use crate::wire::MacAddr;
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,8 +62,10 @@ impl ControlState {
     ) -> Result<ControlState, String> {
         let down = HashSet::new();
         let specs = service_specs(&cfg, &available(&down));
-        let neighbours =
-            Neighbours::new(&cfg.neighbors, cfg.routes.iter().map(|r| r.via).collect());
+        let neighbours = Neighbours::new(
+            &cfg.neighbors,
+            cfg.routes_v4().map(|(_, via)| via).collect(),
+        );
         let mut first =
             Snapshot::build(1, &cfg, ports, neighbours.table(), &specs, None, n_workers)?;
         // With VRRP a node starts as a non-owner (RFC 5798 Initialize) until it becomes master.
@@ -145,7 +147,7 @@ impl ControlState {
     pub fn set_weight(
         &mut self,
         service: &str,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: Option<u16>,
         weight: u32,
     ) -> Result<u32, String> {
@@ -153,7 +155,7 @@ impl ControlState {
             return Err("weight: must be between 0 and 65535".into());
         }
         let shown = match port {
-            Some(p) => format!("{ip}:{p}"),
+            Some(p) => crate::config::addr_port(ip, p),
             None => ip.to_string(),
         };
         let mut cfg = self.cfg.clone();
@@ -278,13 +280,15 @@ impl ControlState {
 
     fn publish(&mut self, mut next: Snapshot) {
         next.ha.active = self.ha_active;
+        // The IPv4 specs carry health already; the IPv6 part takes it here, on every snapshot.
+        next.v6.set_available(&available(&self.down));
         self.generation = next.generation;
         self.published.store(Arc::new(next));
     }
 }
 
 /// The `available` rule of `service_specs` for a set of down reals.
-fn available(down: &HashSet<RealKey>) -> impl Fn(&str, Ipv4Addr, u16) -> bool + '_ {
+fn available(down: &HashSet<RealKey>) -> impl Fn(&str, IpAddr, u16) -> bool + '_ {
     move |service, ip, port| {
         down.is_empty()
             || !down.contains(&RealKey {
@@ -328,6 +332,10 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn ipa(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     /// (address, weight, available) of each real of `service` in the published snapshot.
     fn reals(s: &ControlState, service: &str) -> Vec<(Ipv4Addr, u32, bool)> {
         s.snapshot()
@@ -345,7 +353,7 @@ mod tests {
     fn web_down(real: &str) -> RealKey {
         RealKey {
             service: "web".into(),
-            ip: ip(real),
+            ip: IpAddr::V4(ip(real)),
             port: 80,
         }
     }
@@ -559,23 +567,23 @@ mod tests {
     #[test]
     fn weights_change_the_running_config_only() {
         let mut s = state();
-        assert_eq!(s.set_weight("web", ip("198.19.0.11"), None, 0), Ok(1));
+        assert_eq!(s.set_weight("web", ipa("198.19.0.11"), None, 0), Ok(1));
         assert_eq!(s.generation(), 2);
         assert_eq!(
             reals(&s, "web"),
             [(ip("198.19.0.11"), 0, true), (ip("198.19.0.12"), 1, true)]
         );
-        assert_eq!(s.set_weight("web", ip("198.19.0.11"), Some(80), 3), Ok(0));
+        assert_eq!(s.set_weight("web", ipa("198.19.0.11"), Some(80), 3), Ok(0));
         assert_eq!(
-            s.set_weight("nope", ip("198.19.0.11"), None, 1),
+            s.set_weight("nope", ipa("198.19.0.11"), None, 1),
             Err("no service named `nope`".into())
         );
         assert_eq!(
-            s.set_weight("web", ip("198.19.0.99"), Some(80), 1),
+            s.set_weight("web", ipa("198.19.0.99"), Some(80), 1),
             Err("service `web` has no real 198.19.0.99:80".into())
         );
         assert_eq!(
-            s.set_weight("web", ip("198.19.0.11"), None, 70000),
+            s.set_weight("web", ipa("198.19.0.11"), None, 70000),
             Err("weight: must be between 0 and 65535".into())
         );
         assert_eq!(s.generation(), 3, "refused changes publish nothing");
@@ -631,5 +639,71 @@ mod tests {
         assert!(s.snapshot().ha.active, "kept across a neighbour update");
         assert_eq!(s.set_ha_active(false), Ok(true));
         assert!(!s.snapshot().ha.active);
+    }
+
+    /// The IPv6 services follow health verdicts and weight changes like the IPv4 ones, and a
+    /// refused reload leaves them as they were.
+    #[test]
+    fn ipv6_services_take_health_weights_and_survive_a_refused_reload() {
+        const NAT6: &str = include_str!("../../../configs/nat6.yaml");
+        let mut s = ControlState::new(config(NAT6), ports(), 1).unwrap();
+        let v6 = |s: &ControlState| -> Vec<(String, u32, bool)> {
+            s.snapshot().v6.services.services()[0]
+                .reals
+                .iter()
+                .map(|r| (r.addr.to_string(), r.weight, r.available))
+                .collect()
+        };
+        assert_eq!(
+            v6(&s),
+            [
+                ("2001:db8:1::11".to_string(), 1, true),
+                ("2001:db8:1::12".to_string(), 2, true)
+            ]
+        );
+        assert_eq!(
+            s.snapshot().services.services().len(),
+            1,
+            "web alone is IPv4's"
+        );
+        s.set_health(
+            [RealKey {
+                service: "web6".into(),
+                ip: ipa("2001:db8:1::12"),
+                port: 80,
+            }]
+            .into(),
+        );
+        assert_eq!(s.publish_changes(), Ok(true));
+        assert_eq!(v6(&s)[1], ("2001:db8:1::12".to_string(), 2, false));
+        assert_eq!(
+            s.set_weight("web6", ipa("2001:db8:1::11"), Some(80), 7),
+            Ok(1)
+        );
+        assert_eq!(
+            v6(&s),
+            [
+                ("2001:db8:1::11".to_string(), 7, true),
+                ("2001:db8:1::12".to_string(), 2, false)
+            ],
+            "the health verdict stays across the weight change"
+        );
+        assert_eq!(
+            s.set_weight("web6", ipa("2001:db8:1::99"), Some(80), 1),
+            Err("service `web6` has no real [2001:db8:1::99]:80".to_string())
+        );
+        let generation = s.generation();
+        let bad = NAT6.replacen("ip: 2001:db8:1::12,", "ip: 2001:db8:1::12, forward: dr,", 1);
+        let bad = bad.replacen(
+            "- {ip: 198.19.0.11, port: 80}",
+            "- {ip: 198.19.0.11, port: 80, forward: dr}",
+            1,
+        );
+        assert!(
+            crate::config::load_str(&bad).is_err(),
+            "validation refuses NAT64 over DR"
+        );
+        assert_eq!(s.generation(), generation);
+        assert_eq!(v6(&s)[0], ("2001:db8:1::11".to_string(), 7, true));
     }
 }

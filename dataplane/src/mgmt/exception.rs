@@ -13,15 +13,16 @@ use std::sync::Arc;
 
 /// The kernel interface name of a port's exception path, if it has one.
 pub fn iface_name(p: &PortCfg) -> Option<String> {
-    match (&p.exception, p.ip) {
-        (Some(n), _) if n == "none" => None,
-        (Some(n), Some(_)) => Some(n.clone()),
-        (None, Some(_)) => Some(format!("dp-{}", p.name).chars().take(15).collect()),
+    let addressed = p.ip.is_some() || p.ip6.is_some();
+    match &p.exception {
+        Some(n) if n == "none" => None,
+        Some(n) if addressed => Some(n.clone()),
+        None if addressed => Some(format!("dp-{}", p.name).chars().take(15).collect()),
         _ => None,
     }
 }
 
-fn ip(args: &[&str]) -> Result<()> {
+pub(super) fn ip(args: &[&str]) -> Result<()> {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -47,9 +48,6 @@ pub fn open_tap(
     let Some(name) = iface_name(p) else {
         return Ok(None);
     };
-    let Some(addr) = p.ip else {
-        return Ok(None);
-    };
     let tap = Port::open(PortSetup {
         name: &name,
         device: &format!("net_tap{i},iface={name}"),
@@ -63,18 +61,23 @@ pub fn open_tap(
     })
     .with_context(|| format!("ports[{i}].exception: cannot create the kernel interface {name}"))?;
     let mac = MacAddr(mac).to_string();
-    let cidr = addr.to_string();
     ip(&["link", "set", "dev", &name, "address", &mac])?;
-    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
-    ip(&["addr", "replace", &cidr, "dev", &name])?;
+    super::exception6::kernel_ipv6(&name, p.ip6)?;
+    if let Some(addr) = p.ip {
+        ip(&["addr", "replace", &addr.to_string(), "dev", &name])?;
+    }
     ip(&["link", "set", "dev", &name, "up"])?;
-    for r in &cfg.routes {
-        if addr.contains(r.via) {
-            let prefix = r.prefix.to_string();
-            let via = r.via.to_string();
-            ip(&["route", "replace", &prefix, "via", &via, "dev", &name])?;
+    if let Some(addr) = p.ip {
+        for (prefix, via) in cfg.routes_v4() {
+            if addr.contains(via) {
+                let (prefix, via) = (prefix.to_string(), via.to_string());
+                ip(&["route", "replace", &prefix, "via", &via, "dev", &name])?;
+            }
         }
     }
-    tracing::info!(port = %p.name, iface = %name, address = %cidr, "exception interface up");
+    super::exception6::routes6(cfg, &name, p.ip6)?;
+    let v4 = p.ip.map(|a| a.to_string()).unwrap_or_default();
+    let v6 = p.ip6.map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(port = %p.name, iface = %name, address = %v4, address6 = %v6, "exception interface up");
     Ok(Some(tap))
 }

@@ -12,20 +12,21 @@ use crate::config::Config;
 use checker::{Checker, Outcome, Target};
 use state::{Change, RealState};
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// A real server of a service, as the health state knows it: (service name, address, the real's
 /// port as in the service specs).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RealKey {
     pub service: String,
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub port: u16,
 }
 
 impl std::fmt::Display for RealKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "real {}:{} of {}", self.ip, self.port, self.service)
+        let at = crate::config::addr_port(self.ip, self.port);
+        write!(f, "real {at} of {}", self.service)
     }
 }
 

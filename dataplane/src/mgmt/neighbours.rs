@@ -30,7 +30,13 @@ pub struct Neighbours {
 }
 
 fn statics_of(entries: &[Neighbor]) -> HashMap<Ipv4Addr, MacBytes> {
-    entries.iter().map(|n| (n.ip, n.mac.0)).collect()
+    entries
+        .iter()
+        .filter_map(|n| match n.ip {
+            std::net::IpAddr::V4(a) => Some((a, n.mac.0)),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect()
 }
 
 impl Neighbours {
@@ -215,7 +221,10 @@ mod tests {
             crate::config::load_str(include_str!("../../../configs/nat.yaml")).unwrap();
         let ports = vec![port("ext", 0, "198.18.0.1"), port("int", 1, "198.19.0.1")];
         let specs = crate::lb::snapshot::service_specs(&cfg, &|_, _, _| true);
-        let n = Neighbours::new(&cfg.neighbors, cfg.routes.iter().map(|r| r.via).collect());
+        let n = Neighbours::new(
+            &cfg.neighbors,
+            cfg.routes_v4().map(|(_, via)| via).collect(),
+        );
         let snap = Snapshot::build(1, &cfg, ports, n.table(), &specs, None, 1).unwrap();
         (n, snap)
     }
@@ -280,7 +289,7 @@ mod tests {
         let (mut n, snap) = setup();
         let r2: Ipv4Addr = "198.19.0.12".parse().unwrap();
         let statics = [Neighbor {
-            ip: r2,
+            ip: std::net::IpAddr::V4(r2),
             mac: crate::config::Mac([2, 0, 0, 0, 2, 0x12]),
         }];
         assert_eq!(
@@ -327,7 +336,10 @@ mod tests {
         let cfg = crate::config::load_str(&text).unwrap();
         let ports = vec![port("ext", 0, "198.18.0.1"), port("int", 1, "198.19.0.1")];
         let specs = crate::lb::snapshot::service_specs(&cfg, &|_, _, _| true);
-        let mut n = Neighbours::new(&cfg.neighbors, cfg.routes.iter().map(|r| r.via).collect());
+        let mut n = Neighbours::new(
+            &cfg.neighbors,
+            cfg.routes_v4().map(|(_, via)| via).collect(),
+        );
         let snap = Snapshot::build(1, &cfg, ports, n.table(), &specs, None, 1).unwrap();
         let mut asked: Vec<Ipv4Addr> = n
             .due_requests(&snap, Duration::ZERO)

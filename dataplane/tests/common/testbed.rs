@@ -32,6 +32,16 @@ const LOCK: &str = "/run/dpt-testbed.lock";
 
 impl Testbed {
     pub fn up(mode: &str) -> Testbed {
+        Testbed::up_with(&[mode])
+    }
+
+    /// The testbed in `mode` with IPv6 on the same topology (`scripts/testbed up MODE --ipv6`).
+    pub fn up_ipv6(mode: &str) -> Testbed {
+        Testbed::up_with(&[mode, "--ipv6"])
+    }
+
+    fn up_with(args: &[&str]) -> Testbed {
+        let mode = args.join(" ");
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -39,7 +49,9 @@ impl Testbed {
             .open(LOCK)
             .expect("open the testbed lock");
         lock.lock().expect("lock the testbed");
-        let out = testbed(&["up", mode]);
+        let mut up = vec!["up"];
+        up.extend_from_slice(args);
+        let out = testbed(&up);
         assert!(
             out.status.success(),
             "testbed up {mode}: {}{}",

@@ -5,7 +5,7 @@
 
 use crate::config::{CheckKind, HealthCheck};
 use std::io::{ErrorKind, Read};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,7 +18,8 @@ use crate::tunables::{
 #[derive(Clone, Debug)]
 pub struct ProbeTarget<'a> {
     pub service: &'a str,
-    pub ip: Ipv4Addr,
+    /// IPv4 or IPv6: the kernel routes either through the exception interfaces.
+    pub ip: IpAddr,
     /// The real's own port (REAL_PORT for a command).
     pub real_port: u16,
     pub check: &'a HealthCheck,
@@ -195,7 +196,7 @@ mod tests {
     fn target<'a>(c: &'a HealthCheck, port: u16) -> ProbeTarget<'a> {
         ProbeTarget {
             service: "web",
-            ip: Ipv4Addr::LOCALHOST,
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
             real_port: port,
             check: c,
         }

@@ -63,7 +63,15 @@ impl Vrrp {
         let port = &cfg.ports[i];
         let iface = super::exception::iface_name(port)?;
         let addr = port.ip?.addr;
-        let mut addresses: Vec<Ipv4Addr> = cfg.services.iter().map(|s| s.vip).collect();
+        // VRRPv3 here advertises IPv4 (RFC 5798's IPv4 form); IPv6 VIPs are not in its list.
+        let mut addresses: Vec<Ipv4Addr> = cfg
+            .services
+            .iter()
+            .filter_map(|s| match s.vip {
+                std::net::IpAddr::V4(a) => Some(a),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect();
         addresses.sort();
         addresses.dedup();
         addresses.extend(v.floating.iter().map(|f| f.ip));

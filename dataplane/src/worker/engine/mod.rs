@@ -31,6 +31,7 @@ pub mod fuzz;
 mod ha_tests;
 mod icmp;
 mod inbound;
+mod ipv6_kernel;
 pub mod limits;
 mod local;
 mod output;
@@ -52,7 +53,7 @@ use crate::lb::persist::{PersistTable, TemplateRef};
 use crate::lb::route::PortIdx;
 use crate::lb::sched::Scheduler;
 use crate::lb::snapshot::Snapshot;
-use crate::wire::{parse_frame, Frame, Ipv4Facts, Net, Parsed, WireError};
+use crate::wire::{ether_type, parse_frame, Frame, Ipv4Facts, Net, Parsed, WireError};
 use crate::worker::counters::{Counter, WorkerTotals};
 use crate::worker::meta::Kind;
 use crate::worker::stats::RealTraffic;
@@ -209,6 +210,7 @@ impl<F: Frame> Engine<F> {
         let ip = match parsed.net {
             Net::Ipv4(ip) => ip,
             Net::Arp(a) => return self.arp(f, parsed.l3, a, port, out, t),
+            Net::Other(ether_type::IPV6) => return self.ipv6_to_kernel(f, parsed.l3, port, out, t),
             Net::Other(_) => return t.inc(Counter::DropUnsupported),
         };
         let p = Pkt {

@@ -173,7 +173,7 @@ pub fn snapshot_from_yaml(yaml: &str, n_workers: usize) -> Result<Snapshot, Stri
     let cfg = config::load_str(yaml).map_err(|e| e.to_string())?;
     let ports = port_infos(&cfg, false)?;
     let specs = service_specs(&cfg, &|_, _, _| true);
-    let neigh = NeighTable::from_entries(cfg.neighbors.iter().map(|n| (n.ip, n.mac.0)));
+    let neigh = NeighTable::from_entries(cfg.neighbors_v4().map(|(a, m)| (a, m.0)));
     Snapshot::build(1, &cfg, ports, neigh, &specs, None, n_workers)
 }
 
@@ -184,7 +184,7 @@ impl Sim {
         let cfg = config::load_str(yaml).map_err(|e| e.to_string())?;
         let ports = port_infos(&cfg, exception)?;
         let specs = service_specs(&cfg, &|_, _, _| true);
-        let neighbours: BTreeMap<_, _> = cfg.neighbors.iter().map(|n| (n.ip, n.mac.0)).collect();
+        let neighbours: BTreeMap<_, _> = cfg.neighbors_v4().map(|(a, m)| (a, m.0)).collect();
         let snap = Snapshot::build(
             1,
             &cfg,

@@ -50,13 +50,16 @@ async function post(path, body) {
   }
 }
 
-function realKey(svc, r) { return svc.name + " " + r.addr + ":" + r.port; }
+// `198.19.0.11:80`, `[2001:db8:1::11]:80`: an address and a port as ctl writes them.
+function hostPort(addr, port) { return (addr.includes(":") ? `[${addr}]` : addr) + ":" + port; }
+
+function realKey(svc, r) { return svc.name + " " + hostPort(r.addr, r.port); }
 
 function serviceTable(svc) {
   const t = el("table", { class: "service", "data-service": svc.name });
   const persist = svc.persistence ? ` persistent ${svc.persistence.timeout_s}s` : "";
   t.append(el("caption", {},
-    `${svc.name}: ${svc.protocol.toUpperCase()} ${svc.vip}:${svc.port} ${svc.scheduler} ${svc.forward}${persist}`));
+    `${svc.name}: ${svc.protocol.toUpperCase()} ${hostPort(svc.vip, svc.port)} ${svc.scheduler} ${svc.forward}${persist}`));
   t.append(el("thead", {}, el("tr", {},
     ...["real", "health", "forward", "weight", "active", "inactive", "conn/s", "pkt/s in", "pkt/s out", "B/s in", "B/s out", "conns", ""]
       .map((h) => el("th", {}, h)))));
@@ -65,7 +68,7 @@ function serviceTable(svc) {
 }
 
 function realRow(svc, r) {
-  const real = `${r.addr}:${r.port}`;
+  const real = hostPort(r.addr, r.port);
   const row = el("tr", { class: "real", "data-service": svc.name, "data-real": real });
   const cell = (cls) => el("td", { class: cls });
   const weight = el("input", { class: "weight", type: "number", min: 0, max: 65535 });
@@ -122,7 +125,7 @@ function drawServices(list) {
     for (const r of svc.reals) {
       const key = realKey(svc, r);
       seen.add(key);
-      let row = body.querySelector(`tr.real[data-real="${CSS.escape(r.addr + ":" + r.port)}"]`);
+      let row = body.querySelector(`tr.real[data-real="${CSS.escape(hostPort(r.addr, r.port))}"]`);
       if (!row) { row = realRow(svc, r); body.append(row); }
       row.dataset.key = key;
       updateRow(row, r);
