@@ -209,7 +209,8 @@ impl<F: Frame> Engine<F> {
         let ip = match parsed.net {
             Net::Ipv4(ip) => ip,
             Net::Arp(a) => return self.arp(f, parsed.l3, a, port, out, t),
-            Net::Other(_) => return t.inc(Counter::DropUnsupported),
+            // IPv6 is parsed (wire/parsed.rs) but not yet forwarded: the engine wiring is next.
+            Net::Ipv6(_) | Net::Other(_) => return t.inc(Counter::DropUnsupported),
         };
         let p = Pkt {
             l3: parsed.l3,
