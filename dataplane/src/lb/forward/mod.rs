@@ -16,9 +16,11 @@
 pub mod arp;
 mod error;
 pub mod frag;
+pub mod frag6;
 pub mod icmp_gen;
 pub mod icmp_nat;
 pub mod nat;
+pub mod nat66;
 pub mod synproxy;
 pub mod tun;
 
@@ -28,13 +30,17 @@ mod prop_tests;
 /// Packet builders for tests, fixtures and the engine's fuzz driver (not the data path).
 #[doc(hidden)]
 pub mod test_packets;
+#[cfg(test)]
+mod test_packets6;
 
 pub use arp::{arp_reply_in_place, build_arp_frame, build_arp_request, build_gratuitous_arp};
 pub use error::ForwardError;
 pub use frag::{nat_in_fragment, nat_out_fragment};
+pub use frag6::{nat66_in_fragment, nat66_out_fragment, Frag6Key};
 pub use icmp_gen::{echo_reply_in_place, frag_needed_in_place};
 pub use icmp_nat::{icmp_error_to_client, icmp_error_to_real, quoted_flow};
 pub use nat::{nat_in, nat_out};
+pub use nat66::{nat66_in, nat66_out};
 pub use tun::{encapsulate, tun_fits};
 
 use crate::wire::{Ipv4Packet, WireError};
