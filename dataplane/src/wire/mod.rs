@@ -19,6 +19,7 @@ pub mod ip_proto;
 pub mod ipv4;
 pub mod ipv6;
 pub mod mac;
+pub mod ndp;
 pub mod packet;
 pub mod parsed;
 #[cfg(test)]
@@ -40,6 +41,7 @@ pub use icmpv6::Icmpv6Packet;
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{walk_ext_headers, Ipv6Packet, Ipv6Repr};
 pub use mac::MacAddr;
+pub use ndp::{NdpPacket, NdpRepr};
 pub use packet::{parse_any, L3Summary, L4Summary, PacketSummary, QuoteSummary};
 pub use parsed::{parse_frame, ArpFacts, Ipv4Facts, Ipv6Facts, Net, Parsed};
 pub use tcp::{TcpFlags, TcpRepr, TcpSegment};

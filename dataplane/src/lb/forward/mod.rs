@@ -21,6 +21,7 @@ pub mod icmp_gen;
 pub mod icmp_nat;
 pub mod nat;
 pub mod nat66;
+pub mod ndp;
 pub mod synproxy;
 pub mod tun;
 
@@ -41,6 +42,7 @@ pub use icmp_gen::{echo_reply_in_place, frag_needed_in_place};
 pub use icmp_nat::{icmp_error_to_client, icmp_error_to_real, quoted_flow};
 pub use nat::{nat_in, nat_out};
 pub use nat66::{nat66_in, nat66_out};
+pub use ndp::{build_neighbor_solicit, build_unsolicited_na, na_answer, ndp_parse, NdpFacts};
 pub use tun::{encapsulate, tun_fits};
 
 use crate::wire::{Ipv4Packet, WireError};

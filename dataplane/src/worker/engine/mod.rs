@@ -263,6 +263,7 @@ pub fn drop_reason(e: ForwardError) -> Counter {
         // Only the "fragmentation needed" answer refuses this way (no DF, a later fragment, a
         // non-unicast source): the packet is dropped for being too big, unanswered.
         ForwardError::NotAnswerable => Counter::DropTooBig,
+        ForwardError::NoRoom => Counter::DropNoMbufRoom,
     }
 }
 
@@ -304,6 +305,7 @@ mod tests {
             (ForwardError::Fragment, "drop_fragment"),
             (ForwardError::BadIcmpChecksum, "drop_bad_icmp_checksum"),
             (ForwardError::NotAnswerable, "drop_too_big"),
+            (ForwardError::NoRoom, "drop_no_mbuf_room"),
         ];
         for (e, name) in cases {
             assert_eq!(drop_reason(e).name(), name, "{e:?}");
