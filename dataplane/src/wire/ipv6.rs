@@ -9,6 +9,10 @@ use super::ip_proto;
 /// Length of the fixed IPv6 header.
 pub const HEADER_LEN: usize = 40;
 
+/// The minimum link MTU of IPv6 (RFC 8200 5): no Packet Too Big advertises less, and no
+/// ICMPv6 error is longer (RFC 4443 2.4 (c)).
+pub const MIN_MTU: u32 = 1280;
+
 /// The walk gives up after this many extension headers: real traffic carries two or three,
 /// and a bound keeps a crafted chain from costing more than a few loads.
 pub const MAX_EXT_HEADERS: usize = 8;

@@ -17,6 +17,7 @@ pub mod arp;
 mod error;
 pub mod frag;
 pub mod frag6;
+pub mod icmp6_gen;
 pub mod icmp_gen;
 pub mod icmp_nat;
 pub mod nat;
@@ -24,6 +25,7 @@ pub mod nat66;
 pub mod ndp;
 pub mod synproxy;
 pub mod tun;
+pub mod tun6;
 
 #[cfg(test)]
 mod prop_tests;
@@ -38,12 +40,14 @@ pub use arp::{arp_reply_in_place, build_arp_frame, build_arp_request, build_grat
 pub use error::ForwardError;
 pub use frag::{nat_in_fragment, nat_out_fragment};
 pub use frag6::{nat66_in_fragment, nat66_out_fragment, Frag6Key};
+pub use icmp6_gen::{echo6_reply_in_place, packet_too_big_in_place};
 pub use icmp_gen::{echo_reply_in_place, frag_needed_in_place};
 pub use icmp_nat::{icmp_error_to_client, icmp_error_to_real, quoted_flow};
 pub use nat::{nat_in, nat_out};
 pub use nat66::{nat66_in, nat66_out};
 pub use ndp::{build_neighbor_solicit, build_unsolicited_na, na_answer, ndp_parse, NdpFacts};
 pub use tun::{encapsulate, tun_fits};
+pub use tun6::{encapsulate6, tun6_fits, tun6_inner_mtu};
 
 use crate::wire::{Ipv4Packet, WireError};
 
