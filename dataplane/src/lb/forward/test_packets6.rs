@@ -75,7 +75,7 @@ pub fn ipv6(ip: Ip6, next_header: u8, l4: &[u8]) -> Vec<u8> {
     ipv6_ext(ip, next_header, &[], l4)
 }
 
-/// A TCP segment (SYN+ACK, MSS option) with `payload`, checksummed for `ip`.
+/// A TCP segment (SYN+ACK, MSS option 1460, as the IPv4 builder's) with `payload`, checksummed for `ip`.
 pub fn tcp6_segment(ip: Ip6, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let repr = TcpRepr {
         src_port: sport,
@@ -84,7 +84,7 @@ pub fn tcp6_segment(ip: Ip6, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> 
         ack: 0,
         flags: TcpFlags::SYN | TcpFlags::ACK,
         window: 64240,
-        mss: Some(1440),
+        mss: Some(1460),
     };
     let mut l4 = vec![0u8; repr.header_len() + payload.len()];
     let hl = repr.emit(&mut l4).unwrap();
