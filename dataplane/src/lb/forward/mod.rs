@@ -32,6 +32,8 @@ pub mod tun6;
 
 #[cfg(test)]
 mod prop_tests;
+#[cfg(test)]
+mod prop_tests6;
 
 /// Packet builders for tests, fixtures and the engine's fuzz driver (not the data path).
 #[doc(hidden)]
