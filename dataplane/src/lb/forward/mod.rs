@@ -31,6 +31,8 @@ pub mod tun;
 pub mod tun6;
 
 #[cfg(test)]
+mod fixtures6;
+#[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
 mod prop_tests6;
