@@ -11,9 +11,8 @@
 //! incrementally from one pseudo-header sum to the other (RFC 1624, the lengths are the same);
 //! ICMP echo gains or loses the IPv6 pseudo-header (ICMPv6 covers it, ICMPv4 does not).
 //!
-//! Not translated (refused with their reason): fragments (later fragments need the engine's
-//! fragment table), packets behind IPv6 extension headers other than hop-by-hop and
-//! destination options, and ICMP messages other than echo and the errors of RFC 7915.
+//! Not translated here (refused with their reason): fragments (`nat64_frag.rs`, driven by the
+//! engine's fragment table), and ICMP messages other than echo and the errors of RFC 7915.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -307,6 +307,12 @@ fn exercise_all6(bytes: &[u8], l3: usize, a: Ipv6Addr, b: Ipv6Addr, a4: Ipv4Addr
         let _ = nat64_4to6(f, l3, e6);
     });
     run_frame(&|f| {
+        let _ = nat64_6to4_fragment(f, l3, e4);
+    });
+    run_frame(&|f| {
+        let _ = nat64_4to6_fragment(f, l3, e6);
+    });
+    run_frame(&|f| {
         let _ = nat64_icmp_6to4(
             f,
             l3,
