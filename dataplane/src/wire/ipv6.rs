@@ -41,6 +41,9 @@ pub struct Ipv6UpperLayer {
     pub offset: usize,
     /// Present when a fragment header was crossed.
     pub fragment: Option<Ipv6Fragment>,
+    /// Segments Left of a routing header (0 without one): when not 0 the destination address
+    /// is an intermediate hop, and the packet must not be rewritten as if it ended there.
+    pub segments_left: u8,
 }
 
 impl Ipv6UpperLayer {
@@ -139,6 +142,7 @@ pub fn walk_ext_headers(b: &[u8], first: u8) -> Result<Ipv6UpperLayer, WireError
     let mut nh = first;
     let mut off = HEADER_LEN;
     let mut fragment = None;
+    let mut segments_left = 0;
     // One bit per header type seen; destination options get a second bit (twice allowed).
     let mut seen: u32 = 0;
     let mut walked = 0;
@@ -173,6 +177,10 @@ pub fn walk_ext_headers(b: &[u8], first: u8) -> Result<Ipv6UpperLayer, WireError
         if off + len > b.len() {
             return Err(WireError::Truncated);
         }
+        if nh == ip_proto::IPV6_ROUTING {
+            // Inside the header: it is at least 8 bytes.
+            segments_left = b[off + 3];
+        }
         nh = hdr[0];
         off += len;
     }
@@ -180,6 +188,7 @@ pub fn walk_ext_headers(b: &[u8], first: u8) -> Result<Ipv6UpperLayer, WireError
         protocol: nh,
         offset: off,
         fragment,
+        segments_left,
     })
 }
 
@@ -396,6 +405,7 @@ mod tests {
         let ul = p.upper_layer().unwrap();
         assert_eq!(ul.protocol, ip_proto::TCP);
         assert_eq!(ul.offset, 40 + 8 + 16 + 8 + 8);
+        assert_eq!(ul.segments_left, 0, "a routing header with no segment left");
         assert_eq!(
             ul.fragment,
             Some(Ipv6Fragment {

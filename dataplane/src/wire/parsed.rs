@@ -97,6 +97,9 @@ pub struct Ipv6Facts {
     pub hop_limit: u8,
     /// Extension headers between the fixed header and L4 (`l4 - l3 - 40`).
     pub ext_len: u16,
+    /// A routing header's Segments Left (0 without one): not 0, the destination is an
+    /// intermediate hop and the rewrites refuse the packet.
+    pub segments_left: u8,
     /// Part of a fragmented datagram (a Fragment header with MF set or a non-zero offset;
     /// an atomic fragment, RFC 6946, is not).
     pub fragment: bool,
@@ -220,6 +223,7 @@ pub fn parse_ipv6(buf: &[u8], l3: usize) -> Result<Ipv6Facts, WireError> {
         hop_limit: p.hop_limit(),
         // At most 8 headers of at most 2 KiB each: fits.
         ext_len: (ul.offset - super::ipv6::HEADER_LEN) as u16,
+        segments_left: ul.segments_left,
         fragment: frag.is_some(),
         later: !ul.has_l4_header(),
         frag_offset: frag.map_or(0, |f| f.offset),
@@ -416,6 +420,7 @@ mod tests {
                 payload_len: 36,
                 hop_limit: 64,
                 ext_len: 16,
+                segments_left: 0,
                 fragment: false,
                 later: false,
                 frag_offset: 0,

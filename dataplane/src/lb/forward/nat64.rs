@@ -130,6 +130,10 @@ pub fn translate_6to4(
     if ip.hop_limit() <= 1 {
         return Err(ForwardError::TtlExpired);
     }
+    if ul.segments_left != 0 {
+        // RFC 7915 5.1: not translated (the sender may be told with a parameter problem).
+        return Err(WireError::Unsupported.into());
+    }
     let (src6, dst6, tc, hop) = (
         ip.src_addr(),
         ip.dst_addr(),

@@ -58,6 +58,9 @@ fn translate_6to4_fragment(
     if ip.hop_limit() <= 1 {
         return Err(ForwardError::TtlExpired);
     }
+    if ul.segments_left != 0 {
+        return Err(WireError::Unsupported.into());
+    }
     let proto = ul.protocol;
     if !matches!(proto, ip_proto::TCP | ip_proto::UDP) {
         return Err(WireError::Unsupported.into());

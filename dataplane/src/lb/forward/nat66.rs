@@ -19,7 +19,8 @@ use crate::wire::{Ipv6Packet, TcpSegment, UdpDatagram, WireError};
 /// Errors, with the frame untouched: [`ForwardError::Fragment`] for a fragment (a Fragment
 /// header with an offset or M set: see [`super::frag6`]), [`ForwardError::TtlExpired`] for hop
 /// limit 0 or 1, [`ForwardError::Wire`] when the IPv6 header, its extension headers or the
-/// TCP/UDP header do not parse, or the protocol is neither TCP nor UDP.
+/// TCP/UDP header do not parse, or the protocol is neither TCP nor UDP, or a routing header
+/// has segments left (`Unsupported`).
 pub fn nat66_in(
     frame: &mut [u8],
     l3: usize,
@@ -65,6 +66,10 @@ pub(super) fn rewrite6(
     let fragment = ul.fragment.filter(|f| f.offset != 0 || f.more);
     if fragment.is_some() && !allow_fragments {
         return Err(ForwardError::Fragment);
+    }
+    if ul.segments_left != 0 {
+        // Source-routed through the VIP: not the packet's final destination.
+        return Err(WireError::Unsupported.into());
     }
     if ip.hop_limit() <= 1 {
         return Err(ForwardError::TtlExpired);
@@ -282,6 +287,18 @@ mod tests {
             &[],
         );
         refused(&looped, wire(WireError::RepeatedExtHeader));
+        // A routing header with a segment left: the VIP is not the final destination.
+        let ip = Ip6::new(CLIENT6, VIP6);
+        let seg = tcp6_segment(ip, 1, 2, b"");
+        let routed = |left| {
+            let rh = [ip_proto::TCP, 2, 0, left, 0, 0, 0, 0];
+            let mut ext = rh.to_vec();
+            ext.extend(REAL6.octets());
+            ipv6_ext(ip, ip_proto::IPV6_ROUTING, &ext, &seg)
+        };
+        refused(&routed(1), wire(WireError::Unsupported));
+        let (mut f, l3) = ip6_frame(false, &routed(0), 0);
+        assert_eq!(nat66_in(&mut f, l3, REAL6, 2), Ok(()));
         let (mut f, _) = ip6_frame(false, &t, 0);
         let n = f.len();
         assert_eq!(
