@@ -143,6 +143,10 @@ pub fn translate_6to4(
     let l4_at = l3 + ul.offset;
     let l4_end = l3 + IPV6_HEADER_LEN + usize::from(ip.payload_len());
     let l4_len = l4_end - l4_at;
+    if IPV4_HEADER_LEN + l4_len > usize::from(u16::MAX) {
+        // A jumbo-sized IPv6 payload has no IPv4 total length.
+        return Err(WireError::BadLength.into());
+    }
     let proto4 = match ul.protocol {
         ip_proto::TCP | ip_proto::UDP => ul.protocol,
         ip_proto::ICMPV6 => ip_proto::ICMP,

@@ -73,6 +73,9 @@ fn translate_6to4_fragment(
     );
     let l4_at = l3 + ul.offset;
     let end = l3 + IPV6_HEADER_LEN + usize::from(ip.payload_len());
+    if IPV4_HEADER_LEN + end - l4_at > usize::from(u16::MAX) {
+        return Err(WireError::BadLength.into());
+    }
     if frag.offset == 0 {
         let old_ph = pseudo_header_v6(&src6, &dst6, proto, 0);
         let new_ph = pseudo_header_v4(to.src, to.dst, proto, 0);

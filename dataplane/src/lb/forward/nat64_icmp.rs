@@ -191,6 +191,11 @@ pub fn translate_icmp_6to4(
     let q_l4_len = usize::from(q.payload_len())
         .checked_sub(ext)
         .ok_or(WireError::BadLength)?;
+    // Both IPv4 total lengths must exist before anything is written.
+    let q_total = IPV4_HEADER_LEN + q_l4_len;
+    if q_total > usize::from(u16::MAX) || end - m_at + IPV4_HEADER_LEN > usize::from(u16::MAX) {
+        return Err(WireError::BadLength.into());
+    }
     let (q_proto, q_hop, q_tc) = (q.protocol(), q.hop_limit(), q.traffic_class());
     let old_ph = pseudo_header_v6(&q.src_addr(), &q.dst_addr(), q_proto, q_l4_len as u32);
     let qd = to.quoted;
@@ -206,7 +211,6 @@ pub fn translate_icmp_6to4(
     );
 
     // The three new headers, from the back: quoted IPv4, ICMPv4, outer IPv4.
-    let q_total = IPV4_HEADER_LEN + q_l4_len;
     Ipv4Repr {
         src: qd.src,
         dst: qd.dst,
@@ -215,7 +219,7 @@ pub fn translate_icmp_6to4(
         tos: q_tc,
         ident: 0,
         dont_frag: dont_frag_for(q_total),
-        payload_len: u16::try_from(q_l4_len).map_err(|_| WireError::BadLength)?,
+        payload_len: q_l4_len as u16,
     }
     .emit(&mut frame[ql4 - IPV4_HEADER_LEN..ql4])?;
     let m4_at = ql4 - IPV4_HEADER_LEN - ICMP_LEN;
