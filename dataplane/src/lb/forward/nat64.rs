@@ -603,6 +603,9 @@ mod tests {
             &ipv6(Ip6::new(CLIENT6, VIP6), ip_proto::TCP, &[0; 12]),
             wire(WireError::Truncated),
         );
+        // 65535 bytes of TCP: no IPv4 total length can say 65555.
+        let jumbo = tcp6(Ip6::new(CLIENT6, VIP6), 1, 2, &vec![0; 65535 - 24]);
+        refused6(&jumbo, wire(WireError::BadLength));
 
         let to6 = Endpoints {
             src: VIP6,
