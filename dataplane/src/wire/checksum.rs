@@ -170,6 +170,25 @@ pub fn update_bytes(csum: u16, old: &[u8], new: &[u8]) -> u16 {
     !fold(u64::from(!csum) + u64::from(!sum(old)) + sum_wide(new))
 }
 
+/// RFC 1624 update of a TCP/UDP checksum after NAT66 changed an IPv6 address (through the
+/// pseudo-header) and the port on the same side, in one fold.
+#[inline]
+pub fn update_addr6_port(
+    csum: u16,
+    old_addr: &Ipv6Addr,
+    new_addr: &Ipv6Addr,
+    old_port: u16,
+    new_port: u16,
+) -> u16 {
+    !fold(
+        u64::from(!csum)
+            + u64::from(!sum(&old_addr.octets()))
+            + sum_wide(&new_addr.octets())
+            + u64::from(!old_port)
+            + u64::from(new_port),
+    )
+}
+
 /// Applies an update to a UDP checksum, honouring its special values: a zero checksum means
 /// "none" (IPv4) and stays zero; a computed zero is sent as 0xffff (RFC 768).
 ///
@@ -321,6 +340,20 @@ mod tests {
             update_bytes(c, &[192, 0, 2, 1], &[203, 0, 113, 9]),
             update_u32(c, 0xc000_0201, 0xcb00_7109)
         );
+    }
+
+    #[test]
+    fn update_addr6_port_matches_recompute() {
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let b: Ipv6Addr = "2001:db8:2::20".parse().unwrap();
+        let seg = [
+            0x9c, 0x40, 0x00, 0x50, 1, 2, 3, 4, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff,
+        ];
+        let before = l4_checksum_v6(&a, &a, 6, &seg);
+        let mut seg2 = seg;
+        seg2[2..4].copy_from_slice(&8080u16.to_be_bytes());
+        let after = l4_checksum_v6(&a, &b, 6, &seg2);
+        assert_eq!(update_addr6_port(before, &a, &b, 80, 8080), after);
     }
 
     #[test]

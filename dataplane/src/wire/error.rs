@@ -22,7 +22,15 @@ pub enum WireError {
     /// Well-formed but not something this data plane handles (QinQ, non-Ethernet ARP, ...).
     #[error("unsupported packet format")]
     Unsupported,
-    /// Structurally invalid contents (bad option encoding, too many extension headers, ...).
+    /// Structurally invalid contents (bad option encoding, a misplaced header, ...).
     #[error("malformed packet")]
     Malformed,
+    /// An IPv6 extension-header chain longer than the walk's bound
+    /// (`ipv6::MAX_EXT_HEADERS`).
+    #[error("too many IPv6 extension headers")]
+    TooManyExtHeaders,
+    /// An IPv6 extension header that RFC 8200 4.1 allows once (twice for destination options)
+    /// appears again: a looping or crafted chain.
+    #[error("repeated IPv6 extension header")]
+    RepeatedExtHeader,
 }

@@ -54,6 +54,14 @@ impl<T: AsRef<[u8]>> QuotedIpv4<T> {
         self.buffer.as_ref()[9]
     }
 
+    pub fn tos(&self) -> u8 {
+        self.buffer.as_ref()[1]
+    }
+
+    pub fn ttl(&self) -> u8 {
+        self.buffer.as_ref()[8]
+    }
+
     pub fn header_checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), 10)
     }

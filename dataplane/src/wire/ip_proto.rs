@@ -13,3 +13,11 @@ pub const AH: u8 = 51;
 pub const ICMPV6: u8 = 58;
 pub const IPV6_NONXT: u8 = 59;
 pub const IPV6_DSTOPTS: u8 = 60;
+/// IPv6-in-IPv6 encapsulation (tunnel mode over IPv6, RFC 2473).
+pub const IPV6: u8 = 41;
+/// Extension headers in the RFC 6564 uniform format that the IPv6 walk steps over.
+pub const IPV6_MOBILITY: u8 = 135;
+pub const HIP: u8 = 139;
+pub const SHIM6: u8 = 140;
+pub const IPV6_EXPERIMENT1: u8 = 253;
+pub const IPV6_EXPERIMENT2: u8 = 254;

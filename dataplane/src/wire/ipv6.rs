@@ -9,6 +9,10 @@ use super::ip_proto;
 /// Length of the fixed IPv6 header.
 pub const HEADER_LEN: usize = 40;
 
+/// The minimum link MTU of IPv6 (RFC 8200 5): no Packet Too Big advertises less, and no
+/// ICMPv6 error is longer (RFC 4443 2.4 (c)).
+pub const MIN_MTU: u32 = 1280;
+
 /// The walk gives up after this many extension headers: real traffic carries two or three,
 /// and a bound keeps a crafted chain from costing more than a few loads.
 pub const MAX_EXT_HEADERS: usize = 8;
@@ -37,6 +41,9 @@ pub struct Ipv6UpperLayer {
     pub offset: usize,
     /// Present when a fragment header was crossed.
     pub fragment: Option<Ipv6Fragment>,
+    /// Segments Left of a routing header (0 without one): when not 0 the destination address
+    /// is an intermediate hop, and the packet must not be rewritten as if it ended there.
+    pub segments_left: u8,
 }
 
 impl Ipv6UpperLayer {
@@ -116,55 +123,93 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         &self.buffer.as_ref()[HEADER_LEN..self.end()]
     }
 
-    /// Walks hop-by-hop, routing, fragment, destination-options and AH headers to the upper
-    /// layer. At most [`MAX_EXT_HEADERS`] headers; hop-by-hop only first (RFC 8200 4.1).
+    /// Walks the extension headers to the upper layer ([`walk_ext_headers`]).
     pub fn upper_layer(&self) -> Result<Ipv6UpperLayer, WireError> {
-        let b = &self.buffer.as_ref()[..self.end()];
-        let mut nh = self.next_header();
-        let mut off = HEADER_LEN;
-        let mut fragment = None;
-        for _ in 0..MAX_EXT_HEADERS {
-            let len = match nh {
-                ip_proto::HOPOPT | ip_proto::IPV6_ROUTING | ip_proto::IPV6_DSTOPTS => {
-                    if nh == ip_proto::HOPOPT && off != HEADER_LEN {
-                        return Err(WireError::Malformed);
-                    }
-                    let hdr = b.get(off..off + 2).ok_or(WireError::Truncated)?;
-                    (usize::from(hdr[1]) + 1) * 8
-                }
-                ip_proto::AH => {
-                    let hdr = b.get(off..off + 2).ok_or(WireError::Truncated)?;
-                    (usize::from(hdr[1]) + 2) * 4
-                }
-                ip_proto::IPV6_FRAGMENT => {
-                    let hdr = b.get(off..off + 8).ok_or(WireError::Truncated)?;
-                    if fragment.is_some() {
-                        return Err(WireError::Malformed);
-                    }
-                    let f = be16(hdr, 2);
-                    fragment = Some(Ipv6Fragment {
-                        offset: f & 0xfff8,
-                        more: f & 1 != 0,
-                        ident: be32(hdr, 4),
-                    });
-                    8
-                }
-                _ => {
-                    return Ok(Ipv6UpperLayer {
-                        protocol: nh,
-                        offset: off,
-                        fragment,
-                    })
-                }
-            };
-            if off + len > b.len() {
-                return Err(WireError::Truncated);
-            }
-            nh = b[off];
-            off += len;
-        }
-        Err(WireError::Malformed)
+        walk_ext_headers(&self.buffer.as_ref()[..self.end()], self.next_header())
     }
+}
+
+/// Walks hop-by-hop, routing, fragment, destination-options and AH headers (and the RFC 6564
+/// uniform-format ones: mobility, HIP, shim6, experimental) to the upper layer. `b` starts at
+/// the fixed IPv6 header and ends where the packet (or an ICMPv6 error's quote) ends; `first`
+/// is the fixed header's next header.
+///
+/// Errors, each its own reason: `Truncated` when a header runs past `b`; `Malformed` for a
+/// hop-by-hop header that is not first (RFC 8200 4.1); `RepeatedExtHeader` when a header
+/// appears twice (destination options: three times), which is how a looping chain shows;
+/// `TooManyExtHeaders` past [`MAX_EXT_HEADERS`].
+pub fn walk_ext_headers(b: &[u8], first: u8) -> Result<Ipv6UpperLayer, WireError> {
+    let mut nh = first;
+    let mut off = HEADER_LEN;
+    let mut fragment = None;
+    let mut segments_left = 0;
+    // One bit per header type seen; destination options get a second bit (twice allowed).
+    let mut seen: u32 = 0;
+    let mut walked = 0;
+    while let Some(bit) = ext_bit(nh, seen) {
+        if walked == MAX_EXT_HEADERS {
+            return Err(WireError::TooManyExtHeaders);
+        }
+        if nh == ip_proto::HOPOPT && off != HEADER_LEN {
+            return Err(WireError::Malformed);
+        }
+        if seen & bit != 0 {
+            return Err(WireError::RepeatedExtHeader);
+        }
+        seen |= bit;
+        walked += 1;
+        let hdr = b.get(off..off + 2).ok_or(WireError::Truncated)?;
+        let len = match nh {
+            ip_proto::AH => (usize::from(hdr[1]) + 2) * 4,
+            ip_proto::IPV6_FRAGMENT => {
+                let hdr = b.get(off..off + 8).ok_or(WireError::Truncated)?;
+                let f = be16(hdr, 2);
+                fragment = Some(Ipv6Fragment {
+                    offset: f & 0xfff8,
+                    more: f & 1 != 0,
+                    ident: be32(hdr, 4),
+                });
+                8
+            }
+            // The RFC 6564 uniform format: length in 8-octet units, not counting the first 8.
+            _ => (usize::from(hdr[1]) + 1) * 8,
+        };
+        if off + len > b.len() {
+            return Err(WireError::Truncated);
+        }
+        if nh == ip_proto::IPV6_ROUTING {
+            // Inside the header: it is at least 8 bytes.
+            segments_left = b[off + 3];
+        }
+        nh = hdr[0];
+        off += len;
+    }
+    Ok(Ipv6UpperLayer {
+        protocol: nh,
+        offset: off,
+        fragment,
+        segments_left,
+    })
+}
+
+/// The `seen` bit of extension header `nh`, or `None` when `nh` is not an extension header
+/// (the upper layer). Destination options take a second bit once the first is set.
+fn ext_bit(nh: u8, seen: u32) -> Option<u32> {
+    let bit = match nh {
+        ip_proto::HOPOPT => 1 << 0,
+        ip_proto::IPV6_DSTOPTS if seen & (1 << 1) != 0 => 1 << 2,
+        ip_proto::IPV6_DSTOPTS => 1 << 1,
+        ip_proto::IPV6_ROUTING => 1 << 3,
+        ip_proto::IPV6_MOBILITY => 1 << 4,
+        ip_proto::HIP => 1 << 5,
+        ip_proto::SHIM6 => 1 << 6,
+        ip_proto::IPV6_EXPERIMENT1 => 1 << 7,
+        ip_proto::IPV6_EXPERIMENT2 => 1 << 8,
+        ip_proto::AH => 1 << 9,
+        ip_proto::IPV6_FRAGMENT => 1 << 10,
+        _ => return None,
+    };
+    Some(bit)
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
@@ -360,6 +405,7 @@ mod tests {
         let ul = p.upper_layer().unwrap();
         assert_eq!(ul.protocol, ip_proto::TCP);
         assert_eq!(ul.offset, 40 + 8 + 16 + 8 + 8);
+        assert_eq!(ul.segments_left, 0, "a routing header with no segment left");
         assert_eq!(
             ul.fragment,
             Some(Ipv6Fragment {
@@ -411,13 +457,101 @@ mod tests {
         );
         let p = Ipv6Packet::new_checked(&b[..]).unwrap();
         assert_eq!(p.upper_layer(), Err(WireError::Malformed));
-        // An endless chain of destination options stops at the bound.
+        // A looping chain of destination options: the third one is a repeat.
         let chain: Vec<u8> = (0..12)
             .flat_map(|_| [ip_proto::IPV6_DSTOPTS, 0, 1, 4, 0, 0, 0, 0])
             .collect();
         let b = packet(ip_proto::IPV6_DSTOPTS, &chain);
         let p = Ipv6Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(p.upper_layer(), Err(WireError::Malformed));
+        assert_eq!(p.upper_layer(), Err(WireError::RepeatedExtHeader));
+        // Two destination options are allowed (before routing and before the upper layer).
+        let b = packet(ip_proto::IPV6_DSTOPTS, &chain[..16]);
+        let p = Ipv6Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.upper_layer(), Err(WireError::RepeatedExtHeader));
+        let mut two = chain[..16].to_vec();
+        two[8] = ip_proto::TCP;
+        two.extend([0u8; 20]);
+        let b = packet(ip_proto::IPV6_DSTOPTS, &two);
+        let ul = Ipv6Packet::new_checked(&b[..])
+            .unwrap()
+            .upper_layer()
+            .unwrap();
+        assert_eq!((ul.protocol, ul.offset), (ip_proto::TCP, 56));
+        // Routing and fragment headers twice.
+        let b = packet(
+            ip_proto::IPV6_ROUTING,
+            &[
+                ip_proto::IPV6_ROUTING,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                6,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
+        );
+        let p = Ipv6Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.upper_layer(), Err(WireError::RepeatedExtHeader));
+        let b = packet(
+            ip_proto::IPV6_FRAGMENT,
+            &[
+                ip_proto::IPV6_FRAGMENT,
+                0,
+                0,
+                1,
+                0,
+                0,
+                0,
+                1,
+                6,
+                0,
+                0,
+                1,
+                0,
+                0,
+                0,
+                1,
+            ],
+        );
+        let p = Ipv6Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.upper_layer(), Err(WireError::RepeatedExtHeader));
+        // Nine distinct headers: past the bound of eight.
+        let kinds = [
+            ip_proto::IPV6_DSTOPTS,
+            ip_proto::IPV6_ROUTING,
+            ip_proto::IPV6_MOBILITY,
+            ip_proto::HIP,
+            ip_proto::SHIM6,
+            ip_proto::IPV6_EXPERIMENT1,
+            ip_proto::IPV6_EXPERIMENT2,
+            ip_proto::IPV6_FRAGMENT,
+            ip_proto::IPV6_DSTOPTS,
+        ];
+        let mut chain = Vec::new();
+        for next in kinds.iter().skip(1).chain([&ip_proto::TCP]) {
+            chain.extend([*next, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        chain.extend([0u8; 20]);
+        let b = packet(ip_proto::HOPOPT, &chain);
+        let p = Ipv6Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.upper_layer(), Err(WireError::TooManyExtHeaders));
+        // The same chain without the hop-by-hop header (eight) is walked to TCP.
+        let b = packet(kinds[1], &chain[8..]);
+        let ul = Ipv6Packet::new_checked(&b[..])
+            .unwrap()
+            .upper_layer()
+            .unwrap();
+        assert_eq!((ul.protocol, ul.offset), (ip_proto::TCP, 40 + 8 * 8));
+        assert_eq!(ul.fragment.map(|f| f.ident), Some(0));
         // No next header.
         let b = packet(ip_proto::IPV6_NONXT, &[]);
         let p = Ipv6Packet::new_checked(&b[..]).unwrap();

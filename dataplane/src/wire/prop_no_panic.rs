@@ -11,10 +11,12 @@ use super::ethernet::{ether_type, EthernetFrame, EthernetRepr};
 use super::icmpv4::{Icmpv4Packet, Icmpv4Repr};
 use super::icmpv4_quote::QuotedIpv4;
 use super::icmpv6::Icmpv6Packet;
+use super::icmpv6_quote::QuotedIpv6;
 use super::ip_proto;
 use super::ipv4::{Ipv4Packet, Ipv4Repr};
 use super::ipv6::{Ipv6Packet, Ipv6Repr};
 use super::mac::MacAddr;
+use super::ndp::{NdpPacket, NdpRepr};
 use super::packet::parse_any;
 use super::tcp::{TcpFlags, TcpRepr, TcpSegment};
 use super::udp::{UdpDatagram, UdpRepr};
@@ -142,7 +144,37 @@ fn exercise(b: &[u8]) {
         let _ = (i.echo_seq(), i.mtu(), i.data().len());
         let _ = i.verify_checksum(&Ipv6Addr::LOCALHOST, &Ipv6Addr::LOCALHOST);
     }
+    exercise_v6(b);
     exercise_setters(b);
+}
+
+/// The IPv6-only views: the one parser, ND messages and ICMPv6 quotes (with their setters).
+fn exercise_v6(b: &[u8]) {
+    let _ = super::parsed::parse_frame(b);
+    let _ = super::parsed::parse_ipv6(b, 14);
+    let _ = super::ipv6::walk_ext_headers(b, b.first().copied().unwrap_or(0));
+    if let Ok(n) = NdpPacket::new_checked(b) {
+        let _ = (n.msg_type(), n.flags(), NdpRepr::parse(&n));
+        let _ = (n.lladdr_option(1), n.lladdr_option(2));
+        if matches!(n.msg_type(), 135 | 136) {
+            let _ = (n.target(), n.flags_word());
+        }
+    }
+    if let Ok(q) = QuotedIpv6::new_checked(b) {
+        let _ = (
+            q.protocol(),
+            q.payload_len(),
+            q.hop_limit(),
+            q.traffic_class(),
+        );
+        let _ = (q.src_addr(), q.dst_addr(), q.l4_offset(), q.has_l4_header());
+        let _ = (q.l4().len(), q.src_port(), q.dst_port());
+        let mut copy = b.to_vec();
+        if let Ok(mut q) = QuotedIpv6::new_checked(&mut copy[..]) {
+            q.rewrite_src(Ipv6Addr::LOCALHOST, 1);
+            q.rewrite_dst(Ipv6Addr::UNSPECIFIED, 2);
+        }
+    }
 }
 
 fn exercise_quote<T: AsRef<[u8]>>(q: &QuotedIpv4<T>) {

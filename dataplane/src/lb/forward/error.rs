@@ -23,4 +23,8 @@ pub enum ForwardError {
     /// fragment, a packet without DF, a non-unicast source (RFC 1122 3.2.2, RFC 1812 4.3.2.7).
     #[error("packet must not be answered")]
     NotAnswerable,
+    /// The packet must grow (NAT64 IPv4 -> IPv6, a Neighbor Advertisement longer than the
+    /// solicitation) and its buffer has no headroom left for it.
+    #[error("no room in the packet buffer")]
+    NoRoom,
 }

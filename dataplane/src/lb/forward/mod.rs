@@ -16,26 +16,50 @@
 pub mod arp;
 mod error;
 pub mod frag;
+pub mod frag6;
+pub mod icmp6_gen;
+pub mod icmp6_nat;
 pub mod icmp_gen;
 pub mod icmp_nat;
 pub mod nat;
+pub mod nat64;
+pub mod nat64_frag;
+pub mod nat64_icmp;
+pub mod nat66;
+pub mod ndp;
 pub mod synproxy;
 pub mod tun;
+pub mod tun6;
 
 #[cfg(test)]
+mod fixtures6;
+#[cfg(test)]
 mod prop_tests;
+#[cfg(test)]
+mod prop_tests6;
 
 /// Packet builders for tests, fixtures and the engine's fuzz driver (not the data path).
 #[doc(hidden)]
 pub mod test_packets;
+#[cfg(test)]
+mod test_packets6;
 
 pub use arp::{arp_reply_in_place, build_arp_frame, build_arp_request, build_gratuitous_arp};
 pub use error::ForwardError;
 pub use frag::{nat_in_fragment, nat_out_fragment};
+pub use frag6::{nat66_in_fragment, nat66_out_fragment, Frag6Key};
+pub use icmp6_gen::{echo6_reply_in_place, packet_too_big_in_place};
+pub use icmp6_nat::{icmp6_error_to_client, icmp6_error_to_real, quoted_flow6};
 pub use icmp_gen::{echo_reply_in_place, frag_needed_in_place};
 pub use icmp_nat::{icmp_error_to_client, icmp_error_to_real, quoted_flow};
 pub use nat::{nat_in, nat_out};
+pub use nat64::{embed_v4, extract_v4, nat64_4to6, nat64_6to4, Endpoints};
+pub use nat64_frag::{nat64_4to6_fragment, nat64_6to4_fragment};
+pub use nat64_icmp::{nat64_icmp_4to6, nat64_icmp_6to4, ErrorAddrs};
+pub use nat66::{nat66_in, nat66_out};
+pub use ndp::{build_neighbor_solicit, build_unsolicited_na, na_answer, ndp_parse, NdpFacts};
 pub use tun::{encapsulate, tun_fits};
+pub use tun6::{encapsulate6, tun6_fits, tun6_inner_mtu};
 
 use crate::wire::{Ipv4Packet, WireError};
 

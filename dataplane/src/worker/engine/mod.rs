@@ -210,7 +210,9 @@ impl<F: Frame> Engine<F> {
         let ip = match parsed.net {
             Net::Ipv4(ip) => ip,
             Net::Arp(a) => return self.arp(f, parsed.l3, a, port, out, t),
-            Net::Other(ether_type::IPV6) => return self.ipv6_to_kernel(f, parsed.l3, port, out, t),
+            // IPv6 is parsed (wire/parsed.rs) but not yet forwarded: what the kernel behind a
+            // port with `ip6` must see goes there (ipv6_kernel.rs), the rest is unsupported.
+            Net::Ipv6(_) => return self.ipv6_to_kernel(f, parsed.l3, port, out, t),
             Net::Other(_) => return t.inc(Counter::DropUnsupported),
         };
         let p = Pkt {
@@ -266,6 +268,7 @@ pub fn drop_reason(e: ForwardError) -> Counter {
         // Only the "fragmentation needed" answer refuses this way (no DF, a later fragment, a
         // non-unicast source): the packet is dropped for being too big, unanswered.
         ForwardError::NotAnswerable => Counter::DropTooBig,
+        ForwardError::NoRoom => Counter::DropNoMbufRoom,
     }
 }
 
@@ -307,6 +310,7 @@ mod tests {
             (ForwardError::Fragment, "drop_fragment"),
             (ForwardError::BadIcmpChecksum, "drop_bad_icmp_checksum"),
             (ForwardError::NotAnswerable, "drop_too_big"),
+            (ForwardError::NoRoom, "drop_no_mbuf_room"),
         ];
         for (e, name) in cases {
             assert_eq!(drop_reason(e).name(), name, "{e:?}");
