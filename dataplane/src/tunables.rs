@@ -399,6 +399,9 @@ pub const SYNC_WORKER_BUDGET: usize = 256;
 /// Datagrams the management thread sends per tick (1 ms): the pace of a resync stream
 /// (16 x 48 records a millisecond at most), which the tap and worker 0 carry beside forwarding.
 pub const SYNC_DATAGRAMS_PER_TICK: usize = 16;
+/// Datagrams built before they are sent together (one `sendmmsg` per destination; at most
+/// `dpdk::mmsg::MAX_BATCH`).
+pub const SYNC_SEND_BATCH: usize = 32;
 /// Datagrams the management thread reads per tick.
 pub const SYNC_RECV_PER_TICK: usize = 64;
 /// A partly filled datagram waits at most this long for more records.

@@ -21,7 +21,9 @@ use crate::lb::sync::{
     SyncError, WindowError, MAX_DATAGRAM,
 };
 use crate::mgmt::MgmtCounters;
-use crate::tunables::{SYNC_DATAGRAMS_PER_TICK, SYNC_FLUSH, SYNC_RECV_PER_TICK};
+use crate::tunables::{
+    SYNC_DATAGRAMS_PER_TICK, SYNC_FLUSH, SYNC_RECV_PER_TICK, SYNC_SEND_BATCH,
+};
 use resync::Resync;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
@@ -49,7 +51,11 @@ pub struct SyncNode {
     last_refresh: Instant,
     resync: Resync,
     status: Arc<SyncStatus>,
-    buf: Vec<u8>,
+    /// Datagrams built and not sent yet (`out_n` of them, `out_len` bytes each): sent together
+    /// with one `sendmmsg` per destination.
+    out: Vec<Vec<u8>>,
+    out_len: Vec<usize>,
+    out_n: usize,
 }
 
 impl SyncNode {
@@ -86,7 +92,9 @@ impl SyncNode {
             last_refresh: Instant::now(),
             resync: Resync::new(sc.role.receives()),
             status,
-            buf: vec![0u8; MAX_DATAGRAM],
+            out: vec![vec![0u8; MAX_DATAGRAM]; SYNC_SEND_BATCH],
+            out_len: vec![0; SYNC_SEND_BATCH],
+            out_n: 0,
         };
         s.publish_status();
         tracing::info!(
@@ -132,8 +140,14 @@ impl SyncNode {
         self.status.set(self.resync.view(self.role, self.sender));
     }
 
-    /// Drains the workers' event queues into datagrams, at most `SYNC_DATAGRAMS_PER_TICK`.
+    /// Drains the workers' event queues into datagrams, at most `SYNC_DATAGRAMS_PER_TICK`, and
+    /// sends them.
     fn send_events(&mut self, c: &mut MgmtCounters) {
+        self.batch_events(c);
+        self.send_out(c);
+    }
+
+    fn batch_events(&mut self, c: &mut MgmtCounters) {
         let mut sent = 0;
         loop {
             let mut took = false;
@@ -166,22 +180,32 @@ impl SyncNode {
         }
     }
 
-    /// Sends the batch as one datagram to every destination.
+    /// Makes the batch of records one datagram (sent with the others of this tick).
     fn flush(&mut self, c: &mut MgmtCounters) {
+        if self.out_n == self.out.len() {
+            self.send_out(c);
+        }
         let h = self.next_header(DatagramKind::Records);
-        let (n, taken) = emit_datagram(&mut self.buf, &h, &self.batch, &self.key);
+        let (n, taken) = emit_datagram(&mut self.out[self.out_n], &h, &self.batch, &self.key);
         self.batch.drain(..taken);
         if self.batch.is_empty() {
             self.batch_since = None;
         }
         c.sync_records_sent += taken as u64;
-        self.send(n, c);
+        self.out_len[self.out_n] = n;
+        self.out_n += 1;
     }
 
+    /// Sends a control datagram now, after the datagrams built before it.
     fn send_control(&mut self, kind: DatagramKind, c: &mut MgmtCounters) {
+        if self.out_n == self.out.len() {
+            self.send_out(c);
+        }
         let h = self.next_header(kind);
-        let (n, _) = emit_datagram(&mut self.buf, &h, &[], &self.key);
-        self.send(n, c);
+        let (n, _) = emit_datagram(&mut self.out[self.out_n], &h, &[], &self.key);
+        self.out_len[self.out_n] = n;
+        self.out_n += 1;
+        self.send_out(c);
     }
 
     fn next_header(&mut self, kind: DatagramKind) -> Header {
@@ -193,18 +217,37 @@ impl SyncNode {
         }
     }
 
-    fn send(&mut self, n: usize, c: &mut MgmtCounters) {
+    /// Sends the built datagrams to every destination, one `sendmmsg` per destination (more
+    /// when the kernel takes part of a batch); what the kernel refuses is counted, not retried.
+    fn send_out(&mut self, c: &mut MgmtCounters) {
+        let n = self.out_n;
+        if n == 0 {
+            return;
+        }
+        self.out_n = 0;
+        let datagrams: [&[u8]; SYNC_SEND_BATCH] =
+            std::array::from_fn(|i| &self.out[i][..self.out_len[i]]);
+        let datagrams = &datagrams[..n];
         for d in &self.dests {
-            match self.socket.send_to(&self.buf[..n], *d) {
-                Ok(_) => {
-                    c.sync_sent += 1;
-                    c.sync_bytes_sent += n as u64;
-                }
-                Err(e) => {
-                    c.sync_send_errors += 1;
-                    tracing::debug!("sync send to {d}: {e}");
+            let mut done = 0;
+            while done < n {
+                match self.socket.send_batch(&datagrams[done..], *d) {
+                    Ok(k) if k > 0 => {
+                        c.sync_sent += k as u64;
+                        c.sync_bytes_sent += datagrams[done..done + k]
+                            .iter()
+                            .map(|b| b.len() as u64)
+                            .sum::<u64>();
+                        done += k;
+                    }
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::debug!("sync send to {d}: {e}");
+                        break;
+                    }
                 }
             }
+            c.sync_send_errors += (n - done) as u64;
         }
     }
 

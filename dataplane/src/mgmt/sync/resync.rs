@@ -1,6 +1,6 @@
-//! Full resync, both ends. A receiving node asks for the whole table when it starts (again every
-//! `SYNC_RESYNC_RETRY` until a peer answers) and reports "waiting" until the peer's "done"
-//! arrives. A sending node answers a request by asking every worker for a table walk; the walks'
+//! Full resync, both ends. A receiving node asks for the whole table when it starts (again after
+//! `SYNC_RESYNC_RETRY` without a record from a peer: a stream under way is not asked for again,
+//! which would restart the peer's walk) and reports "waiting" until the peer's "done" arrives. A sending node answers a request by asking every worker for a table walk; the walks'
 //! events go out paced like live events, and once every walk is finished and what it queued
 //! has been sent, a "done" datagram ends the stream. Forwarding goes on meanwhile: the walks
 //! cover a bounded number of slots per worker loop and stop when their queue is full.
@@ -9,7 +9,7 @@ use super::status::SyncView;
 use super::wiring::SyncQueues;
 use crate::config::SyncRole;
 use crate::tunables::SYNC_RESYNC_RETRY;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
 /// The receiving side's progress.
@@ -17,10 +17,12 @@ use std::time::{Duration, Instant};
 enum Incoming {
     /// Not a receiver.
     Off,
-    /// Asked (or about to ask); `records` received since.
+    /// Asked (or about to ask; `since` is the first request); `records` received since, the
+    /// last of them at `heard`.
     Waiting {
         since: Instant,
         last_ask: Option<Instant>,
+        heard: Option<Instant>,
         records: u64,
     },
     Done {
@@ -51,6 +53,7 @@ impl Resync {
                 Incoming::Waiting {
                     since: Instant::now(),
                     last_ask: None,
+                    heard: None,
                     records: 0,
                 }
             } else {
@@ -64,18 +67,30 @@ impl Resync {
 
     /// Whether to send a resync request now.
     pub fn should_ask(&mut self) -> bool {
-        if let Incoming::Waiting { last_ask, .. } = &mut self.incoming {
-            if last_ask.is_none_or(|t| t.elapsed() >= SYNC_RESYNC_RETRY) {
-                *last_ask = Some(Instant::now());
-                return true;
+        if let Incoming::Waiting {
+            since,
+            last_ask,
+            heard,
+            ..
+        } = &mut self.incoming
+        {
+            let quiet = |t: &Instant| t.elapsed() >= SYNC_RESYNC_RETRY;
+            if last_ask.is_none() {
+                // The wait is timed from the first request.
+                *since = Instant::now();
+            } else if !last_ask.as_ref().is_some_and(quiet) || !heard.as_ref().is_none_or(quiet) {
+                return false;
             }
+            *last_ask = Some(Instant::now());
+            return true;
         }
         false
     }
 
     pub fn record_received(&mut self) {
-        if let Incoming::Waiting { records, .. } = &mut self.incoming {
+        if let Incoming::Waiting { records, heard, .. } = &mut self.incoming {
             *records += 1;
+            *heard = Some(Instant::now());
         }
     }
 
@@ -97,7 +112,13 @@ impl Resync {
         let targets = q
             .walks
             .iter()
-            .map(|w| w.requested.fetch_add(1, Relaxed) + 1)
+            .map(|w| {
+                // `full` first (Release): a worker that sees the request sees it is a resync.
+                let t = w.requested.load(Relaxed) + 1;
+                w.full.store(t, Release);
+                w.requested.store(t, Release);
+                t
+            })
             .collect();
         let since = self
             .outgoing

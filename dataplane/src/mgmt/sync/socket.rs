@@ -26,8 +26,9 @@ impl SyncSocket {
         Ok(SyncSocket(s.into()))
     }
 
-    pub fn send_to(&self, b: &[u8], to: SocketAddrV4) -> std::io::Result<usize> {
-        self.0.send_to(b, to)
+    /// Sends `datagrams` to `to` in one system call; how many the kernel took.
+    pub fn send_batch(&self, datagrams: &[&[u8]], to: SocketAddrV4) -> std::io::Result<usize> {
+        crate::dpdk::mmsg::send_batch(&self.0, datagrams, to)
     }
 
     /// One datagram if one is waiting.
