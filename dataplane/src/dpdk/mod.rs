@@ -8,7 +8,7 @@ pub mod log;
 pub mod mbuf;
 pub mod mem;
 pub mod mempool;
-pub mod mmsg;
+pub mod sock;
 pub mod port;
 pub mod ring;
 mod shared;

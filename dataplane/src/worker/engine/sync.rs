@@ -215,7 +215,7 @@ impl<F: Frame> Engine<F> {
                 if c.expires_ms > self.now
                     && c.state != TcpState::SynRecv
                     && (self.sync.full_pass || !self.conns.synced(self.sync.cursor))
-                    && !(self.sync_emit(&c, t) && self.sync_emit_template(&c, t))
+                    && !self.sync_walk_emit(&c, t)
                 {
                     // The queue is full: this slot again next loop (the stream is paced by
                     // the sender).
@@ -229,6 +229,17 @@ impl<F: Frame> Engine<F> {
             // Release: the events of this pass are queued before `done` says so.
             walk.done.store(self.sync.serving, Release);
         }
+    }
+
+    /// A walked connection (and its template) onto the queue; false, counting nothing lost, when
+    /// the queue has no room for both (the walk stops there and resumes next loop: back-pressure,
+    /// not loss).
+    fn sync_walk_emit(&self, c: &ConnInfo, t: &mut WorkerTotals) -> bool {
+        let need = if c.template.is_some() { 2 } else { 1 };
+        if self.sync.events.room() < need {
+            return false;
+        }
+        self.sync_emit(c, t) && self.sync_emit_template(c, t)
     }
 
     /// Installs one record: the service by (protocol, VIP, port), the real by (address, port).

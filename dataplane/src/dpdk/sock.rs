@@ -1,6 +1,7 @@
-//! `sendmmsg(2)` over a UDP socket: many datagrams to one destination in one system call (the
-//! connection-sync sender's batches, mgmt/sync/). Not DPDK, but kept here because this module
-//! is where the crate's `unsafe` lives; the management thread calls it, never a worker.
+//! The socket calls connection sync (mgmt/sync/) needs beyond std and socket2: `sendmmsg(2)`,
+//! many datagrams to one destination in one system call, and `SO_RCVBUFFORCE`, a receive buffer
+//! above `net.core.rmem_max`. Not DPDK, but kept here because this module is where the crate's
+//! `unsafe` lives; the management thread calls them, never a worker.
 
 use std::net::{SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -57,10 +58,42 @@ pub fn send_batch(sock: &UdpSocket, datagrams: &[&[u8]], to: SocketAddrV4) -> st
     }
 }
 
+/// Sets the socket's receive buffer to `bytes` even above `net.core.rmem_max` (needs
+/// CAP_NET_ADMIN, which the appliance has); falls back to the capped `SO_RCVBUF`. Returns the
+/// size the kernel reports (it doubles the request for its bookkeeping).
+pub fn force_recv_buffer(sock: &UdpSocket, bytes: usize) -> std::io::Result<usize> {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    let set = |opt: libc::c_int| {
+        // SAFETY: passes a pointer to a live c_int and its size; the kernel only reads it.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                &v as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    if set(libc::SO_RCVBUFFORCE) != 0 && set(libc::SO_RCVBUF) != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    socket2::SockRef::from(sock).recv_buffer_size()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    #[test]
+    fn the_receive_buffer_grows() {
+        let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let before = socket2::SockRef::from(&s).recv_buffer_size().unwrap();
+        let after = force_recv_buffer(&s, 4 * before).unwrap();
+        // Without CAP_NET_ADMIN only up to rmem_max: at least not smaller.
+        assert!(after >= before, "{before} -> {after}");
+    }
 
     #[test]
     fn sends_every_datagram_in_order() {
