@@ -251,10 +251,15 @@ impl SyncNode {
         }
     }
 
-    /// Reads up to `SYNC_RECV_PER_TICK` datagrams and acts on the good ones.
+    /// Reads up to `SYNC_RECV_PER_TICK` datagrams and acts on the good ones. Stops early while
+    /// a worker's install queue has no room for a whole datagram's records: the rest wait in
+    /// the socket's buffer (back-pressure, not loss, when a resync outruns the workers).
     fn receive(&mut self, snap: &Snapshot, c: &mut MgmtCounters) {
         let mut buf = [0u8; 2048];
         for _ in 0..SYNC_RECV_PER_TICK {
+            if !self.installs_have_room() {
+                return;
+            }
             let Some(n) = self.socket.recv(&mut buf) else {
                 return;
             };
@@ -269,6 +274,13 @@ impl SyncNode {
                 }
             }
         }
+    }
+
+    fn installs_have_room(&self) -> bool {
+        self.queues
+            .installs
+            .iter()
+            .all(|q| q.capacity() - q.len() >= RECORDS_PER_DATAGRAM)
     }
 
     /// Checks a datagram and moves its sender's replay window; changes nothing else.

@@ -177,19 +177,26 @@ impl<F: Frame> Engine<F> {
 
     /// Once per loop: installs up to `budget` records from the peer, then continues a requested
     /// table walk by up to `budget` slots (paced: it stops when the event queue is full and
-    /// resumes next loop, so forwarding goes on meanwhile).
-    pub fn sync_housekeep(&mut self, budget: usize, t: &mut WorkerTotals) {
+    /// resumes next loop, so forwarding goes on meanwhile). True when it did some of either
+    /// (the loop is busy then: an idle back-off would slow a resync down to its sleeps).
+    pub fn sync_housekeep(&mut self, budget: usize, t: &mut WorkerTotals) -> bool {
+        let mut worked = false;
         if let Some(q) = self.sync.installs.take() {
             for _ in 0..budget {
                 let Some(r) = q.pop() else { break };
                 self.sync_install(&r, t);
+                worked = true;
             }
             self.sync.installs = Some(q);
         }
         if let Some(walk) = self.sync.walk.take() {
+            let at = self.sync.cursor;
+            let served = walk.done.load(Relaxed);
             self.sync_walk(&walk, budget, t);
+            worked |= self.sync.cursor != at || walk.done.load(Relaxed) != served;
             self.sync.walk = Some(walk);
         }
+        worked
     }
 
     /// Continues the table walk: a pass starts when a request is pending and serves the
