@@ -8,10 +8,10 @@ pub mod log;
 pub mod mbuf;
 pub mod mem;
 pub mod mempool;
-pub mod sock;
 pub mod port;
 pub mod ring;
 mod shared;
+pub mod sock;
 
 pub use eal::{Eal, EalOptions};
 pub use mbuf::Burst;

@@ -12,7 +12,11 @@ pub const MAX_BATCH: usize = 64;
 /// Sends each of `datagrams` to `to` with one `sendmmsg` call. Returns how many the kernel took
 /// (they are taken in order; fewer than given when the socket buffer filled), or the error of
 /// the first one when it took none.
-pub fn send_batch(sock: &UdpSocket, datagrams: &[&[u8]], to: SocketAddrV4) -> std::io::Result<usize> {
+pub fn send_batch(
+    sock: &UdpSocket,
+    datagrams: &[&[u8]],
+    to: SocketAddrV4,
+) -> std::io::Result<usize> {
     let n = datagrams.len().min(MAX_BATCH);
     if n == 0 {
         return Ok(0);

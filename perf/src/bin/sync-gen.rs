@@ -86,9 +86,8 @@ fn run(a: Args) -> Result<()> {
     if a.count > (1 << 24) {
         bail!("--count: at most 16777216");
     }
-    let key = Key::new(
-        &std::fs::read(&a.key_file).with_context(|| format!("{}", a.key_file.display()))?,
-    );
+    let key =
+        Key::new(&std::fs::read(&a.key_file).with_context(|| format!("{}", a.key_file.display()))?);
     let sock = UdpSocket::bind("0.0.0.0:0").context("a UDP socket")?;
     // A sequence above any this sender id used before (the receiver's replay window).
     let mut seq = SystemTime::now()

@@ -21,9 +21,7 @@ use crate::lb::sync::{
     SyncError, WindowError, MAX_DATAGRAM,
 };
 use crate::mgmt::MgmtCounters;
-use crate::tunables::{
-    SYNC_DATAGRAMS_PER_TICK, SYNC_FLUSH, SYNC_RECV_PER_TICK, SYNC_SEND_BATCH,
-};
+use crate::tunables::{SYNC_DATAGRAMS_PER_TICK, SYNC_FLUSH, SYNC_RECV_PER_TICK, SYNC_SEND_BATCH};
 use resync::Resync;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};

@@ -422,7 +422,10 @@ mod tests {
         // The client's ACK establishes it: its first event.
         let ack = ack_frame(CLIENT, 40000, b"");
         w.sim.rx(0, 0, &ack);
-        let e = w.events.pop().expect("an event for the established connection");
+        let e = w
+            .events
+            .pop()
+            .expect("an event for the established connection");
         assert_eq!(
             (e.client, e.cport, e.vip, e.vport, e.state),
             (CLIENT, 40000, VIP, 80, TcpState::Established)
