@@ -261,7 +261,7 @@ impl SyncNode {
             let Some(n) = self.socket.recv(&mut buf) else {
                 return;
             };
-            match self.accept(&buf[..n]) {
+            match self.accept(&buf[..n], c) {
                 Ok(d) => {
                     c.sync_received += 1;
                     self.act(&d, snap, c);
@@ -281,8 +281,9 @@ impl SyncNode {
             .all(|q| q.capacity() - q.len() >= RECORDS_PER_DATAGRAM)
     }
 
-    /// Checks a datagram and moves its sender's replay window; changes nothing else.
-    fn accept<'b>(&mut self, b: &'b [u8]) -> Result<Datagram<'b>, SyncError> {
+    /// Checks a datagram and moves its sender's replay window (counting the datagrams its
+    /// sequence number says were missed); changes nothing else.
+    fn accept<'b>(&mut self, b: &'b [u8], c: &mut MgmtCounters) -> Result<Datagram<'b>, SyncError> {
         let d = parse_datagram(b, &self.key)?;
         let h = d.header;
         if h.sender == self.sender {
@@ -293,6 +294,7 @@ impl SyncNode {
             WindowError::Replayed => SyncError::Replayed,
             WindowError::TooOld => SyncError::Stale,
         })?;
+        count_missed(w.top(), h.seq, &mut c.sync_datagrams_missed);
         w.accept(h.seq);
         Ok(d)
     }
@@ -364,6 +366,22 @@ fn owner(snap: &Snapshot, r: &Record, n_workers: usize) -> Option<usize> {
     })
 }
 
+/// A sender numbers its datagrams one by one, so a jump past the next number is datagrams lost
+/// on the way, and one that comes late (inside the window) was counted so and is taken back.
+/// The first datagram of a sender (`top` 0), and a jump too large for a live stream (a restarted
+/// sender starts at its clock), count nothing.
+fn count_missed(top: u64, seq: u64, missed: &mut u64) {
+    const RESTART: u64 = 1 << 20;
+    if top == 0 {
+        return;
+    }
+    if seq > top + 1 && seq - top - 1 < RESTART {
+        *missed += seq - top - 1;
+    } else if seq < top {
+        *missed = missed.saturating_sub(1);
+    }
+}
+
 /// Counts a refused datagram under its reason.
 fn count_drop(c: &mut MgmtCounters, e: SyncError) {
     let f = match e {
@@ -401,5 +419,24 @@ pub fn report(src: &crate::mgmt::control::Sources) -> crate::ctl::sync::SyncRepo
         enabled: true,
         status: status.get(),
         counters,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_missed;
+
+    #[test]
+    fn sequence_gaps_count_missed_datagrams() {
+        let mut m = 0;
+        count_missed(0, 1_000, &mut m); // first from this sender
+        count_missed(1_000, 1_001, &mut m); // next
+        assert_eq!(m, 0);
+        count_missed(1_001, 1_005, &mut m); // 1 002..1 004 missing
+        assert_eq!(m, 3);
+        count_missed(1_005, 1_003, &mut m); // one of them, late
+        assert_eq!(m, 2);
+        count_missed(1_005, 1_005 + (1 << 30), &mut m); // a restarted sender
+        assert_eq!(m, 2);
     }
 }
