@@ -1,6 +1,7 @@
 //! Full resync, both ends. A receiving node asks for the whole table when it starts (again after
-//! `SYNC_RESYNC_RETRY` without a record from a peer: a stream under way is not asked for again,
-//! which would restart the peer's walk) and reports "waiting" until the peer's "done" arrives. A sending node answers a request by asking every worker for a table walk; the walks'
+//! `SYNC_RESYNC_RETRY` without a record from a peer, or ten times that in any case: a stream
+//! under way is not asked for again, which would restart the peer's walk) and reports "waiting"
+//! until the peer's "done" arrives. A sending node answers a request by asking every worker for a table walk; the walks'
 //! events go out paced like live events, and once every walk is finished and what it queued
 //! has been sent, a "done" datagram ends the stream. Forwarding goes on meanwhile: the walks
 //! cover a bounded number of slots per worker loop and stop when their queue is full.
@@ -75,10 +76,15 @@ impl Resync {
         } = &mut self.incoming
         {
             let quiet = |t: &Instant| t.elapsed() >= SYNC_RESYNC_RETRY;
+            // Records arriving may be a peer's live events only (our request lost): ask again
+            // after ten retry periods in any case.
+            let long_ago = |t: &Instant| t.elapsed() >= SYNC_RESYNC_RETRY * 10;
             if last_ask.is_none() {
                 // The wait is timed from the first request.
                 *since = Instant::now();
-            } else if !last_ask.as_ref().is_some_and(quiet) || !heard.as_ref().is_none_or(quiet) {
+            } else if !last_ask.as_ref().is_some_and(long_ago)
+                && (!last_ask.as_ref().is_some_and(quiet) || !heard.as_ref().is_none_or(quiet))
+            {
                 return false;
             }
             *last_ask = Some(Instant::now());
