@@ -208,3 +208,62 @@ impl Resync {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::engine::sync::WalkRequest;
+    use std::sync::Arc;
+
+    fn ago(secs: u64) -> Instant {
+        Instant::now()
+            .checked_sub(Duration::from_secs(secs))
+            .expect("the clock is past boot + a minute")
+    }
+
+    fn set_wait(r: &mut Resync, asked: u64, heard: Option<u64>) {
+        if let Incoming::Waiting {
+            last_ask, heard: h, ..
+        } = &mut r.incoming
+        {
+            *last_ask = Some(ago(asked));
+            *h = heard.map(ago);
+        }
+    }
+
+    #[test]
+    fn asks_at_start_then_only_when_no_stream_is_coming() {
+        assert!(!Resync::new(false).should_ask());
+        let mut r = Resync::new(true);
+        assert!(r.should_ask());
+        assert!(!r.should_ask());
+        // 3 s without a record: again.
+        set_wait(&mut r, 3, None);
+        assert!(r.should_ask());
+        // 3 s since asking, but a record a moment ago (a stream under way): not again.
+        set_wait(&mut r, 3, Some(0));
+        assert!(!r.should_ask());
+        // Records for 21 s may be live events only: again.
+        set_wait(&mut r, 21, Some(0));
+        assert!(r.should_ask());
+        // Done: never again.
+        assert!(r.peer_done());
+        set_wait(&mut r, 60, None);
+        assert!(!r.should_ask());
+    }
+
+    #[test]
+    fn a_stream_marks_its_walks_as_resyncs() {
+        let w = Arc::new(WalkRequest::default());
+        let q = SyncQueues {
+            walks: vec![w.clone()],
+            ..SyncQueues::default()
+        };
+        let mut r = Resync::new(false);
+        // A refresh raised the request count to 4.
+        w.requested.store(4, Relaxed);
+        r.start_stream(&q);
+        assert_eq!((w.requested.load(Relaxed), w.full.load(Relaxed)), (5, 5));
+        assert!(r.streaming());
+    }
+}
