@@ -406,10 +406,18 @@ pub const SYNC_INSTALL_QUEUE: usize = 8192;
 /// Records a worker installs, and table slots its refresh/resync walk covers, per loop.
 pub const SYNC_WORKER_BUDGET: usize = 256;
 /// Datagrams the management thread sends per tick (1 ms): the pace of a resync stream
-/// (16 x 48 records a millisecond at most), which the tap and worker 0 carry beside forwarding.
-pub const SYNC_DATAGRAMS_PER_TICK: usize = 16;
+/// (32 x 48 records a millisecond at most), which the tap and worker 0 carry beside forwarding.
+/// 16 lost events above ~700 000 established connections/s (docs/perf.md, "Connection sync").
+pub const SYNC_DATAGRAMS_PER_TICK: usize = 32;
+/// Datagrams built before they are sent together (one `sendmmsg` per destination; at most
+/// `dpdk::sock::MAX_BATCH`).
+pub const SYNC_SEND_BATCH: usize = 32;
+/// The sync socket's receive buffer (bytes; set with SO_RCVBUFFORCE): about 3 500 full
+/// datagrams (168 000 records), what a peer streams while this node's management thread is kept
+/// off the CPU for a few hundred milliseconds.
+pub const SYNC_RCVBUF: usize = 8 << 20;
 /// Datagrams the management thread reads per tick.
-pub const SYNC_RECV_PER_TICK: usize = 64;
+pub const SYNC_RECV_PER_TICK: usize = 128;
 /// A partly filled datagram waits at most this long for more records.
 pub const SYNC_FLUSH: Duration = Duration::from_millis(10);
 /// How often a node that waits for its resync asks again.

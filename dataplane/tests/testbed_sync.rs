@@ -639,3 +639,118 @@ fn a_backup_started_later_gets_the_table_by_resync_then_live_events() {
         0
     );
 }
+
+/// Sends each datagram from namespace `ns` to `dest`:8848 (unicast), 5 ms apart.
+fn send_from(ns: &str, dest: &str, datagrams: &[Vec<u8>]) {
+    let hex: Vec<String> = datagrams
+        .iter()
+        .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    let script = format!(
+        "import socket,sys,time\n\
+         s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         for h in sys.argv[1:]:\n\
+         \x20   s.sendto(bytes.fromhex(h),('{dest}',8848)); time.sleep(0.005)\n"
+    );
+    let st = Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", &script])
+        .args(&hex)
+        .status()
+        .expect("send sync datagrams");
+    assert!(st.success());
+}
+
+/// A resync streams the whole table, connections a peer synced to the sender included (the
+/// failback case: they exist only there), and every record is installed: director A (role
+/// both) is given 3 000 connections by sync datagrams from a real server's namespace, then B
+/// starts, asks, and lists every one of them.
+#[test]
+fn a_resync_of_thousands_installs_every_record_peers_connections_included() {
+    const N: u16 = 3000;
+    let _tb = Testbed::up("nat");
+    let out = Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/../scripts/testbed")
+        .arg("lb2")
+        .output()
+        .expect("testbed lb2");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = TestDir::new();
+    let sock_a = d.path("a.sock");
+    let (mut a, _) = start_appliance(&d, &config(&d, "both", 1, &sock_a, ", via: int"));
+    // 3 000 ESTABLISHED connections of a third director (sender 9), 48 to a datagram.
+    let peer = Ipv4Addr::new(198, 18, 7, 0);
+    let recs: Vec<Record> = (0..N)
+        .map(|i| {
+            record(
+                Ipv4Addr::from(u32::from(peer) + u32::from(i / 100)),
+                20000 + i,
+                80,
+            )
+        })
+        .collect();
+    let seq0 = 1_000_000;
+    let datagrams: Vec<Vec<u8>> = recs
+        .chunks(48)
+        .enumerate()
+        .map(|(i, c)| datagram(9, seq0 + i as u64, DatagramKind::Records, c, &key()))
+        .collect();
+    send_from("dpt-real1", "198.19.0.1", &datagrams);
+    wait_until(
+        "A installs the peer's connections",
+        Duration::from_secs(30),
+        || counter(&sync_counters(&sock_a), "sync_installed") == u64::from(N),
+    );
+    // The table by counters (a listing of thousands is slow on a loaded machine), and two of
+    // the clients' connections listed on both.
+    let sample = |sock: &Path, client: &str| -> Vec<(String, String, String, String)> {
+        let v = ctl_json(sock, &["conns", "--client", client]);
+        let s = |c: &serde_json::Value, k: &str| c[k].as_str().unwrap_or_default().to_string();
+        let mut all: Vec<_> = v["conns"]
+            .as_array()
+            .expect("conns")
+            .iter()
+            .map(|c| (s(c, "client"), s(c, "vip"), s(c, "real"), s(c, "state")))
+            .collect();
+        all.sort();
+        all
+    };
+    let first_a = sample(&sock_a, "198.18.7.0");
+    let last_a = sample(&sock_a, "198.18.7.29");
+    assert_eq!((first_a.len(), last_a.len()), (100, 100));
+    // B starts afterwards and asks for the table: it gets every connection A holds.
+    let sock_b = d.path("b.sock");
+    let cfg_b = d.write("b.yaml", &peer_config(&d, &sock_b));
+    let mut b = Appliance::start_in_netns("dpt-lb2", &cfg_b, &d, "b");
+    b.wait_for_log("running", Duration::from_secs(60));
+    wait_until("B's resync completes", Duration::from_secs(60), || {
+        ctl_json(&sock_b, &["sync"])["status"]["resync"] == "done"
+    });
+    wait_until(
+        "B installs every record it received",
+        Duration::from_secs(20),
+        || {
+            let c = sync_counters(&sock_b);
+            counter(&c, "sync_installed") == counter(&c, "sync_records_received")
+        },
+    );
+    let st = ctl_json(&sock_b, &["sync"]);
+    assert!(
+        st["status"]["resync_records"].as_u64().unwrap() >= u64::from(N),
+        "{st}"
+    );
+    let c = sync_counters(&sock_b);
+    assert!(counter(&c, "sync_installed") >= u64::from(N), "{c:?}");
+    assert_eq!(counter(&c, "sync_install_queue_full"), 0, "{c:?}");
+    assert_eq!(counter(&c, "sync_records_unknown"), 0, "{c:?}");
+    assert_eq!(counter(&c, "sync_install_unknown"), 0, "{c:?}");
+    assert_eq!(counter(&c, "sync_install_full"), 0, "{c:?}");
+    assert_eq!(sample(&sock_b, "198.18.7.0"), first_a);
+    assert_eq!(sample(&sock_b, "198.18.7.29"), last_a);
+    let (code, _, _) = b.stop("TERM", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", b.stderr());
+    let (code, _, _) = a.stop("TERM", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", a.stderr());
+}

@@ -3,8 +3,8 @@
 //! share one clock and need no synchronisation.
 //!
 //! Phases: `establish` opens every flow with a SYN (waiting for each to come back), `measure`
-//! sends for a fixed time (established-flow ACKs round-robin over the flows, or SYNs of new flows)
-//! flat out or at a fixed rate, then drains what is still in flight.
+//! sends for a fixed time (established-flow ACKs round-robin over the flows, SYNs of new flows, or
+//! each new flow's SYN followed by its handshake-completing ACK) flat out or at a fixed rate, then drains what is still in flight.
 
 use crate::check::{Checker, Verdict, Wrong};
 use crate::frame::{self, Target};
@@ -24,6 +24,9 @@ pub struct Traffic {
     pub sizes: SizeMix,
     /// Every packet a SYN of a flow never seen before (numbered from `flows` up).
     pub new_conns: bool,
+    /// With `new_conns`: each new flow's SYN is followed by the client's ACK that completes
+    /// the handshake (two packets a connection, the second moves it to ESTABLISHED).
+    pub handshake: bool,
     /// Packets per second offered; 0 = flat out.
     pub rate_pps: f64,
     pub duration: Duration,
@@ -246,7 +249,18 @@ pub fn measure(io: &Io<'_>, t: &Traffic) -> (Counts, Histogram<u64>) {
             n = (due.saturating_sub(offered) as usize).min(burst);
         }
         if n > 0 {
-            let built = if t.new_conns {
+            let built = if t.new_conns && t.handshake {
+                build(io, &mut txb, n, || {
+                    // Even packets open flow `new_flow`, odd ones acknowledge it.
+                    pkt += 1;
+                    if pkt % 2 == 1 {
+                        (new_flow, frame::SYN, frame::MIN_FRAME)
+                    } else {
+                        new_flow = new_flow.wrapping_add(1);
+                        (new_flow - 1, frame::ACK_PSH, frame::MIN_FRAME)
+                    }
+                })
+            } else if t.new_conns {
                 build(io, &mut txb, n, || {
                     new_flow = new_flow.wrapping_add(1);
                     (new_flow - 1, frame::SYN, frame::MIN_FRAME)

@@ -11,6 +11,7 @@ pub mod mempool;
 pub mod port;
 pub mod ring;
 mod shared;
+pub mod sock;
 
 pub use eal::{Eal, EalOptions};
 pub use mbuf::Burst;

@@ -48,6 +48,7 @@ mgmt_counters! {
     sync_records_sent: "Connection records put into sync datagrams.";
     sync_send_errors: "Sync datagrams the kernel refused to send (the socket buffer full, no route).";
     sync_received: "Sync datagrams accepted (format, HMAC and replay window checked).";
+    sync_datagrams_missed: "Sync datagrams never received: gaps in a peer's sequence numbers (lost on the way; UDP does not retransmit, the next refresh or a resync sends the connections again).";
     sync_records_received: "Connection records in accepted sync datagrams, routed to their owning worker.";
     sync_records_ignored: "Records in accepted datagrams this node does not install (sync role master).";
     sync_records_unknown: "Records naming a service this node does not have (by protocol, VIP and port), or another family.";

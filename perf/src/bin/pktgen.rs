@@ -64,6 +64,10 @@ struct Args {
     /// Every packet a SYN of a new flow (new-connection rate).
     #[arg(long)]
     new_conns: bool,
+    /// With --new-conns: each SYN is followed by the client's ACK completing the handshake (two
+    /// packets a connection; the connection reaches ESTABLISHED on the appliance).
+    #[arg(long, requires = "new_conns")]
+    handshake: bool,
     #[arg(long, default_value_t = 32)]
     burst: usize,
     /// The CPU the generator runs on.
@@ -194,6 +198,7 @@ fn run(a: Args) -> Result<()> {
         flows: a.flows,
         sizes: sizes.clone(),
         new_conns: a.new_conns,
+        handshake: a.handshake,
         rate_pps: a.rate,
         duration: Duration::from_secs_f64(a.duration),
         burst: a.burst,
@@ -208,6 +213,7 @@ fn run(a: Args) -> Result<()> {
         "avg_wire_bytes": sizes.average(),
         "flows": a.flows,
         "new_conns": a.new_conns,
+        "handshake": a.handshake,
         "offered_pps": a.rate,
         "setup": setup,
         "counts": c,

@@ -82,6 +82,14 @@ impl EventRing {
         self.0.is_some()
     }
 
+    /// Free slots in the queue (only this worker pushes, so at least this many pushes succeed).
+    #[inline]
+    pub fn room(&self) -> usize {
+        self.0
+            .as_ref()
+            .map_or(usize::MAX, |q| q.capacity() - q.len())
+    }
+
     /// Queues an event; false if the queue was full (the caller counts the loss). Never blocks,
     /// never allocates.
     #[inline]

@@ -21,7 +21,7 @@ use crate::lb::sync::{
     SyncError, WindowError, MAX_DATAGRAM,
 };
 use crate::mgmt::MgmtCounters;
-use crate::tunables::{SYNC_DATAGRAMS_PER_TICK, SYNC_FLUSH, SYNC_RECV_PER_TICK};
+use crate::tunables::{SYNC_DATAGRAMS_PER_TICK, SYNC_FLUSH, SYNC_RECV_PER_TICK, SYNC_SEND_BATCH};
 use resync::Resync;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
@@ -49,7 +49,11 @@ pub struct SyncNode {
     last_refresh: Instant,
     resync: Resync,
     status: Arc<SyncStatus>,
-    buf: Vec<u8>,
+    /// Datagrams built and not sent yet (`out_n` of them, `out_len` bytes each): sent together
+    /// with one `sendmmsg` per destination.
+    out: Vec<Vec<u8>>,
+    out_len: Vec<usize>,
+    out_n: usize,
 }
 
 impl SyncNode {
@@ -86,7 +90,9 @@ impl SyncNode {
             last_refresh: Instant::now(),
             resync: Resync::new(sc.role.receives()),
             status,
-            buf: vec![0u8; MAX_DATAGRAM],
+            out: vec![vec![0u8; MAX_DATAGRAM]; SYNC_SEND_BATCH],
+            out_len: vec![0; SYNC_SEND_BATCH],
+            out_n: 0,
         };
         s.publish_status();
         tracing::info!(
@@ -137,8 +143,14 @@ impl SyncNode {
         self.status.set(self.resync.view(self.role, self.sender));
     }
 
-    /// Drains the workers' event queues into datagrams, at most `SYNC_DATAGRAMS_PER_TICK`.
+    /// Drains the workers' event queues into datagrams, at most `SYNC_DATAGRAMS_PER_TICK`, and
+    /// sends them.
     fn send_events(&mut self, c: &mut MgmtCounters) {
+        self.batch_events(c);
+        self.send_out(c);
+    }
+
+    fn batch_events(&mut self, c: &mut MgmtCounters) {
         let mut sent = 0;
         loop {
             let mut took = false;
@@ -171,22 +183,32 @@ impl SyncNode {
         }
     }
 
-    /// Sends the batch as one datagram to every destination.
+    /// Makes the batch of records one datagram (sent with the others of this tick).
     fn flush(&mut self, c: &mut MgmtCounters) {
+        if self.out_n == self.out.len() {
+            self.send_out(c);
+        }
         let h = self.next_header(DatagramKind::Records);
-        let (n, taken) = emit_datagram(&mut self.buf, &h, &self.batch, &self.key);
+        let (n, taken) = emit_datagram(&mut self.out[self.out_n], &h, &self.batch, &self.key);
         self.batch.drain(..taken);
         if self.batch.is_empty() {
             self.batch_since = None;
         }
         c.sync_records_sent += taken as u64;
-        self.send(n, c);
+        self.out_len[self.out_n] = n;
+        self.out_n += 1;
     }
 
+    /// Sends a control datagram now, after the datagrams built before it.
     fn send_control(&mut self, kind: DatagramKind, c: &mut MgmtCounters) {
+        if self.out_n == self.out.len() {
+            self.send_out(c);
+        }
         let h = self.next_header(kind);
-        let (n, _) = emit_datagram(&mut self.buf, &h, &[], &self.key);
-        self.send(n, c);
+        let (n, _) = emit_datagram(&mut self.out[self.out_n], &h, &[], &self.key);
+        self.out_len[self.out_n] = n;
+        self.out_n += 1;
+        self.send_out(c);
     }
 
     fn next_header(&mut self, kind: DatagramKind) -> Header {
@@ -198,29 +220,53 @@ impl SyncNode {
         }
     }
 
-    fn send(&mut self, n: usize, c: &mut MgmtCounters) {
+    /// Sends the built datagrams to every destination, one `sendmmsg` per destination (more
+    /// when the kernel takes part of a batch); what the kernel refuses is counted, not retried.
+    fn send_out(&mut self, c: &mut MgmtCounters) {
+        let n = self.out_n;
+        if n == 0 {
+            return;
+        }
+        self.out_n = 0;
+        let datagrams: [&[u8]; SYNC_SEND_BATCH] =
+            std::array::from_fn(|i| &self.out[i][..self.out_len[i]]);
+        let datagrams = &datagrams[..n];
         for d in &self.dests {
-            match self.socket.send_to(&self.buf[..n], *d) {
-                Ok(_) => {
-                    c.sync_sent += 1;
-                    c.sync_bytes_sent += n as u64;
-                }
-                Err(e) => {
-                    c.sync_send_errors += 1;
-                    tracing::debug!("sync send to {d}: {e}");
+            let mut done = 0;
+            while done < n {
+                match self.socket.send_batch(&datagrams[done..], *d) {
+                    Ok(k) if k > 0 => {
+                        c.sync_sent += k as u64;
+                        c.sync_bytes_sent += datagrams[done..done + k]
+                            .iter()
+                            .map(|b| b.len() as u64)
+                            .sum::<u64>();
+                        done += k;
+                    }
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::debug!("sync send to {d}: {e}");
+                        break;
+                    }
                 }
             }
+            c.sync_send_errors += (n - done) as u64;
         }
     }
 
-    /// Reads up to `SYNC_RECV_PER_TICK` datagrams and acts on the good ones.
+    /// Reads up to `SYNC_RECV_PER_TICK` datagrams and acts on the good ones. Stops early while
+    /// a worker's install queue has no room for a whole datagram's records: the rest wait in
+    /// the socket's buffer (back-pressure, not loss, when a resync outruns the workers).
     fn receive(&mut self, snap: &Snapshot, c: &mut MgmtCounters) {
         let mut buf = [0u8; 2048];
         for _ in 0..SYNC_RECV_PER_TICK {
+            if !self.installs_have_room() {
+                return;
+            }
             let Some(n) = self.socket.recv(&mut buf) else {
                 return;
             };
-            match self.accept(&buf[..n]) {
+            match self.accept(&buf[..n], c) {
                 Ok(d) => {
                     c.sync_received += 1;
                     self.act(&d, snap, c);
@@ -233,8 +279,16 @@ impl SyncNode {
         }
     }
 
-    /// Checks a datagram and moves its sender's replay window; changes nothing else.
-    fn accept<'b>(&mut self, b: &'b [u8]) -> Result<Datagram<'b>, SyncError> {
+    fn installs_have_room(&self) -> bool {
+        self.queues
+            .installs
+            .iter()
+            .all(|q| q.capacity() - q.len() >= RECORDS_PER_DATAGRAM)
+    }
+
+    /// Checks a datagram and moves its sender's replay window (counting the datagrams its
+    /// sequence number says were missed); changes nothing else.
+    fn accept<'b>(&mut self, b: &'b [u8], c: &mut MgmtCounters) -> Result<Datagram<'b>, SyncError> {
         let d = parse_datagram(b, &self.key)?;
         let h = d.header;
         if h.sender == self.sender {
@@ -245,6 +299,7 @@ impl SyncNode {
             WindowError::Replayed => SyncError::Replayed,
             WindowError::TooOld => SyncError::Stale,
         })?;
+        count_missed(w.top(), h.seq, &mut c.sync_datagrams_missed);
         w.accept(h.seq);
         Ok(d)
     }
@@ -316,6 +371,22 @@ fn owner(snap: &Snapshot, r: &Record, n_workers: usize) -> Option<usize> {
     })
 }
 
+/// A sender numbers its datagrams one by one, so a jump past the next number is datagrams lost
+/// on the way, and one that comes late (inside the window) was counted so and is taken back.
+/// The first datagram of a sender (`top` 0), and a jump too large for a live stream (a restarted
+/// sender starts at its clock), count nothing.
+fn count_missed(top: u64, seq: u64, missed: &mut u64) {
+    const RESTART: u64 = 1 << 20;
+    if top == 0 {
+        return;
+    }
+    if seq > top + 1 && seq - top - 1 < RESTART {
+        *missed += seq - top - 1;
+    } else if seq < top {
+        *missed = missed.saturating_sub(1);
+    }
+}
+
 /// Counts a refused datagram under its reason.
 fn count_drop(c: &mut MgmtCounters, e: SyncError) {
     let f = match e {
@@ -353,5 +424,24 @@ pub fn report(src: &crate::mgmt::control::Sources) -> crate::ctl::sync::SyncRepo
         enabled: true,
         status: status.get(),
         counters,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_missed;
+
+    #[test]
+    fn sequence_gaps_count_missed_datagrams() {
+        let mut m = 0;
+        count_missed(0, 1_000, &mut m); // first from this sender
+        count_missed(1_000, 1_001, &mut m); // next
+        assert_eq!(m, 0);
+        count_missed(1_001, 1_005, &mut m); // 1 002..1 004 missing
+        assert_eq!(m, 3);
+        count_missed(1_005, 1_003, &mut m); // one of them, late
+        assert_eq!(m, 2);
+        count_missed(1_005, 1_005 + (1 << 30), &mut m); // a restarted sender
+        assert_eq!(m, 2);
     }
 }

@@ -1,6 +1,7 @@
-//! Full resync, both ends. A receiving node asks for the whole table when it starts (again every
-//! `SYNC_RESYNC_RETRY` until a peer answers) and reports "waiting" until the peer's "done"
-//! arrives. A sending node answers a request by asking every worker for a table walk; the walks'
+//! Full resync, both ends. A receiving node asks for the whole table when it starts (again after
+//! `SYNC_RESYNC_RETRY` without a record from a peer, or ten times that in any case: a stream
+//! under way is not asked for again, which would restart the peer's walk) and reports "waiting"
+//! until the peer's "done" arrives. A sending node answers a request by asking every worker for a table walk; the walks'
 //! events go out paced like live events, and once every walk is finished and what it queued
 //! has been sent, a "done" datagram ends the stream. Forwarding goes on meanwhile: the walks
 //! cover a bounded number of slots per worker loop and stop when their queue is full.
@@ -10,7 +11,7 @@ use super::wiring::SyncQueues;
 use crate::config::SyncRole;
 use crate::mgmt::vrrp::hold::ResyncProgress;
 use crate::tunables::SYNC_RESYNC_RETRY;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
 /// The receiving side's progress.
@@ -18,10 +19,12 @@ use std::time::{Duration, Instant};
 enum Incoming {
     /// Not a receiver.
     Off,
-    /// Asked (or about to ask); `records` received since.
+    /// Asked (or about to ask; `since` is the first request); `records` received since, the
+    /// last of them at `heard`.
     Waiting {
         since: Instant,
         last_ask: Option<Instant>,
+        heard: Option<Instant>,
         records: u64,
     },
     Done {
@@ -52,6 +55,7 @@ impl Resync {
                 Incoming::Waiting {
                     since: Instant::now(),
                     last_ask: None,
+                    heard: None,
                     records: 0,
                 }
             } else {
@@ -65,18 +69,35 @@ impl Resync {
 
     /// Whether to send a resync request now.
     pub fn should_ask(&mut self) -> bool {
-        if let Incoming::Waiting { last_ask, .. } = &mut self.incoming {
-            if last_ask.is_none_or(|t| t.elapsed() >= SYNC_RESYNC_RETRY) {
-                *last_ask = Some(Instant::now());
-                return true;
+        if let Incoming::Waiting {
+            since,
+            last_ask,
+            heard,
+            ..
+        } = &mut self.incoming
+        {
+            let quiet = |t: &Instant| t.elapsed() >= SYNC_RESYNC_RETRY;
+            // Records arriving may be a peer's live events only (our request lost): ask again
+            // after ten retry periods in any case.
+            let long_ago = |t: &Instant| t.elapsed() >= SYNC_RESYNC_RETRY * 10;
+            if last_ask.is_none() {
+                // The wait is timed from the first request.
+                *since = Instant::now();
+            } else if !last_ask.as_ref().is_some_and(long_ago)
+                && (!last_ask.as_ref().is_some_and(quiet) || !heard.as_ref().is_none_or(quiet))
+            {
+                return false;
             }
+            *last_ask = Some(Instant::now());
+            return true;
         }
         false
     }
 
     pub fn record_received(&mut self) {
-        if let Incoming::Waiting { records, .. } = &mut self.incoming {
+        if let Incoming::Waiting { records, heard, .. } = &mut self.incoming {
             *records += 1;
+            *heard = Some(Instant::now());
         }
     }
 
@@ -98,7 +119,13 @@ impl Resync {
         let targets = q
             .walks
             .iter()
-            .map(|w| w.requested.fetch_add(1, Relaxed) + 1)
+            .map(|w| {
+                // `full` first (Release): a worker that sees the request sees it is a resync.
+                let t = w.requested.load(Relaxed) + 1;
+                w.full.store(t, Release);
+                w.requested.store(t, Release);
+                t
+            })
             .collect();
         let since = self
             .outgoing
@@ -195,5 +222,64 @@ impl Resync {
             streams_sent: self.streams_sent,
             last_stream_ms: self.last_stream_ms,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::engine::sync::WalkRequest;
+    use std::sync::Arc;
+
+    fn ago(secs: u64) -> Instant {
+        Instant::now()
+            .checked_sub(Duration::from_secs(secs))
+            .expect("the clock is past boot + a minute")
+    }
+
+    fn set_wait(r: &mut Resync, asked: u64, heard: Option<u64>) {
+        if let Incoming::Waiting {
+            last_ask, heard: h, ..
+        } = &mut r.incoming
+        {
+            *last_ask = Some(ago(asked));
+            *h = heard.map(ago);
+        }
+    }
+
+    #[test]
+    fn asks_at_start_then_only_when_no_stream_is_coming() {
+        assert!(!Resync::new(false).should_ask());
+        let mut r = Resync::new(true);
+        assert!(r.should_ask());
+        assert!(!r.should_ask());
+        // 3 s without a record: again.
+        set_wait(&mut r, 3, None);
+        assert!(r.should_ask());
+        // 3 s since asking, but a record a moment ago (a stream under way): not again.
+        set_wait(&mut r, 3, Some(0));
+        assert!(!r.should_ask());
+        // Records for 21 s may be live events only: again.
+        set_wait(&mut r, 21, Some(0));
+        assert!(r.should_ask());
+        // Done: never again.
+        assert!(r.peer_done());
+        set_wait(&mut r, 60, None);
+        assert!(!r.should_ask());
+    }
+
+    #[test]
+    fn a_stream_marks_its_walks_as_resyncs() {
+        let w = Arc::new(WalkRequest::default());
+        let q = SyncQueues {
+            walks: vec![w.clone()],
+            ..SyncQueues::default()
+        };
+        let mut r = Resync::new(false);
+        // A refresh raised the request count to 4.
+        w.requested.store(4, Relaxed);
+        r.start_stream(&q);
+        assert_eq!((w.requested.load(Relaxed), w.full.load(Relaxed)), (5, 5));
+        assert!(r.streaming());
     }
 }

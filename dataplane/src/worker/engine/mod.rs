@@ -53,7 +53,7 @@ use crate::lb::persist::{PersistTable, TemplateRef};
 use crate::lb::route::PortIdx;
 use crate::lb::sched::Scheduler;
 use crate::lb::snapshot::Snapshot;
-use crate::wire::{ether_type, parse_frame, Frame, Ipv4Facts, Net, Parsed, WireError};
+use crate::wire::{parse_frame, Frame, Ipv4Facts, Net, Parsed, WireError};
 use crate::worker::counters::{Counter, WorkerTotals};
 use crate::worker::meta::Kind;
 use crate::worker::stats::RealTraffic;

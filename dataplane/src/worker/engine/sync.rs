@@ -14,16 +14,19 @@ use crossbeam::queue::ArrayQueue;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{
     AtomicU64,
-    Ordering::{Relaxed, Release},
+    Ordering::{Acquire, Relaxed, Release},
 };
 use std::sync::Arc;
 
 /// A resync (whole table) or refresh request: the management thread raises `requested`, the
-/// worker walks its table and sets `done` to the request it served.
+/// worker walks its table and sets `done` to the request it served. `full` is the latest request
+/// that is a resync (raised before `requested`): a pass serving it sends the peers' connections
+/// too, since the node asking has lost its table; a refresh pass sends only this node's.
 #[derive(Debug, Default)]
 pub struct WalkRequest {
     pub requested: AtomicU64,
     pub done: AtomicU64,
+    pub full: AtomicU64,
 }
 
 /// One worker's sync wiring (all empty when sync is off).
@@ -39,6 +42,8 @@ pub struct SyncIo {
     cursor: u32,
     /// The request the current pass serves.
     serving: u64,
+    /// Whether the current pass serves a resync (and so sends peers' connections too).
+    full_pass: bool,
 }
 
 impl SyncIo {
@@ -53,7 +58,37 @@ impl SyncIo {
             walk,
             cursor: 0,
             serving: 0,
+            full_pass: false,
         }
+    }
+}
+
+/// What a state change tells the peers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Announce {
+    /// Nothing: the connection is half-open (SYN_RECV), or it closes without ever having been
+    /// announced.
+    No,
+    /// Its first record (and its persistence template's).
+    First,
+    /// A change of a connection the peers have.
+    Change,
+}
+
+/// Whether a change from `old` to `new` is sent. As IPVS, a TCP connection is not synced before
+/// it is established (docs/decisions.md): a backup that takes over cannot carry a handshake on
+/// anyway (the client's ACK finds no connection and the client retries), and under a SYN flood
+/// the half-open connections would take the sync's whole capacity. A connection is announced
+/// when it reaches ESTABLISHED (or is created in any state but SYN_RECV: UDP, ICMP, a SYN-proxy
+/// handoff); one that dies half-open is never sent.
+fn announce(old: TcpState, new: TcpState) -> Announce {
+    let unannounced = matches!(old, TcpState::Listen | TcpState::SynRecv);
+    match (unannounced, new) {
+        (_, TcpState::SynRecv) => Announce::No,
+        (false, _) => Announce::Change,
+        (true, TcpState::Established | TcpState::None) => Announce::First,
+        (true, _) if old == TcpState::Listen => Announce::First,
+        (true, _) => Announce::No,
     }
 }
 
@@ -89,9 +124,15 @@ impl<F: Frame> Engine<F> {
                 self.conns.mark_local(h);
             }
             if old != c.state {
-                self.sync_emit(c, t);
-                if old == TcpState::Listen {
-                    self.sync_emit_template(c, t);
+                match announce(old, c.state) {
+                    Announce::No => {}
+                    Announce::Change => {
+                        self.sync_emit(c, t);
+                    }
+                    Announce::First => {
+                        self.sync_emit(c, t);
+                        self.sync_emit_template(c, t);
+                    }
                 }
             }
         }
@@ -136,40 +177,52 @@ impl<F: Frame> Engine<F> {
 
     /// Once per loop: installs up to `budget` records from the peer, then continues a requested
     /// table walk by up to `budget` slots (paced: it stops when the event queue is full and
-    /// resumes next loop, so forwarding goes on meanwhile).
-    pub fn sync_housekeep(&mut self, budget: usize, t: &mut WorkerTotals) {
+    /// resumes next loop, so forwarding goes on meanwhile). True when it did some of either
+    /// (the loop is busy then: an idle back-off would slow a resync down to its sleeps).
+    pub fn sync_housekeep(&mut self, budget: usize, t: &mut WorkerTotals) -> bool {
+        let mut worked = false;
         if let Some(q) = self.sync.installs.take() {
             for _ in 0..budget {
                 let Some(r) = q.pop() else { break };
                 self.sync_install(&r, t);
+                worked = true;
             }
             self.sync.installs = Some(q);
         }
         if let Some(walk) = self.sync.walk.take() {
+            let at = self.sync.cursor;
+            let served = walk.done.load(Relaxed);
             self.sync_walk(&walk, budget, t);
+            worked |= self.sync.cursor != at || walk.done.load(Relaxed) != served;
             self.sync.walk = Some(walk);
         }
+        worked
     }
 
     /// Continues the table walk: a pass starts when a request is pending and serves the
     /// requests made up to its start (a request made during a pass gets a pass of its own).
     fn sync_walk(&mut self, walk: &WalkRequest, budget: usize, t: &mut WorkerTotals) {
         if self.sync.cursor == 0 {
-            let wanted = walk.requested.load(Relaxed);
-            if wanted == walk.done.load(Relaxed) {
+            // Acquire: a resync's `full`, raised before `requested`, is seen with it.
+            let wanted = walk.requested.load(Acquire);
+            let done = walk.done.load(Relaxed);
+            if wanted == done {
                 return;
             }
             self.sync.serving = wanted;
+            self.sync.full_pass = walk.full.load(Relaxed) > done;
         }
         let cap = self.conns.capacity() as u32;
         let end = self.sync.cursor.saturating_add(budget as u32).min(cap);
         while self.sync.cursor < end {
             if let Some(c) = self.conns.get_slot(self.sync.cursor) {
                 // (A template is sent again with each connection that holds it; a peer's
-                // connection no packet has touched here is not sent back.)
+                // connection no packet has touched here is sent only to a node that asked for
+                // the whole table; a half-open one is never sent, see `announce`.)
                 if c.expires_ms > self.now
-                    && !self.conns.synced(self.sync.cursor)
-                    && !(self.sync_emit(&c, t) && self.sync_emit_template(&c, t))
+                    && c.state != TcpState::SynRecv
+                    && (self.sync.full_pass || !self.conns.synced(self.sync.cursor))
+                    && !self.sync_walk_emit(&c, t)
                 {
                     // The queue is full: this slot again next loop (the stream is paced by
                     // the sender).
@@ -183,6 +236,17 @@ impl<F: Frame> Engine<F> {
             // Release: the events of this pass are queued before `done` says so.
             walk.done.store(self.sync.serving, Release);
         }
+    }
+
+    /// A walked connection (and its template) onto the queue; false, counting nothing lost, when
+    /// the queue has no room for both (the walk stops there and resumes next loop: back-pressure,
+    /// not loss).
+    fn sync_walk_emit(&self, c: &ConnInfo, t: &mut WorkerTotals) -> bool {
+        let need = if c.template.is_some() { 2 } else { 1 };
+        if self.sync.events.room() < need {
+            return false;
+        }
+        self.sync_emit(c, t) && self.sync_emit_template(c, t)
     }
 
     /// Installs one record: the service by (protocol, VIP, port), the real by (address, port).
@@ -277,6 +341,61 @@ mod tests {
         }
     }
 
+    /// The client's ACK (no SYN) of connection `cport`, as a frame.
+    fn ack_frame(client: Ipv4Addr, cport: u16, data: &[u8]) -> Vec<u8> {
+        let mut ack = tcp(Ip::new(client, VIP), cport, 80, data);
+        ack[33] = 0x10;
+        ip_frame(false, &ack, 0).0
+    }
+
+    #[test]
+    fn announces_from_established_on() {
+        use TcpState::*;
+        assert_eq!(announce(Listen, SynRecv), Announce::No);
+        assert_eq!(announce(SynRecv, Established), Announce::First);
+        assert_eq!(announce(Listen, Established), Announce::First);
+        assert_eq!(announce(Listen, None), Announce::First);
+        assert_eq!(announce(SynRecv, Close), Announce::No);
+        assert_eq!(announce(Established, FinWait), Announce::Change);
+        assert_eq!(announce(TimeWait, SynRecv), Announce::No);
+    }
+
+    #[test]
+    fn a_resync_walk_sends_peers_connections_and_a_refresh_does_not() {
+        let mut w = wired();
+        w.installs.push(record(41000, REAL1)).unwrap();
+        let sw = &mut w.sim.workers[0];
+        sw.engine.sync_housekeep(64, &mut sw.totals);
+        assert_eq!(w.sim.counter("sync_installed"), 1);
+        // A half-open connection of this node's: never walked.
+        w.sim.rx(
+            0,
+            0,
+            &ip_frame(false, &tcp(Ip::new(CLIENT, VIP), 42000, 80, b""), 0).0,
+        );
+        // Refresh (request 1): nothing (the peer's connection is not echoed).
+        w.walk.requested.store(1, Relaxed);
+        let sw = &mut w.sim.workers[0];
+        sw.engine.sync_housekeep(1 << 20, &mut sw.totals);
+        assert_eq!(w.walk.done.load(Relaxed), 1);
+        assert!(w.events.pop().is_none());
+        // Resync (request 2, full): the peer's connection too, for the node that lost its table.
+        w.walk.full.store(2, Relaxed);
+        w.walk.requested.store(2, Relaxed);
+        let sw = &mut w.sim.workers[0];
+        sw.engine.sync_housekeep(1 << 20, &mut sw.totals);
+        assert_eq!(w.walk.done.load(Relaxed), 2);
+        let e = w.events.pop().expect("the installed connection");
+        assert_eq!((e.cport, e.state), (41000, TcpState::Established));
+        assert!(w.events.pop().is_none());
+        // The next refresh (request 3) is back to this node's own.
+        w.walk.requested.store(3, Relaxed);
+        let sw = &mut w.sim.workers[0];
+        sw.engine.sync_housekeep(1 << 20, &mut sw.totals);
+        assert_eq!(w.walk.done.load(Relaxed), 3);
+        assert!(w.events.pop().is_none());
+    }
+
     fn record(cport: u16, real: Ipv4Addr) -> Record {
         Record {
             proto: Protocol::Tcp,
@@ -298,13 +417,31 @@ mod tests {
         let mut w = wired();
         let syn = ip_frame(false, &tcp(Ip::new(CLIENT, VIP), 40000, 80, b""), 0).0;
         w.sim.rx(0, 0, &syn);
-        let e = w.events.pop().expect("an event for the new connection");
+        // Half-open (SYN_RECV): not synced.
+        assert!(w.events.pop().is_none());
+        // The client's ACK establishes it: its first event.
+        let ack = ack_frame(CLIENT, 40000, b"");
+        w.sim.rx(0, 0, &ack);
+        let e = w
+            .events
+            .pop()
+            .expect("an event for the established connection");
         assert_eq!(
             (e.client, e.cport, e.vip, e.vport, e.state),
-            (CLIENT, 40000, VIP, 80, TcpState::SynRecv)
+            (CLIENT, 40000, VIP, 80, TcpState::Established)
         );
-        // The same SYN again: no state change, no event.
-        w.sim.rx(0, 0, &syn);
+        // The same ACK again: no state change, no event.
+        w.sim.rx(0, 0, &ack);
+        assert!(w.events.pop().is_none());
+        // A connection reset half-open is never sent.
+        w.sim.rx(
+            0,
+            0,
+            &ip_frame(false, &tcp(Ip::new(CLIENT, VIP), 40001, 80, b""), 0).0,
+        );
+        let mut rst = tcp(Ip::new(CLIENT, VIP), 40001, 80, b"");
+        rst[33] = 0x04;
+        w.sim.rx(0, 0, &ip_frame(false, &rst, 0).0);
         assert!(w.events.pop().is_none());
         // UDP connections are reported when created (their state never changes).
         for p in 0..5u16 {
@@ -384,9 +521,16 @@ mod tests {
             ip_frame(false, &tcp(Ip::new(client, sticky), cport, 443, b""), 0).0
         };
         // Sender: rr gives the first /24 real1 and CLIENT's /24 real2.
+        let ack = |client: Ipv4Addr, cport: u16| {
+            let mut a = tcp(Ip::new(client, sticky), cport, 443, b"");
+            a[33] = 0x10;
+            ip_frame(false, &a, 0).0
+        };
         let mut a = wired();
         a.sim.rx(0, 0, &syn(Ipv4Addr::new(198, 18, 1, 2), 1000));
+        a.sim.rx(0, 0, &ack(Ipv4Addr::new(198, 18, 1, 2), 1000));
         a.sim.rx(0, 0, &syn(CLIENT, 40000));
+        a.sim.rx(0, 0, &ack(CLIENT, 40000));
         let events: Vec<SyncEvent> = std::iter::from_fn(|| a.events.pop()).collect();
         assert_eq!(events.len(), 4, "{events:?}");
         let tpl = events[3];

@@ -147,7 +147,7 @@ impl LbWorker {
             }
             self.outputs.flush(&mut t);
             eng.housekeep(&mut t);
-            eng.sync_housekeep(SYNC_WORKER_BUDGET, &mut t);
+            let synced = eng.sync_housekeep(SYNC_WORKER_BUDGET, &mut t);
             if eng.now >= published_at + PUBLISH_MS || self.replay {
                 published_at = eng.now;
                 eng.refresh_overload(&mut t);
@@ -157,7 +157,7 @@ impl LbWorker {
             if wanted != self.dump.done.load(Relaxed) {
                 dump_cursor = self.dump_some(&eng, dump_cursor, wanted);
             }
-            if moved > 0 {
+            if moved > 0 || synced {
                 t.inc(Counter::BusyPolls);
                 idle.busy();
             } else {
