@@ -122,6 +122,19 @@ fn failover(mode: &str, forwarded: &str) {
         report.lines,
         master_after.as_millis()
     );
+    // Nothing the pair sent each other was refused.
+    for reason in [
+        "sync_drop_bad_mac",
+        "sync_drop_bad_magic",
+        "sync_drop_malformed",
+        "sync_drop_replayed",
+        "sync_drop_stale",
+        "sync_drop_truncated",
+        "sync_drop_wrong_version",
+        "sync_records_unknown",
+    ] {
+        assert_eq!(cb.sync_counter(reason), 0, "{reason}");
+    }
     let summary = b.stop();
     assert_eq!(summary_counter_of(&summary, "sync_events_lost"), 0);
 }
@@ -227,5 +240,57 @@ fn a_persistent_client_keeps_its_real_across_the_failover() {
     // A client B has no template for gets B's own first pick: real1.
     assert_eq!(curl_from("198.18.0.3").as_deref(), Some("real1"));
     assert_eq!(curl_from("198.18.0.3").as_deref(), Some("real1"), "now persistent on B");
+    b.stop();
+}
+
+#[test]
+fn failback_after_resync_keeps_the_sessions_opened_while_the_primary_was_away() {
+    let _tb = Testbed::up("nat");
+    lb2_up();
+    let d = common::TestDir::new();
+    let (a, b) = start_pair(&d, "nat", &[], &[]);
+    let mut cb = b.ctl();
+    first_answer(Duration::from_secs(20));
+    let old = Session::start(&d, CLIENT);
+    let old_on_b = session_conn(&mut cb, Duration::from_secs(20));
+    a.kill9();
+    cb.wait_state("MASTER", TAKEOVER);
+    // A session opened through B while A is away (from the second client address).
+    let new = Session::start(&d, "198.18.0.3");
+    let mut new_on_b = None;
+    wait_until("the new session on B", Duration::from_secs(30), || {
+        new_on_b = cb.conns().into_iter().find(|c| {
+            c.0.starts_with("198.18.0.3:") && c.1 == format!("{VIP}:7") && c.3 == "ESTABLISHED"
+        });
+        new_on_b.is_some()
+    });
+    let new_on_b = new_on_b.expect("found");
+
+    // A returns: it resyncs from B (both sessions), then preempts B.
+    let a = Director::start(&d, "nat", "a", &[]);
+    let mut ca = a.ctl();
+    let s = ca.wait_resync_done(TAKEOVER);
+    assert!(s["status"]["resync_records"].as_u64().expect("records") >= 2, "{s}");
+    ca.wait_state("MASTER", TAKEOVER);
+    cb.wait_state("BACKUP", TAKEOVER);
+    let v = ca.vrrp();
+    assert_eq!(v["last_reason"], "preempted a lower-priority master", "{v}");
+    let on_a = ca.conns();
+    for c in [&old_on_b, &new_on_b] {
+        assert!(
+            on_a.iter().any(|x| x.0 == c.0 && x.2 == c.2),
+            "A holds {c:?} with its real: {on_a:?}"
+        );
+    }
+    // Both sessions go on through A.
+    let base = ca.worker_counter("nat_in");
+    wait_until("A forwards", TAKEOVER, || ca.worker_counter("nat_in") > base);
+    let (r_old, r_new) = (old.finish(), new.finish());
+    println!(
+        "failback: old session {} lines (longest wait {} ms), new session {} lines (longest \
+         wait {} ms)",
+        r_old.lines, r_old.gap_ms, r_new.lines, r_new.gap_ms
+    );
+    a.stop();
     b.stop();
 }
