@@ -71,7 +71,11 @@ fn failover(mode: &str, forwarded: &str) {
     let on_b = session_conn(&mut cb, Duration::from_secs(20));
     assert_eq!(on_a.2, on_b.2, "the same real on both: {on_a:?} {on_b:?}");
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(cb.worker_counter(forwarded), 0, "the backup forwards nothing");
+    assert_eq!(
+        cb.worker_counter(forwarded),
+        0,
+        "the backup forwards nothing"
+    );
     let conn_new_b = cb.worker_counter("conn_new");
 
     let killed = a.kill9();
@@ -170,12 +174,23 @@ fn a_backup_started_after_the_session_gets_it_by_resync_and_fails_over() {
     let mut cb = b.ctl();
     cb.wait_state("BACKUP", TAKEOVER);
     let s = cb.wait_resync_done(Duration::from_secs(60));
-    assert!(s["status"]["resync_records"].as_u64().expect("records") >= 1, "{s}");
-    assert_eq!(ca.sync()["status"]["streams_sent"], 1, "A streamed its table once");
+    assert!(
+        s["status"]["resync_records"].as_u64().expect("records") >= 1,
+        "{s}"
+    );
+    assert_eq!(
+        ca.sync()["status"]["streams_sent"],
+        1,
+        "A streamed its table once"
+    );
     let on_b = session_conn(&mut cb, Duration::from_secs(20));
     assert_eq!(on_a.0, on_b.0);
     assert_eq!(on_a.2, on_b.2, "bound to the same real");
-    assert_eq!(cb.worker_counter("nat_in"), 0, "the backup forwards nothing");
+    assert_eq!(
+        cb.worker_counter("nat_in"),
+        0,
+        "the backup forwards nothing"
+    );
 
     let killed = a.kill9();
     let takeover = first_forwarded(&mut cb, "nat_in", 0, killed);
@@ -239,7 +254,11 @@ fn a_persistent_client_keeps_its_real_across_the_failover() {
     assert_eq!(got, vec!["real2".to_string(); 5], "the same real through B");
     // A client B has no template for gets B's own first pick: real1.
     assert_eq!(curl_from("198.18.0.3").as_deref(), Some("real1"));
-    assert_eq!(curl_from("198.18.0.3").as_deref(), Some("real1"), "now persistent on B");
+    assert_eq!(
+        curl_from("198.18.0.3").as_deref(),
+        Some("real1"),
+        "now persistent on B"
+    );
     b.stop();
 }
 
@@ -270,7 +289,10 @@ fn failback_after_resync_keeps_the_sessions_opened_while_the_primary_was_away() 
     let a = Director::start(&d, "nat", "a", &[]);
     let mut ca = a.ctl();
     let s = ca.wait_resync_done(TAKEOVER);
-    assert!(s["status"]["resync_records"].as_u64().expect("records") >= 2, "{s}");
+    assert!(
+        s["status"]["resync_records"].as_u64().expect("records") >= 2,
+        "{s}"
+    );
     ca.wait_state("MASTER", TAKEOVER);
     cb.wait_state("BACKUP", TAKEOVER);
     let v = ca.vrrp();
@@ -284,7 +306,9 @@ fn failback_after_resync_keeps_the_sessions_opened_while_the_primary_was_away() 
     }
     // Both sessions go on through A.
     let base = ca.worker_counter("nat_in");
-    wait_until("A forwards", TAKEOVER, || ca.worker_counter("nat_in") > base);
+    wait_until("A forwards", TAKEOVER, || {
+        ca.worker_counter("nat_in") > base
+    });
     let (r_old, r_new) = (old.finish(), new.finish());
     println!(
         "failback: old session {} lines (longest wait {} ms), new session {} lines (longest \

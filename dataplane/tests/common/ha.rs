@@ -118,7 +118,13 @@ impl Director {
     /// SIGTERM and a clean exit; its exit summary.
     pub fn stop(mut self) -> String {
         let (code, _, summary) = self.app.stop("TERM", Duration::from_secs(20));
-        assert_eq!(code, Some(0), "director {}: {}", self.node, self.app.stderr());
+        assert_eq!(
+            code,
+            Some(0),
+            "director {}: {}",
+            self.node,
+            self.app.stderr()
+        );
         summary
     }
 }
@@ -237,7 +243,10 @@ impl Ctl {
             if s["status"]["resync"] == "done" {
                 return s;
             }
-            assert!(t0.elapsed() < limit, "resync not done within {limit:?}: {s}");
+            assert!(
+                t0.elapsed() < limit,
+                "resync not done within {limit:?}: {s}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
