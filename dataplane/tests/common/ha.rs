@@ -345,11 +345,14 @@ impl Session {
 }
 
 /// GETs of the VIP one after another (each a new connection, curl's 2 s limit) until stopped;
-/// each result with its start time.
+/// each result with the times it started and ended.
 pub struct HttpLoop {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<(Instant, Option<String>)>>,
+    handle: JoinHandle<Vec<Request>>,
 }
+
+/// (started, ended, the body: the real's name, or None).
+pub type Request = (Instant, Instant, Option<String>);
 
 impl HttpLoop {
     pub fn start() -> HttpLoop {
@@ -360,7 +363,8 @@ impl HttpLoop {
             // Bounded: 1000 requests at most.
             while !flag.load(Ordering::Relaxed) && results.len() < 1000 {
                 let t = Instant::now();
-                results.push((t, curl()));
+                let body = curl();
+                results.push((t, Instant::now(), body));
                 std::thread::sleep(Duration::from_millis(200));
             }
             results
@@ -368,7 +372,7 @@ impl HttpLoop {
         HttpLoop { stop, handle }
     }
 
-    pub fn finish(self) -> Vec<(Instant, Option<String>)> {
+    pub fn finish(self) -> Vec<Request> {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.join().expect("http loop")
     }
