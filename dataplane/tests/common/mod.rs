@@ -331,6 +331,7 @@ pub fn summary_counter(summary: &str, line: &str, name: &str) -> u64 {
         .sum()
 }
 
+pub mod ha;
 pub mod packets;
 pub mod testbed;
 pub mod two_ports;

@@ -214,14 +214,19 @@ impl<F: Frame> Engine<F> {
         }
         let cap = self.conns.capacity() as u32;
         let end = self.sync.cursor.saturating_add(budget as u32).min(cap);
+        // A VRRP master sends every connection it holds: after a takeover the peer's
+        // connections are its own, and the peer returning with an empty table asks for them
+        // before any packet of theirs need have reached this node (issue 10, failback).
+        let all = self.snap.ha.vrrp && self.snap.ha.active;
         while self.sync.cursor < end {
             if let Some(c) = self.conns.get_slot(self.sync.cursor) {
                 // (A template is sent again with each connection that holds it; a peer's
-                // connection no packet has touched here is sent only to a node that asked for
-                // the whole table; a half-open one is never sent, see `announce`.)
+                // connection no packet has touched here is sent only by a VRRP master or to a
+                // node that asked for the whole table; a half-open one is never sent, see
+                // `announce`.)
                 if c.expires_ms > self.now
                     && c.state != TcpState::SynRecv
-                    && (self.sync.full_pass || !self.conns.synced(self.sync.cursor))
+                    && (all || self.sync.full_pass || !self.conns.synced(self.sync.cursor))
                     && !self.sync_walk_emit(&c, t)
                 {
                     // The queue is full: this slot again next loop (the stream is paced by
@@ -323,7 +328,11 @@ mod tests {
     }
 
     fn wired() -> Wired {
-        let mut sim = Sim::new(EXAMPLE_CONFIG, 1, false).unwrap();
+        wired_from(EXAMPLE_CONFIG)
+    }
+
+    fn wired_from(yaml: &str) -> Wired {
+        let mut sim = Sim::new(yaml, 1, false).unwrap();
         let events = Arc::new(ArrayQueue::new(4));
         let installs = Arc::new(ArrayQueue::new(16));
         let walk = Arc::new(WalkRequest::default());
@@ -512,6 +521,35 @@ mod tests {
             (41000, TcpState::Established, 900)
         );
         assert!(w.events.pop().is_none());
+    }
+
+    #[test]
+    fn a_vrrp_master_sends_its_peers_connections_back_a_backup_does_not() {
+        let vrrp = "vrrp: {vrid: 51, priority: 100, port: ext}\n";
+        let mut w = wired_from(&format!("{EXAMPLE_CONFIG}{vrrp}"));
+        w.installs.push(record(41000, REAL1)).unwrap();
+        // Any frame makes the engine follow the published snapshot (an ARP request for the
+        // port's own address).
+        let mut arp = vec![0u8; 60];
+        crate::lb::forward::arp::build_arp_request(
+            &mut arp,
+            crate::wire::MacAddr([2, 0, 0, 0, 1, 2]),
+            CLIENT,
+            Ipv4Addr::new(198, 18, 0, 1),
+        )
+        .unwrap();
+        let ext = w.sim.port("ext");
+        for (active, pass, sent) in [(false, 1, 0), (true, 2, 1)] {
+            w.sim.set_ha_active(active).unwrap();
+            w.sim.rx(0, ext, &arp);
+            w.walk.requested.store(pass, Relaxed);
+            let sw = &mut w.sim.workers[0];
+            sw.engine.sync_housekeep(1 << 20, &mut sw.totals);
+            assert_eq!(w.walk.done.load(Relaxed), pass);
+            assert_eq!(w.events.len(), sent, "active {active}");
+        }
+        let e = w.events.pop().expect("the peer's connection");
+        assert_eq!((e.cport, e.state), (41000, TcpState::Established));
     }
 
     #[test]
