@@ -5,7 +5,9 @@
 //! a full resync. A is killed with SIGKILL; director B (role backup, a second instance on the
 //! same ports) starts and receives A's own datagrams: it installs the session, the session goes
 //! on through B with every line echoed, and forged, replayed, stale, truncated, wrong-version and
-//! garbage datagrams are dropped by reason with B's table unchanged.
+//! garbage datagrams are dropped by reason with B's table unchanged; then a flood of garbage and
+//! forged datagrams, while a session runs through B, is dropped by reason, changes nothing and
+//! does not disturb the session.
 //! Shares the dpt-* namespaces: runs in the testbed's one-at-a-time group.
 mod common;
 use common::testbed::*;
@@ -177,6 +179,67 @@ fn start_session(stop: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the session")
+}
+
+/// Datagrams in the garbage flood: half random bytes (bad magic), half one forged datagram
+/// sent again and again (bad MAC).
+const FLOOD: u64 = 6000;
+
+/// Sends `n` datagrams from dpt-client to `dest`:8848, alternating 128 random bytes and
+/// `forged`, about 5 000 a second (under the exception path's rate limit, bounded in time).
+fn flood_from_client(dest: &str, forged: &[u8], n: u64) {
+    let hex: String = forged.iter().map(|b| format!("{b:02x}")).collect();
+    let script = format!(
+        "import socket,sys,time,os\n\
+         s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_IF,socket.inet_aton('{CLIENT}'))\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_TTL,1)\n\
+         s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_LOOP,0)\n\
+         forged=bytes.fromhex(sys.argv[1]); end=time.time()+60\n\
+         for i in range(int(sys.argv[2])):\n\
+         \x20   d=forged if i%2 else b'X'+os.urandom(127)\n\
+         \x20   s.sendto(d,('{dest}',8848))\n\
+         \x20   if i%10==9: time.sleep(0.002)\n\
+         \x20   if time.time()>end: sys.exit(1)\n"
+    );
+    let st = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "dpt-client",
+            "python3",
+            "-c",
+            &script,
+            &hex,
+        ])
+        .arg(n.to_string())
+        .status()
+        .expect("flood the sync port");
+    assert!(st.success(), "the flood did not finish in time");
+}
+
+/// UDP datagrams the kernel of namespace `ns` dropped for a full receive buffer (`Udp:
+/// RcvbufErrors` in /proc/net/snmp).
+fn udp_rcvbuf_errors(ns: &str) -> u64 {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "cat", "/proc/net/snmp"])
+        .output()
+        .expect("read /proc/net/snmp");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp: "));
+    let (names, values) = (
+        udp.next().expect("Udp header"),
+        udp.next().expect("Udp values"),
+    );
+    let i = names
+        .split_whitespace()
+        .position(|n| n == "RcvbufErrors")
+        .expect("RcvbufErrors");
+    values
+        .split_whitespace()
+        .nth(i)
+        .and_then(|v| v.parse().ok())
+        .expect("a count")
 }
 
 fn key() -> Key {
@@ -490,6 +553,87 @@ fn a_session_synced_from_a_killed_director_goes_on_through_the_next() {
         text.starts_with("role backup, sender id 2\nresync: done, "),
         "{text}"
     );
+
+    eprintln!("stage 7: {:?}", t0.elapsed());
+    // A garbage flood on the sync port while a session runs through B: every datagram that
+    // reached the sync socket is dropped under its reason (the rest the kernel counts as a full
+    // receive buffer), B's table and install count do not move, and the session loses no line.
+    let stop2 = d.path("stop-session-2");
+    let session2 = start_session(&stop2);
+    std::thread::sleep(Duration::from_secs(1));
+    let before = sync_counters(&sock_b);
+    let synced = |sock: &Path| {
+        let mut v: Vec<String> = conns_from(sock, CLIENT2)
+            .iter()
+            .map(|c| format!("{} {} {}", c["client"], c["vip"], c["real"]))
+            .collect();
+        v.sort();
+        v
+    };
+    let table_before = synced(&sock_b);
+    assert_eq!(table_before.len(), 1, "{table_before:?}");
+    let rcvbuf_before = udp_rcvbuf_errors("dpt-lb");
+    let forged = {
+        let mut f = datagram(
+            9,
+            5000,
+            DatagramKind::Records,
+            &[record(CLIENT2, 6000, 80)],
+            &key(),
+        );
+        let at = f.len() - 1;
+        f[at] ^= 0x80;
+        f
+    };
+    flood_from_client(GROUP, &forged, FLOOD);
+    let mut last = BTreeMap::new();
+    let mut rcvbuf = 0;
+    let t2 = Instant::now();
+    let delta = |c: &BTreeMap<String, u64>, name: &str| counter(c, name) - before[name];
+    while t2.elapsed() < Duration::from_secs(30) {
+        last = sync_counters(&sock_b);
+        rcvbuf = udp_rcvbuf_errors("dpt-lb") - rcvbuf_before;
+        if delta(&last, "sync_drop_bad_magic") + delta(&last, "sync_drop_bad_mac") + rcvbuf == FLOOD
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (magic, mac) = (
+        delta(&last, "sync_drop_bad_magic"),
+        delta(&last, "sync_drop_bad_mac"),
+    );
+    eprintln!("flood of {FLOOD}: bad_magic {magic}, bad_mac {mac}, receive buffer full {rcvbuf}");
+    assert_eq!(
+        magic + mac + rcvbuf,
+        FLOOD,
+        "every flood datagram accounted: {last:?}"
+    );
+    assert!(
+        magic > 0 && mac > 0,
+        "both kinds reached the socket: {last:?}"
+    );
+    for name in [
+        "sync_received",
+        "sync_installed",
+        "sync_drop_replayed",
+        "sync_drop_stale",
+        "sync_drop_truncated",
+        "sync_drop_wrong_version",
+        "sync_drop_malformed",
+    ] {
+        assert_eq!(delta(&last, name), 0, "{name}: {last:?}");
+    }
+    std::fs::write(&stop2, "").unwrap();
+    let out = session2.wait_with_output().expect("session 2");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("ok "),
+        "the session broke during the flood: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The synced connections are what they were (the forged records named CLIENT2 too).
+    assert_eq!(synced(&sock_b), table_before, "the flood changed B's table");
 
     let (code, _, summary) = b.stop("TERM", Duration::from_secs(10));
     assert_eq!(code, Some(0), "{}", b.stderr());
