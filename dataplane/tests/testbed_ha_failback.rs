@@ -36,10 +36,6 @@ const CLIENT1: &str = "198.18.0.2";
 const CLIENT2: &str = "198.18.0.3";
 const ECHO: &str = "198.18.0.100:7";
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn sh(args: &[&str]) -> Output {
     let out = Command::new(args[0])
         .args(&args[1..])
@@ -342,15 +338,7 @@ struct Pair {
 }
 
 fn start_pair() -> Pair {
-    let out = Command::new(repo().join("scripts/testbed"))
-        .arg("lb2")
-        .output()
-        .expect("testbed lb2");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lb2_up();
     let d = TestDir::new();
     let sock_a = d.path("a.sock");
     let cfg_a = config(&d, "a", 150, &sock_a);

@@ -688,15 +688,7 @@ fn conn_set(sock: &Path) -> Vec<(String, String, String, String)> {
 #[test]
 fn a_backup_started_later_gets_the_table_by_resync_then_live_events() {
     let _tb = Testbed::up("nat");
-    let out = Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/../scripts/testbed")
-        .arg("lb2")
-        .output()
-        .expect("testbed lb2");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lb2_up();
     let d = TestDir::new();
     let stop_session = d.path("stop-session");
     // A (master, syncing on its int port) with a session and a few finished web requests.
@@ -812,15 +804,7 @@ fn send_from(ns: &str, dest: &str, datagrams: &[Vec<u8>]) {
 fn a_resync_of_thousands_installs_every_record_peers_connections_included() {
     const N: u16 = 3000;
     let _tb = Testbed::up("nat");
-    let out = Command::new(env!("CARGO_MANIFEST_DIR").to_string() + "/../scripts/testbed")
-        .arg("lb2")
-        .output()
-        .expect("testbed lb2");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lb2_up();
     let d = TestDir::new();
     let sock_a = d.path("a.sock");
     let (mut a, _) = start_appliance(&d, &config(&d, "both", 1, &sock_a, ", via: int"));

@@ -26,19 +26,6 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `scripts/testbed lb2`: dpt-lb2 on both segments (after `Testbed::up`).
-pub fn lb2_up() {
-    let out = Command::new(repo().join("scripts/testbed"))
-        .arg("lb2")
-        .output()
-        .expect("scripts/testbed lb2");
-    assert!(
-        out.status.success(),
-        "testbed lb2: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// One director of the pair: `node` is "a" (dpt-lb, priority 150) or "b" (dpt-lb2, 100).
 pub struct Director {
     pub app: Appliance,

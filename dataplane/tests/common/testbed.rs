@@ -71,6 +71,17 @@ impl Testbed {
     }
 }
 
+/// `scripts/testbed lb2`: dpt-lb2 on both segments, the HA pair's second director (after
+/// `Testbed::up`; `down` removes it with the rest).
+pub fn lb2_up() {
+    let out = testbed(&["lb2"]);
+    assert!(
+        out.status.success(),
+        "testbed lb2: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Drop for Testbed {
     fn drop(&mut self) {
         let _ = testbed(&["down"]);
