@@ -164,6 +164,24 @@ pub fn parse_frame(frame: &[u8]) -> Result<Parsed, WireError> {
     Ok(Parsed { l3, net })
 }
 
+/// Source port, destination port and TCP flags (0 for UDP) of the TCP or UDP header at the
+/// start of `l4`: the one place both families read them.
+#[inline(always)]
+fn transport(proto: u8, l4: &[u8]) -> Result<(u16, u16, u8), WireError> {
+    let len = if proto == ip_proto::TCP {
+        tcp::HEADER_LEN
+    } else {
+        udp::HEADER_LEN
+    };
+    let h = l4.get(..len).ok_or(WireError::Truncated)?;
+    let flags = if proto == ip_proto::TCP { h[13] } else { 0 };
+    Ok((
+        u16::from_be_bytes([h[0], h[1]]),
+        u16::from_be_bytes([h[2], h[3]]),
+        flags,
+    ))
+}
+
 /// The IPv4 packet `buf` (which starts at frame offset `l3`).
 #[inline]
 pub fn parse_ipv4(buf: &[u8], l3: usize) -> Result<Ipv4Facts, WireError> {
@@ -189,16 +207,8 @@ pub fn parse_ipv4(buf: &[u8], l3: usize) -> Result<Ipv4Facts, WireError> {
     }
     let l4 = p.payload();
     match ip.proto {
-        ip_proto::TCP => {
-            let h = l4.get(..tcp::HEADER_LEN).ok_or(WireError::Truncated)?;
-            ip.sport = u16::from_be_bytes([h[0], h[1]]);
-            ip.dport = u16::from_be_bytes([h[2], h[3]]);
-            ip.tcp_flags = h[13];
-        }
-        ip_proto::UDP => {
-            let h = l4.get(..udp::HEADER_LEN).ok_or(WireError::Truncated)?;
-            ip.sport = u16::from_be_bytes([h[0], h[1]]);
-            ip.dport = u16::from_be_bytes([h[2], h[3]]);
+        ip_proto::TCP | ip_proto::UDP => {
+            (ip.sport, ip.dport, ip.tcp_flags) = transport(ip.proto, l4)?;
         }
         ip_proto::ICMP if !fragment && l4.len() >= icmpv4::HEADER_LEN => {
             ip.icmp_type = Some(l4[0]);
@@ -242,16 +252,8 @@ pub fn parse_ipv6(buf: &[u8], l3: usize) -> Result<Ipv6Facts, WireError> {
     let end = super::ipv6::HEADER_LEN + usize::from(ip.payload_len);
     let l4 = buf.get(ul.offset..end).ok_or(WireError::Truncated)?;
     match ip.proto {
-        ip_proto::TCP => {
-            let h = l4.get(..tcp::HEADER_LEN).ok_or(WireError::Truncated)?;
-            ip.sport = u16::from_be_bytes([h[0], h[1]]);
-            ip.dport = u16::from_be_bytes([h[2], h[3]]);
-            ip.tcp_flags = h[13];
-        }
-        ip_proto::UDP => {
-            let h = l4.get(..udp::HEADER_LEN).ok_or(WireError::Truncated)?;
-            ip.sport = u16::from_be_bytes([h[0], h[1]]);
-            ip.dport = u16::from_be_bytes([h[2], h[3]]);
+        ip_proto::TCP | ip_proto::UDP => {
+            (ip.sport, ip.dport, ip.tcp_flags) = transport(ip.proto, l4)?;
         }
         ip_proto::ICMPV6 if !ip.fragment && l4.len() >= icmpv6::HEADER_LEN => {
             ip.icmp_type = Some(l4[0]);
