@@ -15,8 +15,8 @@
 //! [`Snapshot`]: super::snapshot::Snapshot
 
 use super::neigh::{MacBytes, NeighTable};
-use super::sched::Scheduler;
 use super::route::{Hop, PortIdx, RouteTable};
+use super::sched::Scheduler;
 use super::service6::{RealSpec6, Service6, ServiceSpec6, ServiceTable6};
 use super::types::{ForwardMode, Protocol};
 use crate::config::{self, Config};
@@ -173,7 +173,13 @@ impl Snapshot6 {
             // Same services: only a set its worker has not taken yet moves on.
             let set = match same {
                 true => prev.scheds.get(w).and_then(|q| q.pop()),
-                false => Some(services.services().iter().map(|s| s.new_scheduler()).collect()),
+                false => Some(
+                    services
+                        .services()
+                        .iter()
+                        .map(|s| s.new_scheduler())
+                        .collect(),
+                ),
             };
             if let Some(set) = set {
                 let _ = slot.push(set);

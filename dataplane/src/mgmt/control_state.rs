@@ -69,7 +69,10 @@ impl ControlState {
             &cfg.neighbors,
             cfg.routes_v4().map(|(_, via)| via).collect(),
         );
-        let nd = Nd::new(&cfg.neighbors, cfg.routes_v6().map(|(_, via)| via).collect());
+        let nd = Nd::new(
+            &cfg.neighbors,
+            cfg.routes_v6().map(|(_, via)| via).collect(),
+        );
         let mut first =
             Snapshot::build(1, &cfg, ports, neighbours.table(), &specs, None, n_workers)?;
         // With VRRP a node starts as a non-owner (RFC 5798 Initialize) until it becomes master.

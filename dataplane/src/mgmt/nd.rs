@@ -211,7 +211,10 @@ impl Mgmt {
         if len < room {
             m.trim((room - len) as u16);
         }
-        m.set_meta(crate::worker::meta::encode(crate::worker::meta::Kind::Transmit, port));
+        m.set_meta(crate::worker::meta::encode(
+            crate::worker::meta::Kind::Transmit,
+            port,
+        ));
         let _ = self.pending.push(m);
     }
 
@@ -222,9 +225,8 @@ impl Mgmt {
                 self.control_state.neighbour_event6(e);
             }
         }
-        for (port, mac, our_ip, target) in self
-            .control_state
-            .nd_solicits_due(self.started.elapsed())
+        for (port, mac, our_ip, target) in
+            self.control_state.nd_solicits_due(self.started.elapsed())
         {
             self.send_frame(port, ND_FRAME_ROOM, |buf| {
                 ndp::build_neighbor_solicit(buf, None, mac, our_ip, target).ok()
@@ -281,7 +283,10 @@ mod tests {
     fn solicits_reals_and_gateways_learns_and_forgets() {
         let s = snap();
         let cfg = crate::config::load_str(NAT6).unwrap();
-        let mut nd = Nd::new(&cfg.neighbors, cfg.routes_v6().map(|(_, via)| via).collect());
+        let mut nd = Nd::new(
+            &cfg.neighbors,
+            cfg.routes_v6().map(|(_, via)| via).collect(),
+        );
         let at = |secs| Duration::from_secs(secs);
         let first = nd.due_solicits(&s, at(0));
         let targets: Vec<(PortIdx, Ipv6Addr, Ipv6Addr)> =
@@ -302,7 +307,10 @@ mod tests {
             mac: [2, 0, 0, 0, 2, 0x11],
         });
         assert!(nd.take_dirty() && !nd.take_dirty());
-        assert_eq!(nd.table().get(v6("2001:db8:1::11")), Some([2, 0, 0, 0, 2, 0x11]));
+        assert_eq!(
+            nd.table().get(v6("2001:db8:1::11")),
+            Some([2, 0, 0, 0, 2, 0x11])
+        );
         // A multicast MAC is never learned; a missing next hop is solicited at once.
         nd.event(NeighEvent::Learned {
             port: 0,
@@ -315,7 +323,10 @@ mod tests {
             ip: v6("2001:db8::2"),
         });
         let due = nd.due_solicits(&s, at(1) + Duration::from_millis(10));
-        assert_eq!(due.iter().map(|d| d.3).collect::<Vec<_>>(), [v6("2001:db8::2")]);
+        assert_eq!(
+            due.iter().map(|d| d.3).collect::<Vec<_>>(),
+            [v6("2001:db8::2")]
+        );
         // Unconfirmed for NEIGHBOUR_STALE: forgotten.
         let later = at(1) + NEIGHBOUR_STALE + Duration::from_secs(1);
         let _ = nd.due_solicits(&s, later);
@@ -336,9 +347,15 @@ mod tests {
             ip: v6("2001:db8:1::11"),
             mac: [2, 0, 0, 0, 2, 0x11],
         });
-        assert_eq!(nd.table().get(v6("2001:db8:1::11")), Some([2, 0, 0, 0, 9, 9]));
+        assert_eq!(
+            nd.table().get(v6("2001:db8:1::11")),
+            Some([2, 0, 0, 0, 9, 9])
+        );
         let s = snap();
-        assert!(!nd.due_solicits(&s, Duration::ZERO).iter().any(|d| d.3 == v6("2001:db8:1::11")));
+        assert!(!nd
+            .due_solicits(&s, Duration::ZERO)
+            .iter()
+            .any(|d| d.3 == v6("2001:db8:1::11")));
         assert_eq!(
             na_plan(&s),
             [(0, MacAddr([2, 0, 0, 0, 1, 1]), v6("2001:db8::100"))]

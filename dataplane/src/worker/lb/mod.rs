@@ -114,7 +114,10 @@ impl LbWorker {
             RealTraffic::new(self.conn.max_reals as usize),
         );
         if let Err(e) = self.start_v6(&mut eng) {
-            tracing::error!(worker = self.id, "cannot build the IPv6 connection table: {e}");
+            tracing::error!(
+                worker = self.id,
+                "cannot build the IPv6 connection table: {e}"
+            );
             return 1;
         }
         eng.set_admission_peers(std::mem::take(&mut self.peer_stats));

@@ -25,7 +25,13 @@ pub const MISSING_EVERY_MS: u64 = crate::tunables::ND_MISSING_EVERY_MS;
 
 impl<F: Frame> Engine<F> {
     /// A Neighbor Solicitation or Advertisement received on `p.port`.
-    pub(super) fn nd<O: Output<F>>(&mut self, mut f: F, p: Pkt6, out: &mut O, t: &mut WorkerTotals) {
+    pub(super) fn nd<O: Output<F>>(
+        &mut self,
+        mut f: F,
+        p: Pkt6,
+        out: &mut O,
+        t: &mut WorkerTotals,
+    ) {
         let facts = match ndp::ndp_parse(f.data(), p.l3) {
             Ok(facts) => facts,
             Err(e) => return t.inc(drop_reason(e)),
