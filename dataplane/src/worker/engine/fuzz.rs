@@ -70,6 +70,12 @@ pub fn fuzz_config() -> String {
         "neighbors:\n  - {ip: \"2001:db8::fe\", mac: \"02:00:00:00:01:fe\"}\n  - {ip: \"2001:db8:1::11\", mac: \"02:00:00:00:02:11\"}\n",
         1,
     );
+    // A small IPv6 table: each fuzz case builds a fresh simulation.
+    c = c.replacen(
+        "conn: {max_per_core: 1024,",
+        "conn: {max_per_core: 1024, max_per_core_v6: 1024,",
+        1,
+    );
     c.push_str(V6_SERVICES);
     c
 }
@@ -355,6 +361,24 @@ mod tests {
         ] {
             assert!(c.get(name).is_some_and(|v| *v > 0), "{name}: {c:?}");
         }
+    }
+
+    /// The fuzz config is the example's with every IPv6 addition in place.
+    #[test]
+    fn the_fuzz_config_is_dual_stack() {
+        let c = fuzz_config();
+        for want in [
+            "ip6: \"2001:db8::1/64\"",
+            "ip6: \"2001:db8:1::1/64\"",
+            "via: \"2001:db8::fe\"",
+            "{ip: \"2001:db8::fe\"",
+            "max_per_core_v6: 1024",
+            "name: tun6",
+        ] {
+            assert_eq!(c.matches(want).count(), 1, "{want}");
+        }
+        let snap = super::super::sim::snapshot_from_yaml(&c, 2).unwrap();
+        assert_eq!(snap.v6.services.services().len(), 3);
     }
 
     #[test]
