@@ -159,8 +159,8 @@ pub(super) fn classify6(snap: &Snapshot, ip: &Ipv6Facts) -> Class6 {
 
 impl<F: Frame> Engine<F> {
     /// Where a parsed IPv6 packet goes: the IPv6 side of `Engine::dispatch`. Without IPv6 state
-    /// (no port has an IPv6 address), what the kernel must see goes there and the rest is
-    /// unsupported, as before the engine forwarded IPv6.
+    /// (no port has an IPv6 address), or on a port without one (IPv6 is off there), it is
+    /// `ipv6_to_kernel`'s: dropped as unsupported.
     #[inline]
     pub(super) fn dispatch6<O: Output<F>>(
         &mut self,
@@ -170,7 +170,7 @@ impl<F: Frame> Engine<F> {
         t: &mut WorkerTotals,
     ) {
         let (l3, port) = (p.l3, p.port);
-        if self.v6.is_none() || !self.snap.v6.enabled() {
+        if self.v6.is_none() || self.snap.v6.port_addr(port).is_none() {
             return self.ipv6_to_kernel(f, l3, port, out, t);
         }
         match classify6(&self.snap, &p.ip) {
