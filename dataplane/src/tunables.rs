@@ -264,6 +264,14 @@ pub const MAX_DESCRIPTORS: u16 = 16384;
 /// `conn.max_per_core` default: a million connections per worker (60 MiB).
 pub const DEFAULT_CONNS_PER_CORE: u32 = 1 << 20;
 
+/// `conn.max_per_core_v6` default: IPv6 connections per worker, a quarter of the IPv4 default
+/// (96 bytes each: 24 MiB), allocated only when a port has an IPv6 address.
+pub const DEFAULT_CONNS_PER_CORE_V6: u32 = 1 << 18;
+
+/// How often a worker reports the same missing IPv6 next hop again while packets keep asking
+/// for it (worker/engine/v6/nd.rs; the management thread solicits on each report).
+pub const ND_MISSING_EVERY_MS: u64 = 100;
+
 /// `conn.max_templates_per_core` default (persistence templates).
 pub const DEFAULT_TEMPLATES_PER_CORE: u32 = 1 << 16;
 

@@ -336,6 +336,9 @@ pub struct Neighbor {
 pub struct Conn {
     /// Connections per worker (preallocated at start).
     pub max_per_core: u32,
+    /// IPv6 connections per worker (their own table, preallocated at start when a port has
+    /// `ip6`).
+    pub max_per_core_v6: u32,
     /// Persistence templates per worker (preallocated at start).
     pub max_templates_per_core: u32,
     pub timeouts: Timeouts,
@@ -345,6 +348,7 @@ impl Default for Conn {
     fn default() -> Self {
         Conn {
             max_per_core: tunables::DEFAULT_CONNS_PER_CORE,
+            max_per_core_v6: tunables::DEFAULT_CONNS_PER_CORE_V6,
             max_templates_per_core: tunables::DEFAULT_TEMPLATES_PER_CORE,
             timeouts: Timeouts::default(),
         }

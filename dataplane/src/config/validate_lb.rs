@@ -87,6 +87,12 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
             format!("must be between {MIN_CONNS_PER_CORE} and {MAX_CONNS_PER_CORE}"),
         ));
     }
+    if !(MIN_CONNS_PER_CORE..=MAX_CONNS_PER_CORE).contains(&cfg.conn.max_per_core_v6) {
+        return Err(err(
+            "conn.max_per_core_v6",
+            format!("must be between {MIN_CONNS_PER_CORE} and {MAX_CONNS_PER_CORE}"),
+        ));
+    }
     if !(MIN_TEMPLATES_PER_CORE..=MAX_TEMPLATES_PER_CORE).contains(&cfg.conn.max_templates_per_core)
     {
         return Err(err(

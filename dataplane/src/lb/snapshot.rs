@@ -261,7 +261,7 @@ impl Snapshot {
             })
             .collect();
         let cookie_secrets = prev.map_or_else(CookieSecrets::random, |p| p.cookie_secrets);
-        let v6 = super::snapshot6::Snapshot6::build(cfg, prev.map(|p| &p.v6))?;
+        let v6 = super::snapshot6::Snapshot6::build_for(cfg, prev.map(|p| &p.v6), n_workers)?;
         Ok(Snapshot {
             v6,
             syn_policies,

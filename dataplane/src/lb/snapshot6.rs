@@ -16,10 +16,13 @@
 
 use super::neigh::{MacBytes, NeighTable};
 use super::route::{Hop, PortIdx, RouteTable};
+use super::sched::Scheduler;
 use super::service6::{RealSpec6, Service6, ServiceSpec6, ServiceTable6};
 use super::types::{ForwardMode, Protocol};
 use crate::config::{self, Config};
+use crossbeam::queue::ArrayQueue;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct Snapshot6 {
@@ -33,6 +36,14 @@ pub struct Snapshot6 {
     pub neigh: NeighTable<Ipv6Addr>,
     /// The appliance's own IPv6 addresses (ports' `ip6`) and their ports.
     pub own: Vec<(Ipv6Addr, PortIdx)>,
+    /// Increases only when the IPv6 services change (keys, schedulers, modes, reals and their
+    /// weights; not health, which the schedulers read when they pick), so a neighbour-only
+    /// update keeps the workers' IPv6 scheduler state.
+    pub services_generation: u64,
+    /// One scheduler set per worker for `services` (in their order), built here, off the
+    /// workers, as the IPv4 sets are ([`Snapshot6::take_schedulers`]); a set not yet taken
+    /// moves on to the next snapshot of the same services generation.
+    pub scheds: Arc<Vec<ArrayQueue<Vec<Scheduler>>>>,
 }
 
 impl Default for Snapshot6 {
@@ -43,6 +54,8 @@ impl Default for Snapshot6 {
             routes: RouteTable::empty(),
             neigh: NeighTable::empty(),
             own: Vec::new(),
+            services_generation: 0,
+            scheds: Arc::new(Vec::new()),
         }
     }
 }
@@ -102,8 +115,18 @@ fn specs<V>(cfg: &Config, vip_of: impl Fn(IpAddr) -> Option<V>) -> Vec<ServiceSp
 }
 
 impl Snapshot6 {
-    /// The IPv6 part of `cfg`; `prev` keeps service and real ids stable.
+    /// The IPv6 part of `cfg` without scheduler sets for workers (see [`Snapshot6::build_for`]).
     pub fn build(cfg: &Config, prev: Option<&Snapshot6>) -> Result<Snapshot6, String> {
+        Snapshot6::build_for(cfg, prev, 0)
+    }
+
+    /// The IPv6 part of `cfg` for `n_workers` workers; `prev` keeps service and real ids
+    /// stable, and its untaken scheduler sets when the services did not change.
+    pub fn build_for(
+        cfg: &Config,
+        prev: Option<&Snapshot6>,
+        n_workers: usize,
+    ) -> Result<Snapshot6, String> {
         let base = Snapshot6::default();
         let prev = prev.unwrap_or(&base);
         // Port indexes are the config's port order, as in the IPv4 part.
@@ -138,13 +161,52 @@ impl Snapshot6 {
             IpAddr::V4(a) => Some(a),
             IpAddr::V6(_) => None,
         });
+        let services = prev.services.rebuild(&v6).map_err(|e| e.to_string())?;
+        let same = same_services(&prev.services, &services);
+        let services_generation = match same {
+            true => prev.services_generation,
+            false => prev.services_generation + 1,
+        };
+        let scheds: Vec<ArrayQueue<Vec<Scheduler>>> =
+            (0..n_workers).map(|_| ArrayQueue::new(1)).collect();
+        for (w, slot) in scheds.iter().enumerate() {
+            // Same services: only a set its worker has not taken yet moves on.
+            let set = match same {
+                true => prev.scheds.get(w).and_then(|q| q.pop()),
+                false => Some(
+                    services
+                        .services()
+                        .iter()
+                        .map(|s| s.new_scheduler())
+                        .collect(),
+                ),
+            };
+            if let Some(set) = set {
+                let _ = slot.push(set);
+            }
+        }
         Ok(Snapshot6 {
-            services: prev.services.rebuild(&v6).map_err(|e| e.to_string())?,
+            services,
             services46: prev.services46.rebuild(&v46).map_err(|e| e.to_string())?,
             routes,
             neigh,
             own: connected.iter().map(|&(i, a, _)| (a, i)).collect(),
+            services_generation,
+            scheds: Arc::new(scheds),
         })
+    }
+
+    /// Worker `w`'s IPv6 scheduler set for this services generation, if no one took it yet
+    /// (no allocation: built with the snapshot).
+    #[inline]
+    pub fn take_schedulers(&self, w: usize) -> Option<Vec<Scheduler>> {
+        self.scheds.get(w)?.pop()
+    }
+
+    /// The port's own IPv6 address, if it has one.
+    #[inline]
+    pub fn port_addr(&self, port: PortIdx) -> Option<Ipv6Addr> {
+        self.own.iter().find(|(_, p)| *p == port).map(|&(a, _)| a)
     }
 
     /// Applies the health checks' verdicts (`available(service, real address, port)`).
@@ -204,6 +266,24 @@ impl Snapshot6 {
     pub fn enabled(&self) -> bool {
         !self.own.is_empty()
     }
+}
+
+/// Do two tables hold the same services in the same order (keys, schedulers, modes,
+/// persistence, reals with addresses, ports, weights and modes; health aside)?
+fn same_services(a: &ServiceTable6<Ipv6Addr>, b: &ServiceTable6<Ipv6Addr>) -> bool {
+    a.services().len() == b.services().len()
+        && a.services().iter().zip(b.services()).all(|(x, y)| {
+            x.id == y.id
+                && x.key == y.key
+                && x.sched == y.sched
+                && x.forward == y.forward
+                && x.persistence_ms == y.persistence_ms
+                && x.reals.len() == y.reals.len()
+                && x.reals.iter().zip(&y.reals).all(|(r, q)| {
+                    (r.id, r.addr, r.port, r.weight, r.forward)
+                        == (q.id, q.addr, q.port, q.weight, q.forward)
+                })
+        })
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! It does no I/O and needs no DPDK, so it is tested on its own (tests below).
 
 use super::health::RealKey;
+use super::nd::Nd;
 use super::neighbours::Neighbours;
 use crate::config::{Config, Real};
 use crate::lb::neigh::NeighEvent;
@@ -38,6 +39,8 @@ pub struct ControlState {
     /// Health verdicts changed since the last publication.
     health_changed: bool,
     neighbours: Neighbours,
+    /// IPv6 neighbours (neighbour discovery), published as `Snapshot::v6().neigh`.
+    nd: Nd,
     /// The generation of the last published snapshot.
     generation: u64,
     published: Arc<Published>,
@@ -66,6 +69,10 @@ impl ControlState {
             &cfg.neighbors,
             cfg.routes_v4().map(|(_, via)| via).collect(),
         );
+        let nd = Nd::new(
+            &cfg.neighbors,
+            cfg.routes_v6().map(|(_, via)| via).collect(),
+        );
         let mut first =
             Snapshot::build(1, &cfg, ports, neighbours.table(), &specs, None, n_workers)?;
         // With VRRP a node starts as a non-owner (RFC 5798 Initialize) until it becomes master.
@@ -78,6 +85,7 @@ impl ControlState {
             down,
             health_changed: false,
             neighbours,
+            nd,
             generation: 1,
             published: Arc::new(Published::new(first)),
         })
@@ -122,8 +130,10 @@ impl ControlState {
         )?;
         let services = next.services.services().len();
         self.neighbours.set_statics(&new.neighbors);
-        // The new statics are in this snapshot already.
+        self.nd.set_statics(&new.neighbors);
+        // The new statics are in this snapshot already (the IPv6 ones from `publish`).
         let _ = self.neighbours.take_dirty();
+        let _ = self.nd.take_dirty();
         self.cfg = new;
         self.specs = specs;
         self.health_changed = false;
@@ -200,6 +210,20 @@ impl ControlState {
         self.neighbours.event(e);
     }
 
+    /// An IPv6 neighbour event from a worker (an ND sender seen, a next hop missing).
+    pub fn neighbour_event6(&mut self, e: NeighEvent<std::net::Ipv6Addr>) {
+        self.nd.event(e);
+    }
+
+    /// Neighbor Solicitations due at `now`: (port, our MAC, our IPv6 address there, target).
+    pub fn nd_solicits_due(
+        &mut self,
+        now: Duration,
+    ) -> Vec<(PortIdx, MacAddr, std::net::Ipv6Addr, std::net::Ipv6Addr)> {
+        let snap = self.snapshot();
+        self.nd.due_solicits(&snap, now)
+    }
+
     /// ARP requests due at `now` (the management thread's clock): (port, our MAC, our IP there,
     /// target).
     pub fn arp_requests_due(
@@ -220,7 +244,7 @@ impl ControlState {
     /// routes and services are the running ones) is reported once, not retried every tick; the
     /// next change tries again with everything current.
     pub fn publish_changes(&mut self) -> Result<bool, String> {
-        let neighbours_changed = self.neighbours.take_dirty();
+        let neighbours_changed = self.neighbours.take_dirty() | self.nd.take_dirty();
         if !neighbours_changed && !self.health_changed {
             return Ok(false);
         }
@@ -248,6 +272,7 @@ impl ControlState {
         next.cookie_secrets = prev.cookie_secrets.rotated(key);
         self.health_changed = false;
         let _ = self.neighbours.take_dirty();
+        let _ = self.nd.take_dirty();
         self.publish(next);
         Ok(())
     }
@@ -282,6 +307,7 @@ impl ControlState {
         next.ha.active = self.ha_active;
         // The IPv4 specs carry health already; the IPv6 part takes it here, on every snapshot.
         next.v6.set_available(&available(&self.down));
+        next.v6.neigh = self.nd.table();
         self.generation = next.generation;
         self.published.store(Arc::new(next));
     }

@@ -41,6 +41,8 @@ mgmt_counters! {
     from_kernel: "Frames the kernel sent on an exception interface, passed to worker 0 to leave by the port.";
     kernel_dropped: "Frames dropped between the workers, the kernel and worker 0: no exception interface, its queue full, or worker 0's ring full.";
     arp_requests: "ARP requests sent to resolve next hops and reals.";
+    nd_solicits: "IPv6 Neighbor Solicitations sent to resolve next hops and reals (mgmt/nd.rs).";
+    unsolicited_nas: "Unsolicited Neighbor Advertisements sent for the IPv6 VIPs at start (with VRRP: on becoming master).";
     garps: "Gratuitous ARP announcements sent for the VIPs at start (with VRRP: for the VIPs and floating addresses on becoming master).";
     snapshots: "Snapshots published to the workers (reloads, weight changes, neighbour and health changes).";
     sync_sent: "Sync datagrams sent (one per destination: the group, or each unicast peer).";

@@ -14,6 +14,7 @@ pub mod exception;
 pub mod exception6;
 pub mod health;
 pub mod metrics;
+pub mod nd;
 pub mod neighbours;
 pub mod sync;
 pub mod vrrp;
@@ -43,6 +44,8 @@ pub struct Mgmt {
     pub to_kernel: Vec<Consumer>,
     pub to_worker0: Producer,
     pub events: Vec<Arc<ArrayQueue<NeighEvent>>>,
+    /// The workers' IPv6 neighbour events (`nd.rs`).
+    pub events6: Vec<Arc<ArrayQueue<NeighEvent<std::net::Ipv6Addr>>>>,
     /// Running config, services, health verdicts, neighbours; publishes the snapshots.
     pub control_state: ControlState,
     /// Health checks of the reals (their threads run beside this one, on its CPU).
@@ -86,6 +89,7 @@ impl Mgmt {
             to_kernel,
             to_worker0,
             events,
+            events6: Vec::new(),
             control_state,
             health,
             counters: MgmtCounters::default(),
@@ -152,6 +156,7 @@ impl Mgmt {
         self.kernel_in();
         self.kernel_out();
         self.learn();
+        self.nd_tick();
         if let Some(v) = self.vrrp.as_mut() {
             if let Some(s) = &self.sync {
                 v.follow_resync(s.own_resync());
@@ -168,6 +173,7 @@ impl Mgmt {
                 });
                 self.counters.garps += 1;
             }
+            self.announce_v6();
         }
         for (port, mac, our_ip, target) in
             self.control_state.arp_requests_due(self.started.elapsed())
@@ -227,6 +233,7 @@ impl Mgmt {
                         });
                         self.counters.garps += 1;
                     }
+                    self.announce_v6();
                 }
             }
         }

@@ -109,6 +109,9 @@ pub fn start(
     let events: Vec<_> = (0..n)
         .map(|_| Arc::new(ArrayQueue::new(NEIGH_EVENT_QUEUE)))
         .collect();
+    let events6: Vec<_> = (0..n)
+        .map(|_| Arc::new(ArrayQueue::new(NEIGH_EVENT_QUEUE)))
+        .collect();
     let retired: Vec<Arc<ArrayQueue<Retired>>> = (0..n)
         .map(|_| Arc::new(ArrayQueue::new(RETIRE_QUEUE)))
         .collect();
@@ -117,6 +120,9 @@ pub fn start(
     conn.timeouts = conn_timeouts(&cfg.conn.timeouts);
     // A per-run random seed makes bucket collisions unpredictable (hash-flooding resistance).
     conn.hash_seed = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+    let mut conn6 = ConnConfig::new(cfg.conn.max_per_core_v6, MAX_REALS);
+    conn6.timeouts = conn.timeouts;
+    conn6.hash_seed = conn.hash_seed.rotate_left(32);
 
     let real_stats: Vec<Arc<RealStats>> = (0..n)
         .map(|_| Arc::new(RealStats::new(MAX_REALS as usize)))
@@ -153,6 +159,8 @@ pub fn start(
             templates: cfg.conn.max_templates_per_core as usize,
             snapshot: snapshot.clone(),
             events: events[w].clone(),
+            conn6,
+            events6: events6[w].clone(),
             retire: retired[w].clone(),
             real_stats: real_stats[w].clone(),
             peer_stats: (0..n)
@@ -196,6 +204,7 @@ pub fn start(
     mgmt.shared_counters = mgmt_counters;
     mgmt.dumps = dumps;
     mgmt.retired = retired;
+    mgmt.events6 = events6;
     mgmt.control = control;
     // Not in replay: it has no exception interfaces to speak VRRP on, and owns its VIPs.
     if replay {

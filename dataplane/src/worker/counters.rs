@@ -158,7 +158,7 @@ counters! {
     DrIn = "dr_in", Events("dr_in"),
         "Client-to-real packets forwarded by direct routing (MAC rewrite).";
     TunIn = "tun_in", Events("tun_in"),
-        "Client-to-real packets encapsulated in IPv4-in-IPv4.";
+        "Client-to-real packets encapsulated (IPv4-in-IPv4, or IPv6-in-IPv6 for IPv6 services).";
     LocalIn = "local_in", Events("local_in"),
         "Client-to-real packets of a local real (the appliance itself) rewritten and delivered to its own kernel.";
     LocalOut = "local_out", Events("local_out"),
@@ -192,7 +192,7 @@ counters! {
     DropNoRoute = "drop_no_route", Drops("no_route"),
         "Packets dropped because no route leads to their destination, or the outgoing port has no IPv4 address (TUN).";
     DropNoNeighbour = "drop_no_neighbour", Drops("no_neighbour"),
-        "Packets dropped because their next hop's MAC was not learned within 1 s (they waited in the ARP queue that long).";
+        "Packets dropped because their next hop's MAC was not learned within 1 s (they waited in the ARP queue that long); IPv6 packets at once, their next hop solicited.";
     DropTtl = "drop_ttl", Drops("ttl"),
         "Packets dropped because forwarding would send them with TTL 0 (a NAT rewrite refused them: TTL 0 or 1 on arrival).";
     DropFragment = "drop_fragment", Drops("fragment"),
@@ -249,6 +249,11 @@ counters! {
         "Sync records skipped because this node has no such service or real (by address and port).";
     SyncInstallFull = "sync_install_full", Events("sync_install_full"),
         "Sync records skipped because the connection table was full.";
+
+    NdAnswered = "nd_answered", Events("nd_answered"),
+        "IPv6 Neighbor Solicitations for a VIP or a port address answered (the IPv6 side of arp_replies).";
+    PacketTooBigSent = "packet_too_big_sent", Events("packet_too_big_sent"),
+        "ICMPv6 Packet Too Big sent to a client whose IPv6 packet would not fit once encapsulated (TUN6; the IPv6 side of frag_needed_sent).";
 }
 
 /// One worker's published counters, on their own cache lines so workers never false-share.

@@ -15,6 +15,8 @@ use std::sync::Arc;
 pub struct Retired {
     pub snap: Arc<Snapshot>,
     pub scheds: Option<Vec<Scheduler>>,
+    /// The IPv6 scheduler set it replaced (`v6/mod.rs`).
+    pub scheds6: Option<Vec<Scheduler>>,
 }
 
 impl<F: Frame> Engine<F> {
@@ -56,18 +58,36 @@ impl<F: Frame> Engine<F> {
     /// tries the next snapshot. The old snapshot and scheduler set go back to the management
     /// thread to be freed. Called with an empty backlog ([`Engine::follow`] checks).
     fn adopt(&mut self, snap: Arc<Snapshot>) {
+        // The IPv6 set first: taken, it can still go back into its slot if the IPv4 one is gone.
+        let Ok(set6) = self.take_schedulers6(&snap) else {
+            return self.retire(Retired {
+                snap,
+                scheds: None,
+                scheds6: None,
+            });
+        };
         let mut replaced = None;
         if snap.services_generation != self.sched_generation {
             let Some(set) = snap.take_schedulers(self.id) else {
-                return self.retire(Retired { snap, scheds: None });
+                if let Some(set6) = set6 {
+                    // The slot it came from is empty (capacity 1): no allocation, no failure.
+                    let _ = snap.v6.scheds.get(self.id).map(|q| q.push(set6));
+                }
+                return self.retire(Retired {
+                    snap,
+                    scheds: None,
+                    scheds6: None,
+                });
             };
             replaced = Some(std::mem::replace(&mut self.scheds, set));
             self.sched_generation = snap.services_generation;
         }
+        let replaced6 = set6.and_then(|s| self.adopt_schedulers6(s, snap.v6.services_generation));
         let old = std::mem::replace(&mut self.snap, snap);
         self.retire(Retired {
             snap: old,
             scheds: replaced,
+            scheds6: replaced6,
         });
     }
 }

@@ -1,9 +1,10 @@
-//! IPv6 before the engine forwards it (issue 11): what a port with an `ip6` address must hand
-//! to the kernel behind its exception interface, so that the kernel's IPv6 works on the wire
-//! (health checks to IPv6 reals, ssh over IPv6): packets to the port's own IPv6 addresses,
-//! to link-local unicast (the kernel's fe80:: address), and link-scope multicast (ff02::/16:
-//! neighbour discovery's solicited-node and all-nodes groups). Every other IPv6 packet is
-//! dropped as `drop_unsupported`, as all IPv6 was before; a port without `ip6` keeps that.
+//! The IPv6 exception path: what a port with an `ip6` address must hand to the kernel behind
+//! its exception interface, so that the kernel's IPv6 works on the wire (health checks to IPv6
+//! reals, ssh over IPv6): packets to the port's own IPv6 addresses that the engine does not
+//! answer itself, to link-local unicast (the kernel's fe80:: address), and link-scope multicast
+//! (ff02::/16: neighbour discovery's groups, all-nodes). The IPv6 dispatch (`v6/mod.rs`) sends
+//! those here; on a port without `ip6` they are `drop_unsupported`, as is all IPv6 when no port
+//! has an IPv6 address (the engine then has no IPv6 state).
 //!
 //! The destination is read from the fixed header alone: nothing here depends on extension
 //! headers, and a frame too short for the header is `drop_malformed`.
@@ -90,7 +91,8 @@ mod tests {
         for dst in ["2001:db8:1::1", "fe80::1", "ff02::1:ff00:1", "ff02::1"] {
             sim.rx(0, int, &frame(real, dst, 0));
         }
-        // Not ours: another host's address, a VIP-less transit, global multicast.
+        // Not ours: another host's address, a VIP-less transit, global multicast (the IPv6
+        // path's transit, not forwarded).
         for dst in ["2001:db8:1::12", "2001:db8:9::1", "ff05::2"] {
             sim.rx(0, int, &frame(real, dst, 0));
         }
@@ -100,7 +102,8 @@ mod tests {
         let kernel = sim.take_kernel();
         assert_eq!(kernel.len(), 4);
         assert!(kernel.iter().all(|(p, _)| *p == int));
-        assert_eq!(sim.counter("drop_unsupported"), 4);
+        assert_eq!(sim.counter("drop_not_for_us"), 3);
+        assert_eq!(sim.counter("drop_unsupported"), 1);
         assert_eq!(sim.counter("drop_malformed"), 1);
     }
 }

@@ -19,7 +19,8 @@
 //! - `output.rs`: the output trait, next-hop resolution and the wait queue for unresolved ones;
 //! - `limits.rs`: per-worker rate limits (generated ICMP errors, the exception path);
 //! - `sim.rs`: engines in process over plain buffers (fixtures, property tests, fuzzing);
-//! - `fuzz.rs`: the fuzz driver (arbitrary bytes -> frames on two ports of two workers).
+//! - `fuzz.rs`: the fuzz driver (arbitrary bytes -> frames on two ports of two workers);
+//! - `v6/`: the IPv6 path (its own connection table, classification and forwarding).
 
 mod admission;
 mod adopt;
@@ -39,12 +40,14 @@ mod reply;
 pub mod sim;
 pub mod sync;
 mod synproxy;
+pub mod v6;
 
 pub use admission::Admission;
 pub use adopt::Retired;
 pub use classify::WARM_MAX;
 pub use fragments::{FragAction, FragKey, FragTable};
 pub use output::{Output, Pending};
+pub use v6::V6State;
 
 use crate::lb::conn::ConnTable;
 use crate::lb::forward::ForwardError;
@@ -99,6 +102,8 @@ pub struct Engine<F> {
     n_warmed: usize,
     /// Connection sync's rings (empty when sync is off: `sync.rs`).
     pub sync: sync::SyncIo,
+    /// The IPv6 path's state (`v6/`); `None` when no port has an IPv6 address.
+    pub v6: Option<V6State>,
 }
 
 /// An IPv4 packet being processed: where its IP header starts, what it says, the port it
@@ -150,6 +155,7 @@ impl<F: Frame> Engine<F> {
             warmed: [Err(WireError::Truncated); WARM_MAX],
             n_warmed: 0,
             sync: sync::SyncIo::default(),
+            v6: None,
         }
     }
 
@@ -210,9 +216,7 @@ impl<F: Frame> Engine<F> {
         let ip = match parsed.net {
             Net::Ipv4(ip) => ip,
             Net::Arp(a) => return self.arp(f, parsed.l3, a, port, out, t),
-            // IPv6 is parsed (wire/parsed.rs) but not yet forwarded: what the kernel behind a
-            // port with `ip6` must see goes there (ipv6_kernel.rs), the rest is unsupported.
-            Net::Ipv6(_) => return self.ipv6_to_kernel(f, parsed.l3, port, out, t),
+            Net::Ipv6(ip) => return self.dispatch6(f, parsed.l3, ip, port, handed, out, t),
             Net::Other(_) => return t.inc(Counter::DropUnsupported),
         };
         let p = Pkt {
@@ -254,6 +258,7 @@ impl<F: Frame> Engine<F> {
                 persist.release(TemplateRef::from_raw(tr), e.real, now);
             }
         });
+        self.housekeep6(EXPIRE_BUDGET, t);
     }
 }
 

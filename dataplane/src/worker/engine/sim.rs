@@ -198,10 +198,12 @@ impl Sim {
         let snap = published.load_full();
         let mut conn = ConnConfig::new(cfg.conn.max_per_core, MAX_REALS);
         conn.timeouts = crate::runtime::conn_timeouts(&cfg.conn.timeouts);
+        let mut conn6 = ConnConfig::new(cfg.conn.max_per_core_v6, MAX_REALS);
+        conn6.timeouts = conn.timeouts;
         let mut workers = Vec::with_capacity(n_workers);
         for id in 0..n_workers {
             let conns = ConnTable::new(&conn).map_err(|e| e.to_string())?;
-            let engine = Engine::new(
+            let mut engine = Engine::new(
                 id,
                 n_workers,
                 snap.clone(),
@@ -211,6 +213,12 @@ impl Sim {
                 Arc::new(ArrayQueue::new(RETIRE_QUEUE)),
                 RealTraffic::new(MAX_REALS as usize),
             );
+            // The IPv6 path, as the DPDK worker starts it: only when a port has `ip6`.
+            if snap.v6.enabled() {
+                let conns6 = ConnTable::allocate(&conn6).map_err(|e| e.to_string())?;
+                let events6 = Arc::new(ArrayQueue::new(1024));
+                engine.v6 = Some(super::V6State::new(id, &snap, conns6, events6));
+            }
             workers.push(SimWorker {
                 engine,
                 out: Recorder {
@@ -414,6 +422,19 @@ impl Sim {
         for sw in &mut self.workers {
             while let Some(e) = sw.engine.events.pop() {
                 ev.push(e);
+            }
+        }
+        ev
+    }
+
+    /// IPv6 neighbour events the workers raised (taken).
+    pub fn take_events6(&mut self) -> Vec<NeighEvent<std::net::Ipv6Addr>> {
+        let mut ev = Vec::new();
+        for sw in &mut self.workers {
+            if let Some(v6) = &sw.engine.v6 {
+                while let Some(e) = v6.events.pop() {
+                    ev.push(e);
+                }
             }
         }
         ev

@@ -43,6 +43,10 @@ pub struct LbWorker {
     pub templates: usize,
     pub snapshot: Arc<Published>,
     pub events: Arc<ArrayQueue<NeighEvent>>,
+    /// The IPv6 connection table's parameters (`conn.max_per_core_v6`) and the IPv6 neighbour
+    /// events queue; the table is built only when a port has an IPv6 address.
+    pub conn6: ConnConfig,
+    pub events6: Arc<ArrayQueue<NeighEvent<std::net::Ipv6Addr>>>,
     /// Snapshots and scheduler sets this worker is done with, freed by the management thread.
     pub retire: Arc<ArrayQueue<Retired>>,
     /// Per-real figures published for the control path, and connection listings on request.
@@ -57,6 +61,36 @@ pub struct LbWorker {
 use crate::tunables::{DUMP_SLOTS_PER_LOOP, PUBLISH_MS, SYNC_WORKER_BUDGET};
 
 impl LbWorker {
+    /// The engine's IPv6 path, when a port has an IPv6 address: its own connection table
+    /// (allocated here, on the worker's core, like the IPv4 one) and scheduler set.
+    fn start_v6<F: Frame>(
+        &mut self,
+        eng: &mut Engine<F>,
+    ) -> Result<(), crate::lb::conn::ConnConfigError> {
+        if !eng.snap.v6.enabled() {
+            return Ok(());
+        }
+        self.conn6.advise = Some(crate::dpdk::mem::advise_hugepages);
+        self.conn6.prefetch = Some(crate::dpdk::mem::prefetch);
+        let conns = ConnTable::<std::net::Ipv6Addr>::allocate(&self.conn6)?;
+        let bytes = conns.memory_bytes();
+        tracing::info!(
+            worker = self.id,
+            capacity = conns.capacity(),
+            mib = bytes >> 20,
+            bytes_per_conn = format!("{:.1}", bytes as f64 / conns.capacity() as f64),
+            "IPv6 connection table"
+        );
+        let snap = eng.snap.clone();
+        eng.v6 = Some(crate::worker::engine::V6State::new(
+            self.id,
+            &snap,
+            conns,
+            self.events6.clone(),
+        ));
+        Ok(())
+    }
+
     pub fn run(mut self, counters: &WorkerCounters, stop: &AtomicBool, gate: &StartGate) -> i32 {
         // Allocated here, on the worker's own core (its NUMA node), in huge pages when the
         // kernel gives them.
@@ -79,6 +113,13 @@ impl LbWorker {
             self.retire.clone(),
             RealTraffic::new(self.conn.max_reals as usize),
         );
+        if let Err(e) = self.start_v6(&mut eng) {
+            tracing::error!(
+                worker = self.id,
+                "cannot build the IPv6 connection table: {e}"
+            );
+            return 1;
+        }
         eng.set_admission_peers(std::mem::take(&mut self.peer_stats));
         eng.sync = std::mem::take(&mut self.sync);
         let mut published_at = 0u64;
