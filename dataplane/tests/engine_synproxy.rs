@@ -607,7 +607,7 @@ mod mangled {
                 data.push(bytes.len() as u8);
                 data.extend(bytes);
             }
-            drive_with(&mut sim, &templates, &data);
+            drive_with(&mut sim, &[&templates, &[]], &data);
         }
     }
 
@@ -618,7 +618,11 @@ mod mangled {
         let before = sim.nonzero_counters();
         for i in 1..templates.len() {
             let port = if (5..=7).contains(&i) { 1u8 } else { 0 };
-            drive_with(&mut sim, &templates, &[(port << 1) | ((i as u8) << 2), 0]);
+            drive_with(
+                &mut sim,
+                &[&templates, &[]],
+                &[(port << 1) | ((i as u8) << 2), 0],
+            );
         }
         let after = sim.nonzero_counters();
         let moved = |name: &str| {

@@ -41,8 +41,6 @@ mgmt_counters! {
     from_kernel: "Frames the kernel sent on an exception interface, passed to worker 0 to leave by the port.";
     kernel_dropped: "Frames dropped between the workers, the kernel and worker 0: no exception interface, its queue full, or worker 0's ring full.";
     arp_requests: "ARP requests sent to resolve next hops and reals.";
-    nd_solicits: "IPv6 Neighbor Solicitations sent to resolve next hops and reals (mgmt/nd.rs).";
-    unsolicited_nas: "Unsolicited Neighbor Advertisements sent for the IPv6 VIPs at start (with VRRP: on becoming master).";
     garps: "Gratuitous ARP announcements sent for the VIPs at start (with VRRP: for the VIPs and floating addresses on becoming master).";
     snapshots: "Snapshots published to the workers (reloads, weight changes, neighbour and health changes).";
     sync_sent: "Sync datagrams sent (one per destination: the group, or each unicast peer).";
@@ -73,6 +71,8 @@ mgmt_counters! {
     vrrp_drop_checksum: "VRRP adverts dropped because their checksum (with the IPv4 pseudo-header) did not verify.";
     vrrp_drop_version: "VRRP messages dropped because they were not version 3 adverts.";
     vrrp_drop_vrid: "VRRP adverts dropped because they belong to another virtual router (VRID).";
+    nd_solicits: "IPv6 Neighbor Solicitations sent to resolve next hops and reals (mgmt/nd.rs).";
+    unsolicited_nas: "Unsolicited Neighbor Advertisements sent for the IPv6 VIPs at start (with VRRP: on becoming master).";
     vrrp_transitions: "VRRP state changes (docs/ha.md).";
 }
 

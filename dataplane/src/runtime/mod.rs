@@ -370,7 +370,7 @@ mod tests {
             s.to_string(),
             "port ext (net_null0): rx_packets 5, tx_packets 0, rx_bytes 0, tx_bytes 0, rx_errors 0, tx_errors 0, rx_missed 0, rx_nombuf 1\n\
              worker 0 (lcore 1): rx 3, tx 0, handoff_ring_full 1, drop_malformed 2\n\
-             management: to_kernel 0, from_kernel 0, kernel_dropped 0, arp_requests 0, garps 2, snapshots 0, vrrp_adverts_sent 0, vrrp_adverts_received 0, vrrp_send_errors 0, vrrp_drop_malformed 0, vrrp_drop_ttl 0, vrrp_drop_checksum 0, vrrp_drop_version 0, vrrp_drop_vrid 0, vrrp_transitions 0\n"
+             management: to_kernel 0, from_kernel 0, kernel_dropped 0, arp_requests 0, garps 2, snapshots 0, vrrp_adverts_sent 0, vrrp_adverts_received 0, vrrp_send_errors 0, vrrp_drop_malformed 0, vrrp_drop_ttl 0, vrrp_drop_checksum 0, vrrp_drop_version 0, vrrp_drop_vrid 0, nd_solicits 0, unsolicited_nas 0, vrrp_transitions 0\n"
         );
     }
 }

@@ -41,8 +41,9 @@ mod prop_tests6;
 /// Packet builders for tests, fixtures and the engine's fuzz driver (not the data path).
 #[doc(hidden)]
 pub mod test_packets;
-#[cfg(test)]
-mod test_packets6;
+/// IPv6 packet builders for tests, fixtures and the fuzz driver (not the data path).
+#[doc(hidden)]
+pub mod test_packets6;
 
 pub use arp::{arp_reply_in_place, build_arp_frame, build_arp_request, build_gratuitous_arp};
 pub use error::ForwardError;

@@ -216,7 +216,15 @@ impl<F: Frame> Engine<F> {
         let ip = match parsed.net {
             Net::Ipv4(ip) => ip,
             Net::Arp(a) => return self.arp(f, parsed.l3, a, port, out, t),
-            Net::Ipv6(ip) => return self.dispatch6(f, parsed.l3, ip, port, handed, out, t),
+            Net::Ipv6(ip) => {
+                let p = v6::Pkt6 {
+                    l3: parsed.l3,
+                    ip,
+                    port,
+                    handed,
+                };
+                return self.dispatch6(f, p, out, t);
+            }
             Net::Other(_) => return t.inc(Counter::DropUnsupported),
         };
         let p = Pkt {

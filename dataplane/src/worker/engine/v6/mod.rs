@@ -165,23 +165,15 @@ impl<F: Frame> Engine<F> {
     pub(super) fn dispatch6<O: Output<F>>(
         &mut self,
         f: F,
-        l3: usize,
-        ip: Ipv6Facts,
-        port: PortIdx,
-        handed: bool,
+        p: Pkt6,
         out: &mut O,
         t: &mut WorkerTotals,
     ) {
+        let (l3, port) = (p.l3, p.port);
         if self.v6.is_none() || !self.snap.v6.enabled() {
             return self.ipv6_to_kernel(f, l3, port, out, t);
         }
-        let p = Pkt6 {
-            l3,
-            ip,
-            port,
-            handed,
-        };
-        match classify6(&self.snap, &ip) {
+        match classify6(&self.snap, &p.ip) {
             Class6::Nd => self.nd(f, p, out, t),
             Class6::Echo => self.echo6(f, p, out, t),
             Class6::Kernel => self.ipv6_to_kernel(f, l3, port, out, t),

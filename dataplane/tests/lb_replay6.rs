@@ -1,0 +1,111 @@
+//! IPv6 through the real binary (issue 11): NAT66 frames replayed through `dataplane replay`
+//! (DPDK's net_pcap, the same workers and engine as live) come out exactly as built for the
+//! real and back for the client, checksums valid; echo to the VIP and neighbour discovery are
+//! answered, the management thread announces the VIP with an unsolicited advertisement.
+mod common;
+use common::packets::tcp;
+use common::packets6::*;
+use common::summary_counter;
+use common::two_ports::replay;
+
+/// Frames the management thread sends on its own (unsolicited advertisements, solicitations:
+/// IPv6 multicast) apart from what the engine answered.
+fn from_mgmt(f: &[u8]) -> bool {
+    f[0] == 0x33 && f[1] == 0x33
+}
+
+#[test]
+fn nat66_both_ways_echo_and_nd_through_the_binary() {
+    let syn = |sport| {
+        ip6(
+            EXT_MAC,
+            ROUTER_MAC,
+            client6(),
+            vip6(),
+            64,
+            6,
+            &tcp(sport, 80, 0x02, b""),
+        )
+    };
+    let synack = ip6(
+        INT_MAC,
+        REAL1_MAC,
+        real1_6(),
+        client6(),
+        64,
+        6,
+        &tcp(80, 40000, 0x12, b""),
+    );
+    let echo = ip6(EXT_MAC, ROUTER_MAC, client6(), vip6(), 64, 58, &echo6(3, 1));
+    let ns = neighbor_solicit(ROUTER_MAC, router6(), vip6());
+    let r = replay(
+        &config6(),
+        &[(1, ns), (1, syn(40000)), (1, syn(40001)), (2, echo)],
+        &[(3, synack)],
+    );
+    let int: Vec<&Vec<u8>> = r.int.iter().filter(|f| !from_mgmt(f)).collect();
+    let to_real = |real, mac, sport| {
+        ip6(
+            mac,
+            INT_MAC,
+            client6(),
+            real,
+            63,
+            6,
+            &tcp(sport, 80, 0x02, b""),
+        )
+    };
+    assert_eq!(
+        int,
+        [
+            &to_real(real1_6(), REAL1_MAC, 40000),
+            &to_real(real2_6(), REAL2_MAC, 40001)
+        ],
+        "{}",
+        r.summary
+    );
+    let (mgmt, ext): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) = r.ext.iter().partition(|f| from_mgmt(f));
+    assert_eq!(ext.len(), 3, "{}", r.summary);
+    // The advertisement answering the solicitation.
+    let na = seen6(ext[0]);
+    assert_eq!((na.src, na.dst, ext[0][54]), (vip6(), router6(), 136));
+    assert!(checksum6_ok(ext[0]));
+    // The SYN-ACK back to the client from the VIP.
+    let back = ip6(
+        ROUTER_MAC,
+        EXT_MAC,
+        vip6(),
+        client6(),
+        63,
+        6,
+        &tcp(80, 40000, 0x12, b""),
+    );
+    let mut reply = echo6(3, 1);
+    reply[0] = 129;
+    let pong = ip6(ROUTER_MAC, EXT_MAC, vip6(), client6(), 64, 58, &reply);
+    let mut rest = vec![ext[1].clone(), ext[2].clone()];
+    rest.sort();
+    let mut want = vec![back, pong];
+    want.sort();
+    assert_eq!(rest, want);
+    // At start the management thread announced the VIP to all nodes.
+    assert!(
+        mgmt.iter()
+            .any(|f| f[54] == 136 && f[62..78] == vip6().octets()),
+        "an unsolicited advertisement for the VIP"
+    );
+    for (name, want) in [
+        ("conn_new", 2),
+        ("nat_in", 2),
+        ("nat_out", 1),
+        ("echo_replies", 1),
+        ("nd_answered", 1),
+    ] {
+        assert_eq!(
+            summary_counter(&r.summary, "worker ", name),
+            want,
+            "{name}: {}",
+            r.summary
+        );
+    }
+}
