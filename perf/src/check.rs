@@ -5,10 +5,11 @@
 //! checksums valid, MACs from the appliance's int port to the real's neighbour entry. The
 //! baseline (MAC swap): the frame as sent with source and destination MAC swapped. DR: the
 //! frame as sent with new MACs. TUN: an outer IPv4 header to a real, the frame as sent inside.
+//! IPv6 frames are checked by `check6` the same way (NAT66, DR, TUN over IPv6).
 
 use crate::frame::{self, Target, IP, PAYLOAD, STAMP_LEN, TCP, TTL};
 use dataplane::wire::{checksum, ether_type};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The rewrite a run expects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +23,11 @@ pub enum Expect {
     /// VS-TUN: an outer IPv4 header (protocol 4, TTL 64) from `src` to one of `reals`; the
     /// inner packet unchanged.
     Tun { reals: Vec<Ipv4Addr>, src: Ipv4Addr },
+    /// NAT66: the destination becomes one of `reals` (all on `port`), hop limit decremented.
+    Nat6 { reals: Vec<Ipv6Addr>, port: u16 },
+    /// TUN over IPv6: an outer IPv6 header (next header 41, hop limit 64) from `src` to one of
+    /// `reals`; the inner packet unchanged.
+    Tun6 { reals: Vec<Ipv6Addr>, src: Ipv6Addr },
 }
 
 /// Why a returned frame is wrong (an index into the wrong-counters).
@@ -79,6 +85,9 @@ pub struct Checker {
 
 impl Checker {
     pub fn check(&self, f: &[u8]) -> Verdict {
+        if f.len() >= 14 && f[12..14] == ether_type::IPV6.to_be_bytes() {
+            return crate::check6::check6(self, f);
+        }
         if f.len() < 14 || f[12..14] != ether_type::IPV4.to_be_bytes() {
             return Verdict::Other;
         }
@@ -136,7 +145,7 @@ impl Checker {
         let dport = u16::from_be_bytes([tcp[2], tcp[3]]);
         let dst_ok = match &self.expect {
             Expect::Nat { reals, port } => dport == *port && reals.contains(&dst),
-            _ => dport == self.sent_to.vport && dst == self.sent_to.vip,
+            _ => dport == self.sent_to.vport && IpAddr::V4(dst) == self.sent_to.vip,
         };
         if !dst_ok {
             return Verdict::Wrong(Wrong::Destination);
@@ -176,7 +185,7 @@ mod tests {
         Target {
             src_mac: [2, 0, 0, 0, 1, 1],
             dst_mac: [2, 0, 0, 0, 0, 1],
-            vip: Ipv4Addr::new(198, 18, 0, 100),
+            vip: Ipv4Addr::new(198, 18, 0, 100).into(),
             vport: 80,
         }
     }

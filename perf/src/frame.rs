@@ -6,7 +6,7 @@
 //! headers and the stamp.
 
 use dataplane::wire::{checksum, ether_type, TcpFlags};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 pub const ETH: usize = 14;
 pub const IP: usize = ETH;
@@ -25,14 +25,35 @@ pub const ACK_PSH: u8 = TcpFlags::ACK.0 | TcpFlags::PSH.0;
 pub struct Target {
     pub src_mac: [u8; 6],
     pub dst_mac: [u8; 6],
-    pub vip: Ipv4Addr,
+    /// The VIP: an IPv6 one makes IPv6 frames (`frame6`).
+    pub vip: IpAddr,
     pub vport: u16,
+}
+
+impl Target {
+    /// The shortest frame we build for this target (IPv4: 60 bytes, 64 on the wire; IPv6: 74,
+    /// 78 on the wire).
+    pub fn min_frame(&self) -> usize {
+        match self.vip {
+            IpAddr::V4(_) => MIN_FRAME,
+            IpAddr::V6(_) => crate::frame6::MIN_FRAME6,
+        }
+    }
 }
 
 /// Writes a whole frame of `buf.len()` bytes (at least `MIN_FRAME`) from client flow `flow` to
 /// the target, with TCP `flags` and the 48-bit `stamp`. Returns false (writing nothing) when
-/// `buf` is too short or too long for a frame.
+/// `buf` is too short or too long for a frame. An IPv6 target gets an IPv6 frame
+/// (`frame6::write_tcp6`).
 pub fn write_tcp(buf: &mut [u8], t: &Target, flow: u32, flags: u8, stamp: u64) -> bool {
+    let vip = match t.vip {
+        IpAddr::V4(v) => v,
+        IpAddr::V6(v) => return crate::frame6::write_tcp6(buf, t, v, flow, flags, stamp),
+    };
+    write_tcp4(buf, t, vip, flow, flags, stamp)
+}
+
+fn write_tcp4(buf: &mut [u8], t: &Target, vip: Ipv4Addr, flow: u32, flags: u8, stamp: u64) -> bool {
     if buf.len() < MIN_FRAME || buf.len() > 1514 {
         return false;
     }
@@ -52,7 +73,7 @@ pub fn write_tcp(buf: &mut [u8], t: &Target, flow: u32, flags: u8, stamp: u64) -
     ip[9] = 6;
     ip[10..12].fill(0);
     ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&t.vip.octets());
+    ip[16..20].copy_from_slice(&vip.octets());
     let c = checksum::checksum(ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
 
@@ -68,7 +89,7 @@ pub fn write_tcp(buf: &mut [u8], t: &Target, flow: u32, flags: u8, stamp: u64) -
     tcp[20..26].copy_from_slice(&stamp.to_be_bytes()[2..8]);
     tcp[26..].fill(0);
     let seg_len = tcp.len() as u16;
-    let sum = u64::from(checksum::pseudo_header_v4(src, t.vip, 6, seg_len))
+    let sum = u64::from(checksum::pseudo_header_v4(src, vip, 6, seg_len))
         + checksum::sum_wide(&tcp[..26]);
     let c = !checksum::fold(sum);
     tcp[16..18].copy_from_slice(&c.to_be_bytes());
@@ -99,7 +120,7 @@ mod tests {
         Target {
             src_mac: [2, 0, 0, 0, 1, 1],
             dst_mac: [2, 0, 0, 0, 0, 1],
-            vip: Ipv4Addr::new(198, 18, 0, 100),
+            vip: Ipv4Addr::new(198, 18, 0, 100).into(),
             vport: 80,
         }
     }
@@ -121,7 +142,7 @@ mod tests {
                 "ip checksum, len {len}"
             );
             let (src, sport) = crate::flows::client(77);
-            let vip = target().vip;
+            let vip = Ipv4Addr::new(198, 18, 0, 100);
             assert_eq!(
                 l4_checksum_v4(src, vip, 6, &buf[TCP..]),
                 0,

@@ -178,6 +178,7 @@ pub fn establish(io: &Io<'_>, flows: u32, patience: Duration) -> Setup {
     let start = lcore::tsc();
     let mut cursor: u32 = 0;
     let mut sent = 0u64;
+    let min_frame = io.target.min_frame();
     let mut last_progress = start;
     let patience = (patience.as_secs_f64() * hz) as u64;
     loop {
@@ -186,7 +187,7 @@ pub fn establish(io: &Io<'_>, flows: u32, patience: Duration) -> Setup {
             let mut f = cursor;
             let built = build(io, &mut txb, n, || {
                 f += 1;
-                (f - 1, frame::SYN, frame::MIN_FRAME)
+                (f - 1, frame::SYN, min_frame)
             });
             let (s, d) = txb.tx(io.tx);
             debug_assert!(s + d == built);
@@ -233,6 +234,7 @@ pub fn measure(io: &Io<'_>, t: &Traffic) -> (Counts, Histogram<u64>) {
     let flows = t.flows.max(1);
     let mut flow: u32 = 0;
     let mut new_flow: u32 = t.flows;
+    let min_frame = io.target.min_frame();
     let mut pkt: u64 = 0;
     let mut offered: u64 = 0;
     let start = lcore::tsc();
@@ -254,16 +256,16 @@ pub fn measure(io: &Io<'_>, t: &Traffic) -> (Counts, Histogram<u64>) {
                     // Even packets open flow `new_flow`, odd ones acknowledge it.
                     pkt += 1;
                     if pkt % 2 == 1 {
-                        (new_flow, frame::SYN, frame::MIN_FRAME)
+                        (new_flow, frame::SYN, min_frame)
                     } else {
                         new_flow = new_flow.wrapping_add(1);
-                        (new_flow - 1, frame::ACK_PSH, frame::MIN_FRAME)
+                        (new_flow - 1, frame::ACK_PSH, min_frame)
                     }
                 })
             } else if t.new_conns {
                 build(io, &mut txb, n, || {
                     new_flow = new_flow.wrapping_add(1);
-                    (new_flow - 1, frame::SYN, frame::MIN_FRAME)
+                    (new_flow - 1, frame::SYN, min_frame)
                 })
             } else {
                 build(io, &mut txb, n, || {

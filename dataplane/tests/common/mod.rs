@@ -335,4 +335,5 @@ pub mod ha;
 pub mod packets;
 pub mod packets6;
 pub mod testbed;
+pub mod testbed6;
 pub mod two_ports;

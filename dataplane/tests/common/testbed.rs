@@ -201,9 +201,14 @@ pub fn start_echo_session(secs: u32) -> Child {
 /// The same for `lines` lines (one every 100 ms), failing on a mismatch, a lost line or an echo
 /// slower than `worst_s` seconds (a test that floods the machine allows more than 0.5 s).
 pub fn start_echo_session_within(lines: u32, worst_s: f64) -> Child {
+    start_echo_session_at(VIP, lines, worst_s)
+}
+
+/// The same to the echo service at `host` (an IPv4 or IPv6 address), port 7.
+pub fn start_echo_session_at(host: &str, lines: u32, worst_s: f64) -> Child {
     let script = format!(
         "import socket,sys,time\n\
-         s=socket.create_connection(('{VIP}',7),timeout=5)\n\
+         s=socket.create_connection(('{host}',7),timeout=5)\n\
          f=s.makefile('rwb')\n\
          worst=0.0\n\
          for i in range({lines}):\n\

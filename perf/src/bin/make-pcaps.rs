@@ -45,7 +45,7 @@ fn run(a: Args) -> Result<()> {
     let target = Target {
         src_mac: a.src_mac,
         dst_mac: a.dst_mac,
-        vip: a.vip,
+        vip: a.vip.into(),
         vport: a.port,
     };
     let tag = if a.flows.is_multiple_of(1 << 20) {

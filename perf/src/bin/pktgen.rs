@@ -12,7 +12,7 @@ use perf::frame::Target;
 use perf::generator::{self, Io, Traffic};
 use perf::sizes::SizeMix;
 use serde_json::json;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,24 +31,26 @@ struct Args {
     /// The appliance's MAC on the server side (source of what comes back in NAT mode).
     #[arg(long, value_parser = parse_mac)]
     app_int_mac: [u8; 6],
+    /// The VIP; an IPv6 one makes the run IPv6 (NAT66, DR, TUN over IPv6; sizes from 78).
     #[arg(long, default_value = "198.18.0.100")]
-    vip: Ipv4Addr,
+    vip: IpAddr,
     #[arg(long, default_value_t = 80)]
     vport: u16,
     /// What to expect back: nat (destination rewritten to a real), dr (new MACs only), tun
-    /// (an outer IPv4 header to a real) or macswap (the baseline).
+    /// (an outer IPv4 header to a real; IPv6 VIP: an outer IPv6 header) or macswap (the
+    /// baseline).
     #[arg(long, default_value = "nat")]
     expect: String,
-    /// The appliance's server-side address: the outer source in TUN mode.
+    /// The appliance's server-side address: the outer source in TUN mode (of the VIP's family).
     #[arg(long, default_value = "198.19.0.1")]
-    tun_src: Ipv4Addr,
+    tun_src: IpAddr,
     /// The reals, comma-separated (nat, tun).
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "198.19.0.11,198.19.0.12,198.19.0.13,198.19.0.14"
     )]
-    reals: Vec<Ipv4Addr>,
+    reals: Vec<IpAddr>,
     /// Established flows (opened with a SYN each before the timed phase).
     #[arg(long, default_value_t = 1024)]
     flows: u32,
@@ -103,6 +105,49 @@ fn main() {
     }
 }
 
+/// The rewrite `--expect` names, for the VIP's family (the reals and the tunnel source must be
+/// of that family).
+fn expectation(a: &Args) -> Result<Expect> {
+    let family_of = |x: &IpAddr| x.is_ipv6() == a.vip.is_ipv6();
+    if !a.reals.iter().all(family_of) || !family_of(&a.tun_src) {
+        bail!(
+            "--reals and --tun-src must be of the VIP's family ({})",
+            a.vip
+        );
+    }
+    let v4: Vec<_> = a
+        .reals
+        .iter()
+        .filter_map(|r| match r {
+            IpAddr::V4(x) => Some(*x),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let v6: Vec<_> = a
+        .reals
+        .iter()
+        .filter_map(|r| match r {
+            IpAddr::V6(x) => Some(*x),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    Ok(match (a.expect.as_str(), a.tun_src) {
+        ("nat", _) if a.vip.is_ipv6() => Expect::Nat6 {
+            reals: v6,
+            port: a.vport,
+        },
+        ("nat", _) => Expect::Nat {
+            reals: v4,
+            port: a.vport,
+        },
+        ("macswap", _) => Expect::MacSwap,
+        ("dr", _) => Expect::Dr,
+        ("tun", IpAddr::V6(src)) => Expect::Tun6 { reals: v6, src },
+        ("tun", IpAddr::V4(src)) => Expect::Tun { reals: v4, src },
+        (other, _) => bail!("--expect {other}: nat, dr, tun or macswap"),
+    })
+}
+
 fn wait_link(p: &Port, deadline: Instant) -> Result<()> {
     while !p.link().0 {
         if Instant::now() > deadline {
@@ -119,19 +164,7 @@ fn wait_link(p: &Port, deadline: Instant) -> Result<()> {
 
 fn run(a: Args) -> Result<()> {
     let sizes = SizeMix::parse(&a.size)?;
-    let expect = match a.expect.as_str() {
-        "nat" => Expect::Nat {
-            reals: a.reals.clone(),
-            port: a.vport,
-        },
-        "macswap" => Expect::MacSwap,
-        "dr" => Expect::Dr,
-        "tun" => Expect::Tun {
-            reals: a.reals.clone(),
-            src: a.tun_src,
-        },
-        other => bail!("--expect {other}: nat, dr, tun or macswap"),
-    };
+    let expect = expectation(&a)?;
     let _eal = Eal::init(&EalOptions {
         lcores: format!("0@{}", a.cpu),
         main_lcore: 0,
@@ -168,6 +201,17 @@ fn run(a: Args) -> Result<()> {
         vip: a.vip,
         vport: a.vport,
     };
+    if let Some(short) = (0..12)
+        .map(|i| sizes.frame(i))
+        .find(|&l| l < target.min_frame())
+    {
+        bail!(
+            "--size {}: a {}-byte frame cannot hold this family's headers (at least {} on the wire)",
+            a.size,
+            short + perf::sizes::FCS,
+            target.min_frame() + perf::sizes::FCS
+        );
+    }
     let (dst_mac, src_mac) = match expect {
         Expect::MacSwap => (ext.mac(), a.app_ext_mac),
         _ => (int.mac(), a.app_int_mac),

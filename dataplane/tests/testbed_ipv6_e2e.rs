@@ -1,0 +1,247 @@
+//! IPv6 end to end on the namespace testbed (issue 11; `scripts/testbed up MODE --ipv6`): kernel
+//! clients in dpt-client (curl -6, ping -6, python sockets) talk to the IPv6 VIP 2001:db8::100,
+//! the reals' kernel servers answer, and the appliance forwards in NAT66, DR and TUN
+//! (IPv6-in-IPv6, decapsulated by scripts/ip6ip6-decap.py: this kernel has no ip6tnl), alone and
+//! beside IPv4 services on two workers. Counters are read by name from the metrics endpoint, as
+//! exact deltas around what a test did.
+//! These tests share the dpt-* namespaces, so nextest runs them one at a time (test group).
+mod common;
+use common::testbed::*;
+use common::testbed6::*;
+use common::*;
+use std::time::Duration;
+
+/// The IPv6 echo (TCP 7) and UDP (53) services beside configs/nat6.yaml's web6, over the IPv6
+/// reals, forwarded by `forward` (what configs/dr6.yaml and tun6.yaml ship for DR and TUN).
+fn echo6_dns6(forward: &str) -> String {
+    let mut s = String::new();
+    for (name, port, proto) in [("echo6", 7, "tcp"), ("dns6", 53, "udp")] {
+        s.push_str(&format!(
+            "  - name: {name}\n    vip: 2001:db8::100\n    port: {port}\n    protocol: {proto}\n    \
+             scheduler: rr\n    forward: {forward}\n    reals:\n      - {{ip: 2001:db8:1::11}}\n      \
+             - {{ip: 2001:db8:1::12}}\n"
+        ));
+    }
+    s
+}
+
+/// Real1's and real2's shares of a tally; asserts nothing else answered.
+fn shares(t: &std::collections::BTreeMap<String, usize>, n: usize) -> (usize, usize) {
+    let (r1, r2) = (
+        t.get("real1").copied().unwrap_or(0),
+        t.get("real2").copied().unwrap_or(0),
+    );
+    assert_eq!(
+        r1 + r2,
+        n,
+        "every request answered by real1 or real2: {t:?}"
+    );
+    (r1, r2)
+}
+
+/// One worker, one IPv6 service set in `mode`: curl -6 alternates by weight (exact over whole
+/// wrr rounds) while a long-lived IPv6 connection carries data the whole time, a UDP query is
+/// answered from the VIP, ping -6 to the VIP is answered by the appliance; the workers'
+/// counters say exactly that many connections and echo replies.
+fn weighted6(mode: &str, yaml: &str) -> (Counters, Counters) {
+    let d = TestDir::new();
+    let (mut app, _) = start_appliance6(&d, yaml);
+    let before = Counters::settled();
+    let echo = start_echo6_session(5, 0.5);
+    let t = tally6(40, 80);
+    finish_echo_session(echo);
+    assert_eq!(
+        shares(&t, 40),
+        (30, 10),
+        "{mode}: wrr 3:1 is exact over whole rounds: {t:?}"
+    );
+    let reply = udp6_query("hello6").expect("the IPv6 UDP service answers");
+    assert!(
+        reply == "real1 hello6" || reply == "real2 hello6",
+        "{reply}"
+    );
+    assert!(ping6_vip(3), "{mode}: ping -6 to the VIP");
+    let after = Counters::settled();
+    // 40 GETs, the echo session and the UDP query: one connection each.
+    assert_eq!(
+        after.event("conn_new") - before.event("conn_new"),
+        42,
+        "{mode}: {before:?}\n{after:?}"
+    );
+    assert_eq!(
+        after.event("echo_replies") - before.event("echo_replies"),
+        3,
+        "{mode}: ping -6 -c 3 answered by the appliance"
+    );
+    let (code, _, summary) = app.stop("TERM", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+    println!("{mode} over IPv6:\n{summary}");
+    (before, after)
+}
+
+#[test]
+fn nat66_curl_by_weight_long_session_udp_and_ping() {
+    let _tb = Testbed::up_ipv6("nat");
+    let yaml = format!(
+        "{}{}",
+        config_from(
+            "nat6.yaml",
+            &[(
+                "- {ip: 2001:db8:1::11, weight: 1}\n      - {ip: 2001:db8:1::12, weight: 2}",
+                "- {ip: 2001:db8:1::11, weight: 3}\n      - {ip: 2001:db8:1::12, weight: 1}"
+            )]
+        ),
+        echo6_dns6("nat")
+    );
+    let (before, after) = weighted6("nat", &yaml);
+    // Both directions crossed the appliance: every client packet rewritten in, every answer out.
+    assert!(after.event("nat_in") - before.event("nat_in") >= 42 * 2);
+    assert!(after.event("nat_out") - before.event("nat_out") >= 42 * 2);
+}
+
+const WEB6_3_1: (&str, &str) = (
+    "- {ip: 2001:db8:1::11, weight: 1}\n      - {ip: 2001:db8:1::12, weight: 1}",
+    "- {ip: 2001:db8:1::11, weight: 3}\n      - {ip: 2001:db8:1::12, weight: 1}",
+);
+
+#[test]
+fn dr6_curl_by_weight_long_session_udp_and_ping() {
+    let _tb = Testbed::up_ipv6("dr");
+    let (before, after) = weighted6("dr", &config_from("dr6.yaml", &[WEB6_3_1]));
+    // Client packets only (the reals answer via the router): at least a SYN and an ACK each.
+    assert!(after.event("dr_in") - before.event("dr_in") >= 42 * 2);
+    assert_eq!(after.event("nat_out"), before.event("nat_out"));
+}
+
+#[test]
+fn tun6_curl_by_weight_long_session_udp_and_ping_and_packet_too_big() {
+    let _tb = Testbed::up_ipv6("tun");
+    let d_yaml = config_from("tun6.yaml", &[WEB6_3_1]);
+    let (before, after) = weighted6("tun", &d_yaml);
+    assert!(after.event("tun_in") - before.event("tun_in") >= 42 * 2);
+    assert_eq!(after.event("nat_out"), before.event("nat_out"));
+    let decapsulated: usize = ["real1", "real2"]
+        .iter()
+        .map(|r| {
+            std::fs::read_to_string(format!("/run/dpt/{r}.decap6.log"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with("decapsulated 1 "))
+                .count()
+        })
+        .sum();
+    assert_eq!(decapsulated, 2, "both reals decapsulated IPv6-in-IPv6");
+}
+
+/// TUN over IPv6 with full-size packets: the client's 1500-byte segments do not fit once
+/// encapsulated (1540 > 1500), so the appliance answers ICMPv6 Packet Too Big with 1460, the
+/// client's kernel lowers its path MTU to the VIP and the bulk data gets through.
+#[test]
+fn tun6_packet_too_big_lowers_the_clients_path_mtu() {
+    let _tb = Testbed::up_ipv6("tun");
+    let d = TestDir::new();
+    let (mut app, _) = start_appliance6(&d, &config_from("tun6.yaml", &[]));
+    let before = Counters::settled();
+    let script = format!(
+        "import socket,sys\n\
+         s=socket.create_connection(('{VIP6}',7),timeout=10)\n\
+         data=bytes(range(256))*80\n\
+         s.sendall(data)\n\
+         back=b''\n\
+         while len(back)<len(data):\n\
+         \x20   c=s.recv(65536)\n\
+         \x20   if not c: break\n\
+         \x20   back+=c\n\
+         print(len(back))\n\
+         sys.exit(0 if back==data else 1)\n"
+    );
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", "dpt-client", "python3", "-c", &script])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "20480 bytes echoed through the IPv6 tunnel: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = Counters::settled();
+    assert!(
+        after.event("packet_too_big_sent") > before.event("packet_too_big_sent"),
+        "{after:?}"
+    );
+    // The client's kernel took the MTU the appliance announced.
+    let route = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "dpt-client",
+            "ip",
+            "-6",
+            "route",
+            "get",
+            VIP6,
+        ])
+        .output()
+        .expect("ip route get");
+    let route = String::from_utf8_lossy(&route.stdout).to_string();
+    let words: Vec<&str> = route.split_whitespace().collect();
+    let mtu = words
+        .windows(2)
+        .find(|w| w[0] == "mtu")
+        .map(|w| w[1])
+        .unwrap_or_else(|| panic!("no mtu in: {route}"));
+    assert_eq!(mtu, "1460", "{route}");
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+}
+
+/// A mixed workload on two workers: IPv4 and IPv6 services of one config together, a long-lived
+/// connection of each family open the whole time while short ones of both come and go; every
+/// request of either family is answered and both sessions keep their data flowing.
+#[test]
+fn mixed_v4_and_v6_on_two_workers_keep_both_families_connections() {
+    let _tb = Testbed::up_ipv6("nat");
+    let d = TestDir::new();
+    let echo4 = "  - name: echo\n    vip: 198.18.0.100\n    port: 7\n    protocol: tcp\n    \
+                 scheduler: rr\n    forward: nat\n    reals:\n      - {ip: 198.19.0.11}\n      \
+                 - {ip: 198.19.0.12}\n";
+    let yaml = format!(
+        "{}{echo4}{}",
+        config_from("nat6.yaml", &TWO_WORKERS),
+        echo6_dns6("nat")
+    );
+    let (mut app, _) = start_appliance6(&d, &yaml);
+    let before = Counters::settled();
+    let session4 = start_echo_session(8);
+    let session6 = start_echo6_session(8, 0.5);
+    let mut t4 = std::collections::BTreeMap::new();
+    let mut t6 = std::collections::BTreeMap::new();
+    for _ in 0..20 {
+        *t4.entry(curl().unwrap_or_else(|| "none".into()))
+            .or_insert(0) += 1;
+        *t6.entry(curl6(80).unwrap_or_else(|| "none".into()))
+            .or_insert(0) += 1;
+    }
+    finish_echo_session(session4);
+    finish_echo_session(session6);
+    shares(&t4, 20);
+    shares(&t6, 20);
+    let after = Counters::settled();
+    assert_eq!(
+        after.event("conn_new") - before.event("conn_new"),
+        42,
+        "20 + 20 GETs and two sessions: {after:?}"
+    );
+    let (code, _, summary) = app.stop("TERM", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+    // Both workers own connections (flows are spread over the workers by hash; one port queue,
+    // so what lands on the wrong worker is handed over).
+    for w in ["worker 0 ", "worker 1 "] {
+        assert!(
+            summary_counter(&summary, w, "conn_new") > 0,
+            "{w}:\n{summary}"
+        );
+    }
+    println!("{summary}");
+}
