@@ -175,7 +175,11 @@ mod tests {
     fn refusals_name_the_key() {
         for (extra, key, why) in [
             ("bgp: {daemon: bird}", "bgp.daemon", "unknown variant"),
-            ("bgp: {api: \"127.0.0.1:0\"}", "bgp.api", "port must not be 0"),
+            (
+                "bgp: {api: \"127.0.0.1:0\"}",
+                "bgp.api",
+                "port must not be 0",
+            ),
             ("bgp: {cli: \"\"}", "bgp.cli", "must name the gobgp CLI"),
             ("bgp: {next_hop: 0.0.0.0}", "bgp.next_hop", "not a unicast"),
             ("bgp: {refresh: 100ms}", "bgp.refresh", "between 1s and 1h"),
