@@ -140,13 +140,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             cfg.log = effective_level(&cfg.log, cli.verbose);
             init_logging(&cfg.log);
             let stop = Arc::new(AtomicBool::new(false));
-            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register(sig, stop.clone())?;
-            }
+            signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())?;
+            // SIGTERM drains first when `bgp` is configured (mgmt/drain.rs).
+            let terminate = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(signal_hook::consts::SIGTERM, terminate.clone())?;
             let reload = Arc::new(AtomicBool::new(false));
             signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())?;
             let until = Until::Signal {
                 stop,
+                terminate,
                 reload,
                 config: path.to_path_buf(),
                 file_prefix,

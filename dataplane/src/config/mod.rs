@@ -3,6 +3,7 @@
 mod kinds;
 
 mod admission;
+mod bgp;
 
 mod console;
 mod guard;
@@ -24,6 +25,7 @@ mod vrrp;
 pub use kinds::{ForwardMode, SchedKind, UnknownForwardMode, UnknownScheduler};
 
 pub use admission::{Acl, MAX_ACL_PREFIXES};
+pub use bgp::{Bgp, BgpDaemon, Drain};
 pub use console::Console;
 pub use ipnet::{addr_port, parse_addr_port, prefix_mask6, IpNet, Ipv6Net};
 pub use lcores::parse_lcores;

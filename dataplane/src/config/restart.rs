@@ -28,7 +28,7 @@ restart_only!(
 );
 
 /// Top-level keys a reload applies to the running appliance.
-pub const RELOADABLE: &[&str] = &["neighbors", "services"];
+pub const RELOADABLE: &[&str] = &["neighbors", "services", "bgp", "drain"];
 
 /// The first restart-only key that differs between the running config and a new one, as a
 /// refusal naming its path (`workers.burst`, `ports[1].ip`, ...); `None` when a reload may take

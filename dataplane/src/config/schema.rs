@@ -49,6 +49,12 @@ pub struct Config {
     /// VRRPv3 with a peer director (docs/ha.md); absent: this node always owns its VIPs.
     #[serde(default)]
     pub vrrp: Option<super::vrrp::Vrrp>,
+    /// VIP announcement through a BGP daemon beside the appliance (docs/bgp.md); absent: off.
+    #[serde(default)]
+    pub bgp: Option<super::bgp::Bgp>,
+    /// The graceful drain of the node (SIGTERM with `bgp`, `ctl drain`); absent: defaults.
+    #[serde(default)]
+    pub drain: Option<super::bgp::Drain>,
 }
 
 impl Config {
@@ -426,6 +432,10 @@ pub struct Service {
     /// Most connections the service holds at once (all reals, all workers); none: no limit.
     #[serde(default)]
     pub max_connections: Option<u32>,
+    /// Forward a TCP packet that is not a SYN and has no connection (a flow that ECMP moved
+    /// here) by the scheduler's choice and create the entry (IPVS `sloppy_tcp`); docs/bgp.md.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sloppy_tcp: bool,
 }
 
 fn default_protocol() -> Protocol {

@@ -120,6 +120,7 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
     if let Some(v) = &cfg.vrrp {
         v.validate(cfg)?;
     }
+    super::bgp::validate(cfg)?;
     Ok(())
 }
 

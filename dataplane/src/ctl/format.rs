@@ -18,7 +18,11 @@ pub fn render(req: &Request, result: serde_json::Value) -> Result<String> {
         Request::Stats {} => super::stats::render(&serde_json::from_value(result)?),
         Request::Sync {} => super::sync::render(&serde_json::from_value(result)?),
         Request::Ha {} => super::ha::render(&serde_json::from_value(result)?),
-        Request::Weight { .. } | Request::Drain { .. } | Request::Reload {} => {
+        Request::Bgp {} => super::bgp::render(&serde_json::from_value(result)?),
+        Request::Weight { .. }
+        | Request::Drain { .. }
+        | Request::DrainNode {}
+        | Request::Reload {} => {
             let m: Message = serde_json::from_value(result)?;
             format!("{}\n", m.message)
         }

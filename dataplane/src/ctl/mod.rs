@@ -1,6 +1,7 @@
 //! `dataplane ctl`: the control socket's client. Sends one request, prints the answer like
 //! ipvsadm does (`format.rs`), or the JSON as received with `--json` (docs/ctl.md).
 
+pub mod bgp;
 pub mod format;
 pub mod ha;
 pub mod proto;
@@ -73,12 +74,17 @@ pub enum CtlCommand {
         real: String,
         weight: u32,
     },
-    /// Weight 0: no new connections to the real; existing ones continue.
+    /// With SERVICE REAL: weight 0, no new connections to the real; existing ones continue.
+    /// Alone: drain the whole node: withdraw its VIPs (BGP), forward until no connection is
+    /// left or `drain.grace` runs out, then stop (docs/bgp.md).
     Drain {
-        service: String,
+        #[arg(requires = "real")]
+        service: Option<String>,
         #[arg(value_name = "REAL")]
-        real: String,
+        real: Option<String>,
     },
+    /// VIP announcement over BGP (per VIP: announced and why; the daemon) and the drain.
+    Bgp,
     /// Re-read the config file and apply it (like SIGHUP), reporting a refusal.
     Reload,
     /// Each real's health as the appliance knows it.
@@ -127,10 +133,15 @@ impl CtlCommand {
                 real: real.clone(),
                 weight: *weight,
             },
-            CtlCommand::Drain { service, real } => Request::Drain {
+            CtlCommand::Drain {
+                service: Some(service),
+                real: Some(real),
+            } => Request::Drain {
                 service: service.clone(),
                 real: real.clone(),
             },
+            CtlCommand::Drain { .. } => Request::DrainNode {},
+            CtlCommand::Bgp => Request::Bgp {},
             CtlCommand::Reload => Request::Reload {},
             CtlCommand::Health => Request::Health {},
             CtlCommand::Top { .. } => Request::Workers {},

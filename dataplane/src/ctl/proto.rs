@@ -36,6 +36,11 @@ pub enum Request {
     },
     /// Weight 0: no new connections; existing ones continue.
     Drain { service: String, real: String },
+    /// Drains the whole node: VIPs withdrawn, stop when no connection is left (docs/bgp.md).
+    #[serde(rename = "drain_node")]
+    DrainNode {},
+    /// VIP announcement over BGP and the node's drain (`ctl bgp`).
+    Bgp {},
     /// Re-reads the config file (as SIGHUP does) and says whether it was applied.
     Reload {},
     /// Each real's health as the appliance knows it.

@@ -51,6 +51,8 @@ pub struct Sources {
     pub sync: Option<Arc<super::sync::SyncStatus>>,
     /// High availability (VRRP) as the management thread last published it.
     pub ha: Arc<super::vrrp::status::HaStatus>,
+    /// VIP announcement and the node's drain (`ctl bgp`, the metrics).
+    pub bgp: Arc<super::bgp::status::BgpStatus>,
 }
 
 impl Sources {
@@ -73,6 +75,10 @@ pub enum Command {
         reply: Sender<Result<String, String>>,
     },
     Reload {
+        reply: Sender<Result<String, String>>,
+    },
+    /// `ctl drain` without a service: the node's drain.
+    DrainNode {
         reply: Sender<Result<String, String>>,
     },
     /// The running config (the web console shows it and checks candidates against it).
@@ -401,6 +407,8 @@ impl Server {
                 reply,
             }),
             Request::Reload {} => self.change(|reply| Command::Reload { reply }),
+            Request::DrainNode {} => self.change(|reply| Command::DrainNode { reply }),
+            Request::Bgp {} => Response::ok(self.sources.bgp.view()),
         }
     }
 
@@ -694,6 +702,9 @@ impl Mgmt {
                     let r = self.reload_requested();
                     let _ = reply.send(r);
                 }
+                Command::DrainNode { reply } => {
+                    let _ = reply.send(self.start_drain("ctl drain"));
+                }
                 Command::Config { reply } => {
                     let _ = reply.send(Box::new(Running {
                         config: self.control_state.config().clone(),
@@ -787,6 +798,7 @@ pub(crate) mod tests {
             ports: Vec::new(),
             sync: None,
             ha: Arc::default(),
+            bgp: Arc::default(),
         })
     }
 
@@ -1037,7 +1049,7 @@ pub(crate) mod tests {
                         .send(Ok(format!("{service} {real} {weight}")))
                         .unwrap(),
                     Command::Reload { reply } => reply.send(Err("refused: x".into())).unwrap(),
-                    Command::Config { .. } => panic!("not asked for"),
+                    Command::Config { .. } | Command::DrainNode { .. } => panic!("not asked for"),
                 }
             }
         });

@@ -4,12 +4,14 @@
 //! publishes the snapshots. Called every millisecond from the runtime's wait loop; never blocks
 //! on a worker.
 
+pub mod bgp;
 pub mod console;
 pub mod control;
 pub mod control_client;
 pub mod control_state;
 pub mod control_v6;
 pub mod counters;
+pub mod drain;
 pub mod exception;
 pub mod exception6;
 pub mod health;
@@ -61,6 +63,8 @@ pub struct Mgmt {
     pub sync: Option<sync::SyncNode>,
     /// VRRP (docs/ha.md), when configured.
     pub vrrp: Option<vrrp::Vrrp>,
+    /// VIP announcement over BGP and the node's drain (drain.rs).
+    pub node: drain::Node,
     /// Frames built here (ARP) or read from the kernel, waiting for worker 0.
     pending: Burst,
     scratch: Burst,
@@ -96,6 +100,7 @@ impl Mgmt {
             control: None,
             sync: None,
             vrrp: None,
+            node: drain::Node::default(),
             pending: Burst::new(),
             scratch: Burst::new(),
             started: Instant::now(),
@@ -189,6 +194,7 @@ impl Mgmt {
         if let Some(s) = self.sync.as_mut() {
             s.tick(&self.control_state.snapshot(), &mut self.counters);
         }
+        self.node_tick();
         self.flush_pending();
         self.shared_counters.publish(&self.counters);
     }

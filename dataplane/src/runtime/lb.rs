@@ -172,6 +172,7 @@ pub fn start(
     // appliance's socket and port).
     let mgmt_counters = Arc::new(crate::mgmt::PublishedMgmtCounters::default());
     let ha_status = Arc::new(crate::mgmt::vrrp::status::HaStatus::default());
+    let bgp_status = Arc::new(crate::mgmt::bgp::status::BgpStatus::default());
     let control = (!replay).then(|| {
         let sources = Arc::new(crate::mgmt::control::Sources {
             snapshot: snapshot.clone(),
@@ -185,6 +186,7 @@ pub fn start(
             sync: sync.as_ref().map(|s| s.status()),
 
             ha: ha_status.clone(),
+            bgp: bgp_status.clone(),
         });
         let mut inbox = crate::mgmt::control::start(cfg, sources, dumps.clone());
         inbox.config = config_path;
@@ -197,6 +199,8 @@ pub fn start(
     mgmt.dumps = dumps;
     mgmt.retired = retired;
     mgmt.control = control;
+    // No announcing and no drain in replay (no daemon beside it, no signals).
+    mgmt.node = crate::mgmt::drain::Node::new(bgp_status, !replay);
     // Not in replay: it has no exception interfaces to speak VRRP on, and owns its VIPs.
     if replay {
         if let Err(e) = mgmt.control_state.set_ha_active(true) {

@@ -78,7 +78,10 @@ impl std::fmt::Display for Summary {
 pub enum Until {
     /// When the flag is set (SIGINT/SIGTERM).
     Signal {
+        /// SIGINT: stop at once.
         stop: Arc<AtomicBool>,
+        /// SIGTERM: drain first when `bgp` is configured, else stop at once (mgmt/drain.rs).
+        terminate: Arc<AtomicBool>,
         /// Set by SIGHUP: re-read `config` and apply what changed (mode lb).
         reload: Arc<AtomicBool>,
         config: std::path::PathBuf,
@@ -227,6 +230,12 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
             let Some(m) = mgmt.as_mut() else {
                 return crate::mgmt::MgmtCounters::default();
             };
+            if let Until::Signal {
+                stop, terminate, ..
+            } = until
+            {
+                m.follow_signals(stop, terminate);
+            }
             if let Until::Signal { reload, config, .. } = until {
                 let file_changed = watch.as_mut().is_some_and(|w| w.changed());
                 if reload.swap(false, Ordering::Relaxed) || file_changed {
@@ -239,6 +248,8 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
         }),
     };
     if let Some(m) = mgmt.as_mut() {
+        // The withdraw first (docs/bgp.md), while the workers still forward.
+        m.stop_bgp();
         m.stop_ha();
     }
     stop.store(true, Ordering::SeqCst);

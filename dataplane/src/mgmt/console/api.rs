@@ -288,6 +288,10 @@ mod tests {
                         };
                         reply.send(r).unwrap();
                     }
+                    Command::DrainNode { reply } => {
+                        seen.push("drain node".into());
+                        reply.send(Ok("draining".into())).unwrap();
+                    }
                     Command::Reload { reply } => {
                         seen.push("reload".into());
                         reply

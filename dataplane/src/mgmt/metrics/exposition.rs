@@ -26,7 +26,7 @@ pub const MGMT_FAMILY: FamilyInfo = FamilyInfo {
 };
 
 /// A label set: (name, value) pairs.
-type Labels = Vec<(&'static str, String)>;
+pub(crate) type Labels = Vec<(&'static str, String)>;
 
 /// The whole exposition as text.
 pub fn render(src: &Arc<Sources>) -> String {
@@ -55,13 +55,14 @@ impl Collector for Exposition {
         workers(&mut enc, src)?;
         management(&mut enc, &src.mgmt.snapshot())?;
         vrrp(&mut enc, src)?;
+        super::super::bgp::metrics::encode(&mut enc, src)?;
         ports(&mut enc, src)
     }
 }
 
 /// Writes one family: its HELP and TYPE, then one sample per label set. `name` is the name
 /// samples carry (counters end in `_total`, which the encoder adds itself).
-fn family(
+pub(crate) fn family(
     enc: &mut DescriptorEncoder,
     name: &str,
     kind: MetricType,

@@ -4,7 +4,7 @@
 //! idle client costs no thread and at most `tunables::METRICS_CLIENT_TIMEOUT` of others' wait;
 //! the workers are never involved (docs/decisions.md says why this is not tiny_http).
 
-mod exposition;
+pub(crate) mod exposition;
 mod parse;
 pub mod reference;
 
