@@ -333,5 +333,6 @@ pub fn summary_counter(summary: &str, line: &str, name: &str) -> u64 {
 
 pub mod ha;
 pub mod packets;
+pub mod scaleout;
 pub mod testbed;
 pub mod two_ports;
