@@ -135,6 +135,12 @@ pub fn validate(cfg: &Config) -> Result<(), ConfigError> {
                 "applies to TCP services only (a UDP datagram always opens a connection)",
             ));
         }
+        if s.sloppy_tcp && s.vip.is_ipv6() {
+            return Err(ConfigError::new(
+                format!("services[{i}].sloppy_tcp"),
+                "is not supported on IPv6 VIPs yet (IPv4 services only)",
+            ));
+        }
     }
     Ok(())
 }

@@ -62,6 +62,9 @@ pub struct Snapshot {
     pub scheds: Vec<ArrayQueue<Vec<Scheduler>>>,
     /// Per service (in `services` order): its SYN-flood defence.
     pub syn_policies: Vec<SynPolicy>,
+    /// Per service: `sloppy_tcp` (a non-SYN packet of no connection opens one:
+    /// worker/engine/sloppy.rs).
+    pub sloppy: Vec<bool>,
     /// Per service: the Maglev table that picks the real of a stateless SYN (and of the ACK
     /// that then creates the connection) for services whose defence is stateless.
     pub syn_tables: Vec<Option<Mh>>,
@@ -120,6 +123,21 @@ fn syn_policies(cfg: &Config, services: &ServiceTable) -> Vec<SynPolicy> {
                     threshold: s.syn_proxy.threshold(cfg.conn.max_per_core),
                 })
         })
+        .collect()
+}
+
+/// Per service of `services`: its config's `sloppy_tcp`.
+fn sloppy_services(cfg: &Config, services: &ServiceTable) -> Vec<bool> {
+    let sloppy: std::collections::HashSet<&str> = cfg
+        .services
+        .iter()
+        .filter(|s| s.sloppy_tcp)
+        .map(|s| s.name.as_str())
+        .collect();
+    services
+        .services()
+        .iter()
+        .map(|svc| sloppy.contains(svc.name.as_str()))
         .collect()
 }
 
@@ -251,6 +269,7 @@ impl Snapshot {
             }
         }
         let syn_policies = syn_policies(cfg, &services);
+        let sloppy = sloppy_services(cfg, &services);
         let syn_tables = services
             .services()
             .iter()
@@ -265,6 +284,7 @@ impl Snapshot {
         Ok(Snapshot {
             v6,
             syn_policies,
+            sloppy,
             syn_tables,
             cookie_secrets,
             generation,

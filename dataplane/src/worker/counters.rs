@@ -238,6 +238,8 @@ counters! {
         "SYNs to a DR/TUN service under SYN pressure (or syn_proxy mode always) forwarded without creating a connection, to the real a consistent hash of the flow picks.";
     ConnFromAck = "conn_from_ack", Events("conn_from_ack"),
         "DR/TUN connections created by a handshake's ACK after a stateless SYN (to the same real the SYN went to).";
+    SloppyConnNew = "sloppy_conn_new", Events("sloppy_conn_new"),
+        "TCP connections created in ESTABLISHED from a packet that is not a SYN (a flow ECMP moved here from another appliance) on a service with sloppy_tcp; also counted in conn_new.";
 
     SyncEvents = "sync_events", Events("sync_events"),
         "Connection events (new, state change, refresh, resync) queued for the sync sender.";

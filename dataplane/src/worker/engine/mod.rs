@@ -37,6 +37,7 @@ mod local;
 mod output;
 mod reply;
 pub mod sim;
+mod sloppy;
 pub mod sync;
 mod synproxy;
 

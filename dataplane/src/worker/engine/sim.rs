@@ -419,6 +419,14 @@ impl Sim {
         ev
     }
 
+    /// Every worker's connections (IPv4 table), worker by worker.
+    pub fn conns(&self) -> Vec<crate::lb::conn::ConnInfo> {
+        self.workers
+            .iter()
+            .flat_map(|w| w.engine.conns.iter().map(|(_, c)| c))
+            .collect()
+    }
+
     /// The counter named `name`, summed over the workers.
     pub fn counter(&self, name: &str) -> u64 {
         let c = Counter::ALL

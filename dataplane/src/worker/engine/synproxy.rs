@@ -157,7 +157,7 @@ impl<F: Frame> Engine<F> {
     /// (sent as the SYN to the real, or dropped and counted).
     pub(super) fn conn_from_ack<O: Output<F>>(
         &mut self,
-        f: F,
+        mut f: F,
         p: &Pkt,
         si: usize,
         out: &mut O,
@@ -168,21 +168,19 @@ impl<F: Frame> Engine<F> {
         match policy {
             Some(pol) if pure_ack && pol.mode != crate::config::SynProxyMode::Off => {
                 match pol.defence {
+                    // Sloppy TCP (sloppy.rs): only an ACK that is not a cookie's is a moved flow.
+                    Defence::Proxy if self.sloppy(si) && !self.acks_a_cookie(&mut f, p) => {
+                        self.no_conn_or_sloppy(f, p, si, t)
+                    }
                     Defence::Proxy => {
                         self.cookie_ack(f, p, si, out, t);
                         None
                     }
                     Defence::Stateless => self.stateless_ack(f, p, si, t),
-                    Defence::None => {
-                        t.inc(Counter::DropNoConn);
-                        None
-                    }
+                    Defence::None => self.no_conn_or_sloppy(f, p, si, t),
                 }
             }
-            _ => {
-                t.inc(Counter::DropNoConn);
-                None
-            }
+            _ => self.no_conn_or_sloppy(f, p, si, t),
         }
     }
 
