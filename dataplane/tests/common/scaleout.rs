@@ -130,9 +130,10 @@ impl Node {
             s = s.replacen(from, to, 1);
         }
         let cfg = d.write(&format!("so-{node}.yaml"), &s);
+        // The daemon first, so the appliance's first announcement finds it (it retries anyway).
+        script_ok(&["gobgp", "start", node]);
         let mut app = Appliance::start_in_netns(node_ns(node), &cfg, d, node);
         app.wait_for_log("running", Duration::from_secs(60));
-        script_ok(&["gobgp", "start", node]);
         Node { app, node, sock }
     }
 
