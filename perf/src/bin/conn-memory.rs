@@ -4,7 +4,7 @@
 use dataplane::lb::conn::{ConnConfig, ConnTable};
 
 fn main() {
-    let rows: Vec<_> = [1024u32, 1 << 20, 1 << 22]
+    let rows: Vec<_> = [1024u32, 1 << 20, 1 << 22, 11 << 20]
         .iter()
         .filter_map(|&cap| {
             let t = ConnTable::new(&ConnConfig::new(cap, 256)).ok()?;
