@@ -167,7 +167,14 @@ pub fn histogram() -> Histogram<u64> {
 /// refuses is sent again), and waits until every SYN came back or `patience` passed since the
 /// last one did.
 pub fn establish(io: &Io<'_>, flows: u32, patience: Duration) -> Setup {
-    pass(io, flows, frame::SYN, patience)
+    pass(io, 0, flows, frame::SYN, patience)
+}
+
+/// Opens flows `first..first + count` with a SYN each, as [`establish`], and leaves them: the
+/// appliance keeps them half-open until their SYN_RECV timeout, when they all expire at once
+/// (the "expiry" latency cells: a million connections ending in the timed phase).
+pub fn open_idle(io: &Io<'_>, first: u32, count: u32, patience: Duration) -> Setup {
+    pass(io, first, count, frame::SYN, patience)
 }
 
 /// Sends one ACK on each of flows 0..flows (after [`establish`]), with back-pressure, and
@@ -175,11 +182,11 @@ pub fn establish(io: &Io<'_>, flows: u32, patience: Duration) -> Setup {
 /// leaves it in SYN_RECV), so the timed phase meets established connections only, however
 /// many flows it cycles through in its time (10 M flows take seconds for one round).
 pub fn confirm(io: &Io<'_>, flows: u32, patience: Duration) -> Setup {
-    pass(io, flows, frame::ACK_PSH, patience)
+    pass(io, 0, flows, frame::ACK_PSH, patience)
 }
 
 /// One packet with `flags` per flow, in flow order; counts what came back correct.
-fn pass(io: &Io<'_>, flows: u32, flags: u8, patience: Duration) -> Setup {
+fn pass(io: &Io<'_>, first: u32, flows: u32, flags: u8, patience: Duration) -> Setup {
     let hz = lcore::tsc_hz() as f64;
     let ns_per_tick = 1e9 / hz;
     let mut hist = histogram();
@@ -193,7 +200,7 @@ fn pass(io: &Io<'_>, flows: u32, flags: u8, patience: Duration) -> Setup {
     loop {
         if cursor < flows {
             let n = ((flows - cursor) as usize).min(32);
-            let mut f = cursor;
+            let mut f = first + cursor;
             let built = build(io, &mut txb, n, || {
                 f += 1;
                 (f - 1, flags, frame::MIN_FRAME)

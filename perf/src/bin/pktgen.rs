@@ -61,6 +61,10 @@ struct Args {
     /// Offered packets per second; 0 = flat out.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// Before the set-up: open this many more flows (numbered after `--flows`) with a SYN each
+    /// and never send on them again; they expire together at the appliance's SYN_RECV timeout.
+    #[arg(long, default_value_t = 0)]
+    idle_flows: u32,
     /// Every packet a SYN of a new flow (new-connection rate).
     #[arg(long)]
     new_conns: bool,
@@ -193,6 +197,8 @@ fn run(a: Args) -> Result<()> {
         target,
         checker: &checker,
     };
+    let idle = (a.idle_flows > 0)
+        .then(|| generator::open_idle(&io, a.flows, a.idle_flows, Duration::from_secs(1)));
     let (setup, confirm) = if a.flows > 0 && !a.new_conns {
         let s = generator::establish(&io, a.flows, Duration::from_secs(1));
         (
@@ -230,6 +236,7 @@ fn run(a: Args) -> Result<()> {
         "setup": setup,
         // The ACK pass after the SYNs (the same fields: syn_sent = ACKs sent, syn_back = back).
         "confirm": confirm,
+        "idle": idle,
         "counts": c,
         "mpps": pps / 1e6,
         "gbps": c.good_wire_bytes as f64 * 8.0 / c.seconds / 1e9,

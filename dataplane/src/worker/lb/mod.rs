@@ -55,7 +55,7 @@ pub struct LbWorker {
     pub sync: crate::worker::engine::sync::SyncIo,
 }
 
-use crate::tunables::{DUMP_SLOTS_PER_LOOP, PUBLISH_MS, SYNC_WORKER_BUDGET};
+use crate::tunables::{DUMP_SLOTS_PER_LOOP, EXPIRE_BUDGET, PUBLISH_MS, SYNC_WORKER_BUDGET};
 
 impl LbWorker {
     pub fn run(mut self, counters: &WorkerCounters, stop: &AtomicBool, gate: &StartGate) -> i32 {
@@ -154,7 +154,10 @@ impl LbWorker {
             lt.mark(Step::Pending);
             self.outputs.flush(&mut t);
             lt.mark(Step::Flush);
+            let expired_before = t.get(Counter::ConnExpired);
             eng.housekeep(&mut t);
+            // Expiry that used its whole budget has more to do: not a loop to back off in.
+            let expiring = t.get(Counter::ConnExpired) - expired_before >= EXPIRE_BUDGET as u64;
             lt.mark(Step::Housekeep);
             let synced = eng.sync_housekeep(SYNC_WORKER_BUDGET, &mut t);
             lt.mark(Step::Sync);
@@ -168,7 +171,7 @@ impl LbWorker {
             if wanted != self.dump.done.load(Relaxed) {
                 dump_cursor = self.dump_some(&eng, dump_cursor, wanted);
             }
-            if moved > 0 || synced {
+            if moved > 0 || synced || expiring {
                 t.inc(Counter::BusyPolls);
                 idle.busy();
             } else {
