@@ -6,7 +6,7 @@
 //! cycles the engine adds above that floor. Run by `scripts/perf-engine`, which also measures
 //! the DPDK I/O floor on `net_null` in the same sitting.
 //!
-//! `cargo bench -p dataplane --bench engine -- [--flows 1K,1M,10M] [--secs S] [--only nat,dr,tun,newconn]`
+//! `cargo bench -p dataplane --bench engine -- [--flows 1K,1M,10M] [--secs S] [--only nat,dr,tun,newconn] [--burst 32]`
 //!
 //! Cells: established NAT, DR and TUN flows (client -> VIP, TCP ACKs visiting the flows in a
 //! scattered order so that a large table misses the cache as live traffic would), and new
@@ -53,7 +53,13 @@ services:
      reals: [{ip: 203.0.113.11}, {ip: 203.0.113.12}]}
 "#;
 
-const BURST: usize = 32;
+/// Packets per burst: 32 unless `--burst N` (the cost of a small burst, where the warm-up has
+/// few packets to overlap its cache misses with: what a half-loaded worker meets).
+static BURST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(32);
+
+fn burst_len() -> usize {
+    BURST.load(std::sync::atomic::Ordering::Relaxed)
+}
 const ROOM: usize = 256;
 const HEADROOM: usize = 128;
 const FRAME_LEN: usize = 60;
@@ -216,11 +222,11 @@ fn run(
     order: &mut dyn FnMut() -> usize,
     packets: u64,
 ) -> (u64, u64) {
-    let mut burst: Vec<BenchFrame> = Vec::with_capacity(BURST);
+    let mut burst: Vec<BenchFrame> = Vec::with_capacity(burst_len());
     let mut done = 0u64;
     let start = tsc();
     while done < packets {
-        for _ in 0..BURST {
+        for _ in 0..burst_len() {
             let mut f = sink.pool.pop().expect("pool holds a burst");
             f.fill(&frames[order()]);
             burst.push(f);
@@ -239,7 +245,7 @@ fn run(
                 }
             }
         }
-        done += BURST as u64;
+        done += burst_len() as u64;
     }
     (done, tsc() - start)
 }
@@ -271,7 +277,7 @@ fn established(mode: &str, vip: Ipv4Addr, flows: usize, packets: u64, counter: C
     let mut eng = engine(capacity);
     let mut t = WorkerTotals::default();
     let mut sink = Sink {
-        pool: (0..2 * WARM_MAX.max(BURST))
+        pool: (0..2 * WARM_MAX.max(burst_len()))
             .map(|_| BenchFrame::new())
             .collect(),
         other: 0,
@@ -292,7 +298,7 @@ fn established(mode: &str, vip: Ipv4Addr, flows: usize, packets: u64, counter: C
         &mut t,
         &syns,
         &mut seq,
-        flows.div_ceil(BURST) as u64 * BURST as u64,
+        flows.div_ceil(burst_len()) as u64 * burst_len() as u64,
     );
     drop(syns);
     let opened = t.get(Counter::ConnNew);
@@ -345,7 +351,7 @@ fn established(mode: &str, vip: Ipv4Addr, flows: usize, packets: u64, counter: C
 fn new_connections(vip: Ipv4Addr, flows: usize) -> Cell {
     let mut eng = engine((flows as u32).saturating_mul(2));
     let mut sink = Sink {
-        pool: (0..2 * BURST).map(|_| BenchFrame::new()).collect(),
+        pool: (0..2 * burst_len()).map(|_| BenchFrame::new()).collect(),
         other: 0,
     };
     let syns: Vec<[u8; FRAME_LEN]> = (0..flows as u64)
@@ -425,6 +431,15 @@ fn main() {
                     .parse()
                     .expect("--secs: seconds")
             }
+            "--burst" => {
+                let n: usize = args
+                    .next()
+                    .expect("--burst N")
+                    .parse()
+                    .expect("--burst: a packet count");
+                assert!((1..=256).contains(&n), "--burst: 1 to 256");
+                BURST.store(n, std::sync::atomic::Ordering::Relaxed);
+            }
             // cargo bench passes --bench; criterion-style filters are not used here.
             _ => {}
         }
@@ -434,8 +449,9 @@ fn main() {
     std::thread::sleep(Duration::from_millis(200));
     let hz = (tsc() - t0.1) as f64 / t0.0.elapsed().as_secs_f64();
     println!(
-        "TSC {:.2} GHz; burst {BURST}; frames {FRAME_LEN} B (+FCS)",
-        hz / 1e9
+        "TSC {:.2} GHz; burst {}; frames {FRAME_LEN} B (+FCS)",
+        hz / 1e9,
+        burst_len()
     );
     println!();
     println!("| cell | flows | engine cycles/pkt | harness cycles/pkt | forwarded/packets | table B/conn |");
@@ -444,7 +460,7 @@ fn main() {
     for &n in &flows {
         // About `secs` of traffic at ~100 cycles per packet, at least every flow twice.
         let packets = ((hz * secs / 100.0) as u64).max(2 * n as u64);
-        let packets = packets.div_ceil(BURST as u64) * BURST as u64;
+        let packets = packets.div_ceil(burst_len() as u64) * burst_len() as u64;
         let mut cells = Vec::new();
         for name in &only {
             let cell = match name.as_str() {

@@ -309,10 +309,13 @@ pub const GATE_POLL: Duration = Duration::from_micros(100);
 /// first lines would be evicted again before use (64 x 2 lines = 8 KiB of L1).
 pub const WARM_MAX: usize = 64;
 
-/// Connections the timer wheel may expire per loop: bounded work per iteration (a few
-/// microseconds), never a stall when many expire at once; at tens of thousands of loops
-/// a second that still retires millions of connections a second.
-pub const EXPIRE_BUDGET: usize = 64;
+/// Connections the timer wheel may expire per loop: bounded work per iteration, never a stall
+/// when many expire at once. Each expiry unlinks a cold entry (a few cache misses), and a packet
+/// that arrives meanwhile waits: 64 a loop measured 19-31 us per loop (p99.9-p99.99) while a
+/// million connections expired (docs/perf.md, "expiry cells"); 16 bounds it near a quarter of
+/// that. A loop that used its whole budget does not back off (worker/lb), and at hundreds of
+/// thousands of loops a second 16 still retires millions of connections a second.
+pub const EXPIRE_BUDGET: usize = 16;
 
 /// How often (ms) a worker publishes its per-real figures for `ctl` and the metrics: ten
 /// times a second is live enough for an operator and costs one pass over the reals.

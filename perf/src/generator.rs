@@ -82,7 +82,6 @@ struct Rx {
     wrong: [u64; Wrong::COUNT],
     good: u64,
     good_bytes: u64,
-    syn_good: u64,
     other: u64,
 }
 
@@ -92,7 +91,6 @@ impl Rx {
             wrong: [0; Wrong::COUNT],
             good: 0,
             good_bytes: 0,
-            syn_good: 0,
             other: 0,
         }
     }
@@ -118,10 +116,9 @@ fn receive(
     for i in 0..b.len() {
         let f = b.data(i);
         match checker.check(f) {
-            Verdict::Good { stamp, syn, .. } => {
+            Verdict::Good { stamp, .. } => {
                 rx.good += 1;
                 rx.good_bytes += (f.len() + crate::sizes::FCS) as u64;
-                rx.syn_good += u64::from(syn);
                 let ns = frame::elapsed(now, stamp) as f64 * ns_per_tick;
                 hist.saturating_record(ns as u64);
             }
@@ -170,6 +167,26 @@ pub fn histogram() -> Histogram<u64> {
 /// refuses is sent again), and waits until every SYN came back or `patience` passed since the
 /// last one did.
 pub fn establish(io: &Io<'_>, flows: u32, patience: Duration) -> Setup {
+    pass(io, 0, flows, frame::SYN, patience)
+}
+
+/// Opens flows `first..first + count` with a SYN each, as [`establish`], and leaves them: the
+/// appliance keeps them half-open until their SYN_RECV timeout, when they all expire at once
+/// (the "expiry" latency cells: a million connections ending in the timed phase).
+pub fn open_idle(io: &Io<'_>, first: u32, count: u32, patience: Duration) -> Setup {
+    pass(io, first, count, frame::SYN, patience)
+}
+
+/// Sends one ACK on each of flows 0..flows (after [`establish`]), with back-pressure, and
+/// waits for them as `establish` does: every flow then holds an ESTABLISHED connection (a SYN
+/// leaves it in SYN_RECV), so the timed phase meets established connections only, however
+/// many flows it cycles through in its time (10 M flows take seconds for one round).
+pub fn confirm(io: &Io<'_>, flows: u32, patience: Duration) -> Setup {
+    pass(io, 0, flows, frame::ACK_PSH, patience)
+}
+
+/// One packet with `flags` per flow, in flow order; counts what came back correct.
+fn pass(io: &Io<'_>, first: u32, flows: u32, flags: u8, patience: Duration) -> Setup {
     let hz = lcore::tsc_hz() as f64;
     let ns_per_tick = 1e9 / hz;
     let mut hist = histogram();
@@ -184,17 +201,17 @@ pub fn establish(io: &Io<'_>, flows: u32, patience: Duration) -> Setup {
     loop {
         if cursor < flows {
             let n = ((flows - cursor) as usize).min(32);
-            let mut f = cursor;
+            let mut f = first + cursor;
             let built = build(io, &mut txb, n, || {
                 f += 1;
-                (f - 1, frame::SYN, min_frame)
+                (f - 1, flags, min_frame)
             });
             let (s, d) = txb.tx(io.tx);
             debug_assert!(s + d == built);
             cursor += s as u32;
             sent += s as u64;
         }
-        let before = rx.syn_good;
+        let before = rx.good;
         receive(io.rx, &mut rxb, io.checker, &mut rx, &mut hist, ns_per_tick);
         receive(
             io.tx_side_rx,
@@ -205,17 +222,17 @@ pub fn establish(io: &Io<'_>, flows: u32, patience: Duration) -> Setup {
             ns_per_tick,
         );
         let now = lcore::tsc();
-        if rx.syn_good != before || cursor < flows {
+        if rx.good != before || cursor < flows {
             last_progress = now;
         }
-        if cursor >= flows && (rx.syn_good >= u64::from(flows) || now - last_progress > patience) {
+        if cursor >= flows && (rx.good >= u64::from(flows) || now - last_progress > patience) {
             break;
         }
     }
     Setup {
         flows,
         syn_sent: sent,
-        syn_back: rx.syn_good,
+        syn_back: rx.good,
         wrong: rx.wrong_total(),
         seconds: (lcore::tsc() - start) as f64 / hz,
     }

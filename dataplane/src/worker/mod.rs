@@ -8,6 +8,7 @@ pub mod gate;
 pub mod engine;
 pub mod l2fwd;
 pub mod lb;
+pub mod loop_trace;
 pub mod meta;
 pub mod stats;
 

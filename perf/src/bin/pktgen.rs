@@ -63,6 +63,10 @@ struct Args {
     /// Offered packets per second; 0 = flat out.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// Before the set-up: open this many more flows (numbered after `--flows`) with a SYN each
+    /// and never send on them again; they expire together at the appliance's SYN_RECV timeout.
+    #[arg(long, default_value_t = 0)]
+    idle_flows: u32,
     /// Every packet a SYN of a new flow (new-connection rate).
     #[arg(long)]
     new_conns: bool,
@@ -81,6 +85,10 @@ struct Args {
     /// Seconds to wait for both links to come up.
     #[arg(long, default_value_t = 10.0)]
     link_timeout: f64,
+    /// A file created when the timed phase starts (after the set-up phase), so that a profiler
+    /// can sample only the timed phase.
+    #[arg(long)]
+    ready_file: Option<std::path::PathBuf>,
     /// A label copied into the JSON output.
     #[arg(long, default_value = "")]
     label: String,
@@ -233,10 +241,16 @@ fn run(a: Args) -> Result<()> {
         target,
         checker: &checker,
     };
-    let setup = if a.flows > 0 && !a.new_conns {
-        Some(generator::establish(&io, a.flows, Duration::from_secs(1)))
+    let idle = (a.idle_flows > 0)
+        .then(|| generator::open_idle(&io, a.flows, a.idle_flows, Duration::from_secs(1)));
+    let (setup, confirm) = if a.flows > 0 && !a.new_conns {
+        let s = generator::establish(&io, a.flows, Duration::from_secs(1));
+        (
+            Some(s),
+            Some(generator::confirm(&io, a.flows, Duration::from_secs(1))),
+        )
     } else {
-        None
+        (None, None)
     };
     let traffic = Traffic {
         flows: a.flows,
@@ -247,6 +261,10 @@ fn run(a: Args) -> Result<()> {
         duration: Duration::from_secs_f64(a.duration),
         burst: a.burst,
     };
+    if let Some(f) = &a.ready_file {
+        std::fs::write(f, b"measuring\n")
+            .with_context(|| format!("--ready-file {}", f.display()))?;
+    }
     let (c, h) = generator::measure(&io, &traffic);
     let pps = c.good as f64 / c.seconds;
     let q = |p: f64| h.value_at_quantile(p);
@@ -260,6 +278,9 @@ fn run(a: Args) -> Result<()> {
         "handshake": a.handshake,
         "offered_pps": a.rate,
         "setup": setup,
+        // The ACK pass after the SYNs (the same fields: syn_sent = ACKs sent, syn_back = back).
+        "confirm": confirm,
+        "idle": idle,
         "counts": c,
         "mpps": pps / 1e6,
         "gbps": c.good_wire_bytes as f64 * 8.0 / c.seconds / 1e9,

@@ -20,6 +20,7 @@ use crate::worker::clock::Clock;
 use crate::worker::counters::{Counter, WorkerCounters, WorkerTotals};
 use crate::worker::engine::{Engine, Retired};
 use crate::worker::gate::StartGate;
+use crate::worker::loop_trace::{LoopTrace, Step};
 use crate::worker::meta;
 use crate::worker::stats::{ConnDump, ConnRecord, RealFigures, RealStats, RealTraffic};
 use crossbeam::queue::ArrayQueue;
@@ -58,7 +59,7 @@ pub struct LbWorker {
     pub sync: crate::worker::engine::sync::SyncIo,
 }
 
-use crate::tunables::{DUMP_SLOTS_PER_LOOP, PUBLISH_MS, SYNC_WORKER_BUDGET};
+use crate::tunables::{DUMP_SLOTS_PER_LOOP, EXPIRE_BUDGET, PUBLISH_MS, SYNC_WORKER_BUDGET};
 
 impl LbWorker {
     /// The engine's IPv6 path, when a port has an IPv6 address: its own connection table
@@ -137,8 +138,11 @@ impl LbWorker {
             return 0;
         }
         let mut loops = 0u64;
+        let mut lt = LoopTrace::new();
         while !stop.load(Relaxed) {
+            lt.start();
             eng.follow(&self.snapshot);
+            lt.mark(Step::Follow);
             let mut moved = 0usize;
             for &(q, port) in &self.rx {
                 let n = b.rx(q, self.burst);
@@ -159,6 +163,7 @@ impl LbWorker {
                     eng.process_received(i, m, port, &mut self.outputs, &mut t);
                 }
             }
+            lt.mark(Step::Rx);
             eng.now = clock.now_ms();
             for c in self.handoff_in.iter_mut() {
                 let n = c.dequeue(&mut b, self.burst);
@@ -183,22 +188,31 @@ impl LbWorker {
                     }
                 }
             }
+            lt.mark(Step::Rings);
             if !eng.pending.is_empty() {
                 eng.retry_pending(&mut self.outputs, &mut t);
             }
+            lt.mark(Step::Pending);
             self.outputs.flush(&mut t);
+            lt.mark(Step::Flush);
+            let expired_before = t.get(Counter::ConnExpired);
             eng.housekeep(&mut t);
+            // Expiry that used its whole budget has more to do: not a loop to back off in.
+            let expiring = t.get(Counter::ConnExpired) - expired_before >= EXPIRE_BUDGET as u64;
+            lt.mark(Step::Housekeep);
             let synced = eng.sync_housekeep(SYNC_WORKER_BUDGET, &mut t);
+            lt.mark(Step::Sync);
             if eng.now >= published_at + PUBLISH_MS || self.replay {
                 published_at = eng.now;
                 eng.refresh_overload(&mut t);
                 self.publish_real_stats(&eng);
             }
+            lt.mark(Step::Publish);
             let wanted = self.dump.requested.load(Relaxed);
             if wanted != self.dump.done.load(Relaxed) {
                 dump_cursor = self.dump_some(&eng, dump_cursor, wanted);
             }
-            if moved > 0 || synced {
+            if moved > 0 || synced || expiring {
                 t.inc(Counter::BusyPolls);
                 idle.busy();
             } else {
@@ -208,7 +222,9 @@ impl LbWorker {
             counters.publish(&t);
             loops += 1;
             counters.loop_done(loops);
+            lt.mark(Step::Tail);
         }
+        lt.report(self.id);
         // Stopping: every loop ends flushed, so only packets parked for ARP are still ours.
         // What waits in rings is counted by the stopping thread once every worker is gone.
         eng.stop(&mut t);
