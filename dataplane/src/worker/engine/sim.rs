@@ -438,7 +438,7 @@ impl Sim {
             }
         }
         ev
-}
+    }
 
     /// Every worker's connections (IPv4 table), worker by worker.
     pub fn conns(&self) -> Vec<crate::lb::conn::ConnInfo> {
