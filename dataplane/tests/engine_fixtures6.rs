@@ -639,3 +639,89 @@ fn a_next_hop_without_a_mac_is_dropped_and_reported_once() {
         }]
     );
 }
+
+#[test]
+fn nat64_translates_both_ways_through_a_bound_port_of_ours() {
+    use common::packets::{ipv4, seen};
+    let mut s = sim(1);
+    let lb4: std::net::Ipv4Addr = "198.19.0.1".parse().unwrap();
+    let real4: std::net::Ipv4Addr = "198.19.0.11".parse().unwrap();
+    let syn64 = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        vip6(),
+        64,
+        6,
+        &tcp(40000, 8080, SYN, b""),
+    );
+    rx(&mut s, "ext", &syn64);
+    let out = sent(&mut s, "int");
+    assert_eq!(out.len(), 1, "{:?}", s.nonzero_counters());
+    let v4 = seen(&out[0]);
+    assert_eq!((v4.src, v4.dst, v4.dport, v4.ttl), (lb4, real4, 80, 63));
+    assert_eq!((v4.dst_mac, v4.src_mac), (REAL1_MAC, INT_MAC));
+    assert!(v4.ip_ok && v4.l4_ok, "IPv4 and TCP checksums");
+    let lport = v4.sport;
+    assert!((1024..32768).contains(&lport), "a NAT64 port: {lport}");
+    // The real's answer to our address and port becomes IPv6 from the VIP to the client.
+    let answer = ipv4(
+        INT_MAC,
+        REAL1_MAC,
+        real4,
+        lb4,
+        6,
+        &tcp(80, lport, SYN_ACK, b""),
+    );
+    rx(&mut s, "int", &answer);
+    let back = sent(&mut s, "ext");
+    let want = ip6(
+        ROUTER_MAC,
+        EXT_MAC,
+        vip6(),
+        client6(),
+        63,
+        6,
+        &tcp(8080, 40000, SYN_ACK, b""),
+    );
+    assert_eq!(back.len(), 1);
+    // The IPv4 frame's Ethernet padding (to 60 bytes) stays behind the packet.
+    assert_eq!(&back[0][..want.len()], &want[..]);
+    assert_eq!(&back[0][want.len()..], &[0; 6]);
+    // The same port from another source, or a port no connection holds: the kernel's.
+    rx(
+        &mut s,
+        "int",
+        &ipv4(
+            INT_MAC,
+            REAL2_MAC,
+            "198.19.0.12".parse().unwrap(),
+            lb4,
+            6,
+            &tcp(80, lport, SYN_ACK, b""),
+        ),
+    );
+    rx(
+        &mut s,
+        "int",
+        &ipv4(
+            INT_MAC,
+            REAL1_MAC,
+            real4,
+            lb4,
+            6,
+            &tcp(80, lport + 1, SYN_ACK, b""),
+        ),
+    );
+    counters(
+        &s,
+        &[
+            ("rx", 4),
+            ("tx", 2),
+            ("conn_new", 1),
+            ("nat_in", 1),
+            ("nat_out", 1),
+            ("drop_no_exception", 2),
+        ],
+    );
+}

@@ -252,6 +252,8 @@ counters! {
 
     NdAnswered = "nd_answered", Events("nd_answered"),
         "IPv6 Neighbor Solicitations for a VIP or a port address answered (the IPv6 side of arp_replies).";
+    DropNat64PortsFull = "drop_nat64_ports_full", Drops("nat64_ports_full"),
+        "New NAT64 connections refused because the worker found no free IPv4 port to bind on the appliance's address (every port it tried holds a live connection).";
     PacketTooBigSent = "packet_too_big_sent", Events("packet_too_big_sent"),
         "ICMPv6 Packet Too Big sent to a client whose IPv6 packet would not fit once encapsulated (TUN6; the IPv6 side of frag_needed_sent).";
 }

@@ -235,7 +235,7 @@ impl<F: Frame> Engine<F> {
         };
         match classify::classify(&self.snap, &ip) {
             Class::Echo => self.echo_reply(f, p, out, t),
-            Class::Kernel => self.deliver_to_kernel(f, port, out, t),
+            Class::Kernel => self.kernel_or_nat64(f, p, out, t),
             Class::ToService => self.inbound(f, p, out, t),
             Class::IcmpToVip => self.icmp_error_in(f, p, out, t),
             Class::Reply => self.reply(f, p, out, t),

@@ -9,12 +9,16 @@
 //! - `fragments.rs`: the later fragments of a datagram, by its first fragment's decision;
 //! - `nd.rs`: neighbour discovery (answers, learning) and the next hop of a finished packet.
 //!
+//! - `nat64.rs`: an IPv6 VIP over IPv4 reals (stateful NAT64), and its replies, which the IPv4
+//!   dispatch hands over as packets to our own address.
+//!
 //! Not here yet: persistence and the admission rules for IPv6 services, the SYN-flood defence,
-//! connection sync, the local node, and NAT64 (an IPv6 VIP over IPv4 reals: `drop_unsupported`).
+//! connection sync and the local node.
 
 mod fragments;
 mod icmp;
 mod inbound;
+mod nat64;
 mod nd;
 mod reply;
 
@@ -43,6 +47,8 @@ pub struct V6State {
     pub frags: Frag6Table,
     /// IPv6 neighbour events for the management thread (senders seen, next hops missing).
     pub events: Arc<ArrayQueue<NeighEvent<Ipv6Addr>>>,
+    /// NAT64's IPv4 port bindings (`nat64.rs`).
+    pub(super) nat64: nat64::Nat64Ports,
     /// The next hop last reported missing and when (`nd.rs`: one report per neighbour while
     /// packets keep asking).
     last_missing: (Ipv6Addr, u64),
@@ -67,6 +73,7 @@ impl V6State {
             sched_generation: snap.v6.services_generation,
             frags: Frag6Table::new(),
             events,
+            nat64: nat64::Nat64Ports::new(),
             last_missing: (Ipv6Addr::UNSPECIFIED, 0),
         }
     }
