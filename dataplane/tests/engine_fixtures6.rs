@@ -602,23 +602,14 @@ fn flows_are_handed_to_their_owner_worker() {
 }
 
 #[test]
-fn a_next_hop_without_a_mac_is_dropped_and_reported_once() {
-    // The router is not a static neighbour here: replies to the client have no next hop MAC.
+fn a_next_hop_without_a_mac_waits_for_it_and_is_reported_once() {
+    // The router is not a static neighbour here: replies to the client wait for its MAC.
     let cfg = config6().replace(
         "  - {ip: \"2001:db8::fe\", mac: \"02:00:00:00:01:fe\"}\n",
         "",
     );
     let mut s = Sim::new(&cfg, 1, false).unwrap();
-    let echo = ip6(
-        EXT_MAC,
-        ROUTER_MAC,
-        client6(),
-        vip6(),
-        64,
-        6,
-        &tcp(40000, 80, SYN, b""),
-    );
-    rx(&mut s, "ext", &echo);
+    rx(&mut s, "ext", &syn(40000));
     let reply = ip6(
         INT_MAC,
         REAL1_MAC,
@@ -630,13 +621,73 @@ fn a_next_hop_without_a_mac_is_dropped_and_reported_once() {
     );
     rx(&mut s, "int", &reply);
     rx(&mut s, "int", &reply);
-    assert_eq!(s.counter("drop_no_neighbour"), 2);
+    assert!(sent(&mut s, "ext").is_empty());
+    assert_eq!(s.workers[0].engine.parked(), 2);
     assert_eq!(
         s.take_events6(),
         [dataplane::lb::neigh::NeighEvent::Missing {
             port: 0,
             ip: router6()
         }]
+    );
+    // The management thread resolves it: the next packet follows the new snapshot and leaves
+    // at once, the parked ones in the same loop.
+    s.learn6(router6(), ROUTER_MAC).unwrap();
+    rx(&mut s, "int", &reply);
+    let want = ip6(
+        ROUTER_MAC,
+        EXT_MAC,
+        vip6(),
+        client6(),
+        63,
+        6,
+        &tcp(80, 40000, SYN_ACK, b""),
+    );
+    assert_eq!(sent(&mut s, "ext"), [want.clone(), want.clone(), want]);
+    assert_eq!(s.workers[0].engine.parked(), 0);
+    counters(
+        &s,
+        &[
+            ("rx", 4),
+            ("tx", 4),
+            ("conn_new", 1),
+            ("nat_in", 1),
+            ("nat_out", 3),
+        ],
+    );
+}
+
+#[test]
+fn a_next_hop_that_never_answers_drops_its_packets_after_the_wait() {
+    let cfg = config6().replace(
+        "  - {ip: \"2001:db8::fe\", mac: \"02:00:00:00:01:fe\"}\n",
+        "",
+    );
+    let mut s = Sim::new(&cfg, 1, false).unwrap();
+    rx(&mut s, "ext", &syn(40000));
+    let reply = ip6(
+        INT_MAC,
+        REAL1_MAC,
+        real1_6(),
+        client6(),
+        64,
+        6,
+        &tcp(80, 40000, SYN_ACK, b""),
+    );
+    rx(&mut s, "int", &reply);
+    s.now += dataplane::tunables::PENDING_WAIT_MS;
+    s.poll();
+    assert_eq!(s.workers[0].engine.parked(), 0);
+    counters(
+        &s,
+        &[
+            ("rx", 2),
+            ("tx", 1),
+            ("conn_new", 1),
+            ("nat_in", 1),
+            ("nat_out", 1),
+            ("drop_no_neighbour", 1),
+        ],
     );
 }
 

@@ -192,7 +192,7 @@ counters! {
     DropNoRoute = "drop_no_route", Drops("no_route"),
         "Packets dropped because no route leads to their destination, or the outgoing port has no IPv4 address (TUN).";
     DropNoNeighbour = "drop_no_neighbour", Drops("no_neighbour"),
-        "Packets dropped because their next hop's MAC was not learned within 1 s (they waited in the ARP queue that long); IPv6 packets at once, their next hop solicited.";
+        "Packets dropped because their next hop's MAC was not learned within 1 s (they waited in the ARP queue, or the IPv6 path's ND queue, that long).";
     DropTtl = "drop_ttl", Drops("ttl"),
         "Packets dropped because forwarding would send them with TTL 0 (a NAT rewrite refused them: TTL 0 or 1 on arrival).";
     DropFragment = "drop_fragment", Drops("fragment"),

@@ -103,7 +103,7 @@ pub struct Engine<F> {
     /// Connection sync's rings (empty when sync is off: `sync.rs`).
     pub sync: sync::SyncIo,
     /// The IPv6 path's state (`v6/`); `None` when no port has an IPv6 address.
-    pub v6: Option<V6State>,
+    pub v6: Option<V6State<F>>,
 }
 
 /// An IPv4 packet being processed: where its IP header starts, what it says, the port it
@@ -250,6 +250,7 @@ impl<F: Frame> Engine<F> {
     /// holds between loops) and counts them as `drop_at_stop`.
     pub fn stop(&mut self, t: &mut WorkerTotals) {
         t.add(Counter::DropAtStop, self.pending.free_all() as u64);
+        t.add(Counter::DropAtStop, self.free_parked6() as u64);
     }
 
     /// Once per loop: links the loop's new NAT connections into the reply index, expires up to

@@ -183,7 +183,7 @@ impl LbWorker {
                     }
                 }
             }
-            if !eng.pending.is_empty() {
+            if eng.parked() > 0 {
                 eng.retry_pending(&mut self.outputs, &mut t);
             }
             self.outputs.flush(&mut t);

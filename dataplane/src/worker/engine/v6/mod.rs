@@ -24,7 +24,7 @@ mod reply;
 
 pub use fragments::{Frag6Action, Frag6Table};
 
-use super::{Engine, Output};
+use super::{Engine, Output, Pending};
 use crate::lb::conn::ConnTable;
 use crate::lb::flow;
 use crate::lb::neigh::NeighEvent;
@@ -37,8 +37,8 @@ use crossbeam::queue::ArrayQueue;
 use std::net::Ipv6Addr;
 use std::sync::Arc;
 
-/// One worker's IPv6 state.
-pub struct V6State {
+/// One worker's IPv6 state (`F`: the packet buffer, for the packets parked for a neighbour).
+pub struct V6State<F> {
     pub conns: ConnTable<Ipv6Addr>,
     /// One scheduler per IPv6 service of the snapshot (taken from it, never built on the loop).
     pub scheds: Vec<Scheduler>,
@@ -49,12 +49,11 @@ pub struct V6State {
     pub events: Arc<ArrayQueue<NeighEvent<Ipv6Addr>>>,
     /// NAT64's IPv4 port bindings (`nat64.rs`).
     pub(super) nat64: nat64::Nat64Ports,
-    /// The next hop last reported missing and when (`nd.rs`: one report per neighbour while
-    /// packets keep asking).
-    last_missing: (Ipv6Addr, u64),
+    /// Packets waiting for their IPv6 next hop's MAC (`nd.rs`), as IPv4 ones wait for ARP.
+    pub pending: Pending<F, Ipv6Addr>,
 }
 
-impl V6State {
+impl<F> V6State<F> {
     /// The IPv6 state of worker `w` following `snap` (at start-up: the only place it may
     /// build its own schedulers, if its set was taken).
     pub fn new(
@@ -62,7 +61,7 @@ impl V6State {
         snap: &Snapshot,
         conns: ConnTable<Ipv6Addr>,
         events: Arc<ArrayQueue<NeighEvent<Ipv6Addr>>>,
-    ) -> V6State {
+    ) -> V6State<F> {
         let scheds = snap.v6.take_schedulers(w).unwrap_or_else(|| {
             let services = snap.v6.services.services();
             services.iter().map(|s| s.new_scheduler()).collect()
@@ -74,7 +73,7 @@ impl V6State {
             frags: Frag6Table::new(),
             events,
             nat64: nat64::Nat64Ports::new(),
-            last_missing: (Ipv6Addr::UNSPECIFIED, 0),
+            pending: Pending::default(),
         }
     }
 }

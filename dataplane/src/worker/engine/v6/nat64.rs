@@ -71,13 +71,13 @@ fn port_owner(port: u16, n_workers: usize) -> usize {
 }
 
 /// The connection of `b` is still in the table.
-fn live(v6: &V6State, b: &Binding) -> bool {
+fn live<F>(v6: &V6State<F>, b: &Binding) -> bool {
     v6.conns
         .lookup_out(b.proto, b.real.to_ipv6_mapped(), b.rport, b.client, b.cport)
         .is_some()
 }
 
-impl V6State {
+impl<F> V6State<F> {
     /// Binds a free IPv4 port of worker `id` (of `n_workers`) to a new connection, trying at
     /// most NAT64_PORT_PROBES of its ports; `None` when they are all taken.
     #[allow(clippy::too_many_arguments)]
@@ -228,7 +228,7 @@ mod tests {
     use crossbeam::queue::ArrayQueue;
     use std::sync::Arc;
 
-    fn state() -> V6State {
+    fn state() -> V6State<crate::wire::VecFrame> {
         let snap = super::super::super::sim::snapshot_from_yaml(
             super::super::super::sim::EXAMPLE_CONFIG,
             1,
