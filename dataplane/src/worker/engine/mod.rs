@@ -102,8 +102,9 @@ pub struct Engine<F> {
     n_warmed: usize,
     /// Connection sync's rings (empty when sync is off: `sync.rs`).
     pub sync: sync::SyncIo,
-    /// The IPv6 path's state (`v6/`); `None` when no port has an IPv6 address.
-    pub v6: Option<V6State<F>>,
+    /// The IPv6 path's state (`v6/`); `None` when no port has an IPv6 address. Boxed: the
+    /// engine's own fields, which the IPv4 path reads, keep their size and layout.
+    pub v6: Option<Box<V6State<F>>>,
 }
 
 /// An IPv4 packet being processed: where its IP header starts, what it says, the port it

@@ -219,7 +219,7 @@ impl Sim {
             if snap.v6.enabled() {
                 let conns6 = ConnTable::allocate(&conn6).map_err(|e| e.to_string())?;
                 let events6 = Arc::new(ArrayQueue::new(1024));
-                engine.v6 = Some(super::V6State::new(id, &snap, conns6, events6));
+                engine.v6 = Some(Box::new(super::V6State::new(id, &snap, conns6, events6)));
             }
             workers.push(SimWorker {
                 engine,

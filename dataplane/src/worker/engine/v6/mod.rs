@@ -167,7 +167,8 @@ impl<F: Frame> Engine<F> {
     /// Where a parsed IPv6 packet goes: the IPv6 side of `Engine::dispatch`. Without IPv6 state
     /// (no port has an IPv6 address), or on a port without one (IPv6 is off there), it is
     /// `ipv6_to_kernel`'s: dropped as unsupported.
-    #[inline]
+    /// Not inlined into the IPv4 dispatch: that function stays the size it was.
+    #[inline(never)]
     pub(super) fn dispatch6<O: Output<F>>(
         &mut self,
         f: F,
