@@ -776,3 +776,31 @@ fn nat64_translates_both_ways_through_a_bound_port_of_ours() {
         ],
     );
 }
+
+#[test]
+fn a_vrrp_backup_answers_no_nd_for_the_vip_and_forwards_nothing_to_it() {
+    let mut s = sim(1);
+    s.set_ha_active(false).unwrap();
+    rx(
+        &mut s,
+        "ext",
+        &neighbor_solicit(ROUTER_MAC, router6(), vip6()),
+    );
+    rx(&mut s, "ext", &syn(40000));
+    // Its own address is still its own.
+    rx(
+        &mut s,
+        "ext",
+        &neighbor_solicit(ROUTER_MAC, router6(), ext6()),
+    );
+    assert_eq!(sent(&mut s, "ext").len(), 1);
+    counters(
+        &s,
+        &[
+            ("rx", 3),
+            ("tx", 1),
+            ("nd_answered", 1),
+            ("drop_ha_backup", 2),
+        ],
+    );
+}
