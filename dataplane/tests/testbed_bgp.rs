@@ -285,7 +285,10 @@ fn routes_follow_health_and_a_daemon_restart_then_ctl_drain_keeps_a_connection()
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].starts_with("node: draining for "), "{text}");
-    assert!(lines[0].ends_with(" ms of 120000 ms, 1 connections left"), "{text}");
+    assert!(
+        lines[0].ends_with(" ms of 120000 ms, 1 connections left"),
+        "{text}"
+    );
     assert_eq!(lines[1], "VIPs announced over BGP: 0 of 2");
     assert!(curl().is_some(), "a new connection during the drain");
     assert!(
