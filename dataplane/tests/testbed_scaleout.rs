@@ -304,7 +304,7 @@ fn nat_sessions_survive_a_killed_appliance_with_sync_in_role_both() {
         killed.elapsed()
     );
     // New connections after the withdrawal all work.
-    for i in 0..8 {
-        assert!(get(CLIENTS[i], VIP, 5).is_some(), "GET {i} after the kill");
+    for src in CLIENTS {
+        assert!(get(src, VIP, 5).is_some(), "GET from {src} after the kill");
     }
 }
