@@ -257,10 +257,18 @@ fn nat_sessions_survive_a_killed_appliance_with_sync_in_role_both() {
     let a = Node::start_from(&d, "scaleout-nat", "a", &edits);
     let b = Node::start_from(&d, "scaleout-nat", "b", &edits);
     wait_fib(VIP, &set(&[node_addr("a"), node_addr("b")]), CONVERGE);
+    // A new NAT connection whose SYN crossed one appliance and whose SYN-ACK comes back through
+    // the other (the reals' ECMP route hashes independently of the router's) finds no
+    // connection there: sync sends a TCP connection once ESTABLISHED (docs/sync.md). The client
+    // retries from a new port; count how often it had to.
+    let mut retried = 0;
     for i in 0..16 {
-        let body = get(CLIENTS[i % CLIENTS.len()], VIP, 5);
-        assert!(body.is_some(), "GET {i} not answered");
+        let src = CLIENTS[i % CLIENTS.len()];
+        let tries = (1..=5).find(|_| get(src, VIP, 3).is_some());
+        let tries = tries.unwrap_or_else(|| panic!("GET {i} not answered in 5 tries"));
+        retried += usize::from(tries > 1);
     }
+    println!("NAT: 16 new connections answered, {retried} after a retry");
 
     // Where a session landed is told by the appliances' conn_new (both tables list every
     // session: sync, role both).
@@ -304,6 +312,7 @@ fn nat_sessions_survive_a_killed_appliance_with_sync_in_role_both() {
         killed.elapsed()
     );
     // New connections after the withdrawal all work.
+    // B alone now: replies and requests cross it, every new connection works at once.
     for src in CLIENTS {
         assert!(get(src, VIP, 5).is_some(), "GET from {src} after the kill");
     }
