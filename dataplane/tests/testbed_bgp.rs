@@ -280,6 +280,16 @@ fn routes_follow_health_and_a_daemon_restart_then_ctl_drain_keeps_a_connection()
     assert_eq!(v["drain"]["grace_ms"], 120_000);
     assert_eq!(vip_row(&v, VIP)["reason"], "draining");
     assert_eq!(metric("dataplane_draining"), Some(1.0));
+    let out = run(&["ctl", "status"], Duration::from_secs(10));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("node: draining for "), "{text}");
+    assert!(
+        lines[0].ends_with(" ms of 120000 ms, 1 connections left"),
+        "{text}"
+    );
+    assert_eq!(lines[1], "VIPs announced over BGP: 0 of 2");
     assert!(curl().is_some(), "a new connection during the drain");
     assert!(
         app.child.as_mut().unwrap().try_wait().unwrap().is_none(),

@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(b.refresh.millis(), 5000);
         assert_eq!(c.drain.unwrap().grace.millis(), 30_000);
         let c = with(
-            "bgp: {api: \"127.0.0.1:50151\", cli: /usr/bin/gobgp, next_hop: 198.18.0.9, \
+            "bgp: {api: 127.0.0.1:50151, cli: /usr/bin/gobgp, next_hop: 198.18.0.9, \
              refresh: 2s}\ndrain: {grace: 5s}",
         )
         .unwrap();
@@ -191,6 +191,11 @@ mod tests {
             ("bgp: {refresh: 100ms}", "bgp.refresh", "between 1s and 1h"),
             ("bgp: {peer: 198.18.0.254}", "bgp.peer", "unknown field"),
             ("drain: {grace: 2h}", "drain.grace", "at most 1h"),
+            (
+                "  - {name: u, vip: 198.18.0.100, port: 9, protocol: udp, sloppy_tcp: true}",
+                "services[3].sloppy_tcp",
+                "TCP services only",
+            ),
         ] {
             let e = with(extra).unwrap_err();
             assert!(e.starts_with(key), "{extra}: {e}");

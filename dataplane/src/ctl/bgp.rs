@@ -46,8 +46,29 @@ pub struct DrainView {
     pub connections: u64,
 }
 
+/// The text of `ctl status`: the node line and how many VIPs are announced.
+pub fn render_status(v: &BgpView) -> String {
+    let mut s = node_line(v);
+    if v.enabled {
+        let on = v.vips.iter().filter(|r| r.announced).count();
+        let _ = writeln!(s, "VIPs announced over BGP: {on} of {}", v.vips.len());
+    }
+    s
+}
+
 /// The text of `ctl bgp`.
 pub fn render(v: &BgpView) -> String {
+    let mut s = node_line(v);
+    if !v.enabled {
+        s.push_str("BGP: not configured (no VIP is announced)\n");
+        return s;
+    }
+    s.push_str(&vips(v));
+    s
+}
+
+/// Whether the node serves, drains or stops.
+fn node_line(v: &BgpView) -> String {
     let mut s = String::new();
     match &v.drain {
         Some(d) => {
@@ -60,10 +81,12 @@ pub fn render(v: &BgpView) -> String {
         None if v.stopping => s.push_str("node: stopping\n"),
         None => s.push_str("node: serving\n"),
     }
-    if !v.enabled {
-        s.push_str("BGP: not configured (no VIP is announced)\n");
-        return s;
-    }
+    s
+}
+
+/// The daemon's line and the VIP table.
+fn vips(v: &BgpView) -> String {
+    let mut s = String::new();
     let reach = match v.daemon_reachable {
         Some(true) => "reachable",
         Some(false) => "NOT reachable",
@@ -142,7 +165,13 @@ mod tests {
              198.18.0.100     yes       198.18.0.1       2 healthy reals\n\
              198.18.0.101     no        198.18.0.1       no healthy real with a weight\n"
         );
+        assert_eq!(
+            render_status(&v),
+            "node: draining for 1500 ms of 30000 ms, 4 connections left\n\
+             VIPs announced over BGP: 1 of 2\n"
+        );
         let off = BgpView::default();
+        assert_eq!(render_status(&off), "node: serving\n");
         assert_eq!(
             render(&off),
             "node: serving\nBGP: not configured (no VIP is announced)\n"

@@ -19,6 +19,7 @@ pub fn render(req: &Request, result: serde_json::Value) -> Result<String> {
         Request::Sync {} => super::sync::render(&serde_json::from_value(result)?),
         Request::Ha {} => super::ha::render(&serde_json::from_value(result)?),
         Request::Bgp {} => super::bgp::render(&serde_json::from_value(result)?),
+        Request::Status {} => super::bgp::render_status(&serde_json::from_value(result)?),
         Request::Weight { .. }
         | Request::Drain { .. }
         | Request::DrainNode {}

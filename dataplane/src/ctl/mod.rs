@@ -85,6 +85,9 @@ pub enum CtlCommand {
     },
     /// VIP announcement over BGP (per VIP: announced and why; the daemon) and the drain.
     Bgp,
+    /// The node: serving, draining (for how long, connections left) or stopping, and how many
+    /// VIPs are announced.
+    Status,
     /// Re-read the config file and apply it (like SIGHUP), reporting a refusal.
     Reload,
     /// Each real's health as the appliance knows it.
@@ -142,6 +145,7 @@ impl CtlCommand {
             },
             CtlCommand::Drain { .. } => Request::DrainNode {},
             CtlCommand::Bgp => Request::Bgp {},
+            CtlCommand::Status => Request::Status {},
             CtlCommand::Reload => Request::Reload {},
             CtlCommand::Health => Request::Health {},
             CtlCommand::Top { .. } => Request::Workers {},

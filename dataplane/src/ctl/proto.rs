@@ -41,6 +41,9 @@ pub enum Request {
     DrainNode {},
     /// VIP announcement over BGP and the node's drain (`ctl bgp`).
     Bgp {},
+    /// The node's state: serving, draining (connections left) or stopping (`ctl status`; the
+    /// same reply as `bgp`).
+    Status {},
     /// Re-reads the config file (as SIGHUP does) and says whether it was applied.
     Reload {},
     /// Each real's health as the appliance knows it.

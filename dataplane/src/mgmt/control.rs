@@ -408,7 +408,7 @@ impl Server {
             }),
             Request::Reload {} => self.change(|reply| Command::Reload { reply }),
             Request::DrainNode {} => self.change(|reply| Command::DrainNode { reply }),
-            Request::Bgp {} => Response::ok(self.sources.bgp.view()),
+            Request::Bgp {} | Request::Status {} => Response::ok(self.sources.bgp.view()),
         }
     }
 

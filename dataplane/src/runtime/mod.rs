@@ -228,6 +228,15 @@ fn run_with_eal(cfg: &Config, until: &Until) -> Result<Summary> {
         Some(_) => Ok(()),
         None => wait(until, &ports, &counters, &rings, &mut || {
             let Some(m) = mgmt.as_mut() else {
+                // l2fwd: SIGTERM stops at once, as SIGINT does.
+                if let Until::Signal {
+                    stop, terminate, ..
+                } = until
+                {
+                    if terminate.load(Ordering::Relaxed) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
                 return crate::mgmt::MgmtCounters::default();
             };
             if let Until::Signal {

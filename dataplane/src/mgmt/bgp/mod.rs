@@ -282,3 +282,145 @@ impl Worker {
         }));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+
+    /// A stand-in for the gobgp CLI: the RIB is a file of `PREFIX NEXTHOP` lines; every call
+    /// is logged; a file `down` makes every call fail as an absent daemon does.
+    fn fake_cli(dir: &Path) -> PathBuf {
+        let d = dir.display();
+        let script = format!(
+            r#"#!/bin/sh
+d={d}
+[ -e $d/down ] && {{ echo '{{"error":"context deadline exceeded"}}'; exit 1; }}
+shift 4
+echo "$*" >> $d/calls
+case "$3" in
+  add) grep -v "^$6 " $d/rib > $d/rib.new; echo "$6 $8" >> $d/rib.new; mv $d/rib.new $d/rib ;;
+  del) grep -v "^$6 " $d/rib > $d/rib.new; mv $d/rib.new $d/rib ;;
+  -a) printf '{{'; sep=''
+      while read p nh; do
+        printf '%s"%s":[{{"best":true,"attrs":[{{"type":3,"nexthop":"%s"}}]}}]' "$sep" "$p" "$nh"
+        sep=','
+      done < $d/rib
+      printf '}}\n' ;;
+esac
+"#
+        );
+        let path = dir.join("gobgp");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.join("rib"), "").unwrap();
+        path
+    }
+
+    fn want(vip: &str, announce: bool) -> Want {
+        Want {
+            vip: vip.parse().unwrap(),
+            announce,
+            reason: if announce {
+                "1 healthy real"
+            } else {
+                "draining"
+            }
+            .into(),
+            next_hop: "198.18.0.1".parse().unwrap(),
+        }
+    }
+
+    fn rib(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("rib")).unwrap()
+    }
+
+    fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) {
+            if ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{what}: not within 20 s");
+    }
+
+    #[test]
+    fn routes_follow_the_plan_survive_a_daemon_restart_and_go_on_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cli = Cli {
+            program: fake_cli(d),
+            api: "127.0.0.1:50151".parse().unwrap(),
+        };
+        let status = Arc::new(BgpStatus::default());
+        let mut a = Announcer::start(status.clone()).unwrap();
+        let plan = |wants: Vec<Want>| Plan {
+            cli: cli.clone(),
+            refresh: Duration::from_millis(200),
+            wants,
+        };
+        // A route of ours left by an earlier run, now unwanted, goes; another prefix stays.
+        std::fs::write(
+            d.join("rib"),
+            "198.18.0.101/32 198.18.0.1\n203.0.113.0/24 198.18.0.1\n",
+        )
+        .unwrap();
+        a.update(plan(vec![
+            want("198.18.0.100", true),
+            want("198.18.0.101", false),
+        ]));
+        wait_for("announced", || {
+            rib(d) == "203.0.113.0/24 198.18.0.1\n198.18.0.100/32 198.18.0.1\n"
+        });
+        wait_for("published", || {
+            let v = status.view();
+            v.vips.len() == 2 && v.vips[0].announced && !v.vips[1].announced
+        });
+        let v = status.view();
+        assert_eq!(v.daemon_reachable, Some(true));
+        assert_eq!(v.cli_errors, 0);
+        assert_eq!(v.api.as_deref(), Some("127.0.0.1:50151"));
+
+        // Withdrawn when no longer wanted.
+        a.update(plan(vec![
+            want("198.18.0.100", false),
+            want("198.18.0.101", false),
+        ]));
+        wait_for("withdrawn", || rib(d) == "203.0.113.0/24 198.18.0.1\n");
+
+        // The daemon restarts with an empty RIB: the next refresh adds the route again.
+        a.update(plan(vec![want("198.18.0.100", true)]));
+        wait_for("announced again", || rib(d).contains("198.18.0.100/32"));
+        std::fs::write(d.join("rib"), "").unwrap();
+        wait_for("re-asserted", || rib(d) == "198.18.0.100/32 198.18.0.1\n");
+
+        // An absent daemon: errors counted, the last one kept; back, and all is well again.
+        std::fs::write(d.join("down"), "").unwrap();
+        wait_for("errors counted", || status.view().cli_errors >= 2);
+        let v = status.view();
+        assert_eq!(v.daemon_reachable, Some(false));
+        assert!(
+            v.last_error.as_deref().is_some_and(
+                |e| e.ends_with("exit status: 1: {\"error\":\"context deadline exceeded\"}")
+            ),
+            "{v:?}"
+        );
+        std::fs::write(d.join("rib"), "").unwrap();
+        std::fs::remove_file(d.join("down")).unwrap();
+        wait_for("reachable again", || {
+            status.view().daemon_reachable == Some(true) && rib(d) == "198.18.0.100/32 198.18.0.1\n"
+        });
+
+        // Stop: withdrawn before stop returns.
+        a.stop(Duration::from_secs(10));
+        assert_eq!(rib(d), "");
+        let calls = std::fs::read_to_string(d.join("calls")).unwrap();
+        assert!(
+            calls.ends_with("global rib del -a ipv4 198.18.0.100/32 nexthop 198.18.0.1\n"),
+            "{calls}"
+        );
+    }
+}
