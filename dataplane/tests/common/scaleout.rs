@@ -117,11 +117,20 @@ pub struct Node {
 
 impl Node {
     pub fn start(d: &TestDir, node: &'static str, edits: &[(&str, &str)]) -> Node {
-        let name = format!("scaleout-{node}.yaml");
+        Node::start_from(d, "scaleout", node, edits)
+    }
+
+    /// From configs/BASE-NODE.yaml (`scaleout` or `scaleout-nat`), its control socket
+    /// `/run/dataplane-so[-nat]-NODE.sock` replaced by this test's.
+    pub fn start_from(d: &TestDir, base: &str, node: &'static str, edits: &[(&str, &str)]) -> Node {
+        let name = format!("{base}-{node}.yaml");
         let mut s =
             std::fs::read_to_string(repo().join("configs").join(&name)).expect("read config");
         let sock = d.path(&format!("{node}.sock"));
-        let own = format!("socket: /run/dataplane-so-{node}.sock");
+        let own = format!(
+            "socket: /run/dataplane-{}-{node}.sock",
+            base.replace("scaleout", "so")
+        );
         let own_to = format!("socket: {}", sock.display());
         for (from, to) in
             std::iter::once((own.as_str(), own_to.as_str())).chain(edits.iter().copied())

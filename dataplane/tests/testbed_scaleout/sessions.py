@@ -2,7 +2,8 @@
 """Long-lived TCP sessions to a line-echo service, for tests/testbed_scaleout.rs.
 
 sessions.py VIP PORT N STOPFILE [SRC...]: opens N connections to VIP:PORT (source addresses
-cycling through SRC), prints "open <local ip:port>" for each, then on every connection sends a
+cycling through SRC; a connection that does not open in 5 s is tried again from a new port, up
+to five times), prints "open <local ip:port>" for each, then on every connection sends a
 line every 100 ms and checks its echo (60 s allowed per line, across a failover). Once STOPFILE
 exists each session sends ten more lines and ends. Prints one JSON line per session at the end:
 {"local": "ip:port", "ok": bool, "lines": n, "gap_ms": longest time between two echoes,
@@ -50,12 +51,27 @@ def session(sock, stop, out):
         sock.close()
 
 
+def connect(vip, port, src):
+    """A connection from src; up to 5 attempts of 5 s, each from a new source port (a client
+    retries; in NAT scale-out a half-open connection whose SYN-ACK returns through the other
+    appliance is not known there yet: docs/scale-out.md)."""
+    for attempt in range(5):
+        try:
+            s = socket.create_connection((vip, port), timeout=5, source_address=(src, 0))
+            s.settimeout(60)
+            return s
+        except OSError:
+            if attempt == 4:
+                raise
+    raise OSError("unreachable")
+
+
 def main():
     vip, port, n, stop = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     srcs = sys.argv[5:] or ["0.0.0.0"]
     results, threads = [], []
     for k in range(n):
-        s = socket.create_connection((vip, port), timeout=60, source_address=(srcs[k % len(srcs)], 0))
+        s = connect(vip, port, srcs[k % len(srcs)])
         local = "%s:%d" % s.getsockname()
         print("open", local, flush=True)
         out = {"local": local, "ok": False, "lines": 0, "gap_ms": 0, "error": None}
