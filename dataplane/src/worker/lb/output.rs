@@ -1,6 +1,7 @@
 //! The DPDK implementation of the engine's [`Output`]: a worker's processed packets wait for
 //! their burst — one TX burst per port, one handoff burst per other worker, one burst for the
-//! kernel. Flushed once per loop (and whenever a burst fills), so each ring or queue is touched
+//! kernel. Flushed after each RX burst, once more at the end of the loop (handoffs, kernel
+//! frames, ARP-parked packets) and whenever a burst fills, so each ring or queue is touched
 //! once per batch, not once per packet.
 
 use crate::dpdk::mbuf::Mbuf;
