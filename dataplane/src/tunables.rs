@@ -268,9 +268,13 @@ pub const DEFAULT_CONNS_PER_CORE: u32 = 1 << 20;
 /// (96 bytes each: 24 MiB), allocated only when a port has an IPv6 address.
 pub const DEFAULT_CONNS_PER_CORE_V6: u32 = 1 << 18;
 
-/// How often a worker reports the same missing IPv6 next hop again while packets keep asking
-/// for it (worker/engine/v6/nd.rs; the management thread solicits on each report).
-pub const ND_MISSING_EVERY_MS: u64 = 100;
+/// The IPv4 ports NAT64 connections take on the appliance's own address (RFC 6146 binding),
+/// below the kernel's ephemeral range (32768-60999), so replies to the kernel's own sockets
+/// (health checks) never meet a binding; each worker takes the ports `p % workers == id`.
+pub const NAT64_PORT_FIRST: u16 = 1024;
+pub const NAT64_PORT_END: u16 = 32768;
+/// Ports a new NAT64 connection may try before it is refused (bounded work when nearly full).
+pub const NAT64_PORT_PROBES: usize = 64;
 
 /// `conn.max_templates_per_core` default (persistence templates).
 pub const DEFAULT_TEMPLATES_PER_CORE: u32 = 1 << 16;

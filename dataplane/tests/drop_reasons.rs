@@ -5,10 +5,12 @@
 //! here, or without a row in docs/counters.md's "Drop reasons" section, fails the suite.
 mod common;
 use common::packets::*;
+use common::packets6::{client6, config6, ip6, vip6};
 use common::two_ports::{config, EXT_MAC, INT_MAC};
 use dataplane::dpdk::PortStats;
 use dataplane::mgmt::counters::MgmtCounters;
 use dataplane::tunables::{EXCEPTION_BURST, ICMP_ERRORS_BURST, PENDING_PER_HOP, PENDING_WAIT_MS};
+use dataplane::tunables::{NAT64_PORT_END, NAT64_PORT_FIRST};
 use dataplane::wire::{checksum, VecFrame};
 use dataplane::worker::counters::{Counter, Family};
 use dataplane::worker::engine::sim::Sim;
@@ -365,6 +367,25 @@ fn cases() -> Vec<(&'static str, Case)> {
             }
             assert_eq!(s.counter("frag_needed_sent"), ICMP_ERRORS_BURST);
             (s, 3)
+        }),
+        ("drop_nat64_ports_full", || {
+            // One worker binds 31 744 IPv4 ports (1024..32767) for NAT64: one connection more
+            // than that finds every port it tries held by a live connection.
+            let cfg = config6().replace("max_per_core_v6: 4096", "max_per_core_v6: 40000");
+            let mut s = sim(&cfg, 1, false);
+            let ports = u32::from(NAT64_PORT_END - NAT64_PORT_FIRST);
+            for i in 0..=ports {
+                let client = std::net::Ipv6Addr::from(u128::from(client6()) + u128::from(i >> 14));
+                let sport = 10000 + (i & 0x3fff) as u16;
+                let l4 = tcp(sport, 8080, 0x02, b"");
+                s.rx(
+                    0,
+                    EXT,
+                    &ip6(EXT_MAC, ROUTER_MAC, client, vip6(), 64, 6, &l4),
+                );
+            }
+            assert_eq!(s.counter("conn_new"), u64::from(ports));
+            (s, 1)
         }),
         ("drop_exception_rate_limit", || {
             // A flood to the appliance's own address in one millisecond: the burst passes.

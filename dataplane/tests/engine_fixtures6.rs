@@ -602,23 +602,14 @@ fn flows_are_handed_to_their_owner_worker() {
 }
 
 #[test]
-fn a_next_hop_without_a_mac_is_dropped_and_reported_once() {
-    // The router is not a static neighbour here: replies to the client have no next hop MAC.
+fn a_next_hop_without_a_mac_waits_for_it_and_is_reported_once() {
+    // The router is not a static neighbour here: replies to the client wait for its MAC.
     let cfg = config6().replace(
         "  - {ip: \"2001:db8::fe\", mac: \"02:00:00:00:01:fe\"}\n",
         "",
     );
     let mut s = Sim::new(&cfg, 1, false).unwrap();
-    let echo = ip6(
-        EXT_MAC,
-        ROUTER_MAC,
-        client6(),
-        vip6(),
-        64,
-        6,
-        &tcp(40000, 80, SYN, b""),
-    );
-    rx(&mut s, "ext", &echo);
+    rx(&mut s, "ext", &syn(40000));
     let reply = ip6(
         INT_MAC,
         REAL1_MAC,
@@ -630,12 +621,186 @@ fn a_next_hop_without_a_mac_is_dropped_and_reported_once() {
     );
     rx(&mut s, "int", &reply);
     rx(&mut s, "int", &reply);
-    assert_eq!(s.counter("drop_no_neighbour"), 2);
+    assert!(sent(&mut s, "ext").is_empty());
+    assert_eq!(s.workers[0].engine.parked(), 2);
     assert_eq!(
         s.take_events6(),
         [dataplane::lb::neigh::NeighEvent::Missing {
             port: 0,
             ip: router6()
         }]
+    );
+    // The management thread resolves it: the next packet follows the new snapshot and leaves
+    // at once, the parked ones in the same loop.
+    s.learn6(router6(), ROUTER_MAC).unwrap();
+    rx(&mut s, "int", &reply);
+    let want = ip6(
+        ROUTER_MAC,
+        EXT_MAC,
+        vip6(),
+        client6(),
+        63,
+        6,
+        &tcp(80, 40000, SYN_ACK, b""),
+    );
+    assert_eq!(sent(&mut s, "ext"), [want.clone(), want.clone(), want]);
+    assert_eq!(s.workers[0].engine.parked(), 0);
+    counters(
+        &s,
+        &[
+            ("rx", 4),
+            ("tx", 4),
+            ("conn_new", 1),
+            ("nat_in", 1),
+            ("nat_out", 3),
+        ],
+    );
+}
+
+#[test]
+fn a_next_hop_that_never_answers_drops_its_packets_after_the_wait() {
+    let cfg = config6().replace(
+        "  - {ip: \"2001:db8::fe\", mac: \"02:00:00:00:01:fe\"}\n",
+        "",
+    );
+    let mut s = Sim::new(&cfg, 1, false).unwrap();
+    rx(&mut s, "ext", &syn(40000));
+    let reply = ip6(
+        INT_MAC,
+        REAL1_MAC,
+        real1_6(),
+        client6(),
+        64,
+        6,
+        &tcp(80, 40000, SYN_ACK, b""),
+    );
+    rx(&mut s, "int", &reply);
+    s.now += dataplane::tunables::PENDING_WAIT_MS;
+    s.poll();
+    assert_eq!(s.workers[0].engine.parked(), 0);
+    counters(
+        &s,
+        &[
+            ("rx", 2),
+            ("tx", 1),
+            ("conn_new", 1),
+            ("nat_in", 1),
+            ("nat_out", 1),
+            ("drop_no_neighbour", 1),
+        ],
+    );
+}
+
+#[test]
+fn nat64_translates_both_ways_through_a_bound_port_of_ours() {
+    use common::packets::{ipv4, seen};
+    let mut s = sim(1);
+    let lb4: std::net::Ipv4Addr = "198.19.0.1".parse().unwrap();
+    let real4: std::net::Ipv4Addr = "198.19.0.11".parse().unwrap();
+    let syn64 = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        vip6(),
+        64,
+        6,
+        &tcp(40000, 8080, SYN, b""),
+    );
+    rx(&mut s, "ext", &syn64);
+    let out = sent(&mut s, "int");
+    assert_eq!(out.len(), 1, "{:?}", s.nonzero_counters());
+    let v4 = seen(&out[0]);
+    assert_eq!((v4.src, v4.dst, v4.dport, v4.ttl), (lb4, real4, 80, 63));
+    assert_eq!((v4.dst_mac, v4.src_mac), (REAL1_MAC, INT_MAC));
+    assert!(v4.ip_ok && v4.l4_ok, "IPv4 and TCP checksums");
+    let lport = v4.sport;
+    assert!((1024..32768).contains(&lport), "a NAT64 port: {lport}");
+    // The real's answer to our address and port becomes IPv6 from the VIP to the client.
+    let answer = ipv4(
+        INT_MAC,
+        REAL1_MAC,
+        real4,
+        lb4,
+        6,
+        &tcp(80, lport, SYN_ACK, b""),
+    );
+    rx(&mut s, "int", &answer);
+    let back = sent(&mut s, "ext");
+    let want = ip6(
+        ROUTER_MAC,
+        EXT_MAC,
+        vip6(),
+        client6(),
+        63,
+        6,
+        &tcp(8080, 40000, SYN_ACK, b""),
+    );
+    assert_eq!(back.len(), 1);
+    // The IPv4 frame's Ethernet padding (to 60 bytes) stays behind the packet.
+    assert_eq!(&back[0][..want.len()], &want[..]);
+    assert_eq!(&back[0][want.len()..], &[0; 6]);
+    // The same port from another source, or a port no connection holds: the kernel's.
+    rx(
+        &mut s,
+        "int",
+        &ipv4(
+            INT_MAC,
+            REAL2_MAC,
+            "198.19.0.12".parse().unwrap(),
+            lb4,
+            6,
+            &tcp(80, lport, SYN_ACK, b""),
+        ),
+    );
+    rx(
+        &mut s,
+        "int",
+        &ipv4(
+            INT_MAC,
+            REAL1_MAC,
+            real4,
+            lb4,
+            6,
+            &tcp(80, lport + 1, SYN_ACK, b""),
+        ),
+    );
+    counters(
+        &s,
+        &[
+            ("rx", 4),
+            ("tx", 2),
+            ("conn_new", 1),
+            ("nat_in", 1),
+            ("nat_out", 1),
+            ("drop_no_exception", 2),
+        ],
+    );
+}
+
+#[test]
+fn a_vrrp_backup_answers_no_nd_for_the_vip_and_forwards_nothing_to_it() {
+    let mut s = sim(1);
+    s.set_ha_active(false).unwrap();
+    rx(
+        &mut s,
+        "ext",
+        &neighbor_solicit(ROUTER_MAC, router6(), vip6()),
+    );
+    rx(&mut s, "ext", &syn(40000));
+    // Its own address is still its own.
+    rx(
+        &mut s,
+        "ext",
+        &neighbor_solicit(ROUTER_MAC, router6(), ext6()),
+    );
+    assert_eq!(sent(&mut s, "ext").len(), 1);
+    counters(
+        &s,
+        &[
+            ("rx", 3),
+            ("tx", 1),
+            ("nd_answered", 1),
+            ("drop_ha_backup", 2),
+        ],
     );
 }

@@ -109,3 +109,48 @@ fn nat66_both_ways_echo_and_nd_through_the_binary() {
         );
     }
 }
+
+#[test]
+fn nat64_both_ways_through_the_binary() {
+    use common::packets::{ipv4, seen};
+    let lb4: std::net::Ipv4Addr = "198.19.0.1".parse().unwrap();
+    let real4: std::net::Ipv4Addr = "198.19.0.11".parse().unwrap();
+    let syn = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        vip6(),
+        64,
+        6,
+        &tcp(40000, 8080, 0x02, b""),
+    );
+    // One worker: its first NAT64 port is the range's first, 1024.
+    let synack = ipv4(INT_MAC, REAL1_MAC, real4, lb4, 6, &tcp(80, 1024, 0x12, b""));
+    let r = replay(&config6(), &[(1, syn)], &[(2, synack)]);
+    let int: Vec<&Vec<u8>> = r.int.iter().filter(|f| !from_mgmt(f)).collect();
+    assert_eq!(int.len(), 1, "{}", r.summary);
+    let v4 = seen(int[0]);
+    assert_eq!((v4.src, v4.sport, v4.dst, v4.dport), (lb4, 1024, real4, 80));
+    assert!(v4.ip_ok && v4.l4_ok, "checksums");
+    let ext: Vec<&Vec<u8>> = r.ext.iter().filter(|f| !from_mgmt(f)).collect();
+    assert_eq!(ext.len(), 1, "{}", r.summary);
+    let want = ip6(
+        ROUTER_MAC,
+        EXT_MAC,
+        vip6(),
+        client6(),
+        63,
+        6,
+        &tcp(8080, 40000, 0x12, b""),
+    );
+    assert_eq!(&ext[0][..want.len()], &want[..]);
+    assert!(checksum6_ok(ext[0]));
+    for (name, want) in [("conn_new", 1), ("nat_in", 1), ("nat_out", 1)] {
+        assert_eq!(
+            summary_counter(&r.summary, "worker ", name),
+            want,
+            "{name}: {}",
+            r.summary
+        );
+    }
+}

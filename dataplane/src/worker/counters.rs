@@ -170,7 +170,7 @@ counters! {
     DropMalformed = "drop_malformed", Drops("malformed"),
         "Packets dropped because a header was short or inconsistent, or a rewrite found the packet unusable.";
     DropUnsupported = "drop_unsupported", Drops("unsupported"),
-        "Packets dropped because their protocol is not handled (an ethertype other than ARP and IPv4, an IP protocol a VIP does not serve, an ICMP error about a DR/TUN connection).";
+        "Packets dropped because their protocol is not handled (an ethertype other than ARP, IPv4 and IPv6, IPv6 on a port without ip6, an IP protocol a VIP does not serve, an ICMP error about a DR/TUN connection, a NAT64 connection).";
     DropNotForUs = "drop_not_for_us", Drops("not_for_us"),
         "Packets dropped because they are neither for the appliance nor part of a known connection (ARP for other hosts, transit traffic, replies and ICMP errors of no connection).";
     DropHaBackup = "drop_ha_backup", Drops("ha_backup"),
@@ -192,7 +192,7 @@ counters! {
     DropNoRoute = "drop_no_route", Drops("no_route"),
         "Packets dropped because no route leads to their destination, or the outgoing port has no IPv4 address (TUN).";
     DropNoNeighbour = "drop_no_neighbour", Drops("no_neighbour"),
-        "Packets dropped because their next hop's MAC was not learned within 1 s (they waited in the ARP queue that long); IPv6 packets at once, their next hop solicited.";
+        "Packets dropped because their next hop's MAC was not learned within 1 s (they waited in the ARP queue, or the IPv6 path's ND queue, that long).";
     DropTtl = "drop_ttl", Drops("ttl"),
         "Packets dropped because forwarding would send them with TTL 0 (a NAT rewrite refused them: TTL 0 or 1 on arrival).";
     DropFragment = "drop_fragment", Drops("fragment"),
@@ -252,6 +252,8 @@ counters! {
 
     NdAnswered = "nd_answered", Events("nd_answered"),
         "IPv6 Neighbor Solicitations for a VIP or a port address answered (the IPv6 side of arp_replies).";
+    DropNat64PortsFull = "drop_nat64_ports_full", Drops("nat64_ports_full"),
+        "New NAT64 connections refused because the worker found no free IPv4 port to bind on the appliance's address (every port it tried holds a live connection).";
     PacketTooBigSent = "packet_too_big_sent", Events("packet_too_big_sent"),
         "ICMPv6 Packet Too Big sent to a client whose IPv6 packet would not fit once encapsulated (TUN6; the IPv6 side of frag_needed_sent).";
 }

@@ -43,8 +43,9 @@ pub fn router6() -> Ipv6Addr {
 }
 
 /// A dual-stack two-port config: NAT66 `web6` (TCP 80, rr over two reals), `dns6` (UDP
-/// 5353 -> 53 on real1, NAT66), DR `dr6` (UDP 53) and TUN6 `tun6` (TCP 80 on another VIP);
-/// static neighbours for the router and the reals.
+/// 5353 -> 53 on real1, NAT66), DR `dr6` (UDP 53), TUN6 `tun6` (TCP 80 on another VIP) and
+/// NAT64 `web64` (TCP 8080 over the IPv4 real1's port 80); static neighbours for the router
+/// and the reals.
 pub fn config6() -> String {
     r#"eal: {lcores: "0-1", memory_mb: 256, hugepages: off}
 workers: {cores: [1]}
@@ -59,6 +60,7 @@ neighbors:
   - {ip: "2001:db8::fe", mac: "02:00:00:00:01:fe"}
   - {ip: "2001:db8:1::11", mac: "02:00:00:00:02:11"}
   - {ip: "2001:db8:1::12", mac: "02:00:00:00:02:12"}
+  - {ip: 198.19.0.11, mac: "02:00:00:00:02:11"}
 conn: {max_per_core: 4096, max_per_core_v6: 4096, timeouts: {udp: 300s}}
 services:
   - {name: web6, vip: "2001:db8::100", port: 80, scheduler: rr, forward: nat,
@@ -69,6 +71,8 @@ services:
      reals: [{ip: "2001:db8:1::11"}]}
   - {name: tun6, vip: "2001:db8::101", port: 80, forward: tun,
      reals: [{ip: "2001:db8:1::12"}]}
+  - {name: web64, vip: "2001:db8::100", port: 8080, forward: nat,
+     reals: [{ip: 198.19.0.11, port: 80}]}
 "#
     .to_string()
 }

@@ -1,6 +1,6 @@
 //! `conn-memory`: bytes per connection of the dataplane's connection tables (what a worker
-//! preallocates for `conn.max_per_core`, and for `conn.max_per_core_v6` its IPv6 table), read
-//! from `ConnTable::memory_bytes`. Prints JSON: one row per family and capacity.
+//! preallocates for `conn.max_per_core` and, IPv6, `conn.max_per_core_v6`), read from
+//! `ConnTable::memory_bytes`. Prints JSON, one row per (family, capacity).
 
 use dataplane::lb::conn::{ConnConfig, ConnTable};
 use std::net::Ipv6Addr;

@@ -304,11 +304,7 @@ pub fn check_accounting(sim: &Sim) {
         .filter(|c| c.name().starts_with("drop_") || **c == Counter::ConnRefusedFull)
         .map(|&c| total(c))
         .sum();
-    let parked: u64 = sim
-        .workers
-        .iter()
-        .map(|w| w.engine.pending.len() as u64)
-        .sum();
+    let parked: u64 = sim.workers.iter().map(|w| w.engine.parked() as u64).sum();
     let went =
         total(Counter::Tx) + total(Counter::HandoffOut) + total(Counter::ToKernel) + drops + parked;
     assert_eq!(

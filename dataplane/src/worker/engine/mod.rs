@@ -102,8 +102,9 @@ pub struct Engine<F> {
     n_warmed: usize,
     /// Connection sync's rings (empty when sync is off: `sync.rs`).
     pub sync: sync::SyncIo,
-    /// The IPv6 path's state (`v6/`); `None` when no port has an IPv6 address.
-    pub v6: Option<V6State>,
+    /// The IPv6 path's state (`v6/`); `None` when no port has an IPv6 address. Boxed: the
+    /// engine's own fields, which the IPv4 path reads, keep their size and layout.
+    pub v6: Option<Box<V6State<F>>>,
 }
 
 /// An IPv4 packet being processed: where its IP header starts, what it says, the port it
@@ -235,7 +236,7 @@ impl<F: Frame> Engine<F> {
         };
         match classify::classify(&self.snap, &ip) {
             Class::Echo => self.echo_reply(f, p, out, t),
-            Class::Kernel => self.deliver_to_kernel(f, port, out, t),
+            Class::Kernel => self.kernel_or_nat64(f, p, out, t),
             Class::ToService => self.inbound(f, p, out, t),
             Class::IcmpToVip => self.icmp_error_in(f, p, out, t),
             Class::Reply => self.reply(f, p, out, t),
@@ -250,6 +251,7 @@ impl<F: Frame> Engine<F> {
     /// holds between loops) and counts them as `drop_at_stop`.
     pub fn stop(&mut self, t: &mut WorkerTotals) {
         t.add(Counter::DropAtStop, self.pending.free_all() as u64);
+        t.add(Counter::DropAtStop, self.free_parked6() as u64);
     }
 
     /// Once per loop: links the loop's new NAT connections into the reply index, expires up to

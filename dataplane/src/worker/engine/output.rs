@@ -31,12 +31,13 @@ pub trait Output<F> {
     fn kernel(&mut self, port: PortIdx, f: F, t: &mut WorkerTotals);
 }
 
-/// Packets waiting for their next hop's MAC.
-pub struct Pending<F> {
-    items: Vec<(F, Hop, u64)>,
+/// Packets waiting for their next hop's MAC (next hops of family `A`: IPv4 unless named; the
+/// IPv6 path keeps its own queue, `v6/nd.rs`).
+pub struct Pending<F, A = Ipv4Addr> {
+    items: Vec<(F, Hop<A>, u64)>,
 }
 
-impl<F> Default for Pending<F> {
+impl<F, A> Default for Pending<F, A> {
     fn default() -> Self {
         Pending {
             items: Vec::with_capacity(CAPACITY),
@@ -44,7 +45,7 @@ impl<F> Default for Pending<F> {
     }
 }
 
-impl<F> Pending<F> {
+impl<F, A: Copy + PartialEq> Pending<F, A> {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
@@ -62,7 +63,7 @@ impl<F> Pending<F> {
 
     /// Packets parked for `next_hop` (a bounded scan of at most CAPACITY entries, on the
     /// unresolved path only).
-    pub fn parked_for(&self, next_hop: Ipv4Addr) -> usize {
+    pub fn parked_for(&self, next_hop: A) -> usize {
         self.items
             .iter()
             .filter(|(_, h, _)| h.next_hop == next_hop)
@@ -73,7 +74,7 @@ impl<F> Pending<F> {
     /// unless the queue is full or already holds PER_HOP packets for this next hop (`waiting`,
     /// from [`Pending::parked_for`]).
     #[inline]
-    pub fn park(&mut self, f: F, hop: Hop, waiting: usize, now: u64, t: &mut WorkerTotals) {
+    pub fn park(&mut self, f: F, hop: Hop<A>, waiting: usize, now: u64, t: &mut WorkerTotals) {
         if self.items.len() < CAPACITY && waiting < PER_HOP {
             self.items.push((f, hop, now + WAIT_MS));
         } else {
@@ -87,7 +88,7 @@ impl<F> Pending<F> {
         &mut self,
         now: u64,
         t: &mut WorkerTotals,
-        mut send: impl FnMut(F, Hop, &mut WorkerTotals) -> Option<F>,
+        mut send: impl FnMut(F, Hop<A>, &mut WorkerTotals) -> Option<F>,
     ) {
         let mut i = 0;
         while i < self.items.len() {
@@ -195,8 +196,15 @@ impl<F: Frame> Engine<F> {
         out.kernel(port, f, t);
     }
 
+    /// Packets parked for a neighbour, both families: while there are any, the worker calls
+    /// [`Engine::retry_pending`] every loop.
+    pub fn parked(&self) -> usize {
+        self.pending.len() + self.parked6()
+    }
+
     /// Sends the parked packets whose neighbour is now known; drops those that waited too long.
     pub fn retry_pending<O: Output<F>>(&mut self, out: &mut O, t: &mut WorkerTotals) {
+        self.retry_pending6(out, t);
         let snap = &self.snap;
         self.pending.retry(self.now, t, |mut f, hop, t| {
             match snap.neigh.get(hop.next_hop) {

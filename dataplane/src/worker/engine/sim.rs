@@ -136,6 +136,8 @@ pub struct Sim {
     ports: Vec<PortInfo>,
     specs: Vec<ServiceSpec>,
     neighbours: BTreeMap<Ipv4Addr, MacBytes>,
+    /// IPv6 neighbours learned (`learn6`) on top of the config's static ones.
+    neighbours6: BTreeMap<std::net::Ipv6Addr, MacBytes>,
     generation: u64,
     /// The published snapshot the engines follow (as the management thread publishes it).
     published: Published,
@@ -217,7 +219,7 @@ impl Sim {
             if snap.v6.enabled() {
                 let conns6 = ConnTable::allocate(&conn6).map_err(|e| e.to_string())?;
                 let events6 = Arc::new(ArrayQueue::new(1024));
-                engine.v6 = Some(super::V6State::new(id, &snap, conns6, events6));
+                engine.v6 = Some(Box::new(super::V6State::new(id, &snap, conns6, events6)));
             }
             workers.push(SimWorker {
                 engine,
@@ -234,6 +236,7 @@ impl Sim {
             ports,
             specs,
             neighbours,
+            neighbours6: BTreeMap::new(),
             generation: 1,
             published,
             workers,
@@ -297,7 +300,7 @@ impl Sim {
         self.deliver();
         for sw in &mut self.workers {
             sw.engine.now = self.now;
-            if !sw.engine.pending.is_empty() {
+            if sw.engine.parked() > 0 {
                 sw.engine.retry_pending(&mut sw.out, &mut sw.totals);
             }
             sw.engine.housekeep(&mut sw.totals);
@@ -354,7 +357,7 @@ impl Sim {
         )?;
         self.cfg = cfg;
         self.specs = specs;
-        self.published.store(Arc::new(snap));
+        self.publish(snap);
         Ok(())
     }
 
@@ -374,7 +377,7 @@ impl Sim {
             self.workers.len(),
         )?;
         snap.ha.active = active;
-        self.published.store(Arc::new(snap));
+        self.publish(snap);
         Ok(())
     }
 
@@ -391,8 +394,38 @@ impl Sim {
             Some(&prev),
             self.workers.len(),
         )?;
-        self.published.store(Arc::new(snap));
+        self.publish(snap);
         Ok(())
+    }
+
+    /// The management thread learned the IPv6 neighbour `ip` at `mac` (`mgmt/nd.rs`): a new
+    /// snapshot, published.
+    pub fn learn6(&mut self, ip: std::net::Ipv6Addr, mac: MacBytes) -> Result<(), String> {
+        self.neighbours6.insert(ip, mac);
+        self.generation += 1;
+        let prev = self.published.load_full();
+        let snap = Snapshot::build(
+            self.generation,
+            &self.cfg,
+            self.ports.clone(),
+            NeighTable::from_entries(self.neighbours.iter().map(|(a, m)| (*a, *m))),
+            &self.specs,
+            Some(&prev),
+            self.workers.len(),
+        )?;
+        self.publish(snap);
+        Ok(())
+    }
+
+    /// Publishes `snap` with the learned IPv6 neighbours added to its static ones, as the
+    /// management thread's `ControlState::publish` does.
+    fn publish(&mut self, mut snap: Snapshot) {
+        if !self.neighbours6.is_empty() {
+            let statics = snap.v6.neigh.iter();
+            let learned = self.neighbours6.iter().map(|(a, m)| (*a, *m));
+            snap.v6.neigh = learned.chain(statics).collect();
+        }
+        self.published.store(Arc::new(snap));
     }
 
     /// Everything sent out of `port` so far by any worker (taken: the next call starts empty).

@@ -82,12 +82,12 @@ impl LbWorker {
             "IPv6 connection table"
         );
         let snap = eng.snap.clone();
-        eng.v6 = Some(crate::worker::engine::V6State::new(
+        eng.v6 = Some(Box::new(crate::worker::engine::V6State::new(
             self.id,
             &snap,
             conns,
             self.events6.clone(),
-        ));
+        )));
         Ok(())
     }
 
@@ -183,7 +183,7 @@ impl LbWorker {
                     }
                 }
             }
-            if !eng.pending.is_empty() {
+            if eng.parked() > 0 {
                 eng.retry_pending(&mut self.outputs, &mut t);
             }
             self.outputs.flush(&mut t);

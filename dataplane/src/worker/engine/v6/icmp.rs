@@ -56,8 +56,9 @@ impl<F: Frame> Engine<F> {
         else {
             return t.inc(Counter::DropNoConn);
         };
-        if c.mode != ForwardMode::Nat {
-            // DR/TUN reals answer clients themselves: the error is theirs, not ours to relay.
+        if c.mode != ForwardMode::Nat || c.real_addr.to_ipv4_mapped().is_some() {
+            // DR/TUN reals answer clients themselves: the error is theirs, not ours to relay;
+            // NAT64 errors are not translated yet.
             return t.inc(Counter::DropUnsupported);
         }
         if let Err(e) = icmp6_nat::icmp6_error_to_real(f.data_mut(), p.l3, c.real_addr, c.rport) {

@@ -68,6 +68,10 @@ impl<F: Frame> Engine<F> {
         let Some(c) = v6.conns.get(handle) else {
             return t.inc(Counter::DropNoConn);
         };
+        // NAT64: the real is IPv4 (mapped into the entry), the bound port in its template word.
+        if let (Some(real4), Some(lport)) = (c.real_addr.to_ipv4_mapped(), c.template) {
+            return self.forward_64(f, p, real4, c.rport, lport as u16, out, t);
+        }
         if let Some(key) = frag6::Frag6Key::of(ip) {
             let action = Frag6Action::In {
                 mode: c.mode,
@@ -105,16 +109,25 @@ impl<F: Frame> Engine<F> {
             return None;
         };
         let real = &svc.reals[index];
-        // NAT64 (an IPv4 real behind an IPv6 VIP) is not forwarded by the engine yet.
-        let IpAddr::V6(real_addr) = real.addr else {
-            t.inc(Counter::DropUnsupported);
-            return None;
-        };
         let mode = real.forward_mode(svc.forward);
         if mode == ForwardMode::Local {
             t.inc(Counter::DropUnsupported);
             return None;
         }
+        let rport = real.dst_port(ip.dport);
+        // NAT64 (an IPv4 real behind an IPv6 VIP): an IPv4 port of ours bound to the
+        // connection (nat64.rs), the real mapped into the entry.
+        let (real_addr, template) = match real.addr {
+            IpAddr::V6(a) => (a, None),
+            IpAddr::V4(a) => {
+                let bound = v6.bind64(self.id, self.n_workers, proto, ip.src, ip.sport, a, rport);
+                let Some(lport) = bound else {
+                    t.inc(Counter::DropNat64PortsFull);
+                    return None;
+                };
+                (a.to_ipv6_mapped(), Some(u32::from(lport)))
+            }
+        };
         let nc = NewConn {
             proto,
             client: ip.src,
@@ -123,9 +136,9 @@ impl<F: Frame> Engine<F> {
             vport: ip.dport,
             real: real.id,
             real_addr,
-            rport: real.dst_port(ip.dport),
+            rport,
             mode,
-            template: None,
+            template,
         };
         let before = v6.conns.stats();
         match v6.conns.insert_batched(&nc, self.now) {

@@ -9,18 +9,22 @@
 //! - `fragments.rs`: the later fragments of a datagram, by its first fragment's decision;
 //! - `nd.rs`: neighbour discovery (answers, learning) and the next hop of a finished packet.
 //!
+//! - `nat64.rs`: an IPv6 VIP over IPv4 reals (stateful NAT64), and its replies, which the IPv4
+//!   dispatch hands over as packets to our own address.
+//!
 //! Not here yet: persistence and the admission rules for IPv6 services, the SYN-flood defence,
-//! connection sync, the local node, and NAT64 (an IPv6 VIP over IPv4 reals: `drop_unsupported`).
+//! connection sync and the local node.
 
 mod fragments;
 mod icmp;
 mod inbound;
+mod nat64;
 mod nd;
 mod reply;
 
 pub use fragments::{Frag6Action, Frag6Table};
 
-use super::{Engine, Output};
+use super::{Engine, Output, Pending};
 use crate::lb::conn::ConnTable;
 use crate::lb::flow;
 use crate::lb::neigh::NeighEvent;
@@ -33,8 +37,8 @@ use crossbeam::queue::ArrayQueue;
 use std::net::Ipv6Addr;
 use std::sync::Arc;
 
-/// One worker's IPv6 state.
-pub struct V6State {
+/// One worker's IPv6 state (`F`: the packet buffer, for the packets parked for a neighbour).
+pub struct V6State<F> {
     pub conns: ConnTable<Ipv6Addr>,
     /// One scheduler per IPv6 service of the snapshot (taken from it, never built on the loop).
     pub scheds: Vec<Scheduler>,
@@ -43,12 +47,13 @@ pub struct V6State {
     pub frags: Frag6Table,
     /// IPv6 neighbour events for the management thread (senders seen, next hops missing).
     pub events: Arc<ArrayQueue<NeighEvent<Ipv6Addr>>>,
-    /// The next hop last reported missing and when (`nd.rs`: one report per neighbour while
-    /// packets keep asking).
-    last_missing: (Ipv6Addr, u64),
+    /// NAT64's IPv4 port bindings (`nat64.rs`).
+    pub(super) nat64: nat64::Nat64Ports,
+    /// Packets waiting for their IPv6 next hop's MAC (`nd.rs`), as IPv4 ones wait for ARP.
+    pub pending: Pending<F, Ipv6Addr>,
 }
 
-impl V6State {
+impl<F> V6State<F> {
     /// The IPv6 state of worker `w` following `snap` (at start-up: the only place it may
     /// build its own schedulers, if its set was taken).
     pub fn new(
@@ -56,7 +61,7 @@ impl V6State {
         snap: &Snapshot,
         conns: ConnTable<Ipv6Addr>,
         events: Arc<ArrayQueue<NeighEvent<Ipv6Addr>>>,
-    ) -> V6State {
+    ) -> V6State<F> {
         let scheds = snap.v6.take_schedulers(w).unwrap_or_else(|| {
             let services = snap.v6.services.services();
             services.iter().map(|s| s.new_scheduler()).collect()
@@ -67,7 +72,8 @@ impl V6State {
             sched_generation: snap.v6.services_generation,
             frags: Frag6Table::new(),
             events,
-            last_missing: (Ipv6Addr::UNSPECIFIED, 0),
+            nat64: nat64::Nat64Ports::new(),
+            pending: Pending::default(),
         }
     }
 }
@@ -159,9 +165,10 @@ pub(super) fn classify6(snap: &Snapshot, ip: &Ipv6Facts) -> Class6 {
 
 impl<F: Frame> Engine<F> {
     /// Where a parsed IPv6 packet goes: the IPv6 side of `Engine::dispatch`. Without IPv6 state
-    /// (no port has an IPv6 address), what the kernel must see goes there and the rest is
-    /// unsupported, as before the engine forwarded IPv6.
-    #[inline]
+    /// (no port has an IPv6 address), or on a port without one (IPv6 is off there), it is
+    /// `ipv6_to_kernel`'s: dropped as unsupported.
+    /// Not inlined into the IPv4 dispatch: that function stays the size it was.
+    #[inline(never)]
     pub(super) fn dispatch6<O: Output<F>>(
         &mut self,
         f: F,
@@ -170,7 +177,7 @@ impl<F: Frame> Engine<F> {
         t: &mut WorkerTotals,
     ) {
         let (l3, port) = (p.l3, p.port);
-        if self.v6.is_none() || !self.snap.v6.enabled() {
+        if self.v6.is_none() || self.snap.v6.port_addr(port).is_none() {
             return self.ipv6_to_kernel(f, l3, port, out, t);
         }
         match classify6(&self.snap, &p.ip) {

@@ -5,23 +5,21 @@
 //! neighbour table); advertisements and solicitations for other addresses go on to the kernel,
 //! whose own resolution may be waiting.
 //!
-//! A finished packet whose next hop has no MAC yet is dropped (`drop_no_neighbour`) and the
-//! next hop reported missing, at most once per [`MISSING_EVERY_MS`] per neighbour: the
-//! management thread solicits it, and the sender's retransmission finds it known (IPv4 parks
-//! such packets instead; IPv6 clients retransmit a lost SYN after a second just the same).
+//! A finished packet whose next hop has no MAC yet waits in the IPv6 path's own wait queue
+//! (`Pending<F, Ipv6Addr>`, the same bounds as the ARP queue: `output.rs`) and the next hop is
+//! reported missing once while packets wait for it; the management thread solicits it and
+//! publishes the answer, and the worker's next loop sends what waited.
 
 use super::super::{drop_reason, Engine, Output};
 use super::Pkt6;
 use crate::lb::forward::ndp::{self, NdpFacts};
 use crate::lb::neigh::NeighEvent;
+use crate::lb::route::Hop;
 use crate::lb::snapshot6::NextHop6;
 use crate::wire::ndp::NdpRepr;
 use crate::wire::{Frame, MacAddr};
 use crate::worker::counters::{Counter, WorkerTotals};
 use std::net::Ipv6Addr;
-
-/// How often one missing next hop is reported again while packets keep asking for it.
-pub const MISSING_EVERY_MS: u64 = crate::tunables::ND_MISSING_EVERY_MS;
 
 impl<F: Frame> Engine<F> {
     /// A Neighbor Solicitation or Advertisement received on `p.port`.
@@ -95,44 +93,92 @@ impl<F: Frame> Engine<F> {
     }
 
     /// Sends a finished packet to its next hop: Ethernet addresses set, out of the hop's port.
-    /// An unknown neighbour drops it and asks the management thread to resolve it.
+    /// An unknown neighbour parks the packet (bounded) and asks the management thread.
     #[inline]
     pub(super) fn send6<O: Output<F>>(
         &mut self,
-        mut f: F,
+        f: F,
         hop: NextHop6,
         out: &mut O,
         t: &mut WorkerTotals,
     ) {
-        let Some(mac) = hop.mac else {
-            self.missing6(hop);
-            return t.inc(Counter::DropNoNeighbour);
-        };
-        let Some(port) = self.snap.ports.get(usize::from(hop.port)) else {
-            return t.inc(Counter::DropBadPort);
-        };
-        let frame = f.data_mut();
-        if frame.len() >= 12 {
-            frame[..6].copy_from_slice(&mac);
-            frame[6..12].copy_from_slice(&port.mac);
+        match hop.mac {
+            Some(mac) => transmit_to(&self.snap, f, hop.port, mac, out, t),
+            None => self.park6(f, hop, t),
         }
-        out.transmit(hop.port, f, t);
     }
 
-    /// Reports a next hop without a MAC (not again for the same one within MISSING_EVERY_MS).
-    fn missing6(&mut self, hop: NextHop6) {
+    /// Parks a packet for a next hop without a MAC; the first one parked for it asks the
+    /// management thread (a flood adds no events).
+    fn park6(&mut self, f: F, hop: NextHop6, t: &mut WorkerTotals) {
         let now = self.now;
+        let Some(v6) = self.v6.as_mut() else {
+            return t.inc(Counter::DropNoNeighbour);
+        };
+        let waiting = v6.pending.parked_for(hop.next_hop);
+        if waiting == 0 {
+            let _ = v6.events.push(NeighEvent::Missing {
+                port: hop.port,
+                ip: hop.next_hop,
+            });
+        }
+        let hop = Hop {
+            port: hop.port,
+            next_hop: hop.next_hop,
+        };
+        v6.pending.park(f, hop, waiting, now, t);
+    }
+
+    /// Sends the parked IPv6 packets whose neighbour is now known; drops those that waited
+    /// too long (`drop_no_neighbour`). From `Engine::retry_pending`.
+    pub(in crate::worker::engine) fn retry_pending6<O: Output<F>>(
+        &mut self,
+        out: &mut O,
+        t: &mut WorkerTotals,
+    ) {
         let Some(v6) = self.v6.as_mut() else {
             return;
         };
-        let (last, at) = v6.last_missing;
-        if last == hop.next_hop && now < at.saturating_add(MISSING_EVERY_MS) {
-            return;
-        }
-        v6.last_missing = (hop.next_hop, now);
-        let _ = v6.events.push(NeighEvent::Missing {
-            port: hop.port,
-            ip: hop.next_hop,
+        let snap = &self.snap;
+        v6.pending.retry(self.now, t, |f, hop, t| {
+            match snap.v6.neigh.get(hop.next_hop) {
+                Some(mac) => {
+                    transmit_to(snap, f, hop.port, mac, out, t);
+                    None
+                }
+                None => Some(f),
+            }
         });
     }
+
+    /// Packets parked on the IPv6 path (the worker retries while there are any).
+    pub fn parked6(&self) -> usize {
+        self.v6.as_ref().map_or(0, |v6| v6.pending.len())
+    }
+
+    /// Frees the IPv6 path's parked packets (the worker is stopping); returns how many.
+    pub(in crate::worker::engine) fn free_parked6(&mut self) -> usize {
+        self.v6.as_mut().map_or(0, |v6| v6.pending.free_all())
+    }
+}
+
+/// Sets the Ethernet addresses (`mac`, then the port's) and sends `f` out of `port`.
+#[inline]
+fn transmit_to<F: Frame, O: Output<F>>(
+    snap: &crate::lb::snapshot::Snapshot,
+    mut f: F,
+    port: u16,
+    mac: [u8; 6],
+    out: &mut O,
+    t: &mut WorkerTotals,
+) {
+    let Some(info) = snap.ports.get(usize::from(port)) else {
+        return t.inc(Counter::DropBadPort);
+    };
+    let frame = f.data_mut();
+    if frame.len() >= 12 {
+        frame[..6].copy_from_slice(&mac);
+        frame[6..12].copy_from_slice(&info.mac);
+    }
+    out.transmit(port, f, t);
 }
