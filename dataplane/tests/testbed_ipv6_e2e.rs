@@ -47,7 +47,10 @@ fn weighted6(mode: &str, yaml: &str) -> (Counters, Counters) {
     let d = TestDir::new();
     let (mut app, _) = start_appliance6(&d, yaml);
     let before = Counters::settled();
-    let echo = start_echo6_session(5, 0.5);
+    // TUN's reals decapsulate in Python (scripts/ip6ip6-decap.py): on a loaded machine a round
+    // trip through it may take longer than through a kernel.
+    let worst = if mode == "tun" { 1.5 } else { 0.5 };
+    let echo = start_echo6_session(5, worst);
     let t = tally6(40, 80);
     finish_echo_session(echo);
     assert_eq!(

@@ -26,7 +26,7 @@ pub fn curl6(port: u16) -> Option<String> {
             "-g",
             "-s",
             "--max-time",
-            "2",
+            "3",
             "--interface",
             CLIENT6,
         ])
