@@ -13,8 +13,9 @@ use dataplane::worker::engine::sim::Sim;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-/// A DR-free two-port config: `moved` (NAT, mh over four reals, sloppy), `plain` (the same
-/// without sloppy) and `guarded` (sloppy with the SYN proxy always on).
+/// A two-port config: `moved` (NAT, mh over four reals, sloppy or not), `guarded` (the same
+/// with the SYN proxy always on), and `dr-guarded` (DR, mh over the four reals, the SYN-flood
+/// defence always on: stateless SYNs for DR).
 fn config(sloppy: bool) -> String {
     format!(
         r#"eal: {{lcores: "0-1", memory_mb: 256, hugepages: off}}
@@ -49,6 +50,14 @@ services:
     syn_proxy: {{mode: always}}
     sloppy_tcp: {sloppy}
     reals: [{{ip: 198.19.0.11}}, {{ip: 198.19.0.12}}]
+  - name: dr-guarded
+    vip: 198.18.0.100
+    port: 9090
+    scheduler: mh
+    forward: dr
+    syn_proxy: {{mode: always}}
+    sloppy_tcp: {sloppy}
+    reals: [{{ip: 198.19.0.11}}, {{ip: 198.19.0.12}}, {{ip: 198.19.0.13}}, {{ip: 198.19.0.14}}]
 "#
     )
 }
@@ -304,4 +313,42 @@ fn two_appliances_with_mh_pick_the_same_real_and_sloppy_keeps_a_moved_flow_there
     assert!(conns(&b)
         .iter()
         .all(|(_, _, _, st)| *st == TcpState::Established));
+}
+
+/// The destination MACs of the frames out of int since the last call (DR keeps the VIP).
+fn to_real_macs(sim: &mut Sim) -> Vec<[u8; 6]> {
+    let p = sim.port("int");
+    sim.take_sent(p).iter().map(|f| seen(f).dst_mac).collect()
+}
+
+/// DR with the SYN-flood defence on: a stateless SYN, the pure ACK of a flow that ECMP moved to
+/// another appliance (stateless there too) and a moved FIN (not a pure ACK: the scheduler's
+/// sloppy pick) on a third all reach the real that `mh` picks for the client, so a
+/// moved flow is not reset by another real.
+#[test]
+fn with_mh_the_stateless_dr_choice_is_the_consistent_one() {
+    let mut a = sim(true);
+    let mut b = sim(true);
+    let mut open = sim(true);
+    let mut spread: BTreeMap<[u8; 6], usize> = BTreeMap::new();
+    for i in 0..32u8 {
+        let c = Ipv4Addr::new(203, 0, 113, i + 1);
+        let sport = 31000 + u16::from(i);
+        rx(&mut a, &from(c, seg(sport, 9090, 100, 0, SYN, b"")));
+        let on_a = to_real_macs(&mut a);
+        assert_eq!(on_a.len(), 1, "client {c}: the stateless SYN is forwarded");
+        rx(&mut b, &from(c, seg(sport, 9090, 101, 9, ACK, b"")));
+        assert_eq!(to_real_macs(&mut b), on_a, "client {c}: stateless ACK on B");
+        rx(&mut open, &from(c, seg(sport, 9090, 101, 9, FIN_ACK, b"")));
+        assert_eq!(
+            to_real_macs(&mut open),
+            on_a,
+            "client {c}: the scheduler's sloppy pick"
+        );
+        *spread.entry(on_a[0]).or_default() += 1;
+    }
+    assert_eq!(spread.len(), 4, "the flows use every real: {spread:?}");
+    assert_eq!(a.counter("syn_stateless"), 32);
+    assert_eq!(b.counter("conn_from_ack"), 32);
+    assert_eq!(open.counter("sloppy_conn_new"), 32);
 }

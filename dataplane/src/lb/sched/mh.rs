@@ -151,8 +151,9 @@ impl Pick for Mh {
 }
 
 impl Mh {
-    /// The real for `key` (the client address for the scheduler; the SYN-flood defence's
-    /// stateless choice looks up address and port), with the fallbacks above. Read-only.
+    /// The real for `key` (the client address: for the scheduler, and for the SYN-flood
+    /// defence's stateless choice on an `mh` service; the defence's own per-service table looks
+    /// up address and port), with the fallbacks above. Read-only.
     pub fn pick_key(&self, reals: &[RealServer], key: u64) -> Option<usize> {
         let len = self.table.len();
         if len == 0 {

@@ -17,6 +17,7 @@ use super::{drop_reason, Engine, Output, Pkt};
 use crate::config::Defence;
 use crate::lb::conn::{ConnHandle, Direction, InsertError, NewConn, ProxySeq};
 use crate::lb::forward::synproxy::{self, Segment};
+use crate::lb::sched::Scheduler;
 use crate::lb::syncookie::{self, CookieFlow, CookieOptions, MSS_TABLE};
 use crate::lb::types::{ForwardMode, Protocol};
 use crate::tunables::{SYN_PROXY_MSS, SYN_PROXY_WINDOW};
@@ -139,9 +140,17 @@ impl<F: Frame> Engine<F> {
         p: &Pkt,
     ) -> Option<(ForwardMode, std::net::Ipv4Addr, u16, usize)> {
         let svc = self.snap.services.services().get(si)?;
-        let table = self.snap.syn_tables.get(si)?.as_ref()?;
-        let key = (u64::from(u32::from(p.ip.src)) << 16) | u64::from(p.ip.sport);
-        let i = table.pick_key(&svc.reals, key)?;
+        let i = match self.scheds.get(si) {
+            // A Maglev service picks by its own table and key (the client address), so a
+            // stateless SYN, its ACK and a flow that ECMP moved here from another appliance
+            // (sloppy TCP) all reach the real that every appliance with the same reals picks.
+            Some(Scheduler::Mh(mh)) => mh.pick_key(&svc.reals, u64::from(u32::from(p.ip.src)))?,
+            _ => {
+                let table = self.snap.syn_tables.get(si)?.as_ref()?;
+                let key = (u64::from(u32::from(p.ip.src)) << 16) | u64::from(p.ip.sport);
+                table.pick_key(&svc.reals, key)?
+            }
+        };
         let r = svc.reals.get(i)?;
         Some((
             r.forward_mode(svc.forward),
