@@ -248,3 +248,24 @@ fn mixed_v4_and_v6_on_two_workers_keep_both_families_connections() {
     }
     println!("{summary}");
 }
+
+/// NAT64 (configs/nat6.yaml's web64: the IPv6 VIP's port 8080 over the IPv4 reals' port 80, rr):
+/// curl -6 from the IPv6 client reaches the IPv4 reals, alternating, one connection each, nothing
+/// dropped as unsupported; the IPv6 service beside it (web6) keeps serving.
+#[test]
+fn nat64_curl6_reaches_the_ipv4_reals() {
+    let _tb = Testbed::up_ipv6("nat");
+    let d = TestDir::new();
+    let (mut app, _) = start_appliance6(&d, &config_from("nat6.yaml", &[]));
+    let before = Counters::settled();
+    let t = tally6(10, 8080);
+    assert_eq!(shares(&t, 10), (5, 5), "rr over the IPv4 reals: {t:?}");
+    let t = tally6(3, 80);
+    shares(&t, 3);
+    let after = Counters::settled();
+    assert_eq!(after.event("conn_new") - before.event("conn_new"), 13);
+    assert_eq!(after.drops("unsupported"), before.drops("unsupported"));
+    let (code, _, summary) = app.stop("TERM", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+    println!("{summary}");
+}

@@ -28,6 +28,14 @@ pub enum Expect {
     /// TUN over IPv6: an outer IPv6 header (next header 41, hop limit 64) from `src` to one of
     /// `reals`; the inner packet unchanged.
     Tun6 { reals: Vec<Ipv6Addr>, src: Ipv6Addr },
+    /// NAT64 (IPv6 frames sent, IPv4 frames back): IPv4 from the appliance's address `src` (a
+    /// port of its own) to one of `reals` on `port`, TTL = hop limit - 1, the TCP header
+    /// otherwise as sent (flow number and stamp).
+    Nat64 {
+        reals: Vec<Ipv4Addr>,
+        port: u16,
+        src: Ipv4Addr,
+    },
 }
 
 /// Why a returned frame is wrong (an index into the wrong-counters).
@@ -87,6 +95,9 @@ impl Checker {
     pub fn check(&self, f: &[u8]) -> Verdict {
         if f.len() >= 14 && f[12..14] == ether_type::IPV6.to_be_bytes() {
             return crate::check6::check6(self, f);
+        }
+        if let Expect::Nat64 { reals, port, src } = &self.expect {
+            return crate::check6::check64(self, f, reals, *port, *src);
         }
         if f.len() < 14 || f[12..14] != ether_type::IPV4.to_be_bytes() {
             return Verdict::Other;

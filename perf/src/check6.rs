@@ -6,8 +6,8 @@
 
 use crate::check::{Checker, Expect, Verdict, Wrong};
 use crate::frame6::{stamp6, HOP_LIMIT, IP6};
-use dataplane::wire::checksum;
-use std::net::{IpAddr, Ipv6Addr};
+use dataplane::wire::{checksum, ether_type};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Checks one IPv6 frame (its EtherType already seen to be IPv6).
 pub fn check6(c: &Checker, f: &[u8]) -> Verdict {
@@ -35,6 +35,10 @@ pub fn check6(c: &Checker, f: &[u8]) -> Verdict {
     }
     if f[ip] >> 4 != 6 || f[ip + 6] != 6 {
         return Verdict::Other;
+    }
+    if matches!(c.expect, Expect::Nat64 { .. }) {
+        // NAT64 sends IPv4 to the reals: an IPv6 TCP frame back is untranslated.
+        return Verdict::Wrong(Wrong::Destination);
     }
     let plen = usize::from(u16::from_be_bytes([f[ip + 4], f[ip + 5]]));
     if plen < 20 || tcp_at + plen > f.len() {
@@ -72,6 +76,55 @@ pub fn check6(c: &Checker, f: &[u8]) -> Verdict {
     match stamp6(tcp) {
         Some(stamp) => Verdict::Good {
             flow,
+            stamp,
+            syn: tcp[13] & crate::frame::SYN != 0,
+        },
+        None => Verdict::Wrong(Wrong::Truncated),
+    }
+}
+
+/// Checks one frame of a NAT64 run: an IPv4/TCP frame from `src` to one of `reals` on `port`,
+/// translated from what the generator sent (TCP header as sent but for the source port, which
+/// is one of the appliance's; the stamp where `frame6` put it).
+pub fn check64(c: &Checker, f: &[u8], reals: &[Ipv4Addr], port: u16, src: Ipv4Addr) -> Verdict {
+    const IP: usize = crate::frame::IP;
+    if f.len() < 14 || f[12..14] != ether_type::IPV4.to_be_bytes() {
+        return Verdict::Other;
+    }
+    if f.len() < IP + 40 {
+        return Verdict::Wrong(Wrong::Truncated);
+    }
+    if f[IP] != 0x45 || f[IP + 9] != 6 {
+        return Verdict::Other;
+    }
+    let len = usize::from(u16::from_be_bytes([f[IP + 2], f[IP + 3]]));
+    if len < 40 || IP + len > f.len() {
+        return Verdict::Wrong(Wrong::Truncated);
+    }
+    if f[0..6] != c.dst_mac || f[6..12] != c.src_mac {
+        return Verdict::Wrong(Wrong::Mac);
+    }
+    if f[IP + 8] != HOP_LIMIT - 1 {
+        return Verdict::Wrong(Wrong::Ttl);
+    }
+    if checksum::checksum(&f[IP..IP + 20]) != 0 {
+        return Verdict::Wrong(Wrong::IpChecksum);
+    }
+    let s = Ipv4Addr::new(f[IP + 12], f[IP + 13], f[IP + 14], f[IP + 15]);
+    let d = Ipv4Addr::new(f[IP + 16], f[IP + 17], f[IP + 18], f[IP + 19]);
+    let tcp = &f[IP + 20..IP + len];
+    if u16::from_be_bytes([tcp[2], tcp[3]]) != port || !reals.contains(&d) {
+        return Verdict::Wrong(Wrong::Destination);
+    }
+    if s != src {
+        return Verdict::Wrong(Wrong::Source);
+    }
+    if checksum::l4_checksum_v4(s, d, 6, tcp) != 0 {
+        return Verdict::Wrong(Wrong::TcpChecksum);
+    }
+    match stamp6(tcp) {
+        Some(stamp) => Verdict::Good {
+            flow: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
             stamp,
             syn: tcp[13] & crate::frame::SYN != 0,
         },
@@ -187,6 +240,70 @@ mod tests {
         let mut nd = x.clone();
         nd[IP6 + 6] = 58;
         assert_eq!(c.check(&nd), Verdict::Other);
+    }
+
+    /// What a correct NAT64 does to a 74-byte IPv6 frame: a 54-byte IPv4 one, our address and
+    /// port as the source, the real as the destination, TTL = hop limit - 1.
+    fn nat64(b: &[u8], ours: Ipv4Addr, lport: u16, real: Ipv4Addr) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&GEN_INT);
+        v.extend_from_slice(&APP_INT);
+        v.extend_from_slice(&[0x08, 0x00]);
+        let tcp_len = b.len() - TCP6;
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+        ip[8] = b[IP6 + 7] - 1;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&ours.octets());
+        ip[16..20].copy_from_slice(&real.octets());
+        let c = checksum::checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        v.extend_from_slice(&ip);
+        let mut tcp = b[TCP6..].to_vec();
+        tcp[0..2].copy_from_slice(&lport.to_be_bytes());
+        tcp[16..18].fill(0);
+        let c = checksum::l4_checksum_v4(ours, real, 6, &tcp);
+        tcp[16..18].copy_from_slice(&c.to_be_bytes());
+        v.extend_from_slice(&tcp);
+        v
+    }
+
+    #[test]
+    fn nat64_frames() {
+        let reals4: Vec<Ipv4Addr> = (11..15).map(|i| Ipv4Addr::new(198, 19, 0, i)).collect();
+        let ours = Ipv4Addr::new(198, 19, 0, 1);
+        let c = checker(Expect::Nat64 {
+            reals: reals4.clone(),
+            port: 80,
+            src: ours,
+        });
+        let b = sent(74, 33, ACK_PSH);
+        let good = nat64(&b, ours, 40000, reals4[1]);
+        assert_eq!(good.len(), 54);
+        assert_eq!(
+            c.check(&good),
+            Verdict::Good {
+                flow: 33,
+                stamp: 999,
+                syn: false
+            }
+        );
+        let mut x = nat64(&b, Ipv4Addr::new(198, 19, 0, 2), 40000, reals4[1]);
+        assert_eq!(c.check(&x), Verdict::Wrong(Wrong::Source));
+        x = nat64(&b, ours, 40000, Ipv4Addr::new(198, 19, 0, 99));
+        assert_eq!(c.check(&x), Verdict::Wrong(Wrong::Destination));
+        x = good.clone();
+        x[14 + 20 + 9] ^= 1; // the stamp changed after the checksum
+        assert_eq!(c.check(&x), Verdict::Wrong(Wrong::TcpChecksum));
+        x = good.clone();
+        x[14 + 10] ^= 1;
+        assert_eq!(c.check(&x), Verdict::Wrong(Wrong::IpChecksum));
+        // The untranslated IPv6 frame (new MACs) is checked as IPv6 and fails.
+        let mut v6 = b.clone();
+        v6[0..6].copy_from_slice(&GEN_INT);
+        v6[6..12].copy_from_slice(&APP_INT);
+        assert_eq!(c.check(&v6), Verdict::Wrong(Wrong::Destination));
     }
 
     #[test]

@@ -36,9 +36,9 @@ struct Args {
     vip: IpAddr,
     #[arg(long, default_value_t = 80)]
     vport: u16,
-    /// What to expect back: nat (destination rewritten to a real), dr (new MACs only), tun
-    /// (an outer IPv4 header to a real; IPv6 VIP: an outer IPv6 header) or macswap (the
-    /// baseline).
+    /// What to expect back: nat (destination rewritten to a real), nat64 (an IPv6 VIP's frames
+    /// come back IPv4 from --tun-src to an IPv4 real), dr (new MACs only), tun (an outer IPv4
+    /// header to a real; IPv6 VIP: an outer IPv6 header) or macswap (the baseline).
     #[arg(long, default_value = "nat")]
     expect: String,
     /// The appliance's server-side address: the outer source in TUN mode (of the VIP's family).
@@ -116,6 +116,9 @@ fn main() {
 /// The rewrite `--expect` names, for the VIP's family (the reals and the tunnel source must be
 /// of that family).
 fn expectation(a: &Args) -> Result<Expect> {
+    if a.expect == "nat64" {
+        return nat64_expectation(a);
+    }
     let family_of = |x: &IpAddr| x.is_ipv6() == a.vip.is_ipv6();
     if !a.reals.iter().all(family_of) || !family_of(&a.tun_src) {
         bail!(
@@ -152,8 +155,29 @@ fn expectation(a: &Args) -> Result<Expect> {
         ("dr", _) => Expect::Dr,
         ("tun", IpAddr::V6(src)) => Expect::Tun6 { reals: v6, src },
         ("tun", IpAddr::V4(src)) => Expect::Tun { reals: v4, src },
-        (other, _) => bail!("--expect {other}: nat, dr, tun or macswap"),
+        (other, _) => bail!("--expect {other}: nat, nat64, dr, tun or macswap"),
     })
+}
+
+/// NAT64: an IPv6 VIP, IPv4 reals, and `--tun-src` the appliance's IPv4 address towards them
+/// (the translated packets' source).
+fn nat64_expectation(a: &Args) -> Result<Expect> {
+    let reals: Option<Vec<_>> = a
+        .reals
+        .iter()
+        .map(|r| match r {
+            IpAddr::V4(x) => Some(*x),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    match (a.vip, reals, a.tun_src) {
+        (IpAddr::V6(_), Some(reals), IpAddr::V4(src)) => Ok(Expect::Nat64 {
+            reals,
+            port: a.vport,
+            src,
+        }),
+        _ => bail!("--expect nat64: an IPv6 --vip, IPv4 --reals and an IPv4 --tun-src (the appliance's address towards the reals)"),
+    }
 }
 
 fn wait_link(p: &Port, deadline: Instant) -> Result<()> {
