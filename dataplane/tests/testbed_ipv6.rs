@@ -2,8 +2,8 @@
 //! addressing (`scripts/testbed up MODE --ipv6`), and an appliance whose config has IPv6
 //! services: `ctl` and the metrics show them with bracketed addresses, `ctl weight` takes
 //! `[IPv6]:PORT`, and health checks reach the IPv6 reals through the exception path, taking a
-//! stopped real down and back up. The engine does not forward IPv6 yet, so nothing here sends
-//! traffic to an IPv6 VIP.
+//! stopped real down and back up. Traffic to the IPv6 VIPs (NAT66, DR, TUN6, NAT64) is in
+//! testbed_ipv6_e2e.rs.
 mod common;
 use common::testbed::*;
 use common::*;
