@@ -174,6 +174,30 @@ impl Ctl {
             .sum()
     }
 
+    /// Every drop counter that is not zero, summed over the workers ("drop_x 3, ..."): what a
+    /// failure message shows.
+    pub fn drops(&mut self) -> String {
+        let s = self.request(r#"{"cmd":"stats"}"#);
+        let mut sum = std::collections::BTreeMap::<String, u64>::new();
+        for w in s["workers"].as_array().expect("workers") {
+            for (k, v) in w.as_object().expect("worker") {
+                if k.starts_with("drop_") {
+                    *sum.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0);
+                }
+            }
+        }
+        let nz: Vec<String> = sum
+            .into_iter()
+            .filter(|(_, v)| *v > 0)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if nz.is_empty() {
+            "no drops".into()
+        } else {
+            nz.join(", ")
+        }
+    }
+
     /// `ctl ha`'s VRRP part.
     pub fn vrrp(&mut self) -> serde_json::Value {
         self.request(r#"{"cmd":"ha"}"#)["vrrp"].clone()

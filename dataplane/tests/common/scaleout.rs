@@ -275,11 +275,18 @@ pub fn get(src: &str, vip: &str, max_s: u32) -> Option<String> {
     (out.status.success() && !body.is_empty()).then_some(body)
 }
 
+/// One probe: when its curl started and ended, and the body if it was answered.
+pub struct ProbeResult {
+    pub start: Instant,
+    pub end: Instant,
+    pub body: Option<String>,
+}
+
 /// New connections one after another (each a new source port, GET with a 1 s limit) from the
-/// client's addresses in turn, until stopped: (started, answered) of each. Bounded to 2000.
+/// client's addresses in turn, until stopped: each attempt's times and answer. Bounded to 2000.
 pub struct Probe {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<(Instant, Option<String>)>>,
+    handle: JoinHandle<Vec<ProbeResult>>,
 }
 
 impl Probe {
@@ -289,9 +296,11 @@ impl Probe {
         let handle = std::thread::spawn(move || {
             let mut results = Vec::new();
             while !flag.load(Ordering::Relaxed) && results.len() < 2000 {
-                let t = Instant::now();
+                let start = Instant::now();
                 let src = CLIENTS[results.len() % CLIENTS.len()];
-                results.push((t, get(src, vip, 1)));
+                let body = get(src, vip, 1);
+                let end = Instant::now();
+                results.push(ProbeResult { start, end, body });
                 std::thread::sleep(Duration::from_millis(50));
             }
             results
@@ -299,7 +308,7 @@ impl Probe {
         Probe { stop, handle }
     }
 
-    pub fn finish(self) -> Vec<(Instant, Option<String>)> {
+    pub fn finish(self) -> Vec<ProbeResult> {
         self.stop.store(true, Ordering::Relaxed);
         self.handle.join().expect("probe")
     }
