@@ -198,7 +198,7 @@ fn engine(capacity: u32) -> Engine<BenchFrame> {
     let cfg = config::load_str(CONFIG).expect("the bench config");
     let mut conn = ConnConfig::new(capacity, MAX_REALS);
     conn.timeouts = dataplane::runtime::conn_timeouts(&cfg.conn.timeouts);
-    conn.prefetch = Some(dataplane::dpdk::mem::prefetch);
+    conn.prefetch = true;
     let conns = ConnTable::new(&conn).expect("the connection table");
     Engine::new(
         0,

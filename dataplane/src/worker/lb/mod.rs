@@ -72,7 +72,7 @@ impl LbWorker {
             return Ok(());
         }
         self.conn6.advise = Some(crate::dpdk::mem::advise_hugepages);
-        self.conn6.prefetch = Some(crate::dpdk::mem::prefetch);
+        self.conn6.prefetch = true;
         let conns = ConnTable::<std::net::Ipv6Addr>::allocate(&self.conn6)?;
         let bytes = conns.memory_bytes();
         tracing::info!(
@@ -96,7 +96,7 @@ impl LbWorker {
         // Allocated here, on the worker's own core (its NUMA node), in huge pages when the
         // kernel gives them.
         self.conn.advise = Some(crate::dpdk::mem::advise_hugepages);
-        self.conn.prefetch = Some(crate::dpdk::mem::prefetch);
+        self.conn.prefetch = true;
         let conns = match ConnTable::new(&self.conn) {
             Ok(c) => c,
             Err(e) => {
