@@ -849,7 +849,14 @@ fn nat64_icmpv4_errors_reach_the_client_as_icmpv6_about_its_own_packet() {
     // (ICMPv4 type, code, rest) -> (ICMPv6 type, code, rest), RFC 7915 4.2.
     let cases = [
         // Fragmentation needed, next-hop MTU 1400: Packet Too Big 1420 (IPv6's 20 more).
-        (3u8, 4u8, [0, 0, 0x05, 0x78], 2u8, 0u8, 1420u32.to_be_bytes()),
+        (
+            3u8,
+            4u8,
+            [0, 0, 0x05, 0x78],
+            2u8,
+            0u8,
+            1420u32.to_be_bytes(),
+        ),
         // ... without an MTU (a pre-RFC 1191 router): the IPv6 minimum.
         (3, 4, [0; 4], 2, 0, 1280u32.to_be_bytes()),
         (3, 3, [0; 4], 1, 4, [0; 4]),
@@ -910,7 +917,14 @@ fn nat64_icmpv6_errors_from_the_client_reach_the_ipv4_real_about_its_own_reply()
     // (ICMPv6 type, code, rest) -> (ICMPv4 type, code, rest), RFC 7915 5.2.
     let cases = [
         // Packet Too Big 1280: fragmentation needed, next-hop MTU 1260 (IPv4's 20 fewer).
-        (2u8, 0u8, 1280u32.to_be_bytes(), 3u8, 4u8, [0, 0, 0x04, 0xec]),
+        (
+            2u8,
+            0u8,
+            1280u32.to_be_bytes(),
+            3u8,
+            4u8,
+            [0, 0, 0x04, 0xec],
+        ),
         (1, 4, [0; 4], 3, 3, [0; 4]),
         (1, 1, [0; 4], 3, 10, [0; 4]),
         (1, 0, [0; 4], 3, 1, [0; 4]),
@@ -1161,7 +1175,10 @@ fn nat64_icmp_errors_are_handed_to_the_worker_of_their_connection() {
     s.rx(0, 1, &ipv4(INT_MAC, REAL1_MAC, router4(), lb4(), 1, &err));
     let out = sent(&mut s, "ext");
     assert_eq!(out.len(), 1);
-    assert_eq!((seen6(&out[0]).src, seen6(&out[0]).dst), (vip6(), client6()));
+    assert_eq!(
+        (seen6(&out[0]).src, seen6(&out[0]).dst),
+        (vip6(), client6())
+    );
     // From the client side, about a reply: its worker by the client's port.
     let back = ip6(
         ROUTER_MAC,

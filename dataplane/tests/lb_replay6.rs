@@ -247,7 +247,12 @@ fn nat64_icmp_errors_are_translated_both_ways_through_the_binary() {
     let icmp = icmp4_error(3, 4, [0, 0, 0x04, 0xec], &quoted);
     let mut l3 = ipv4_header(lb4(), real4(), 1, 63, 0, 0, 0, icmp.len());
     l3.extend_from_slice(&icmp);
-    assert_eq!(int[1], &eth(REAL1_MAC, INT_MAC, 0x0800, &l3), "{}", r.summary);
+    assert_eq!(
+        int[1],
+        &eth(REAL1_MAC, INT_MAC, 0x0800, &l3),
+        "{}",
+        r.summary
+    );
     for (name, want) in [
         ("conn_new", 1),
         ("nat_in", 1),
