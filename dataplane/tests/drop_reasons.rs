@@ -6,6 +6,7 @@
 mod common;
 use common::packets::*;
 use common::packets6::{client6, config6, ip6, vip6};
+use common::packets64::icmp4_error;
 use common::two_ports::{config, EXT_MAC, INT_MAC};
 use dataplane::dpdk::PortStats;
 use dataplane::mgmt::counters::MgmtCounters;
@@ -385,6 +386,22 @@ fn cases() -> Vec<(&'static str, Case)> {
                 );
             }
             assert_eq!(s.counter("conn_new"), u64::from(ports));
+            (s, 1)
+        }),
+        ("drop_nat64_icmp_untranslatable", || {
+            // A redirect about a NAT64 connection's IPv4 packet: RFC 7915 4.2 has no ICMPv6
+            // message for it.
+            let mut s = sim(&config6(), 1, false);
+            let l4 = tcp(40000, 8080, 0x02, b"");
+            s.rx(
+                0,
+                EXT,
+                &ip6(EXT_MAC, ROUTER_MAC, client6(), vip6(), 64, 6, &l4),
+            );
+            let fwd = s.take_sent(INT).remove(0);
+            let err = icmp4_error(5, 1, [198, 19, 0, 254], &fwd[14..42]);
+            let (router, lb) = (ip("198.19.0.254"), ip("198.19.0.1"));
+            s.rx(0, INT, &ipv4(INT_MAC, REAL1_MAC, router, lb, 1, &err));
             (s, 1)
         }),
         ("drop_exception_rate_limit", || {

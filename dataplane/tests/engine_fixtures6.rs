@@ -804,3 +804,401 @@ fn a_vrrp_backup_answers_no_nd_for_the_vip_and_forwards_nothing_to_it() {
         ],
     );
 }
+
+// ---- NAT64: ICMP errors both ways (RFC 7915 4.2, 5.2) and fragments (4.1, 5.1.1) ----
+
+/// The client's SYN to web64 (the IPv6 VIP's port 8080, over the IPv4 real's port 80).
+fn syn64(sport: u16) -> Vec<u8> {
+    ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        vip6(),
+        64,
+        6,
+        &tcp(sport, 8080, SYN, b""),
+    )
+}
+
+/// Opens a web64 connection from client port 40000; returns the IPv4 packet forwarded to the
+/// real (its IP header on, 40 bytes) and the bound port of ours it comes from.
+fn open64(s: &mut Sim) -> (Vec<u8>, u16) {
+    rx(s, "ext", &syn64(40000));
+    let fwd = sent(s, "int").remove(0);
+    let lport = u16::from_be_bytes([fwd[34], fwd[35]]);
+    assert!((1024..32768).contains(&lport), "a NAT64 port: {lport}");
+    (fwd[14..54].to_vec(), lport)
+}
+
+#[test]
+fn nat64_icmpv4_errors_reach_the_client_as_icmpv6_about_its_own_packet() {
+    use common::packets::ipv4;
+    use common::packets64::*;
+    let mut s = sim(1);
+    let (fwd, _) = open64(&mut s);
+    // The client's SYN as the translated error quotes it: hop limit the forwarded TTL (63).
+    let orig = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        vip6(),
+        63,
+        6,
+        &tcp(40000, 8080, SYN, b""),
+    );
+    // (ICMPv4 type, code, rest) -> (ICMPv6 type, code, rest), RFC 7915 4.2.
+    let cases = [
+        // Fragmentation needed, next-hop MTU 1400: Packet Too Big 1420 (IPv6's 20 more).
+        (
+            3u8,
+            4u8,
+            [0, 0, 0x05, 0x78],
+            2u8,
+            0u8,
+            1420u32.to_be_bytes(),
+        ),
+        // ... without an MTU (a pre-RFC 1191 router): the IPv6 minimum.
+        (3, 4, [0; 4], 2, 0, 1280u32.to_be_bytes()),
+        (3, 3, [0; 4], 1, 4, [0; 4]),
+        (3, 1, [0; 4], 1, 0, [0; 4]),
+        (3, 13, [0; 4], 1, 1, [0; 4]),
+        (3, 2, [0; 4], 4, 1, 6u32.to_be_bytes()),
+        (11, 0, [0; 4], 3, 0, [0; 4]),
+    ];
+    // A quote of the IP header and 8 bytes (RFC 792), and one of the whole packet (its TCP
+    // checksum then translated too).
+    for quote in [28usize, 40] {
+        for (t4, c4, r4, t6, c6, r6) in cases {
+            let err = icmp4_error(t4, c4, r4, &fwd[..quote]);
+            rx(
+                &mut s,
+                "int",
+                &ipv4(INT_MAC, REAL1_MAC, router4(), lb4(), 1, &err),
+            );
+            let want_err = icmp6_error(t6, c6, r6, &orig[14..14 + 20 + quote]);
+            let want = ip6(ROUTER_MAC, EXT_MAC, vip6(), client6(), 63, 58, &want_err);
+            assert_eq!(
+                sent(&mut s, "ext"),
+                [want],
+                "type {t4} code {c4}, quote {quote}"
+            );
+        }
+    }
+    counters(
+        &s,
+        &[
+            ("rx", 15),
+            ("tx", 15),
+            ("conn_new", 1),
+            ("nat_in", 1),
+            ("icmp_errors_translated", 14),
+        ],
+    );
+}
+
+#[test]
+fn nat64_icmpv6_errors_from_the_client_reach_the_ipv4_real_about_its_own_reply() {
+    use common::packets::ipv4;
+    use common::packets64::*;
+    let mut s = sim(1);
+    let (_, lport) = open64(&mut s);
+    let answer = ipv4(
+        INT_MAC,
+        REAL1_MAC,
+        real4(),
+        lb4(),
+        6,
+        &tcp(80, lport, SYN_ACK, b""),
+    );
+    rx(&mut s, "int", &answer);
+    let back = sent(&mut s, "ext").remove(0);
+    // The translated SYN-ACK as the client got it (IPv6 header and TCP, 60 bytes).
+    let back = &back[14..74];
+    // (ICMPv6 type, code, rest) -> (ICMPv4 type, code, rest), RFC 7915 5.2.
+    let cases = [
+        // Packet Too Big 1280: fragmentation needed, next-hop MTU 1260 (IPv4's 20 fewer).
+        (
+            2u8,
+            0u8,
+            1280u32.to_be_bytes(),
+            3u8,
+            4u8,
+            [0, 0, 0x04, 0xec],
+        ),
+        (1, 4, [0; 4], 3, 3, [0; 4]),
+        (1, 1, [0; 4], 3, 10, [0; 4]),
+        (1, 0, [0; 4], 3, 1, [0; 4]),
+        (3, 0, [0; 4], 11, 0, [0; 4]),
+        // Parameter problem at the destination address (24): the IPv4 one's (16).
+        (4, 0, 24u32.to_be_bytes(), 12, 0, [16, 0, 0, 0]),
+    ];
+    for quote in [48usize, 60] {
+        for (t6, c6, r6, t4, c4, r4) in cases {
+            let err = icmp6_error(t6, c6, r6, &back[..quote]);
+            rx(
+                &mut s,
+                "ext",
+                &ip6(EXT_MAC, ROUTER_MAC, client6(), vip6(), 64, 58, &err),
+            );
+            // The real's own SYN-ACK, its header rebuilt from the quote (TTL the hop limit,
+            // identification 0, DF clear: RFC 7915 5.1), its TCP bytes as the real sent them.
+            let mut quoted = ipv4_header(real4(), lb4(), 6, 63, 0, 0, 0, 20);
+            quoted.extend_from_slice(&answer[34..34 + quote - 40]);
+            let icmp = icmp4_error(t4, c4, r4, &quoted);
+            let mut l3 = ipv4_header(lb4(), real4(), 1, 63, 0, 0, 0, icmp.len());
+            l3.extend_from_slice(&icmp);
+            let want = eth(REAL1_MAC, INT_MAC, 0x0800, &l3);
+            assert_eq!(
+                sent(&mut s, "int"),
+                [want],
+                "type {t6} code {c6}, quote {quote}"
+            );
+        }
+    }
+    counters(
+        &s,
+        &[
+            ("rx", 14),
+            ("tx", 14),
+            ("conn_new", 1),
+            ("nat_in", 1),
+            ("nat_out", 1),
+            ("icmp_errors_translated", 12),
+        ],
+    );
+}
+
+#[test]
+fn nat64_icmp_errors_without_a_translation_are_dropped_and_others_are_the_kernels() {
+    use common::packets::ipv4;
+    use common::packets64::*;
+    let mut s = sim(1);
+    let (fwd, lport) = open64(&mut s);
+    let from_router = |err: &[u8]| ipv4(INT_MAC, REAL1_MAC, router4(), lb4(), 1, err);
+    // A redirect and a source quench about the NAT64 packet: RFC 7915 4.2 drops them.
+    rx(
+        &mut s,
+        "int",
+        &from_router(&icmp4_error(5, 1, router4().octets(), &fwd[..28])),
+    );
+    rx(
+        &mut s,
+        "int",
+        &from_router(&icmp4_error(4, 0, [0; 4], &fwd[..28])),
+    );
+    // Destination unreachable code 14 (host precedence violation): 4.2 drops it too.
+    rx(
+        &mut s,
+        "int",
+        &from_router(&icmp4_error(3, 14, [0; 4], &fwd[..28])),
+    );
+    // The client's parameter problem code 2 (unrecognised option) about a reply: 5.2 drops it.
+    let answer = ipv4(
+        INT_MAC,
+        REAL1_MAC,
+        real4(),
+        lb4(),
+        6,
+        &tcp(80, lport, SYN_ACK, b""),
+    );
+    rx(&mut s, "int", &answer);
+    let back = sent(&mut s, "ext").remove(0);
+    let err = icmp6_error(4, 2, 40u32.to_be_bytes(), &back[14..62]);
+    rx(
+        &mut s,
+        "ext",
+        &ip6(EXT_MAC, ROUTER_MAC, client6(), vip6(), 64, 58, &err),
+    );
+    // An error about a packet of the kernel's own (from a port outside NAT64's range), and
+    // one about a NAT64 port no connection holds: the kernel's (no exception path here).
+    let own = ipv4(
+        REAL1_MAC,
+        INT_MAC,
+        lb4(),
+        real4(),
+        6,
+        &tcp(40000, 80, SYN, b""),
+    );
+    rx(
+        &mut s,
+        "int",
+        &from_router(&icmp4_error(3, 3, [0; 4], &own[14..42])),
+    );
+    let mut other = fwd.clone();
+    other[20..22].copy_from_slice(&(lport + 1).to_be_bytes());
+    rx(
+        &mut s,
+        "int",
+        &from_router(&icmp4_error(3, 3, [0; 4], &other[..28])),
+    );
+    assert!(sent(&mut s, "ext").is_empty());
+    assert!(sent(&mut s, "int").is_empty());
+    counters(
+        &s,
+        &[
+            ("rx", 8),
+            ("tx", 2),
+            ("conn_new", 1),
+            ("nat_in", 1),
+            ("nat_out", 1),
+            ("drop_nat64_icmp_untranslatable", 4),
+            ("drop_no_exception", 2),
+        ],
+    );
+}
+
+#[test]
+fn nat64_fragments_follow_their_first_fragments_translation_both_ways() {
+    use common::packets::udp_fragments;
+    use common::packets64::*;
+    let mut s = Sim::new(&config64(), 1, false).expect("config64");
+    // One UDP datagram to dns64 (5300 -> the IPv4 real's 53) in two IPv6 fragments.
+    let payload = [0x5a; 24];
+    let whole6 = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        vip6(),
+        64,
+        17,
+        &udp(5000, 5300, &payload),
+    )[54..]
+        .to_vec();
+    let frag6 = |off: usize, end: usize, more: bool| {
+        raw6(
+            EXT_MAC,
+            ROUTER_MAC,
+            client6(),
+            vip6(),
+            64,
+            44,
+            &frag_header(17, off as u16, more, 0x0102_0304),
+            &whole6[off..end],
+        )
+    };
+    rx(&mut s, "ext", &frag6(0, 16, true));
+    rx(&mut s, "ext", &frag6(16, 32, false));
+    let out = sent(&mut s, "int");
+    assert_eq!(out.len(), 2, "{:?}", s.nonzero_counters());
+    let lport = u16::from_be_bytes([out[0][34], out[0][35]]);
+    // IPv4 fragments of the datagram built for the real: identification the Fragment
+    // header's low 16 bits, MF and offset copied, DF clear, TTL 63.
+    let whole4 = with_checksum4(lb4(), real4(), 17, &udp(lport, 53, &payload));
+    let frag4 = |off: usize, end: usize, word: u16| {
+        let mut l3 = ipv4_header(lb4(), real4(), 17, 63, 0, 0x0304, word, end - off);
+        l3.extend_from_slice(&whole4[off..end]);
+        eth(REAL1_MAC, INT_MAC, 0x0800, &l3)
+    };
+    assert_eq!(out, [frag4(0, 16, 0x2000), frag4(16, 32, 2)]);
+    // The real's answer in two IPv4 fragments to our port: IPv6 fragments to the client,
+    // from the VIP's 5300, a Fragment header carrying identification, offset and M.
+    let answer = [0xa5; 40];
+    let frags = udp_fragments(
+        INT_MAC,
+        REAL1_MAC,
+        real4(),
+        lb4(),
+        53,
+        lport,
+        &answer,
+        0x4242,
+        24,
+    );
+    for f in &frags {
+        rx(&mut s, "int", f);
+    }
+    let back = sent(&mut s, "ext");
+    let answer6 = ip6(
+        ROUTER_MAC,
+        EXT_MAC,
+        vip6(),
+        client6(),
+        63,
+        17,
+        &udp(5300, 5000, &answer),
+    )[54..]
+        .to_vec();
+    let want = |off: usize, end: usize, more: bool| {
+        raw6(
+            ROUTER_MAC,
+            EXT_MAC,
+            vip6(),
+            client6(),
+            63,
+            44,
+            &frag_header(17, off as u16, more, 0x4242),
+            &answer6[off..end],
+        )
+    };
+    assert_eq!(back.len(), 2);
+    // An IPv4 fragment shorter than 60 bytes kept its Ethernet padding behind the packet.
+    for (got, want) in back.iter().zip([want(0, 24, true), want(24, 48, false)]) {
+        assert_eq!(&got[..want.len()], &want[..]);
+        assert!(got[want.len()..].iter().all(|b| *b == 0));
+    }
+    // A later IPv4 fragment to our address of no datagram we translated: the kernel's.
+    let mut stray = frags[1].clone();
+    stray[18..20].copy_from_slice(&0x4343u16.to_be_bytes());
+    stray[24..26].copy_from_slice(&[0, 0]);
+    let c = dataplane::wire::checksum::checksum(&stray[14..34]);
+    stray[24..26].copy_from_slice(&c.to_be_bytes());
+    rx(&mut s, "int", &stray);
+    counters(
+        &s,
+        &[
+            ("rx", 5),
+            ("tx", 4),
+            ("conn_new", 1),
+            ("nat_in", 2),
+            ("nat_out", 2),
+            ("fragments_forwarded", 4),
+            ("drop_no_exception", 1),
+        ],
+    );
+}
+
+#[test]
+fn nat64_icmp_errors_are_handed_to_the_worker_of_their_connection() {
+    use common::packets::ipv4;
+    use common::packets64::*;
+    let mut s = sim(2);
+    // A client port owned by worker 1; everything arrives at worker 0.
+    let sport = (40000..41000)
+        .find(|&p| dataplane::lb::flow::owner_worker(client6(), p, 2) == 1)
+        .unwrap();
+    s.rx(0, 0, &syn64(sport));
+    let fwd = sent(&mut s, "int").remove(0);
+    let lport = u16::from_be_bytes([fwd[34], fwd[35]]);
+    assert_eq!(lport % 2, 1, "worker 1's port");
+    // From the IPv4 side, to our port: its worker by the port.
+    let err = icmp4_error(3, 3, [0; 4], &fwd[14..42]);
+    s.rx(0, 1, &ipv4(INT_MAC, REAL1_MAC, router4(), lb4(), 1, &err));
+    let out = sent(&mut s, "ext");
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (seen6(&out[0]).src, seen6(&out[0]).dst),
+        (vip6(), client6())
+    );
+    // From the client side, about a reply: its worker by the client's port.
+    let back = ip6(
+        ROUTER_MAC,
+        EXT_MAC,
+        vip6(),
+        client6(),
+        63,
+        6,
+        &tcp(8080, sport, SYN_ACK, b""),
+    );
+    let err = icmp6_error(1, 4, [0; 4], &back[14..62]);
+    s.rx(
+        0,
+        0,
+        &ip6(EXT_MAC, ROUTER_MAC, client6(), vip6(), 64, 58, &err),
+    );
+    let out = sent(&mut s, "int");
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][26..34], &[198, 19, 0, 1, 198, 19, 0, 11]);
+    assert_eq!(s.worker_counter(0, "handoff_out"), 3);
+    assert_eq!(s.worker_counter(1, "handoff_in"), 3);
+    assert_eq!(s.worker_counter(1, "icmp_errors_translated"), 2);
+}

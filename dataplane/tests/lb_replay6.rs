@@ -154,3 +154,116 @@ fn nat64_both_ways_through_the_binary() {
         );
     }
 }
+
+// ---- NAT64 ICMP errors, both ways, through the binary (h11b) ----
+
+#[test]
+fn nat64_icmp_errors_are_translated_both_ways_through_the_binary() {
+    use common::packets::ipv4;
+    use common::packets64::*;
+    let syn = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        vip6(),
+        64,
+        6,
+        &tcp(40000, 8080, 0x02, b""),
+    );
+    // One worker: its first NAT64 port is the range's first, 1024.
+    let synack = ipv4(
+        INT_MAC,
+        REAL1_MAC,
+        real4(),
+        lb4(),
+        6,
+        &tcp(80, 1024, 0x12, b""),
+    );
+    // A router behind the appliance cannot forward the SYN as sent (its header and 8 bytes
+    // quoted; the identification is the appliance's choice, the quote's is not read).
+    let mut fwd_quote = ipv4_header(lb4(), real4(), 6, 63, 0, 0x77, 0x4000, 20);
+    fwd_quote.extend_from_slice(&tcp(1024, 80, 0x02, b"")[..8]);
+    let frag_needed = ipv4(
+        INT_MAC,
+        REAL1_MAC,
+        router4(),
+        lb4(),
+        1,
+        &icmp4_error(3, 4, [0, 0, 0x05, 0x78], &fwd_quote),
+    );
+    // The client side answers the translated SYN-ACK with Packet Too Big 1280.
+    let back = ip6(
+        ROUTER_MAC,
+        EXT_MAC,
+        vip6(),
+        client6(),
+        63,
+        6,
+        &tcp(8080, 40000, 0x12, b""),
+    );
+    let ptb = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        router6(),
+        vip6(),
+        64,
+        58,
+        &icmp6_error(2, 0, 1280u32.to_be_bytes(), &back[14..]),
+    );
+    let r = replay(
+        &config6(),
+        &[(1, syn), (4, ptb)],
+        &[(2, synack.clone()), (3, frag_needed)],
+    );
+    // To the client: the SYN-ACK, then Packet Too Big 1420 from the VIP quoting its SYN.
+    let ext: Vec<&Vec<u8>> = r.ext.iter().filter(|f| !from_mgmt(f)).collect();
+    assert_eq!(ext.len(), 2, "{}", r.summary);
+    assert_eq!(&ext[0][..back.len()], &back[..]);
+    let orig = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        vip6(),
+        63,
+        6,
+        &tcp(40000, 8080, 0x02, b""),
+    );
+    let want_ptb = ip6(
+        ROUTER_MAC,
+        EXT_MAC,
+        vip6(),
+        client6(),
+        63,
+        58,
+        &icmp6_error(2, 0, 1420u32.to_be_bytes(), &orig[14..62]),
+    );
+    assert_eq!(ext[1], &want_ptb, "{}", r.summary);
+    // To the real: the SYN, then fragmentation needed (MTU 1260) from our address quoting
+    // its own SYN-ACK (header rebuilt from the quote, TCP bytes as the real sent them).
+    let int: Vec<&Vec<u8>> = r.int.iter().filter(|f| !from_mgmt(f)).collect();
+    assert_eq!(int.len(), 2, "{}", r.summary);
+    let mut quoted = ipv4_header(real4(), lb4(), 6, 63, 0, 0, 0, 20);
+    quoted.extend_from_slice(&synack[34..54]);
+    let icmp = icmp4_error(3, 4, [0, 0, 0x04, 0xec], &quoted);
+    let mut l3 = ipv4_header(lb4(), real4(), 1, 63, 0, 0, 0, icmp.len());
+    l3.extend_from_slice(&icmp);
+    assert_eq!(
+        int[1],
+        &eth(REAL1_MAC, INT_MAC, 0x0800, &l3),
+        "{}",
+        r.summary
+    );
+    for (name, want) in [
+        ("conn_new", 1),
+        ("nat_in", 1),
+        ("nat_out", 1),
+        ("icmp_errors_translated", 2),
+    ] {
+        assert_eq!(
+            summary_counter(&r.summary, "worker ", name),
+            want,
+            "{name}: {}",
+            r.summary
+        );
+    }
+}

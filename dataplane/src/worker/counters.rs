@@ -170,7 +170,7 @@ counters! {
     DropMalformed = "drop_malformed", Drops("malformed"),
         "Packets dropped because a header was short or inconsistent, or a rewrite found the packet unusable.";
     DropUnsupported = "drop_unsupported", Drops("unsupported"),
-        "Packets dropped because their protocol is not handled (an ethertype other than ARP, IPv4 and IPv6, IPv6 on a port without ip6, an IP protocol a VIP does not serve, an ICMP error about a DR/TUN connection, a NAT64 connection).";
+        "Packets dropped because their protocol is not handled (an ethertype other than ARP, IPv4 and IPv6, IPv6 on a port without ip6, an IP protocol a VIP does not serve, an ICMP error about a DR/TUN connection).";
     DropNotForUs = "drop_not_for_us", Drops("not_for_us"),
         "Packets dropped because they are neither for the appliance nor part of a known connection (ARP for other hosts, transit traffic, replies and ICMP errors of no connection).";
     DropHaBackup = "drop_ha_backup", Drops("ha_backup"),
@@ -258,6 +258,8 @@ counters! {
         "New NAT64 connections refused because the worker found no free IPv4 port to bind on the appliance's address (every port it tried holds a live connection).";
     PacketTooBigSent = "packet_too_big_sent", Events("packet_too_big_sent"),
         "ICMPv6 Packet Too Big sent to a client whose IPv6 packet would not fit once encapsulated (TUN6; the IPv6 side of frag_needed_sent).";
+    DropNat64IcmpUntranslatable = "drop_nat64_icmp_untranslatable", Drops("nat64_icmp_untranslatable"),
+        "ICMP errors about a NAT64 connection of a type or code RFC 7915 does not translate (redirect, source quench, a parameter problem pointer with no counterpart...), either direction.";
 }
 
 /// One worker's published counters, on their own cache lines so workers never false-share.

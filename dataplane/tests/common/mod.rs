@@ -334,6 +334,7 @@ pub fn summary_counter(summary: &str, line: &str, name: &str) -> u64 {
 pub mod ha;
 pub mod packets;
 pub mod packets6;
+pub mod packets64;
 pub mod scaleout;
 pub mod testbed;
 pub mod testbed6;

@@ -43,6 +43,9 @@ pub enum FragAction {
         vip: Ipv4Addr,
         real: crate::lb::types::RealId,
     },
+    /// A NAT64 reply from `rport` to our bound port `lport`: translated to IPv6 for its
+    /// client (`v6/nat64.rs`).
+    To6 { lport: u16, rport: u16 },
 }
 
 #[derive(Clone, Copy)]

@@ -11,7 +11,7 @@ use crate::lb::forward::frag6::{self, Frag6Key};
 use crate::lb::types::ForwardMode;
 use crate::wire::Frame;
 use crate::worker::counters::{Counter, WorkerTotals};
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::tunables::{FRAG_PROBE as PROBE, FRAG_SLOTS as SLOTS, FRAG_TTL_MS as TTL_MS};
 
@@ -27,6 +27,13 @@ pub enum Frag6Action {
     },
     /// Real -> client NAT66 reply: the source becomes `vip`.
     Out { vip: Ipv6Addr },
+    /// Client -> VIP of a NAT64 connection: translated to IPv4 from our port `lport` to
+    /// `real`:`rport` (`nat64.rs`).
+    To4 {
+        real: Ipv4Addr,
+        rport: u16,
+        lport: u16,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -137,6 +144,9 @@ impl<F: Frame> Engine<F> {
             }
             Some(Frag6Action::In { mode, real_addr }) => {
                 self.forward_in6(f, p, mode, real_addr, 0, out, t)
+            }
+            Some(Frag6Action::To4 { real, rport, lport }) => {
+                self.forward_64(f, p, real, rport, lport, out, t)
             }
             Some(Frag6Action::Out { vip }) => {
                 if let Err(e) = frag6::nat66_out_fragment(f.data_mut(), p.l3, vip, 0) {

@@ -1,6 +1,7 @@
 //! ICMPv6: echo requests to a port address or a VIP are answered in place; ICMPv6 errors that
 //! quote a NAT66 connection are translated both ways (to the real, to the client), so path MTU
-//! discovery, which IPv6 cannot do without, works through the load balancer.
+//! discovery, which IPv6 cannot do without, works through the load balancer (NAT64's, to an
+//! IPv4 real, in `nat64_icmp.rs`).
 
 use super::super::{drop_reason, Engine, Output};
 use super::Pkt6;
@@ -56,9 +57,12 @@ impl<F: Frame> Engine<F> {
         else {
             return t.inc(Counter::DropNoConn);
         };
-        if c.mode != ForwardMode::Nat || c.real_addr.to_ipv4_mapped().is_some() {
-            // DR/TUN reals answer clients themselves: the error is theirs, not ours to relay;
-            // NAT64 errors are not translated yet.
+        // NAT64: the real is IPv4 (mapped into the entry), our bound port in its template.
+        if let (Some(real4), Some(lport)) = (c.real_addr.to_ipv4_mapped(), c.template) {
+            return self.icmp6_error_to_real4(f, p, real4, c.rport, lport as u16, out, t);
+        }
+        if c.mode != ForwardMode::Nat {
+            // DR/TUN reals answer clients themselves: the error is theirs, not ours to relay.
             return t.inc(Counter::DropUnsupported);
         }
         if let Err(e) = icmp6_nat::icmp6_error_to_real(f.data_mut(), p.l3, c.real_addr, c.rport) {

@@ -10,7 +10,8 @@
 //! - `nd.rs`: neighbour discovery (answers, learning) and the next hop of a finished packet.
 //!
 //! - `nat64.rs`: an IPv6 VIP over IPv4 reals (stateful NAT64), and its replies, which the IPv4
-//!   dispatch hands over as packets to our own address.
+//!   dispatch hands over as packets to our own address; `nat64_icmp.rs`: its ICMP errors, both
+//!   ways.
 //!
 //! Not here yet: persistence and the admission rules for IPv6 services, the SYN-flood defence,
 //! connection sync and the local node.
@@ -19,6 +20,7 @@ mod fragments;
 mod icmp;
 mod inbound;
 mod nat64;
+mod nat64_icmp;
 mod nd;
 mod reply;
 

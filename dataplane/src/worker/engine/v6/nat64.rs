@@ -9,12 +9,19 @@
 //! mapped into IPv6 (`::ffff:a.b.c.d`, which no IPv6 real can be: config validation refuses it),
 //! and the bound IPv4 port rides in the entry's template word (the IPv6 path keeps no
 //! persistence templates). A binding is free again once its connection is gone (checked when a
-//! port is chosen: nothing runs at expiry). Fragments and ICMP are not translated yet
-//! (`drop_fragment`, and ICMP errors about a NAT64 connection are not matched).
+//! port is chosen: nothing runs at expiry). Fragments are translated one by one both ways
+//! (RFC 7915 4.1, 5.1.1), the later ones by their first fragment's decision: the client's in
+//! the IPv6 fragment table (`Frag6Action::To4`), the real's in the IPv4 one
+//! (`FragAction::To6`). ICMP errors about a connection are translated both ways in
+//! `nat64_icmp.rs`.
 
+use super::super::fragments::{key as fragment_key, FragAction};
 use super::super::{drop_reason, Engine, Output, Pkt};
+use super::fragments::Frag6Action;
 use super::{Pkt6, V6State};
+use crate::lb::forward::frag6::Frag6Key;
 use crate::lb::forward::nat64::{self, Endpoints};
+use crate::lb::forward::{nat64_frag, ForwardError};
 use crate::lb::types::Protocol;
 use crate::tunables::{NAT64_PORT_END, NAT64_PORT_FIRST, NAT64_PORT_PROBES};
 use crate::wire::Frame;
@@ -23,12 +30,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Who holds one IPv4 port: the connection's client side and its real.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Binding {
-    client: Ipv6Addr,
-    cport: u16,
-    real: Ipv4Addr,
-    rport: u16,
-    proto: Protocol,
+pub(super) struct Binding {
+    pub client: Ipv6Addr,
+    pub cport: u16,
+    pub real: Ipv4Addr,
+    pub rport: u16,
+    pub proto: Protocol,
 }
 
 /// One worker's NAT64 port bindings (preallocated: 31 744 slots, about 1 MiB).
@@ -66,7 +73,7 @@ pub fn in_range(port: u16) -> bool {
 
 /// The worker whose bindings hold `port`.
 #[inline]
-fn port_owner(port: u16, n_workers: usize) -> usize {
+pub(super) fn port_owner(port: u16, n_workers: usize) -> usize {
     usize::from(port) % n_workers.max(1)
 }
 
@@ -121,6 +128,21 @@ impl<F> V6State<F> {
         }
         None
     }
+
+    /// The binding of our port `port` if it is `proto` to `real`:`rport` (a packet from that
+    /// real to that port is the connection's).
+    pub(super) fn binding(
+        &self,
+        port: u16,
+        proto: Protocol,
+        real: Ipv4Addr,
+        rport: u16,
+    ) -> Option<Binding> {
+        match self.nat64.slot(port) {
+            Some(Some(b)) if b.real == real && b.rport == rport && b.proto == proto => Some(*b),
+            _ => None,
+        }
+    }
 }
 
 impl<F: Frame> Engine<F> {
@@ -137,16 +159,9 @@ impl<F: Frame> Engine<F> {
         out: &mut O,
         t: &mut WorkerTotals,
     ) {
-        let Some(hop) = self.snap.routes.lookup(real) else {
-            return t.inc(Counter::DropNoRoute);
-        };
-        let Some((ours, _)) = self
-            .snap
-            .ports
-            .get(usize::from(hop.port))
-            .and_then(|p| p.ip)
-        else {
-            return t.inc(Counter::DropNoRoute);
+        let (hop, ours) = match self.nat64_hop(real) {
+            Ok(h) => h,
+            Err(c) => return t.inc(c),
         };
         let to = Endpoints {
             src: ours,
@@ -156,16 +171,39 @@ impl<F: Frame> Engine<F> {
         };
         // The IPv4 identification: varies by packet and flow (DF is set above 1260 bytes).
         let ident = (self.now as u16) ^ p.ip.sport.rotate_left(3) ^ lport;
-        if let Err(e) = nat64::nat64_6to4(&mut f, p.l3, to, ident) {
+        // A packet with a Fragment header (a fragment, or an atomic one) is translated as a
+        // fragment: its identification, offset and MF carried into IPv4 (RFC 7915 5.1.1).
+        let done = match nat64::nat64_6to4(&mut f, p.l3, to, ident) {
+            Err(ForwardError::Fragment) => nat64_frag::nat64_6to4_fragment(&mut f, p.l3, to),
+            r => r,
+        };
+        if let Err(e) = done {
             return t.inc(drop_reason(e));
+        }
+        if p.ip.fragment {
+            self.record_fragment64(&p, real, rport, lport);
+            t.inc(Counter::FragmentsForwarded);
         }
         t.inc(Counter::NatIn);
         self.send(f, hop, out, t);
     }
 
+    /// A first fragment of a NAT64 connection: its later fragments (no ports) follow it.
+    fn record_fragment64(&mut self, p: &Pkt6, real: Ipv4Addr, rport: u16, lport: u16) {
+        if p.ip.later {
+            return;
+        }
+        let (Some(key), Some(v6)) = (Frag6Key::of(&p.ip), self.v6.as_mut()) else {
+            return;
+        };
+        let action = Frag6Action::To4 { real, rport, lport };
+        v6.frags.record(key, action, self.now);
+    }
+
     /// An IPv4 packet to one of our addresses (the IPv4 dispatch's "kernel" class): a real's
     /// reply to a NAT64 connection when it comes to a bound port from the bound real (handed
-    /// to the worker whose port it is), else the kernel's.
+    /// to the worker whose port it is), a later fragment of one, or an ICMP error about one
+    /// (`nat64_icmp.rs`); else the kernel's.
     pub(in crate::worker::engine) fn kernel_or_nat64<O: Output<F>>(
         &mut self,
         f: F,
@@ -174,25 +212,31 @@ impl<F: Frame> Engine<F> {
         t: &mut WorkerTotals,
     ) {
         let ip = &p.ip;
+        if self.v6.is_none() {
+            return self.deliver_to_kernel(f, p.port, out, t);
+        }
         let proto = match Protocol::from_ip_proto(ip.proto) {
             Some(proto @ (Protocol::Tcp | Protocol::Udp)) if !ip.later && in_range(ip.dport) => {
                 proto
             }
+            Some(Protocol::Tcp | Protocol::Udp) if ip.later => {
+                return self.later_fragment64(f, p, out, t);
+            }
+            Some(Protocol::Icmp) if !ip.fragment => {
+                return self.icmp4_error_to_nat64(f, p, out, t);
+            }
             _ => return self.deliver_to_kernel(f, p.port, out, t),
         };
-        if self.v6.is_none() {
-            return self.deliver_to_kernel(f, p.port, out, t);
-        }
         let owner = port_owner(ip.dport, self.n_workers);
         if owner != self.id && !p.handed {
+            self.fragment_owner(ip, owner);
             return self.hand_off(f, owner, p.port, out, t);
         }
         let Some(v6) = self.v6.as_mut() else {
             return self.deliver_to_kernel(f, p.port, out, t);
         };
-        let b = match v6.nat64.slot(ip.dport) {
-            Some(Some(b)) if b.real == ip.src && b.rport == ip.sport && b.proto == proto => *b,
-            _ => return self.deliver_to_kernel(f, p.port, out, t),
+        let Some(b) = v6.binding(ip.dport, proto, ip.src, ip.sport) else {
+            return self.deliver_to_kernel(f, p.port, out, t);
         };
         let Some(h) =
             v6.conns
@@ -205,15 +249,74 @@ impl<F: Frame> Engine<F> {
         let Some(c) = v6.conns.get(h) else {
             return t.inc(Counter::DropNoConn);
         };
+        if ip.fragment {
+            let action = FragAction::To6 {
+                lport: ip.dport,
+                rport: ip.sport,
+            };
+            self.frags.record(fragment_key(ip), action, self.now);
+        }
+        self.reply_64(f, p, b, c.vip, c.vport, out, t);
+    }
+
+    /// A later fragment of an IPv4 datagram to our address: a NAT64 reply's when its first
+    /// fragment was one (handed to the worker that took it, or translated here), else the
+    /// kernel's (which reassembles its own).
+    fn later_fragment64<O: Output<F>>(&mut self, f: F, p: Pkt, out: &mut O, t: &mut WorkerTotals) {
+        let (lport, rport) = match self.frags.get(&fragment_key(&p.ip), self.now) {
+            Some(FragAction::HandTo(w)) if !p.handed && usize::from(w) != self.id => {
+                return self.hand_off(f, usize::from(w), p.port, out, t);
+            }
+            Some(FragAction::To6 { lport, rport }) => (lport, rport),
+            _ => return self.deliver_to_kernel(f, p.port, out, t),
+        };
+        let Some(proto) = Protocol::from_ip_proto(p.ip.proto) else {
+            return self.deliver_to_kernel(f, p.port, out, t);
+        };
+        let Some(v6) = self.v6.as_ref() else {
+            return self.deliver_to_kernel(f, p.port, out, t);
+        };
+        let Some(b) = v6.binding(lport, proto, p.ip.src, rport) else {
+            return t.inc(Counter::DropFragmentUnmatched);
+        };
+        let found = v6
+            .conns
+            .lookup_out(proto, b.real.to_ipv6_mapped(), b.rport, b.client, b.cport)
+            .and_then(|h| v6.conns.get(h));
+        let Some(c) = found else {
+            return t.inc(Counter::DropFragmentUnmatched);
+        };
+        self.reply_64(f, p, b, c.vip, c.vport, out, t);
+    }
+
+    /// A NAT64 reply (or a fragment of one) of binding `b` becomes IPv6 from `vip`:`vport`
+    /// to the client; a fragment gains a Fragment header (RFC 7915 4.1).
+    #[allow(clippy::too_many_arguments)]
+    fn reply_64<O: Output<F>>(
+        &mut self,
+        mut f: F,
+        p: Pkt,
+        b: Binding,
+        vip: Ipv6Addr,
+        vport: u16,
+        out: &mut O,
+        t: &mut WorkerTotals,
+    ) {
         let to = Endpoints {
-            src: c.vip,
-            sport: c.vport,
+            src: vip,
+            sport: vport,
             dst: b.client,
             dport: b.cport,
         };
-        let mut f = f;
-        if let Err(e) = nat64::nat64_4to6(&mut f, p.l3, to) {
+        let done = match nat64::nat64_4to6(&mut f, p.l3, to) {
+            Err(ForwardError::Fragment) => nat64_frag::nat64_4to6_fragment(&mut f, p.l3, to),
+            r => r,
+        };
+        if let Err(e) = done {
             return t.inc(drop_reason(e));
+        }
+        if p.ip.fragment {
+            t.inc(Counter::FragmentsForwarded);
         }
         t.inc(Counter::NatOut);
         self.route_out6(f, b.client, out, t);
