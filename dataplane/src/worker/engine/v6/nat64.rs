@@ -205,6 +205,7 @@ impl<F: Frame> Engine<F> {
         let Some(c) = v6.conns.get(h) else {
             return t.inc(Counter::DropNoConn);
         };
+        v6.traffic.packet(c.real, false, f.data().len());
         let to = Endpoints {
             src: c.vip,
             sport: c.vport,
