@@ -6,14 +6,16 @@
 //! cycles the engine adds above that floor. Run by `scripts/perf-engine`, which also measures
 //! the DPDK I/O floor on `net_null` in the same sitting.
 //!
-//! `cargo bench -p dataplane --bench engine -- [--flows 1K,1M,10M] [--secs S] [--only nat,dr,tun,newconn] [--burst 32]`
+//! `cargo bench -p dataplane --bench engine -- [--flows 1K,1M,10M] [--secs S] [--only nat,dr,tun,newconn,nat6] [--burst 32]`
 //!
 //! Cells: established NAT, DR and TUN flows (client -> VIP, TCP ACKs visiting the flows in a
 //! scattered order so that a large table misses the cache as live traffic would), and new
 //! connections (every packet a SYN of a flow the table has not seen: lookup miss, scheduling,
 //! insert, NAT). Frames are 64 bytes on the wire (60 without the FCS), as in `scripts/perf`.
+//! `nat6`: established NAT66 flows the same way, on an engine with its IPv6 path (its own
+//! table), frames of the smallest IPv6 TCP packet (74 bytes, 78 on the wire).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +27,7 @@ use dataplane::lb::persist::PersistTable;
 use dataplane::lb::route::PortIdx;
 use dataplane::wire::{checksum, Frame};
 use dataplane::worker::counters::{Counter, WorkerTotals};
-use dataplane::worker::engine::{sim, Engine, Output, WARM_MAX};
+use dataplane::worker::engine::{sim, Engine, Output, V6State, WARM_MAX};
 use dataplane::worker::stats::RealTraffic;
 
 /// The appliance this bench runs: one worker, a NAT, a DR and a TUN service on their own VIPs,
@@ -53,6 +55,25 @@ services:
      reals: [{ip: 203.0.113.11}, {ip: 203.0.113.12}]}
 "#;
 
+/// The IPv6 cells' appliance: the same ports with IPv6 addresses, a NAT66 service, every
+/// neighbour static (no neighbour discovery in the measured path).
+const CONFIG6: &str = r#"eal: {lcores: "0-1", memory_mb: 256, hugepages: off}
+workers: {cores: [1]}
+mode: lb
+ports:
+  - {name: ext, device: net_null0, ip: 198.18.0.1/15, ip6: "2001:db8::1/64", mac: "02:d0:00:00:00:01"}
+  - {name: int, device: net_null1, ip: 203.0.113.1/24, ip6: "2001:db8:1::1/64", mac: "02:d0:00:00:00:02"}
+neighbors:
+  - {ip: "2001:db8:1::11", mac: "02:00:00:00:02:11"}
+  - {ip: "2001:db8:1::12", mac: "02:00:00:00:02:12"}
+  - {ip: "2001:db8::fe", mac: "02:00:00:00:01:fe"}
+routes: [{prefix: "::/0", via: "2001:db8::fe"}]
+conn: {max_per_core: 1024}
+services:
+  - {name: nat6, vip: "2001:db8::100", port: 80, scheduler: rr, forward: nat,
+     reals: [{ip: "2001:db8:1::11"}, {ip: "2001:db8:1::12"}]}
+"#;
+
 /// Packets per burst: 32 unless `--burst N` (the cost of a small burst, where the warm-up has
 /// few packets to overlap its cache misses with: what a half-loaded worker meets).
 static BURST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(32);
@@ -63,6 +84,8 @@ fn burst_len() -> usize {
 const ROOM: usize = 256;
 const HEADROOM: usize = 128;
 const FRAME_LEN: usize = 60;
+/// The smallest IPv6 TCP frame: Ethernet, IPv6 and TCP headers, no payload.
+const FRAME6_LEN: usize = 74;
 const MAX_REALS: u32 = 64;
 
 /// A packet in a fixed buffer with headroom, refilled in place between rounds (no allocation
@@ -85,10 +108,10 @@ impl BenchFrame {
     }
 
     #[inline]
-    fn fill(&mut self, bytes: &[u8; FRAME_LEN]) {
+    fn fill<const N: usize>(&mut self, bytes: &[u8; N]) {
         self.start = HEADROOM;
-        self.end = HEADROOM + FRAME_LEN;
-        self.buf[HEADROOM..HEADROOM + FRAME_LEN].copy_from_slice(bytes);
+        self.end = HEADROOM + N;
+        self.buf[HEADROOM..HEADROOM + N].copy_from_slice(bytes);
     }
 }
 
@@ -190,6 +213,34 @@ fn client_frame(i: u64, vip: Ipv4Addr, flags: u8) -> [u8; FRAME_LEN] {
     f
 }
 
+/// Client -> VIP TCP frame of IPv6 flow `i` (client 2001:db8:c::/112 by the low 16 bits of `i`,
+/// the port from the rest, as for IPv4), with a valid TCP checksum.
+fn client_frame6(i: u64, vip: Ipv6Addr, flags: u8) -> [u8; FRAME6_LEN] {
+    let client = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, (i & 0xFFFF) as u16);
+    let cport = 1024 + ((i >> 16) % 64_000) as u16;
+    let mut f = [0u8; FRAME6_LEN];
+    f[0..6].copy_from_slice(&[0x02, 0xd0, 0, 0, 0, 1]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 1, 0xfe]);
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    let ip = &mut f[14..54];
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&20u16.to_be_bytes());
+    ip[6] = 6;
+    ip[7] = 64;
+    ip[8..24].copy_from_slice(&client.octets());
+    ip[24..40].copy_from_slice(&vip.octets());
+    let tcp = &mut f[54..74];
+    tcp[0..2].copy_from_slice(&cport.to_be_bytes());
+    tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
+    tcp[4..8].copy_from_slice(&(i as u32).to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = flags;
+    tcp[14..16].copy_from_slice(&64_240u16.to_be_bytes());
+    let c = checksum::l4_checksum_v6(&client, &vip, 6, &f[54..74]);
+    f[70..72].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 
@@ -212,13 +263,41 @@ fn engine(capacity: u32) -> Engine<BenchFrame> {
     )
 }
 
+/// An engine of [`CONFIG6`] with its IPv6 path, the IPv6 table holding `capacity`.
+fn engine6(capacity: u32) -> Engine<BenchFrame> {
+    let snap = sim::snapshot_from_yaml(CONFIG6, 1).expect("the IPv6 bench config");
+    let cfg = config::load_str(CONFIG6).expect("the IPv6 bench config");
+    let mut eng = Engine::new(
+        0,
+        1,
+        Arc::new(snap),
+        ConnTable::new(&ConnConfig::new(1024, MAX_REALS)).expect("the IPv4 table"),
+        PersistTable::with_capacity(1024),
+        Arc::new(ArrayQueue::new(1024)),
+        Arc::new(ArrayQueue::new(4)),
+        RealTraffic::new(MAX_REALS as usize),
+    );
+    let mut conn = ConnConfig::new(capacity, MAX_REALS);
+    conn.timeouts = dataplane::runtime::conn_timeouts(&cfg.conn.timeouts);
+    conn.prefetch = Some(dataplane::dpdk::mem::prefetch);
+    let conns = ConnTable::<Ipv6Addr>::allocate(&conn).expect("the IPv6 table");
+    let snap = eng.snap.clone();
+    eng.v6 = Some(Box::new(V6State::new(
+        0,
+        &snap,
+        conns,
+        Arc::new(ArrayQueue::new(1024)),
+    )));
+    eng
+}
+
 /// Runs the burst loop over `order` (flow indices) for at least `secs`, with the engine
 /// (`eng`) or, when `None`, the harness alone. Returns (packets, cycles).
-fn run(
+fn run<const N: usize>(
     eng: &mut Option<&mut Engine<BenchFrame>>,
     sink: &mut Sink,
     t: &mut WorkerTotals,
-    frames: &[[u8; FRAME_LEN]],
+    frames: &[[u8; N]],
     order: &mut dyn FnMut() -> usize,
     packets: u64,
 ) -> (u64, u64) {
@@ -274,7 +353,42 @@ struct Cell {
 
 fn established(mode: &str, vip: Ipv4Addr, flows: usize, packets: u64, counter: Counter) -> Cell {
     let capacity = (flows as u32).saturating_mul(2).max(1024);
-    let mut eng = engine(capacity);
+    let eng = engine(capacity);
+    let syns: Vec<[u8; FRAME_LEN]> = (0..flows as u64)
+        .map(|i| client_frame(i, vip, SYN))
+        .collect();
+    let acks = |i| client_frame(i, vip, ACK);
+    let (eng, mut cell) = measure(mode, eng, syns, acks, flows, packets, counter);
+    cell.bytes_per_conn = eng.conns.memory_bytes() as f64 / eng.conns.capacity() as f64;
+    cell
+}
+
+/// Established NAT66 flows: as [`established`], on the IPv6 path and its table.
+fn established6(flows: usize, packets: u64) -> Cell {
+    let capacity = (flows as u32).saturating_mul(2).max(1024);
+    let eng = engine6(capacity);
+    let vip = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+    let syns: Vec<[u8; FRAME6_LEN]> = (0..flows as u64)
+        .map(|i| client_frame6(i, vip, SYN))
+        .collect();
+    let acks = |i| client_frame6(i, vip, ACK);
+    let (eng, mut cell) = measure("nat6", eng, syns, acks, flows, packets, Counter::NatIn);
+    let v6 = eng.v6.as_ref().expect("the IPv6 path");
+    cell.bytes_per_conn = v6.conns.memory_bytes() as f64 / v6.conns.capacity() as f64;
+    cell
+}
+
+/// Opens every flow with `syns` (not measured), then measures the flows' `ack`s visited in a
+/// scattered order, and the harness alone over the same frames.
+fn measure<const N: usize>(
+    mode: &str,
+    mut eng: Engine<BenchFrame>,
+    syns: Vec<[u8; N]>,
+    ack: impl Fn(u64) -> [u8; N],
+    flows: usize,
+    packets: u64,
+    counter: Counter,
+) -> (Engine<BenchFrame>, Cell) {
     let mut t = WorkerTotals::default();
     let mut sink = Sink {
         pool: (0..2 * WARM_MAX.max(burst_len()))
@@ -282,10 +396,6 @@ fn established(mode: &str, vip: Ipv4Addr, flows: usize, packets: u64, counter: C
             .collect(),
         other: 0,
     };
-    // Open every flow (not measured).
-    let syns: Vec<[u8; FRAME_LEN]> = (0..flows as u64)
-        .map(|i| client_frame(i, vip, SYN))
-        .collect();
     let mut i = 0usize;
     let mut seq = || {
         let v = i % flows;
@@ -303,9 +413,7 @@ fn established(mode: &str, vip: Ipv4Addr, flows: usize, packets: u64, counter: C
     drop(syns);
     let opened = t.get(Counter::ConnNew);
     assert_eq!(opened, flows as u64, "{mode}: every flow opened");
-    let acks: Vec<[u8; FRAME_LEN]> = (0..flows as u64)
-        .map(|i| client_frame(i, vip, ACK))
-        .collect();
+    let acks: Vec<[u8; N]> = (0..flows as u64).map(ack).collect();
     let mut t = WorkerTotals::default();
     // Warm up (every flow once), then measure.
     run(
@@ -335,15 +443,16 @@ fn established(mode: &str, vip: Ipv4Addr, flows: usize, packets: u64, counter: C
         &mut scatter(flows),
         packets,
     );
-    Cell {
+    let cell = Cell {
         name: mode.into(),
         flows,
         engine: cycles as f64 / n as f64 - hcycles as f64 / nh as f64,
         harness: hcycles as f64 / nh as f64,
         forwarded,
         packets: n,
-        bytes_per_conn: eng.conns.memory_bytes() as f64 / eng.conns.capacity() as f64,
-    }
+        bytes_per_conn: 0.0,
+    };
+    (eng, cell)
 }
 
 /// Every packet a SYN of a flow the table has not seen, `flows` of them (the table holds
@@ -403,7 +512,9 @@ fn parse_count(s: &str) -> usize {
 
 fn main() {
     let mut flows = vec![1 << 10, 1 << 20];
-    let mut only: Vec<String> = ["nat", "dr", "tun", "newconn"].map(String::from).to_vec();
+    let mut only: Vec<String> = ["nat", "dr", "tun", "newconn", "nat6"]
+        .map(String::from)
+        .to_vec();
     let mut secs = 1.0f64;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -468,6 +579,7 @@ fn main() {
                 "dr" => established("dr", vip(101), n, packets, Counter::DrIn),
                 "tun" => established("tun", vip(102), n, packets, Counter::TunIn),
                 "newconn" => new_connections(vip(100), n),
+                "nat6" => established6(n, packets),
                 other => panic!("--only: unknown cell {other:?}"),
             };
             cells.push(cell);

@@ -1,7 +1,8 @@
 //! IPv6 through the real binary (issue 11): NAT66 frames replayed through `dataplane replay`
 //! (DPDK's net_pcap, the same workers and engine as live) come out exactly as built for the
 //! real and back for the client, checksums valid; echo to the VIP and neighbour discovery are
-//! answered, the management thread announces the VIP with an unsolicited advertisement.
+//! answered, the management thread announces the VIP with an unsolicited advertisement; DR6
+//! rewrites only MACs, TUN6 encapsulates (next header 41) and answers Packet Too Big; NAT64.
 mod common;
 use common::packets::tcp;
 use common::packets6::*;
@@ -258,6 +259,107 @@ fn nat64_icmp_errors_are_translated_both_ways_through_the_binary() {
         ("nat_in", 1),
         ("nat_out", 1),
         ("icmp_errors_translated", 2),
+    ] {
+        assert_eq!(
+            summary_counter(&r.summary, "worker ", name),
+            want,
+            "{name}: {}",
+            r.summary
+        );
+    }
+}
+
+
+/// DR6 and TUN6 through the binary: a DR query leaves with only its MACs rewritten (the IPv6
+/// header, hop limit included, untouched); a TUN6 SYN leaves inside an outer IPv6 header (next
+/// header 41, from our address on the reals' side to the real, hop limit 64, payload length the
+/// inner packet's, a flow label set); a packet too big for the tunnel is answered to the client
+/// with ICMPv6 Packet Too Big carrying the tunnel MTU (the port's 1500 less the outer header).
+#[test]
+fn dr6_tun6_and_packet_too_big_through_the_binary() {
+    use common::packets::udp;
+    let query = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        vip6(),
+        64,
+        17,
+        &udp(5000, 53, b"query"),
+    );
+    let syn = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        tun_vip6(),
+        64,
+        6,
+        &tcp(40000, 80, 0x02, b""),
+    );
+    // 1461 bytes of IPv6 packet: 1501 once encapsulated, over the int port's 1500.
+    let big = ip6(
+        EXT_MAC,
+        ROUTER_MAC,
+        client6(),
+        tun_vip6(),
+        64,
+        6,
+        &tcp(40000, 80, 0x10, &[0xab; 1461 - 40 - 20]),
+    );
+    let r = replay(
+        &config6(),
+        &[(1, query.clone()), (2, syn.clone()), (3, big.clone())],
+        &[],
+    );
+    let int: Vec<&Vec<u8>> = r.int.iter().filter(|f| !from_mgmt(f)).collect();
+    assert_eq!(int.len(), 2, "{}", r.summary);
+    // DR6: the same frame but for its MACs.
+    let mut dr = query.clone();
+    dr[..6].copy_from_slice(&REAL1_MAC);
+    dr[6..12].copy_from_slice(&INT_MAC);
+    assert_eq!(int[0], &dr, "{}", r.summary);
+    // TUN6: Ethernet to real2, the outer header, the inner packet unchanged.
+    let f = int[1];
+    assert_eq!(f.len(), 14 + 40 + syn.len() - 14);
+    assert_eq!(
+        &f[..14],
+        &[&REAL2_MAC[..], &INT_MAC[..], &[0x86, 0xdd]].concat()[..]
+    );
+    assert_eq!(f[14] >> 4, 6, "outer version");
+    assert_eq!(
+        (f[14] & 0xf, f[15] >> 4),
+        (0, 0),
+        "traffic class copied (0)"
+    );
+    let label = u32::from_be_bytes([0, f[15] & 0xf, f[16], f[17]]);
+    assert_ne!(label, 0, "a flow label hashed from the inner flow");
+    assert_eq!(
+        u16::from_be_bytes([f[18], f[19]]) as usize,
+        syn.len() - 14,
+        "outer payload length: the inner packet"
+    );
+    assert_eq!((f[20], f[21]), (41, 64), "next header IPv6, hop limit 64");
+    assert_eq!(&f[22..38], &int6().octets()[..], "from our address on int");
+    assert_eq!(&f[38..54], &real2_6().octets()[..], "to the real");
+    assert_eq!(&f[54..], &syn[14..], "the inner packet unchanged");
+    // Packet Too Big back to the client, from the VIP it sent to.
+    let ext: Vec<&Vec<u8>> = r.ext.iter().filter(|f| !from_mgmt(f)).collect();
+    assert_eq!(ext.len(), 1, "{}", r.summary);
+    let p = ext[0];
+    let h = seen6(p);
+    assert_eq!((&p[..6], &p[6..12]), (&ROUTER_MAC[..], &EXT_MAC[..]));
+    assert_eq!((h.src, h.dst, h.proto), (tun_vip6(), client6(), 58));
+    assert_eq!((p[54], p[55]), (2, 0), "Packet Too Big, code 0");
+    assert_eq!(u32::from_be_bytes([p[58], p[59], p[60], p[61]]), 1460);
+    // The quote: as much of the packet as fits the minimum MTU (1280 bytes in all).
+    assert_eq!(p.len(), 14 + 1280);
+    assert_eq!(&p[62..], &big[14..14 + 1280 - 48], "quotes the packet");
+    assert!(checksum6_ok(p));
+    for (name, want) in [
+        ("conn_new", 2),
+        ("dr_in", 1),
+        ("tun_in", 1),
+        ("packet_too_big_sent", 1),
     ] {
         assert_eq!(
             summary_counter(&r.summary, "worker ", name),

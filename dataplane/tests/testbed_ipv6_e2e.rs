@@ -269,3 +269,309 @@ fn nat64_curl6_reaches_the_ipv4_reals() {
     assert_eq!(code, Some(0), "{}", app.stderr());
     println!("{summary}");
 }
+
+/// `dataplane ctl --socket SOCK ARGS...`: (success, stdout, stderr).
+fn ctl(sock: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let mut all = vec!["ctl", "--socket", sock.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    let out = run(&all, Duration::from_secs(20));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `ctl ... --json`, its `result`.
+fn ctl_json(sock: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let (ok, out, err) = ctl(sock, &a);
+    assert!(ok, "ctl {args:?} failed: {err}{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ctl --json prints JSON");
+    assert_eq!(v["ok"], true, "{v}");
+    v["result"].clone()
+}
+
+/// The service `name` of a `ctl list --json` result.
+fn service<'a>(list: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    list["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no service {name} in {list}"))
+}
+
+/// The real at `addr` of a listed service.
+fn real<'a>(svc: &'a serde_json::Value, addr: &str) -> &'a serde_json::Value {
+    svc["reals"]
+        .as_array()
+        .expect("reals")
+        .iter()
+        .find(|r| r["addr"] == addr)
+        .unwrap_or_else(|| panic!("no real {addr} in {svc}"))
+}
+
+/// The client's end (`[addr]:port`) of its one established TCP connection to [VIP6]:7, as its
+/// kernel sees it.
+fn echo6_client_end() -> String {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "dpt-client",
+            "ss",
+            "-Htn",
+            "state",
+            "established",
+        ])
+        .args(["( dport = :7 )"])
+        .output()
+        .expect("ss");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let ends: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| w.starts_with("[2001:db8::") && !w.starts_with("[2001:db8::100]"))
+        .collect();
+    assert_eq!(ends.len(), 1, "one session to the VIP's port 7: {text}");
+    ends[0].to_string()
+}
+
+/// The operator's tools speak IPv6 for an IPv6 service on the real appliance: `ctl conns` lists
+/// a long-lived NAT66 session (exact client, VIP, real, state, service) and filters it by
+/// `--real [addr]:port`, `--client` and `--service`; `ctl list --stats` and the metrics count
+/// each IPv6 real's connections under its own `[addr]:port`; `ctl list` and `ctl health` show
+/// the IPv6 rows; `ctl weight` and `ctl drain` take `[addr]:port` and steer new connections.
+#[test]
+fn ctl_and_metrics_speak_ipv6() {
+    let _tb = Testbed::up_ipv6("nat");
+    let d = TestDir::new();
+    let sock = d.path("ctl.sock");
+    let yaml = format!(
+        "{}{}control: {{socket: {}}}\n",
+        config_from("nat6.yaml", &[]),
+        echo6_dns6("nat"),
+        sock.display()
+    );
+    let (mut app, _) = start_appliance6(&d, &yaml);
+
+    // A long-lived IPv6 session (8 s), listed while it is up.
+    let session = start_echo6_session(8, 0.5);
+    std::thread::sleep(Duration::from_millis(1500));
+    let client = echo6_client_end();
+    let cv = ctl_json(&sock, &["conns", "--service", "echo6"]);
+    assert_eq!(cv["complete"], true, "{cv}");
+    let rows = cv["conns"].as_array().expect("conns");
+    assert_eq!(rows.len(), 1, "the one echo6 session: {cv}");
+    let row = &rows[0];
+    let real_end = row["real"].as_str().expect("real").to_string();
+    assert!(
+        real_end == "[2001:db8:1::11]:7" || real_end == "[2001:db8:1::12]:7",
+        "{row}"
+    );
+    assert_eq!(
+        (
+            row["proto"].as_str(),
+            row["state"].as_str(),
+            row["client"].as_str(),
+            row["vip"].as_str(),
+            row["service"].as_str()
+        ),
+        (
+            Some("TCP"),
+            Some("ESTABLISHED"),
+            Some(client.as_str()),
+            Some("[2001:db8::100]:7"),
+            Some("echo6")
+        ),
+        "{row}"
+    );
+    let expire = row["expire_s"].as_u64().expect("expire_s");
+    assert!((890..=900).contains(&expire), "ESTABLISHED: 900 s: {row}");
+    // The same row in the ipvsadm-like text, by `--real [addr]:port`.
+    let (ok, text, err) = ctl(&sock, &["conns", "--real", &real_end]);
+    assert!(ok, "{err}");
+    let listed: Vec<Vec<&str>> = text
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(listed.len(), 1, "{text}");
+    assert_eq!(
+        [
+            listed[0][0],
+            listed[0][2],
+            listed[0][3],
+            listed[0][4],
+            listed[0][5]
+        ],
+        [
+            "TCP",
+            "ESTABLISHED",
+            &client,
+            "[2001:db8::100]:7",
+            &real_end
+        ],
+        "{text}"
+    );
+    let other = if real_end.contains("::11]") {
+        "[2001:db8:1::12]:7"
+    } else {
+        "[2001:db8:1::11]:7"
+    };
+    let none = ctl_json(&sock, &["conns", "--real", other, "--service", "echo6"]);
+    assert_eq!(none["conns"].as_array().unwrap().len(), 0, "{none}");
+    let client_ip = client
+        .trim_start_matches('[')
+        .split(']')
+        .next()
+        .expect("address")
+        .to_string();
+    let by_client = ctl_json(&sock, &["conns", "--client", &client_ip]);
+    let mine: Vec<&serde_json::Value> = by_client["conns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["client"] == client.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{by_client}");
+    // The session is its real's one ESTABLISHED connection.
+    std::thread::sleep(Duration::from_millis(300));
+    let list = ctl_json(&sock, &["list"]);
+    let echo6 = service(&list, "echo6");
+    let real_addr = real_end.trim_start_matches('[').split(']').next().unwrap();
+    assert_eq!(real(echo6, real_addr)["active"], 1, "{echo6}");
+    finish_echo_session(session);
+
+    // Per-real counters: 6 GETs of web6 (wrr 1:2, two whole rounds) are 2 and 4 connections.
+    fn web6(r: &str) -> [(&'static str, &str); 2] {
+        [("service", "web6"), ("real", r)]
+    }
+    let (r1, r2) = ("[2001:db8:1::11]:80", "[2001:db8:1::12]:80");
+    let conns_of = |m: &[dataplane::mgmt::metrics::Sample], r: &str| {
+        dataplane::mgmt::metrics::sum(m, "dataplane_real_connections_total", &web6(r)) as u64
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let m0 = scrape();
+    let l0 = ctl_json(&sock, &["list", "--stats"]);
+    let t = tally6(6, 80);
+    assert_eq!(shares(&t, 6), (2, 4), "wrr 1:2 over two rounds: {t:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let m1 = scrape();
+    let l1 = ctl_json(&sock, &["list", "--stats"]);
+    assert_eq!(
+        (
+            conns_of(&m1, r1) - conns_of(&m0, r1),
+            conns_of(&m1, r2) - conns_of(&m0, r2)
+        ),
+        (2, 4),
+        "dataplane_real_connections_total by [addr]:port"
+    );
+    let stat = |l: &serde_json::Value, a: &str, k: &str| {
+        real(service(l, "web6"), a)["stats"][k]
+            .as_u64()
+            .expect("stats")
+    };
+    assert_eq!(
+        (
+            stat(&l1, "2001:db8:1::11", "conns") - stat(&l0, "2001:db8:1::11", "conns"),
+            stat(&l1, "2001:db8:1::12", "conns") - stat(&l0, "2001:db8:1::12", "conns")
+        ),
+        (2, 4),
+        "ctl list --stats: {l1}"
+    );
+    assert_eq!(
+        stat(&l1, "2001:db8:1::11", "conns"),
+        conns_of(&m1, r1),
+        "ctl and the metrics agree"
+    );
+    // Every GET is at least 3 packets in (SYN, request, ACKs) and 2 out.
+    assert!(stat(&l1, "2001:db8:1::12", "pkts_in") - stat(&l0, "2001:db8:1::12", "pkts_in") >= 12);
+    assert!(stat(&l1, "2001:db8:1::12", "pkts_out") - stat(&l0, "2001:db8:1::12", "pkts_out") >= 8);
+    assert_eq!(
+        service(&l1, "web6")["stats"]["conns"].as_u64(),
+        Some(stat(&l1, "2001:db8:1::11", "conns") + stat(&l1, "2001:db8:1::12", "conns"))
+    );
+    let (ok, text, err) = ctl(&sock, &["list", "--stats"]);
+    assert!(ok, "{err}");
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("  -> [2001:db8:1::12]:80 "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row[2],
+        stat(&l1, "2001:db8:1::12", "conns").to_string(),
+        "{text}"
+    );
+    let rate = ctl_json(&sock, &["list", "--rate"]);
+    assert!(
+        real(service(&rate, "web6"), "2001:db8:1::11")["rate"]["cps"].is_number(),
+        "{rate}"
+    );
+
+    // ipvsadm-like listing and health with bracketed addresses.
+    let (ok, text, err) = ctl(&sock, &["list"]);
+    assert!(ok, "{err}");
+    assert!(
+        text.lines()
+            .any(|l| l == "TCP  [2001:db8::100]:80 wrr  (web6)"),
+        "{text}"
+    );
+    let r2_row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with(&format!("  -> {r2} ")))
+        .unwrap_or_else(|| panic!("{text}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        (r2_row[2], r2_row[3], r2_row[6]),
+        ("Masq", "2", "up"),
+        "{text}"
+    );
+    let health = ctl_json(&sock, &["health"]);
+    let rows: Vec<(String, String)> = health["reals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["service"] == "web6")
+        .map(|r| {
+            (
+                r["real"].as_str().unwrap().to_string(),
+                r["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (r1.to_string(), "up".to_string()),
+            (r2.to_string(), "up".to_string())
+        ]
+    );
+
+    // Weight and drain by [addr]:port: real2 drained, new connections all go to real1.
+    let (ok, text, err) = ctl(&sock, &["weight", "web6", r1, "3"]);
+    assert!(ok, "{err}");
+    assert_eq!(text.trim(), format!("web6 {r1}: weight 1 -> 3"));
+    let (ok, text, err) = ctl(&sock, &["drain", "web6", r2]);
+    assert!(ok, "{err}");
+    assert_eq!(text.trim(), format!("web6 {r2}: weight 2 -> 0"));
+    let list = ctl_json(&sock, &["list"]);
+    let w = |a: &str| real(service(&list, "web6"), a)["weight"].as_u64();
+    assert_eq!(
+        (w("2001:db8:1::11"), w("2001:db8:1::12")),
+        (Some(3), Some(0))
+    );
+    let m = scrape();
+    assert_eq!(
+        dataplane::mgmt::metrics::sum(&m, "dataplane_real_weight", &web6(r2)),
+        0.0
+    );
+    let t = tally6(4, 80);
+    assert_eq!(shares(&t, 4), (4, 0), "drained: {t:?}");
+    let (code, _, _) = app.stop("TERM", Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", app.stderr());
+}

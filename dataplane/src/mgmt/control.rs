@@ -64,6 +64,15 @@ impl Sources {
         }
         t
     }
+
+    /// A real of an IPv6 VIP (`snap.v6.services`' ids): its figures summed over the workers.
+    pub fn real_totals6(&self, id: crate::lb::types::RealId) -> RealFigures {
+        let mut t = RealFigures::default();
+        for w in &self.real_stats {
+            t.add(&w.get6(id));
+        }
+        t
+    }
 }
 
 /// A change for the management thread; it answers on `reply`.
@@ -200,11 +209,19 @@ fn bind(path: &Path) -> Result<UnixListener> {
     Ok(l)
 }
 
+/// A real in the rate samples: its id in the IPv4 services, or in the IPv6 VIPs' (a space of
+/// its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum RateKey {
+    V4(u32),
+    V6(u32),
+}
+
 /// Two samples of every real's totals, `RATE_INTERVAL` apart.
 #[derive(Default)]
-struct RateWindow {
-    prev: Option<(Instant, HashMap<u32, RealFigures>)>,
-    cur: Option<(Instant, HashMap<u32, RealFigures>)>,
+pub(super) struct RateWindow {
+    prev: Option<(Instant, HashMap<RateKey, RealFigures>)>,
+    cur: Option<(Instant, HashMap<RateKey, RealFigures>)>,
 }
 
 impl RateWindow {
@@ -217,18 +234,23 @@ impl RateWindow {
             return;
         }
         let snap = src.snapshot.load();
-        let now: HashMap<u32, RealFigures> = snap
-            .services
-            .services()
-            .iter()
-            .flat_map(|s| s.reals.iter().map(|r| (r.id, src.real_totals(r.id))))
-            .collect();
+        let v4 = snap.services.services().iter().flat_map(|s| {
+            s.reals
+                .iter()
+                .map(|r| (RateKey::V4(r.id), src.real_totals(r.id)))
+        });
+        let v6 = snap.v6.services.services().iter().flat_map(|s| {
+            s.reals
+                .iter()
+                .map(|r| (RateKey::V6(r.id), src.real_totals6(r.id)))
+        });
+        let now: HashMap<RateKey, RealFigures> = v4.chain(v6).collect();
         self.prev = self.cur.take();
         self.cur = Some((Instant::now(), now));
     }
 
     /// A real's rates and the interval they cover.
-    fn rate(&self, id: u32) -> (Rate, Option<Duration>) {
+    pub(super) fn rate(&self, id: RateKey) -> (Rate, Option<Duration>) {
         let (Some((t0, a)), Some((t1, b))) = (&self.prev, &self.cur) else {
             return (Rate::default(), None);
         };
@@ -446,7 +468,7 @@ impl Server {
                         let f = self.sources.real_totals(r.id);
                         let t = traffic(&f);
                         add_traffic(&mut svc_stats, &t);
-                        let (rt, dt) = rates.rate(r.id);
+                        let (rt, dt) = rates.rate(RateKey::V4(r.id));
                         interval = interval.or(dt);
                         add_rate(&mut svc_rate, &rt);
                         RealView {
@@ -480,7 +502,9 @@ impl Server {
                 }
             })
             .collect();
-        services.extend(super::control_v6::service_views(&snap, stats, rate));
+        let v6 = super::control_v6::service_views(&snap, &self.sources, &rates, stats, rate);
+        interval = interval.or(v6.interval);
+        services.extend(v6.services);
         ListView {
             services,
             rate_interval_ms: if rate {
@@ -563,27 +587,29 @@ fn conn_view(
     real: Option<(IpAddr, Option<u16>)>,
 ) -> Option<ConnView> {
     let c = &rec.info;
-    let svc = snap
-        .services
-        .real(c.real)
-        .and_then(|(si, _)| snap.services.get(si))
-        .or_else(|| snap.services.lookup(c.proto, c.vip, c.vport))
-        .map(|s| s.name.as_str());
+    let svc = match c.vip {
+        IpAddr::V4(vip) => snap
+            .services
+            .real(c.real)
+            .and_then(|(si, _)| snap.services.get(si))
+            .or_else(|| snap.services.lookup(c.proto, vip, c.vport))
+            .map(|s| s.name.as_str()),
+        IpAddr::V6(vip) => super::control_v6::service_of(snap, c.real, c.proto, vip, c.vport),
+    };
     if service.is_some_and(|want| svc != Some(want))
-        || client.is_some_and(|want| IpAddr::V4(c.client) != want)
-        || real.is_some_and(|(ip, port)| {
-            IpAddr::V4(c.real_addr) != ip || port.is_some_and(|p| p != c.rport)
-        })
+        || client.is_some_and(|want| c.client != want)
+        || real.is_some_and(|(ip, port)| c.real_addr != ip || port.is_some_and(|p| p != c.rport))
     {
         return None;
     }
+    let at = crate::config::addr_port;
     Some(ConnView {
         proto: proto_name(c.proto).into(),
         state: c.state.name().into(),
         expire_s: c.expires_ms.saturating_sub(now_ms) / 1000,
-        client: format!("{}:{}", c.client, c.cport),
-        vip: format!("{}:{}", c.vip, c.vport),
-        real: format!("{}:{}", c.real_addr, c.rport),
+        client: at(c.client, c.cport),
+        vip: at(c.vip, c.vport),
+        real: at(c.real_addr, c.rport),
         service: svc.map(str::to_string),
         worker: rec.worker,
     })
@@ -646,7 +672,7 @@ fn stats(src: &Sources) -> crate::ctl::stats::StatsView {
     crate::ctl::stats::StatsView::new(&workers, &src.mgmt.snapshot(), &ports)
 }
 
-fn traffic(f: &RealFigures) -> Traffic {
+pub(super) fn traffic(f: &RealFigures) -> Traffic {
     Traffic {
         conns: f.conns,
         pkts_in: f.pkts_in,
@@ -656,7 +682,7 @@ fn traffic(f: &RealFigures) -> Traffic {
     }
 }
 
-fn add_traffic(a: &mut Traffic, b: &Traffic) {
+pub(super) fn add_traffic(a: &mut Traffic, b: &Traffic) {
     a.conns += b.conns;
     a.pkts_in += b.pkts_in;
     a.pkts_out += b.pkts_out;
@@ -664,7 +690,7 @@ fn add_traffic(a: &mut Traffic, b: &Traffic) {
     a.bytes_out += b.bytes_out;
 }
 
-fn add_rate(a: &mut Rate, b: &Rate) {
+pub(super) fn add_rate(a: &mut Rate, b: &Rate) {
     a.cps += b.cps;
     a.pps_in += b.pps_in;
     a.pps_out += b.pps_out;
@@ -971,7 +997,7 @@ pub(crate) mod tests {
                             template: None,
                             expires_ms: 905_000,
                         };
-                        let mut rec = ConnRecord { worker: 0, info };
+                        let mut rec = ConnRecord::new(0, info);
                         while let Err(r) = dw.out.push(rec) {
                             rec = r;
                             std::thread::sleep(Duration::from_millis(1));
@@ -1031,6 +1057,209 @@ pub(crate) mod tests {
         stop_w.store(true, Relaxed);
         t.join().unwrap();
         worker.join().unwrap();
+    }
+
+    /// A snapshot of nat6.yaml: IPv4 `web`, IPv6 `web6` (NAT66) and `web64` (NAT64).
+    fn nat6_snapshot() -> Snapshot {
+        let c = crate::config::load_str(include_str!("../../../configs/nat6.yaml")).unwrap();
+        let ports = sources().snapshot.load().ports.clone();
+        let specs = service_specs(&c, &|_, _, _| true);
+        Snapshot::build(1, &c, ports, NeighTable::default(), &specs, None, 1).unwrap()
+    }
+
+    /// IPv6 connections are listed and filtered like IPv4 ones, `[addr]:port` where a port
+    /// follows; a NAT64 connection shows its IPv4 real.
+    #[test]
+    fn ipv6_connections_are_listed_with_bracketed_addresses() {
+        let snap = nat6_snapshot();
+        let web6 = &snap.v6.services.services()[0];
+        let web64 = &snap.v6.services.services()[1];
+        let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap();
+        let nat66 = ConnRecord::new(
+            1,
+            ConnInfo {
+                proto: Protocol::Tcp,
+                client: v6("2001:db8::2"),
+                cport: 40000,
+                vip: v6("2001:db8::100"),
+                vport: 80,
+                real: web6.reals[1].id,
+                real_addr: v6("2001:db8:1::12"),
+                rport: 80,
+                mode: ForwardMode::Nat,
+                state: TcpState::Established,
+                template: None,
+                expires_ms: 905_000,
+            },
+        );
+        let nat64 = ConnRecord::new(
+            0,
+            ConnInfo {
+                proto: Protocol::Tcp,
+                client: v6("2001:db8::2"),
+                cport: 40001,
+                vip: v6("2001:db8::100"),
+                vport: 8080,
+                real: web64.reals[0].id,
+                real_addr: Ipv4Addr::new(198, 19, 0, 11).to_ipv6_mapped(),
+                rport: 80,
+                mode: ForwardMode::Nat,
+                state: TcpState::SynRecv,
+                template: Some(1024),
+                expires_ms: 65_000,
+            },
+        );
+        let v = conn_view(&snap, &nat66, 5_000, None, None, None).unwrap();
+        assert_eq!(
+            (
+                v.proto.as_str(),
+                v.state.as_str(),
+                v.expire_s,
+                v.client.as_str(),
+                v.vip.as_str(),
+                v.real.as_str(),
+                v.service.as_deref(),
+                v.worker
+            ),
+            (
+                "TCP",
+                "ESTABLISHED",
+                900,
+                "[2001:db8::2]:40000",
+                "[2001:db8::100]:80",
+                "[2001:db8:1::12]:80",
+                Some("web6"),
+                1
+            )
+        );
+        let v = conn_view(&snap, &nat64, 5_000, None, None, None).unwrap();
+        assert_eq!(
+            (v.real.as_str(), v.service.as_deref(), v.expire_s),
+            ("198.19.0.11:80", Some("web64"), 60)
+        );
+        let real = |s: &str| Some(proto::parse_real(s).unwrap());
+        let shown = |rec: &ConnRecord, svc: Option<&str>, client: Option<IpAddr>, r| {
+            conn_view(&snap, rec, 5_000, svc, client, r).is_some()
+        };
+        assert!(shown(&nat66, Some("web6"), None, None));
+        assert!(!shown(&nat66, Some("web64"), None, None));
+        assert!(shown(
+            &nat66,
+            None,
+            Some("2001:db8::2".parse().unwrap()),
+            None
+        ));
+        assert!(!shown(
+            &nat66,
+            None,
+            Some("198.18.0.2".parse().unwrap()),
+            None
+        ));
+        assert!(shown(&nat66, None, None, real("[2001:db8:1::12]:80")));
+        assert!(shown(&nat66, None, None, real("2001:db8:1::12")));
+        assert!(!shown(&nat66, None, None, real("[2001:db8:1::12]:81")));
+        assert!(!shown(&nat66, None, None, real("[2001:db8:1::11]:80")));
+        assert!(shown(&nat64, None, None, real("198.19.0.11:80")));
+    }
+
+    /// `ctl list --stats` and the metrics read an IPv6 VIP's reals by their own ids (which
+    /// overlap the IPv4 ids), not the IPv4 real with the same number.
+    #[test]
+    fn ipv6_reals_show_their_own_figures() {
+        let rs = Arc::new(RealStats::new(8));
+        let figures = |conns: u64| RealFigures {
+            active: 1,
+            inactive: conns,
+            conns,
+            pkts_in: 10 * conns,
+            pkts_out: 9 * conns,
+            bytes_in: 1000 * conns,
+            bytes_out: 900 * conns,
+            overloaded: 0,
+        };
+        rs.publish(8, |_| figures(1));
+        rs.publish6(8, |id| figures(100 + id as u64));
+        let src = Sources {
+            snapshot: Arc::new(Published::new(nat6_snapshot())),
+            real_stats: vec![rs.clone(), rs],
+            counters: Arc::new((0..2).map(|_| WorkerCounters::default()).collect()),
+            mgmt: Arc::default(),
+            ports: Vec::new(),
+            sync: None,
+            ha: Arc::default(),
+            bgp: Arc::default(),
+        };
+        let (tx, _rx) = channel::bounded(1);
+        let server = Server {
+            sources: Arc::new(src),
+            dumps: Mutex::new(Vec::new()),
+            commands: tx,
+            rates: Mutex::new(RateWindow::default()),
+            clients: AtomicUsize::new(0),
+        };
+        let list = server.list(true, false);
+        let web6 = list.services.iter().find(|s| s.name == "web6").unwrap();
+        let ids: Vec<u64> = server.sources.snapshot.load().v6.services.services()[0]
+            .reals
+            .iter()
+            .map(|r| u64::from(r.id))
+            .collect();
+        // Two workers publish the same figures: each real's are doubled.
+        let got: Vec<(String, u64, u64, u64)> = web6
+            .reals
+            .iter()
+            .map(|r| {
+                let t = r.stats.unwrap();
+                (
+                    crate::config::addr_port(r.addr, r.port),
+                    t.conns,
+                    t.pkts_in,
+                    r.inactive,
+                )
+            })
+            .collect();
+        let want: Vec<(String, u64, u64, u64)> = ["[2001:db8:1::11]:80", "[2001:db8:1::12]:80"]
+            .iter()
+            .zip(&ids)
+            .map(|(a, id)| {
+                (
+                    a.to_string(),
+                    2 * (100 + id),
+                    20 * (100 + id),
+                    2 * (100 + id),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+        let total: u64 = want.iter().map(|w| w.1).sum();
+        assert_eq!(web6.stats.unwrap().conns, total);
+        let text = crate::mgmt::metrics::render(&server.sources);
+        let samples = crate::mgmt::metrics::parse(&text).unwrap();
+        let sample = |name: &str, labels: &[(&str, &str)]| -> Vec<f64> {
+            samples
+                .iter()
+                .filter(|(n, l, _)| {
+                    n == name
+                        && l.len() == labels.len()
+                        && labels
+                            .iter()
+                            .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
+                })
+                .map(|s| s.2)
+                .collect()
+        };
+        let real2 = [("service", "web6"), ("real", "[2001:db8:1::12]:80")];
+        assert_eq!(
+            sample("dataplane_real_connections_total", &real2),
+            [(2 * (100 + ids[1])) as f64]
+        );
+        assert_eq!(
+            sample(
+                "dataplane_service_connections_total",
+                &[("service", "web6")]
+            ),
+            [total as f64]
+        );
     }
 
     #[test]

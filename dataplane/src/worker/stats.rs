@@ -6,6 +6,7 @@
 use crate::lb::conn::ConnInfo;
 use crate::lb::types::RealId;
 use crossbeam::queue::ArrayQueue;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Per-real figures of one worker.
@@ -39,47 +40,51 @@ impl RealFigures {
 #[derive(Default)]
 struct Cell([AtomicU64; 8]);
 
-/// One worker's published per-real figures, indexed by RealId.
+/// One worker's published per-real figures, indexed by RealId: the IPv4 services' reals, and
+/// apart (their ids are a space of their own) the IPv6 VIPs' reals.
 pub struct RealStats {
     cells: Box<[Cell]>,
+    cells6: Box<[Cell]>,
 }
 
 impl RealStats {
     pub fn new(max_reals: usize) -> RealStats {
         RealStats {
             cells: (0..max_reals).map(|_| Cell::default()).collect(),
+            cells6: (0..max_reals).map(|_| Cell::default()).collect(),
         }
     }
 
-    /// The worker's connections (active and inactive) to the reals of `snap`: its table's
-    /// occupancy as far as the current config knows it (`ctl top`, the metrics).
+    /// The worker's connections (active and inactive) to the reals of `snap`, of both
+    /// families: its tables' occupancy as far as the current config knows it (`ctl top`, the
+    /// metrics).
     pub fn connections(&self, snap: &crate::lb::snapshot::Snapshot) -> u64 {
-        snap.services
+        let held = |f: RealFigures| f.active + f.inactive;
+        let v4: u64 = snap
+            .services
             .services()
             .iter()
             .flat_map(|s| s.reals.iter())
-            .map(|r| {
-                let f = self.get(r.id);
-                f.active + f.inactive
-            })
-            .sum()
+            .map(|r| held(self.get(r.id)))
+            .sum();
+        let v6: u64 = snap
+            .v6
+            .services
+            .services()
+            .iter()
+            .flat_map(|s| s.reals.iter())
+            .map(|r| held(self.get6(r.id)))
+            .sum();
+        v4 + v6
     }
 
     pub fn get(&self, id: RealId) -> RealFigures {
-        let Some(c) = self.cells.get(id as usize) else {
-            return RealFigures::default();
-        };
-        let v = |i: usize| c.0[i].load(Relaxed);
-        RealFigures {
-            active: v(0),
-            inactive: v(1),
-            conns: v(2),
-            pkts_in: v(3),
-            pkts_out: v(4),
-            bytes_in: v(5),
-            bytes_out: v(6),
-            overloaded: v(7),
-        }
+        figures(&self.cells, id)
+    }
+
+    /// The figures of real `id` of the IPv6 VIPs (`snap.v6.services`' ids).
+    pub fn get6(&self, id: RealId) -> RealFigures {
+        figures(&self.cells6, id)
     }
 
     /// The worker's connections (active and inactive) to real `id` as last published: what
@@ -93,20 +98,46 @@ impl RealStats {
 
     /// Publishes the worker's figures for ids below `bound` (owning worker only).
     pub fn publish(&self, bound: usize, f: impl Fn(usize) -> RealFigures) {
-        for (id, c) in self.cells.iter().enumerate().take(bound) {
-            let r = f(id);
-            for (a, v) in c.0.iter().zip([
-                r.active,
-                r.inactive,
-                r.conns,
-                r.pkts_in,
-                r.pkts_out,
-                r.bytes_in,
-                r.bytes_out,
-                r.overloaded,
-            ]) {
-                a.store(v, Relaxed);
-            }
+        store(&self.cells, bound, f);
+    }
+
+    /// Publishes the worker's figures of the IPv6 VIPs' reals for ids below `bound`.
+    pub fn publish6(&self, bound: usize, f: impl Fn(usize) -> RealFigures) {
+        store(&self.cells6, bound, f);
+    }
+}
+
+fn figures(cells: &[Cell], id: RealId) -> RealFigures {
+    let Some(c) = cells.get(id as usize) else {
+        return RealFigures::default();
+    };
+    let v = |i: usize| c.0[i].load(Relaxed);
+    RealFigures {
+        active: v(0),
+        inactive: v(1),
+        conns: v(2),
+        pkts_in: v(3),
+        pkts_out: v(4),
+        bytes_in: v(5),
+        bytes_out: v(6),
+        overloaded: v(7),
+    }
+}
+
+fn store(cells: &[Cell], bound: usize, f: impl Fn(usize) -> RealFigures) {
+    for (id, c) in cells.iter().enumerate().take(bound) {
+        let r = f(id);
+        for (a, v) in c.0.iter().zip([
+            r.active,
+            r.inactive,
+            r.conns,
+            r.pkts_in,
+            r.pkts_out,
+            r.bytes_in,
+            r.bytes_out,
+            r.overloaded,
+        ]) {
+            a.store(v, Relaxed);
         }
     }
 }
@@ -144,11 +175,42 @@ impl RealTraffic {
     }
 }
 
-/// One connection in a listing.
+/// One connection in a listing, of either family (`info.client` says which table it is from).
 #[derive(Clone, Copy, Debug)]
 pub struct ConnRecord {
     pub worker: u16,
-    pub info: ConnInfo,
+    pub info: ConnInfo<IpAddr>,
+}
+
+impl ConnRecord {
+    /// The record of a connection of either table. A NAT64 connection (an IPv6 entry whose
+    /// real is an IPv4 address mapped into it, with its bound port in the template word)
+    /// shows its real as the IPv4 address it is.
+    pub fn new<A: Into<IpAddr>>(worker: u16, c: ConnInfo<A>) -> ConnRecord {
+        let real_addr = match c.real_addr.into() {
+            IpAddr::V6(a) if c.template.is_some() => {
+                a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4)
+            }
+            a => a,
+        };
+        ConnRecord {
+            worker,
+            info: ConnInfo {
+                proto: c.proto,
+                client: c.client.into(),
+                cport: c.cport,
+                vip: c.vip.into(),
+                vport: c.vport,
+                real: c.real,
+                real_addr,
+                rport: c.rport,
+                mode: c.mode,
+                state: c.state,
+                template: c.template,
+                expires_ms: c.expires_ms,
+            },
+        }
+    }
 }
 
 /// A connection listing in progress: the management thread bumps `requested`; the worker walks

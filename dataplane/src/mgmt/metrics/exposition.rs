@@ -121,14 +121,16 @@ fn reals_and_services(enc: &mut DescriptorEncoder, src: &Sources) -> Result<(), 
         }
         services.push((vec![("service", s.name.clone())], sum));
     }
-    // The IPv6 part: no traffic figures until the engine forwards IPv6 (mgmt/control_v6.rs).
-    for (service, rows) in crate::mgmt::control_v6::real_rows(&snap) {
-        for (svc, real, weight, up) in rows {
+    // The IPv6 part, its reals by their own ids (mgmt/control_v6.rs).
+    for (service, rows) in crate::mgmt::control_v6::real_rows(&snap, src) {
+        let mut sum = RealFigures::default();
+        for (svc, real, weight, up, f) in rows {
+            sum.add(&f);
             let l = vec![("service", svc), ("real", real)];
             weight_up.push((l.clone(), u64::from(weight), u64::from(up)));
-            reals.push((l, RealFigures::default()));
+            reals.push((l, f));
         }
-        services.push((vec![("service", service)], RealFigures::default()));
+        services.push((vec![("service", service)], sum));
     }
     let each = |rows: &[(Labels, RealFigures)], f: fn(&RealFigures) -> u64| -> Vec<(Labels, u64)> {
         rows.iter().map(|(l, r)| (l.clone(), f(r))).collect()

@@ -77,6 +77,7 @@ impl<F: Frame> Engine<F> {
     /// of every packet, then (once those are on their way) the entry each bucket points to. At a
     /// million connections each lookup in `process` would otherwise be a serial miss to DRAM.
     /// What it parses is kept for [`Engine::process_received`], so no packet is parsed twice.
+    /// IPv6 packets warm the IPv6 table the same way (`v6/warm.rs`).
     #[inline]
     pub fn warm<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) {
         // (reply index?, bucket) per packet; usize::MAX: nothing to look up.
@@ -88,8 +89,15 @@ impl<F: Frame> Engine<F> {
             let Ok(parsed) = warmed else {
                 continue;
             };
-            let Net::Ipv4(ip) = parsed.net else {
-                continue;
+            let ip = match parsed.net {
+                Net::Ipv4(ip) => ip,
+                Net::Ipv6(ip) => {
+                    if let Some(v6) = self.v6.as_deref_mut() {
+                        v6.warm_bucket(&self.snap.v6, &ip);
+                    }
+                    continue;
+                }
+                _ => continue,
             };
             let Some(proto) = Protocol::from_ip_proto(ip.proto) else {
                 continue;
@@ -110,6 +118,9 @@ impl<F: Frame> Engine<F> {
             if bucket != usize::MAX {
                 prefetch(self.conns.entry_addr(self.conns.bucket_head(reply, bucket)));
             }
+        }
+        if let Some(v6) = self.v6.as_deref_mut() {
+            v6.warm_entries();
         }
     }
 

@@ -124,7 +124,7 @@ impl LbWorker {
         eng.set_admission_peers(std::mem::take(&mut self.peer_stats));
         eng.sync = std::mem::take(&mut self.sync);
         let mut published_at = 0u64;
-        let mut dump_cursor = 0u32;
+        let mut dump_cursor = 0u64;
         let mut clock = if self.replay {
             Clock::capture()
         } else {
@@ -209,6 +209,7 @@ impl LbWorker {
                 published_at = eng.now;
                 eng.refresh_overload(&mut t);
                 self.publish_real_stats(&eng);
+                self.publish_real_stats6(&eng);
             }
             lt.mark(Step::Publish);
             let wanted = self.dump.requested.load(Relaxed);
@@ -254,16 +255,49 @@ impl LbWorker {
         });
     }
 
-    /// Walks part of the table for a listing; returns where to continue.
-    fn dump_some<F>(&self, eng: &Engine<F>, mut cursor: u32, wanted: u64) -> u32 {
-        let cap = eng.conns.capacity() as u32;
-        let end = cursor.saturating_add(DUMP_SLOTS_PER_LOOP).min(cap);
+    /// The IPv6 VIPs' per-real figures (`RealStats::publish6`), from the IPv6 table's loads
+    /// and the IPv6 path's traffic; nothing without the IPv6 path.
+    fn publish_real_stats6<F>(&self, eng: &Engine<F>) {
+        let Some(v6) = eng.v6.as_ref() else {
+            return;
+        };
+        let loads = v6.conns.loads();
+        let bound = eng.snap.v6.services.real_id_bound().min(loads.len());
+        self.real_stats.publish6(bound, |id| {
+            let l = loads[id];
+            let tr = v6.traffic.get(id);
+            RealFigures {
+                active: u64::from(l.active),
+                inactive: u64::from(l.inactive),
+                conns: tr[0],
+                pkts_in: tr[1],
+                pkts_out: tr[2],
+                bytes_in: tr[3],
+                bytes_out: tr[4],
+                overloaded: 0,
+            }
+        });
+    }
+
+    /// Walks part of the tables for a listing (the IPv4 table's slots, then the IPv6 table's
+    /// after them); returns where to continue.
+    fn dump_some<F>(&self, eng: &Engine<F>, mut cursor: u64, wanted: u64) -> u64 {
+        let cap4 = eng.conns.capacity() as u64;
+        let cap6 = eng.v6.as_ref().map_or(0, |v6| v6.conns.capacity() as u64);
+        let end = (cursor + u64::from(DUMP_SLOTS_PER_LOOP)).min(cap4 + cap6);
+        let w = self.id as u16;
         while cursor < end {
-            if let Some(info) = eng.conns.get_slot(cursor) {
-                let rec = ConnRecord {
-                    worker: self.id as u16,
-                    info,
-                };
+            let rec = if cursor < cap4 {
+                eng.conns
+                    .get_slot(cursor as u32)
+                    .map(|c| ConnRecord::new(w, c))
+            } else {
+                eng.v6
+                    .as_ref()
+                    .and_then(|v6| v6.conns.get_slot((cursor - cap4) as u32))
+                    .map(|c| ConnRecord::new(w, c))
+            };
+            if let Some(rec) = rec {
                 if self.dump.out.push(rec).is_err() {
                     // The reader is behind: continue from this slot next loop.
                     return cursor;
@@ -271,7 +305,7 @@ impl LbWorker {
             }
             cursor += 1;
         }
-        if cursor >= cap {
+        if cursor >= cap4 + cap6 {
             self.dump.now_ms.store(eng.now, Relaxed);
             self.dump.done.store(wanted, Relaxed);
             return 0;

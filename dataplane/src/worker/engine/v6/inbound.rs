@@ -68,6 +68,7 @@ impl<F: Frame> Engine<F> {
         let Some(c) = v6.conns.get(handle) else {
             return t.inc(Counter::DropNoConn);
         };
+        v6.traffic.packet(c.real, true, f.data().len());
         // NAT64: the real is IPv4 (mapped into the entry), the bound port in its template word.
         if let (Some(real4), Some(lport)) = (c.real_addr.to_ipv4_mapped(), c.template) {
             return self.forward_64(f, p, real4, c.rport, lport as u16, out, t);
@@ -144,6 +145,7 @@ impl<F: Frame> Engine<F> {
         match v6.conns.insert_batched(&nc, self.now) {
             Ok(h) => {
                 t.inc(Counter::ConnNew);
+                v6.traffic.conn(real.id);
                 let after = v6.conns.stats();
                 t.add(Counter::ConnEvicted, after.evicted - before.evicted);
                 t.add(Counter::ConnExpired, after.expired - before.expired);

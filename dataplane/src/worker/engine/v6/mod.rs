@@ -7,7 +7,8 @@
 //! - `reply.rs`: real -> client (NAT66);
 //! - `icmp.rs`: echo replies, ICMPv6 errors quoting a connection, both ways;
 //! - `fragments.rs`: the later fragments of a datagram, by its first fragment's decision;
-//! - `nd.rs`: neighbour discovery (answers, learning) and the next hop of a finished packet.
+//! - `nd.rs`: neighbour discovery (answers, learning) and the next hop of a finished packet;
+//! - `warm.rs`: the burst warm-up's IPv6 half (the IPv6 table's buckets and entries).
 //!
 //! - `nat64.rs`: an IPv6 VIP over IPv4 reals (stateful NAT64), and its replies, which the IPv4
 //!   dispatch hands over as packets to our own address; `nat64_icmp.rs`: its ICMP errors, both
@@ -23,6 +24,7 @@ mod nat64;
 mod nat64_icmp;
 mod nd;
 mod reply;
+mod warm;
 
 pub use fragments::{Frag6Action, Frag6Table};
 
@@ -35,6 +37,7 @@ use crate::lb::sched::Scheduler;
 use crate::lb::snapshot::Snapshot;
 use crate::wire::{ip_proto, Frame, Ipv6Facts};
 use crate::worker::counters::{Counter, WorkerTotals};
+use crate::worker::stats::RealTraffic;
 use crossbeam::queue::ArrayQueue;
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -53,6 +56,11 @@ pub struct V6State<F> {
     pub(super) nat64: nat64::Nat64Ports,
     /// Packets waiting for their IPv6 next hop's MAC (`nd.rs`), as IPv4 ones wait for ARP.
     pub pending: Pending<F, Ipv6Addr>,
+    /// Per-real traffic of the IPv6 services, by their own real ids (a space apart from the
+    /// IPv4 services' ids), published beside the IPv4 figures (`RealStats::publish6`).
+    pub traffic: RealTraffic,
+    /// The IPv6 packets of the burst being warmed (`warm.rs`).
+    warm: warm::Warm6,
 }
 
 impl<F> V6State<F> {
@@ -69,13 +77,15 @@ impl<F> V6State<F> {
             services.iter().map(|s| s.new_scheduler()).collect()
         });
         V6State {
-            conns,
             scheds,
             sched_generation: snap.v6.services_generation,
             frags: Frag6Table::new(),
             events,
             nat64: nat64::Nat64Ports::new(),
             pending: Pending::default(),
+            traffic: RealTraffic::new(conns.loads().len()),
+            warm: warm::Warm6::default(),
+            conns,
         }
     }
 }

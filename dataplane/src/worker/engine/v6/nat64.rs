@@ -249,6 +249,7 @@ impl<F: Frame> Engine<F> {
         let Some(c) = v6.conns.get(h) else {
             return t.inc(Counter::DropNoConn);
         };
+        v6.traffic.packet(c.real, false, f.data().len());
         if ip.fragment {
             let action = FragAction::To6 {
                 lport: ip.dport,
@@ -273,7 +274,7 @@ impl<F: Frame> Engine<F> {
         let Some(proto) = Protocol::from_ip_proto(p.ip.proto) else {
             return self.deliver_to_kernel(f, p.port, out, t);
         };
-        let Some(v6) = self.v6.as_ref() else {
+        let Some(v6) = self.v6.as_mut() else {
             return self.deliver_to_kernel(f, p.port, out, t);
         };
         let Some(b) = v6.binding(lport, proto, p.ip.src, rport) else {
@@ -286,6 +287,7 @@ impl<F: Frame> Engine<F> {
         let Some(c) = found else {
             return t.inc(Counter::DropFragmentUnmatched);
         };
+        v6.traffic.packet(c.real, false, f.data().len());
         self.reply_64(f, p, b, c.vip, c.vport, out, t);
     }
 

@@ -48,6 +48,7 @@ impl<F: Frame> Engine<F> {
         let Some(c) = v6.conns.get(h) else {
             return t.inc(Counter::DropNoConn);
         };
+        v6.traffic.packet(c.real, false, f.data().len());
         let rewritten = match Frag6Key::of(ip) {
             Some(key) => {
                 v6.frags

@@ -105,3 +105,50 @@ fn a_services_change_brings_a_new_ipv6_scheduler_set_built_off_the_worker() {
         "taken by the worker"
     );
 }
+
+/// Ethernet + IPv6 `src` -> `dst` carrying a TCP segment `sport` -> `dport` with `flags`.
+fn tcp_frame(src: &str, dst: &str, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut tcp = vec![0u8; 20];
+    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
+    tcp[2..4].copy_from_slice(&dport.to_be_bytes());
+    tcp[12] = 0x50;
+    tcp[13] = flags;
+    tcp[14..16].copy_from_slice(&8192u16.to_be_bytes());
+    let mut f = frame(dst, ip_proto::TCP, 64, &tcp);
+    f[22..38].copy_from_slice(&src.parse::<Ipv6Addr>().unwrap().octets());
+    f
+}
+
+/// The IPv6 path counts each real's connections, packets and bytes both ways under the IPv6
+/// services' real ids (what `ctl list --stats` and the metrics show), apart from the IPv4 ones.
+#[test]
+fn ipv6_traffic_is_counted_per_real() {
+    let mut sim = Sim::new(CONFIG, 1, false).unwrap();
+    let syn = tcp_frame("2001:db8:5::2", "2001:db8::100", 40000, 80, 0x02);
+    sim.rx(0, 0, &syn);
+    let v6 = sim.workers[0].engine.v6.as_ref().unwrap();
+    let conns: Vec<_> = v6.conns.iter().map(|(_, c)| c).collect();
+    assert_eq!(conns.len(), 1);
+    let (real, real_addr) = (conns[0].real as usize, conns[0].real_addr);
+    let synack = tcp_frame(&real_addr.to_string(), "2001:db8:5::2", 80, 40000, 0x12);
+    sim.rx(0, 1, &synack);
+    let v6 = sim.workers[0].engine.v6.as_ref().unwrap();
+    let other = 1 - real;
+    assert_eq!(
+        v6.traffic.get(real),
+        [1, 1, 1, syn.len() as u64, synack.len() as u64],
+        "[conns, pkts in, pkts out, bytes in, bytes out] of real {real_addr}"
+    );
+    assert_eq!(v6.traffic.get(other), [0; 5]);
+    assert_eq!(
+        sim.workers[0].engine.traffic.get(real),
+        [0; 5],
+        "IPv4's ids"
+    );
+    let c = sim.nonzero_counters();
+    assert_eq!(
+        (c.get("nat_in"), c.get("nat_out")),
+        (Some(&1), Some(&1)),
+        "{c:?}"
+    );
+}
