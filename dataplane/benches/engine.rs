@@ -279,7 +279,7 @@ fn engine6(capacity: u32) -> Engine<BenchFrame> {
     );
     let mut conn = ConnConfig::new(capacity, MAX_REALS);
     conn.timeouts = dataplane::runtime::conn_timeouts(&cfg.conn.timeouts);
-    conn.prefetch = Some(dataplane::dpdk::mem::prefetch);
+    conn.prefetch = true;
     let conns = ConnTable::<Ipv6Addr>::allocate(&conn).expect("the IPv6 table");
     let snap = eng.snap.clone();
     eng.v6 = Some(Box::new(V6State::new(
