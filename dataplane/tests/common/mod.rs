@@ -335,6 +335,7 @@ pub mod ha;
 pub mod packets;
 pub mod packets6;
 pub mod scaleout;
+pub mod synctrace;
 pub mod testbed;
 pub mod testbed6;
 pub mod two_ports;
