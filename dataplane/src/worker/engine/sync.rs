@@ -244,8 +244,8 @@ impl<F: Frame> Engine<F> {
             if let Some(c) = self.conns.get_slot(self.sync.cursor) {
                 // (A template is sent again with each connection that holds it; a peer's
                 // connection no packet has touched here is sent only by a VRRP master or to a
-                // node that asked for the whole table; a half-open one is never sent, see
-                // `announce`.)
+                // node that asked for the whole table; a half-open one is never walked: it
+                // lives a round trip, and only `sync.half_open` sends it, as an event.)
                 if c.expires_ms > self.now
                     && c.state != TcpState::SynRecv
                     && (all || self.sync.full_pass || !self.conns.synced(self.sync.cursor))
@@ -443,11 +443,14 @@ mod tests {
         let e = drain(&w.events);
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!((e[0].state, e[0].timeout), (TcpState::Established, 900));
-        // Reset half-open: the peers, which hold it, hear it (CLOSE, 10 s).
+        // Reset half-open by its real (rr: the second connection is real2's): the peers, which
+        // hold it, hear it (CLOSE).
         w.sim.rx(0, 0, &syn_frame(40001));
-        let mut rst = tcp(Ip::new(CLIENT, VIP), 40001, 80, b"");
+        let real2 = Ipv4Addr::new(198, 19, 0, 12);
+        let mut rst = tcp(Ip::new(real2, CLIENT), 80, 40001, b"");
         rst[33] = 0x04;
-        w.sim.rx(0, 0, &ip_frame(false, &rst, 0).0);
+        let int = w.sim.port("int");
+        w.sim.rx(0, int, &ip_frame(false, &rst, 0).0);
         let e = drain(&w.events);
         let states: Vec<_> = e.iter().map(|e| (e.cport, e.state)).collect();
         assert_eq!(
