@@ -88,7 +88,10 @@ impl SyncTrace {
             let file = dir.join(format!("{port}.pcap"));
             // `timeout` bounds it should the test die before stopping it.
             let child = Command::new("ip")
-                .args(["netns", "exec", "dpt-sw", "timeout", "600", "tcpdump", "-U", "-n", "-Z", "root"])
+                .args([
+                    "netns", "exec", "dpt-sw", "timeout", "600", "tcpdump", "-U", "-n", "-Z",
+                    "root",
+                ])
                 .args(["-i", port, "-w"])
                 .arg(&file)
                 .arg(format!("tcp port 80 or udp port {SYNC_PORT}"))
@@ -215,8 +218,7 @@ fn parse(at: usize, t: f64, b: &[u8], key: &Key, out: &mut Vec<Ev>) {
                 return;
             }
             for r in d.records() {
-                if let (false, TcpState::SynRecv, IpAddr::V4(c)) = (r.template, r.state, r.client)
-                {
+                if let (false, TcpState::SynRecv, IpAddr::V4(c)) = (r.template, r.state, r.client) {
                     out.push(ev(Kind::Record, (c, r.cport)));
                 }
             }
