@@ -101,8 +101,13 @@ impl SyncTrace {
                 .expect("start tcpdump");
             dumps.push((child, file));
         }
-        // tcpdump needs a moment to open its socket.
-        std::thread::sleep(Duration::from_secs(1));
+        // tcpdump creates its file once it captures; on a loaded machine that can take more than
+        // the whole steady state (32 connections, well under a second without the race).
+        let t0 = std::time::Instant::now();
+        while !dumps.iter().all(|(_, f)| f.exists()) && t0.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
         SyncTrace { dumps, key }
     }
 
