@@ -58,6 +58,11 @@ pub struct SyncConfig {
     /// before the master's.
     #[serde(default = "default_refresh")]
     pub refresh: Dur,
+    /// Announce a TCP connection when it is created (SYN_RECV), not only once ESTABLISHED:
+    /// for scale-out NAT, where the real's SYN-ACK may come back through another appliance
+    /// (docs/scale-out.md). Off by default, as IPVS (docs/decisions.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub half_open: bool,
 }
 
 fn default_group() -> Ipv4Addr {
@@ -138,6 +143,13 @@ impl SyncConfig {
         if self.sender_id == Some(0) {
             return Err(ConfigError::new("sync.sender_id", "must not be 0"));
         }
+        if self.half_open && !self.role.sends() {
+            return Err(ConfigError::new(
+                "sync.half_open",
+                "role `backup` sends no connections; set it on the nodes that send \
+                 (role `master` or `both`)",
+            ));
+        }
         if self.refresh.millis() < 1000 {
             return Err(ConfigError::new("sync.refresh", "must be at least 1s"));
         }
@@ -206,8 +218,25 @@ mod tests {
             u32::from(std::net::Ipv4Addr::new(198, 18, 0, 1))
         );
         assert_eq!(s.refresh.millis(), 60_000);
+        assert!(!s.half_open);
         let text = serde_yaml_ng::to_string(&c).unwrap();
         assert_eq!(load_str(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn half_open_is_taken_where_the_node_sends() {
+        let k = key_file(32);
+        for role in ["master", "both"] {
+            let c = with(&format!(
+                "sync: {{role: {role}, key_file: {}, half_open: true}}",
+                k.path().display()
+            ))
+            .unwrap();
+            let s = c.sync.clone().unwrap();
+            assert!(s.half_open, "{role}");
+            let text = serde_yaml_ng::to_string(&c).unwrap();
+            assert_eq!(load_str(&text).unwrap(), c);
+        }
     }
 
     #[test]
@@ -260,6 +289,14 @@ mod tests {
                 "sync.key_file",
             ),
             ("sync: {role: master}".to_string(), "sync"),
+            (
+                format!("sync: {{role: both, key_file: {kp}, half_open: maybe}}"),
+                "sync.half_open",
+            ),
+            (
+                format!("sync: {{role: backup, key_file: {kp}, half_open: true}}"),
+                "sync.half_open",
+            ),
         ];
         for (yaml, key) in cases {
             let e = with(&yaml).unwrap_err();

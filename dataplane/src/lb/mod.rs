@@ -14,6 +14,7 @@ pub mod sched;
 pub mod service;
 pub mod service6;
 pub mod service_index;
+pub mod sloppy_synack;
 pub mod snapshot;
 pub mod snapshot6;
 pub mod sync;

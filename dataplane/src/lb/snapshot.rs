@@ -65,6 +65,9 @@ pub struct Snapshot {
     /// Per service: `sloppy_tcp` (a non-SYN packet of no connection opens one:
     /// worker/engine/sloppy.rs).
     pub sloppy: Vec<bool>,
+    /// Reply-side sloppy TCP: the service a real's SYN-ACK of no connection opens a connection
+    /// of (lb/sloppy_synack.rs).
+    pub sloppy_synack: super::sloppy_synack::SloppySynAck,
     /// Per service: the Maglev table that picks the real of a stateless SYN (and of the ACK
     /// that then creates the connection) for services whose defence is stateless.
     pub syn_tables: Vec<Option<Mh>>,
@@ -270,6 +273,8 @@ impl Snapshot {
         }
         let syn_policies = syn_policies(cfg, &services);
         let sloppy = sloppy_services(cfg, &services);
+        let sloppy_synack =
+            super::sloppy_synack::SloppySynAck::build(&services, &sloppy, &syn_policies);
         let syn_tables = services
             .services()
             .iter()
@@ -285,6 +290,7 @@ impl Snapshot {
             v6,
             syn_policies,
             sloppy,
+            sloppy_synack,
             syn_tables,
             cookie_secrets,
             generation,

@@ -240,6 +240,8 @@ counters! {
         "DR/TUN connections created by a handshake's ACK after a stateless SYN (to the same real the SYN went to).";
     SloppyConnNew = "sloppy_conn_new", Events("sloppy_conn_new"),
         "TCP connections created in ESTABLISHED from a packet that is not a SYN (a flow ECMP moved here from another appliance) on a service with sloppy_tcp; also counted in conn_new.";
+    SloppySynAckConnNew = "sloppy_synack_conn_new", Events("sloppy_synack_conn_new"),
+        "TCP connections created in SYN_RECV from a real's SYN-ACK that found no connection (scale-out NAT: the reply came back through this appliance before the peer's half-open sync record) on a NAT service with sloppy_tcp whose real address and port belong to it alone; also counted in conn_new.";
 
     SyncEvents = "sync_events", Events("sync_events"),
         "Connection events (new, state change, refresh, resync) queued for the sync sender.";

@@ -336,6 +336,7 @@ pub mod packets;
 pub mod packets6;
 pub mod packets64;
 pub mod scaleout;
+pub mod synctrace;
 pub mod testbed;
 pub mod testbed6;
 pub mod two_ports;

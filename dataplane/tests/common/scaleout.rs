@@ -291,6 +291,11 @@ pub struct Probe {
 
 impl Probe {
     pub fn start(vip: &'static str) -> Probe {
+        Probe::start_with(vip, 1)
+    }
+
+    /// As [`Probe::start`], each GET limited to `max_s` seconds.
+    pub fn start_with(vip: &'static str, max_s: u32) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
@@ -298,7 +303,7 @@ impl Probe {
             while !flag.load(Ordering::Relaxed) && results.len() < 2000 {
                 let start = Instant::now();
                 let src = CLIENTS[results.len() % CLIENTS.len()];
-                let body = get(src, vip, 1);
+                let body = get(src, vip, max_s);
                 let end = Instant::now();
                 results.push(ProbeResult { start, end, body });
                 std::thread::sleep(Duration::from_millis(50));

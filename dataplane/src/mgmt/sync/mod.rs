@@ -14,11 +14,12 @@ pub use status::{SyncStatus, SyncView};
 pub use wiring::{wire, SyncQueues};
 
 use crate::config::{Config, SyncConfig, SyncRole};
+use crate::lb::conn::TcpState;
 use crate::lb::flow;
 use crate::lb::snapshot::Snapshot;
 use crate::lb::sync::{
     emit_datagram, parse_datagram, Datagram, DatagramKind, Header, Key, Record, ReplayWindow,
-    SyncError, WindowError, MAX_DATAGRAM,
+    SyncError, SyncEvent, WindowError, MAX_DATAGRAM,
 };
 use crate::mgmt::MgmtCounters;
 use crate::tunables::{SYNC_DATAGRAMS_PER_TICK, SYNC_FLUSH, SYNC_RECV_PER_TICK, SYNC_SEND_BATCH};
@@ -44,6 +45,9 @@ pub struct SyncNode {
     /// Records waiting to fill a datagram, and when the oldest came.
     batch: Vec<Record>,
     batch_since: Option<Instant>,
+    /// The batch holds a half-open connection (`sync.half_open`): it goes out as soon as the
+    /// workers' queues are drained, not after `SYNC_FLUSH`.
+    batch_urgent: bool,
     windows: HashMap<u32, ReplayWindow>,
     refresh: Duration,
     last_refresh: Instant,
@@ -85,6 +89,7 @@ impl SyncNode {
             queues,
             batch: Vec::with_capacity(RECORDS_PER_DATAGRAM),
             batch_since: None,
+            batch_urgent: false,
             windows: HashMap::new(),
             refresh: sc.refresh.0,
             last_refresh: Instant::now(),
@@ -160,6 +165,7 @@ impl SyncNode {
                 }
                 if let Some(e) = q.pop() {
                     self.resync.popped(w);
+                    self.batch_urgent |= urgent(&e);
                     self.batch.push(e.record());
                     took = true;
                 }
@@ -169,8 +175,10 @@ impl SyncNode {
             }
             let full = self.batch.len() >= RECORDS_PER_DATAGRAM;
             let due = self.batch_since.is_some_and(|t| t.elapsed() >= SYNC_FLUSH);
-            let draining = self.resync.streaming() && !took;
-            if !self.batch.is_empty() && (full || due || draining) {
+            // The queues are empty: the end of a resync stream, or a half-open connection
+            // the peers need before the real's SYN-ACK (one round trip away) can reach them.
+            let drained = !took && (self.resync.streaming() || self.batch_urgent);
+            if !self.batch.is_empty() && (full || due || drained) {
                 self.flush(c);
                 sent += 1;
                 if sent >= SYNC_DATAGRAMS_PER_TICK {
@@ -193,6 +201,7 @@ impl SyncNode {
         self.batch.drain(..taken);
         if self.batch.is_empty() {
             self.batch_since = None;
+            self.batch_urgent = false;
         }
         c.sync_records_sent += taken as u64;
         self.out_len[self.out_n] = n;
@@ -343,6 +352,14 @@ impl SyncNode {
     }
 }
 
+/// Whether event `e` wants its datagram sent at once: a half-open connection's first record
+/// (only a worker with `sync.half_open` sends those). Its peers must hold it before the real's
+/// SYN-ACK can come back through them; batching it for `SYNC_FLUSH` (10 ms) would lose that race
+/// every time (docs/scale-out.md).
+fn urgent(e: &SyncEvent) -> bool {
+    !e.template && e.state == TcpState::SynRecv
+}
+
 /// Where datagrams go: each unicast peer, else the group.
 fn destinations(sc: &SyncConfig) -> Vec<SocketAddrV4> {
     if sc.peers.is_empty() {
@@ -429,7 +446,37 @@ pub fn report(src: &crate::mgmt::control::Sources) -> crate::ctl::sync::SyncRepo
 
 #[cfg(test)]
 mod tests {
-    use super::count_missed;
+    use super::{count_missed, urgent};
+    use crate::config::ForwardMode;
+    use crate::lb::conn::TcpState;
+    use crate::lb::sync::SyncEvent;
+    use crate::lb::types::Protocol;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn only_a_half_open_connection_is_sent_at_once() {
+        let e = SyncEvent {
+            template: false,
+            proto: Protocol::Tcp,
+            state: TcpState::SynRecv,
+            mode: ForwardMode::Nat,
+            client: Ipv4Addr::new(198, 18, 2, 2),
+            cport: 40000,
+            vip: Ipv4Addr::new(198, 18, 1, 100),
+            vport: 80,
+            real: Ipv4Addr::new(198, 19, 0, 11),
+            rport: 80,
+            timeout: 60,
+        };
+        assert!(urgent(&e));
+        for state in [TcpState::Established, TcpState::Close, TcpState::None] {
+            assert!(!urgent(&SyncEvent { state, ..e }), "{state:?}");
+        }
+        assert!(!urgent(&SyncEvent {
+            template: true,
+            ..e
+        }));
+    }
 
     #[test]
     fn sequence_gaps_count_missed_datagrams() {

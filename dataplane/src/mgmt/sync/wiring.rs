@@ -44,7 +44,7 @@ pub fn wire(cfg: Option<&SyncConfig>, n: usize) -> (SyncQueues, Vec<SyncIo>) {
             q.walks.push(w.clone());
             w
         });
-        ios.push(SyncIo::new(EventRing::new(events), installs, walk));
+        ios.push(SyncIo::new(EventRing::new(events), installs, walk).with_half_open(cfg.half_open));
     }
     (q, ios)
 }

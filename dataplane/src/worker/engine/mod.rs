@@ -39,6 +39,7 @@ mod output;
 mod reply;
 pub mod sim;
 mod sloppy;
+mod sloppy_synack;
 pub mod sync;
 mod synproxy;
 pub mod v6;

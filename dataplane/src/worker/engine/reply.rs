@@ -27,6 +27,7 @@ impl<F: Frame> Engine<F> {
         let Some(h) = self
             .conns
             .lookup_out(proto, ip.src, ip.sport, ip.dst, ip.dport)
+            .or_else(|| self.conn_from_synack(&p, t))
         else {
             return t.inc(Counter::DropNotForUs);
         };

@@ -44,6 +44,8 @@ pub struct SyncIo {
     serving: u64,
     /// Whether the current pass serves a resync (and so sends peers' connections too).
     full_pass: bool,
+    /// `sync.half_open`: a TCP connection is announced when created, SYN_RECV included.
+    half_open: bool,
 }
 
 impl SyncIo {
@@ -59,7 +61,14 @@ impl SyncIo {
             cursor: 0,
             serving: 0,
             full_pass: false,
+            half_open: false,
         }
+    }
+
+    /// With `sync.half_open`: announce connections from their creation (see `announce`).
+    pub fn with_half_open(mut self, on: bool) -> SyncIo {
+        self.half_open = on;
+        self
     }
 }
 
@@ -75,13 +84,26 @@ enum Announce {
     Change,
 }
 
-/// Whether a change from `old` to `new` is sent. As IPVS, a TCP connection is not synced before
-/// it is established (docs/decisions.md): a backup that takes over cannot carry a handshake on
-/// anyway (the client's ACK finds no connection and the client retries), and under a SYN flood
-/// the half-open connections would take the sync's whole capacity. A connection is announced
-/// when it reaches ESTABLISHED (or is created in any state but SYN_RECV: UDP, ICMP, a SYN-proxy
-/// handoff); one that dies half-open is never sent.
-fn announce(old: TcpState, new: TcpState) -> Announce {
+/// Whether a change from `old` to `new` (`old` is `Listen` for a connection just created) is
+/// sent. As IPVS, a TCP connection is not synced before it is established (docs/decisions.md):
+/// a backup that takes over cannot carry a handshake on anyway (the client's ACK finds no
+/// connection and the client retries), and under a SYN flood the half-open connections would
+/// take the sync's whole capacity. A connection is announced when it reaches ESTABLISHED (or is
+/// created in any state but SYN_RECV: UDP, ICMP, a SYN-proxy handoff); one that dies half-open
+/// is never sent.
+///
+/// With `half_open` (`sync.half_open`, scale-out NAT: the real's SYN-ACK may come back through
+/// another appliance, which must know the connection by then) every connection is announced
+/// when created, whatever its state, and every later change is a change the peers must hear,
+/// a reset half-open included.
+fn announce(old: TcpState, new: TcpState, half_open: bool) -> Announce {
+    if half_open {
+        return if old == TcpState::Listen {
+            Announce::First
+        } else {
+            Announce::Change
+        };
+    }
     let unannounced = matches!(old, TcpState::Listen | TcpState::SynRecv);
     match (unannounced, new) {
         (_, TcpState::SynRecv) => Announce::No,
@@ -124,7 +146,7 @@ impl<F: Frame> Engine<F> {
                 self.conns.mark_local(h);
             }
             if old != c.state {
-                match announce(old, c.state) {
+                match announce(old, c.state, self.sync.half_open) {
                     Announce::No => {}
                     Announce::Change => {
                         self.sync_emit(c, t);
@@ -222,8 +244,8 @@ impl<F: Frame> Engine<F> {
             if let Some(c) = self.conns.get_slot(self.sync.cursor) {
                 // (A template is sent again with each connection that holds it; a peer's
                 // connection no packet has touched here is sent only by a VRRP master or to a
-                // node that asked for the whole table; a half-open one is never sent, see
-                // `announce`.)
+                // node that asked for the whole table; a half-open one is never walked: it
+                // lives a round trip, and only `sync.half_open` sends it, as an event.)
                 if c.expires_ms > self.now
                     && c.state != TcpState::SynRecv
                     && (all || self.sync.full_pass || !self.conns.synced(self.sync.cursor))
@@ -360,13 +382,172 @@ mod tests {
     #[test]
     fn announces_from_established_on() {
         use TcpState::*;
-        assert_eq!(announce(Listen, SynRecv), Announce::No);
-        assert_eq!(announce(SynRecv, Established), Announce::First);
-        assert_eq!(announce(Listen, Established), Announce::First);
-        assert_eq!(announce(Listen, None), Announce::First);
-        assert_eq!(announce(SynRecv, Close), Announce::No);
-        assert_eq!(announce(Established, FinWait), Announce::Change);
-        assert_eq!(announce(TimeWait, SynRecv), Announce::No);
+        assert_eq!(announce(Listen, SynRecv, false), Announce::No);
+        assert_eq!(announce(SynRecv, Established, false), Announce::First);
+        assert_eq!(announce(Listen, Established, false), Announce::First);
+        assert_eq!(announce(Listen, None, false), Announce::First);
+        assert_eq!(announce(SynRecv, Close, false), Announce::No);
+        assert_eq!(announce(Established, FinWait, false), Announce::Change);
+        assert_eq!(announce(TimeWait, SynRecv, false), Announce::No);
+    }
+
+    #[test]
+    fn with_half_open_announces_from_creation_on() {
+        use TcpState::*;
+        assert_eq!(announce(Listen, SynRecv, true), Announce::First);
+        assert_eq!(announce(SynRecv, Established, true), Announce::Change);
+        assert_eq!(announce(Listen, Established, true), Announce::First);
+        assert_eq!(announce(Listen, None, true), Announce::First);
+        // The peers hold the half-open connection: they hear that it was reset.
+        assert_eq!(announce(SynRecv, Close, true), Announce::Change);
+        assert_eq!(announce(Established, FinWait, true), Announce::Change);
+        // A port reused after TIME_WAIT: the peers' copy opens again.
+        assert_eq!(announce(TimeWait, SynRecv, true), Announce::Change);
+    }
+
+    fn wired_half_open() -> Wired {
+        let mut w = wired();
+        let io = std::mem::take(&mut w.sim.workers[0].engine.sync);
+        w.sim.workers[0].engine.sync = io.with_half_open(true);
+        w
+    }
+
+    fn syn_frame(cport: u16) -> Vec<u8> {
+        ip_frame(false, &tcp(Ip::new(CLIENT, VIP), cport, 80, b""), 0).0
+    }
+
+    /// The real's SYN-ACK (REAL1:80 -> CLIENT:cport), as it reaches the int port.
+    fn syn_ack_frame(cport: u16) -> Vec<u8> {
+        ip_frame(false, &tcp(Ip::new(REAL1, CLIENT), 80, cport, b""), 0).0
+    }
+
+    fn drain(events: &ArrayQueue<SyncEvent>) -> Vec<SyncEvent> {
+        std::iter::from_fn(|| events.pop()).collect()
+    }
+
+    #[test]
+    fn with_half_open_a_connection_is_sent_at_its_syn_then_its_changes() {
+        let mut w = wired_half_open();
+        w.sim.rx(0, 0, &syn_frame(40000));
+        let e = drain(&w.events);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(
+            (e[0].client, e[0].cport, e[0].vip, e[0].vport, e[0].real),
+            (CLIENT, 40000, VIP, 80, REAL1)
+        );
+        // The syn_recv timeout (60 s), whole.
+        assert_eq!((e[0].state, e[0].timeout), (TcpState::SynRecv, 60));
+        // The client's ACK: ESTABLISHED, as a change (once).
+        w.sim.rx(0, 0, &ack_frame(CLIENT, 40000, b""));
+        w.sim.rx(0, 0, &ack_frame(CLIENT, 40000, b""));
+        let e = drain(&w.events);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!((e[0].state, e[0].timeout), (TcpState::Established, 900));
+        // Reset half-open by its real (rr: the second connection is real2's): the peers, which
+        // hold it, hear it (CLOSE).
+        w.sim.rx(0, 0, &syn_frame(40001));
+        let real2 = Ipv4Addr::new(198, 19, 0, 12);
+        let mut rst = tcp(Ip::new(real2, CLIENT), 80, 40001, b"");
+        rst[33] = 0x04;
+        let int = w.sim.port("int");
+        w.sim.rx(0, int, &ip_frame(false, &rst, 0).0);
+        let e = drain(&w.events);
+        let states: Vec<_> = e.iter().map(|e| (e.cport, e.state)).collect();
+        assert_eq!(
+            states,
+            [(40001, TcpState::SynRecv), (40001, TcpState::Close)]
+        );
+        assert_eq!(w.sim.counter("sync_events"), 4);
+        assert_eq!(w.sim.counter("sync_events_lost"), 0);
+        // A refresh walk still sends no half-open connection (it serves long-lived ones).
+        w.sim.rx(0, 0, &syn_frame(40002));
+        assert_eq!(drain(&w.events).len(), 1);
+        w.walk.requested.store(1, Relaxed);
+        let sw = &mut w.sim.workers[0];
+        sw.engine.sync_housekeep(1 << 20, &mut sw.totals);
+        assert_eq!(w.walk.done.load(Relaxed), 1);
+        let mut walked: Vec<_> = drain(&w.events).iter().map(|e| e.cport).collect();
+        walked.sort_unstable();
+        // The established one and the closed one (CLOSE for 10 s); not 40002.
+        assert_eq!(walked, [40000, 40001]);
+    }
+
+    /// Scale-out NAT: appliance A takes the client's SYN, the real's SYN-ACK comes back through
+    /// appliance B. B translates it once A's half-open record is installed, not before; A's
+    /// ESTABLISHED record then moves B's copy on to the established timeout.
+    #[test]
+    fn a_peer_translates_the_syn_ack_of_a_connection_it_learnt_half_open() {
+        let mut a = wired_half_open();
+        let mut b = wired();
+        let (ext, int) = (b.sim.port("ext"), b.sim.port("int"));
+
+        // Before any record: B has no connection for the SYN-ACK (the race).
+        a.sim.rx(0, 0, &syn_frame(40000));
+        b.sim.rx(0, int, &syn_ack_frame(40000));
+        assert_eq!(b.sim.counter("drop_not_for_us"), 1);
+        assert!(b.sim.take_sent(ext).is_empty());
+
+        // A's half-open record reaches B.
+        let e = drain(&a.events);
+        assert_eq!(e.len(), 1);
+        b.installs.push(e[0].record()).unwrap();
+        let sw = &mut b.sim.workers[0];
+        sw.engine.sync_housekeep(64, &mut sw.totals);
+        assert_eq!(b.sim.counter("sync_installed"), 1);
+        let eng = &b.sim.workers[0].engine;
+        let h = eng
+            .conns
+            .lookup_in(Protocol::Tcp, CLIENT, 40000, VIP, 80)
+            .expect("installed");
+        let c = eng.conns.get(h).unwrap();
+        assert_eq!(
+            (c.state, c.real_addr, c.expires_ms),
+            (TcpState::SynRecv, REAL1, 5_000 + 60_000)
+        );
+
+        // The real retransmits its SYN-ACK: B translates it back to the VIP, to the client.
+        b.sim.rx(0, int, &syn_ack_frame(40000));
+        assert_eq!(b.sim.counter("nat_out"), 1);
+        assert_eq!(b.sim.counter("drop_not_for_us"), 1);
+        let sent = b.sim.take_sent(ext);
+        assert_eq!(sent.len(), 1);
+        let f = &sent[0];
+        assert_eq!(f[26..30], VIP.octets(), "source: the VIP");
+        assert_eq!(f[30..34], CLIENT.octets(), "destination: the client");
+        assert_eq!(
+            (
+                u16::from_be_bytes([f[34], f[35]]),
+                u16::from_be_bytes([f[36], f[37]])
+            ),
+            (80, 40000)
+        );
+        assert_eq!(f[47], 0x12, "SYN-ACK");
+        crate::lb::forward::test_packets::assert_checksums_ok(f, 14);
+        // B's copy is still half-open, and B announces nothing for it (not a change).
+        let eng = &b.sim.workers[0].engine;
+        assert_eq!(eng.conns.get(h).unwrap().state, TcpState::SynRecv);
+        assert!(b.events.pop().is_none());
+
+        // The client's ACK reaches A: ESTABLISHED, sent; B's copy follows.
+        a.sim.rx(0, 0, &ack_frame(CLIENT, 40000, b""));
+        let e = drain(&a.events);
+        assert_eq!(e.len(), 1);
+        b.installs.push(e[0].record()).unwrap();
+        let sw = &mut b.sim.workers[0];
+        sw.engine.sync_housekeep(64, &mut sw.totals);
+        assert_eq!(b.sim.counter("sync_installed"), 2);
+        let eng = &b.sim.workers[0].engine;
+        let c = eng.conns.get(h).unwrap();
+        assert_eq!(
+            (c.state, c.real_addr, c.expires_ms),
+            (TcpState::Established, REAL1, 5_000 + 900_000)
+        );
+        // The real's data to the client goes on through B.
+        let mut data = tcp(Ip::new(REAL1, CLIENT), 80, 40000, b"hello");
+        data[33] = 0x18;
+        b.sim.rx(0, int, &ip_frame(false, &data, 0).0);
+        assert_eq!(b.sim.counter("nat_out"), 2);
+        assert_eq!(b.sim.take_sent(ext).len(), 1);
     }
 
     #[test]
