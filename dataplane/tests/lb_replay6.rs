@@ -269,7 +269,6 @@ fn nat64_icmp_errors_are_translated_both_ways_through_the_binary() {
     }
 }
 
-
 /// DR6 and TUN6 through the binary: a DR query leaves with only its MACs rewritten (the IPv6
 /// header, hop limit included, untouched); a TUN6 SYN leaves inside an outer IPv6 header (next
 /// header 41, from our address on the reals' side to the real, hop limit 64, payload length the
