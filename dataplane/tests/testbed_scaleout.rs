@@ -269,11 +269,12 @@ fn a_failed_real_is_left_by_every_appliance_and_a_vip_without_reals_is_withdrawn
 /// connection from the SYN-ACK itself (`sloppy_synack_conn_new`), so no new connection waits for
 /// the real's retransmission (about 1 s, Linux's initial retransmission timeout). Each new
 /// connection must be answered within 5 s (slack for this loaded machine), and at most
-/// `STEADY_SLOW_MAX` of the steady state's may take over 0.5 s (a datagram lost on the loaded
-/// machine can still delay one).
+/// `STEADY_SLOW_MAX` of the steady state's 32 may take over 0.5 s: 0 in six quiet runs of seven
+/// and 2 in one loaded run (a datagram lost or a process descheduled can still delay one),
+/// against 16-19 of 32 without the reply-side sloppy path, which this bound still catches.
 const NAT_GET_LIMIT_S: u32 = 5;
 const SLOW: Duration = Duration::from_millis(500);
-const STEADY_SLOW_MAX: usize = 2;
+const STEADY_SLOW_MAX: usize = 6;
 
 fn slow(took: &[Duration]) -> Vec<Duration> {
     took.iter().copied().filter(|t| *t > SLOW).collect()
