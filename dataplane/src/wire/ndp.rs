@@ -156,6 +156,11 @@ impl<T: AsRef<[u8]>> NdpPacket<T> {
         let mut opts = self.buffer.as_ref().get(NS_NA_LEN..)?;
         while let [t, len, ..] = opts {
             let n = usize::from(*len) * 8;
+            if n == 0 {
+                // A zero-length option makes the message invalid (RFC 4861 4.6), and would
+                // never advance this walk.
+                return None;
+            }
             let opt = opts.get(..n)?;
             if *t == kind && n == LLADDR_OPT_LEN {
                 return MacAddr::from_bytes(&opt[2..8]);
@@ -262,6 +267,21 @@ mod tests {
 
     fn addr(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_zero_length_option_where_the_walk_starts_ends_it() {
+        // A Router Solicitation (fixed part 8 bytes) whose one option (type 1, 3 x 8 bytes)
+        // holds [1, 0] at offset 24, where the NS/NA option walk starts: valid as a whole, but
+        // a walk from 24 meets a zero-length option. It used to loop for ever (found by
+        // prop_no_panic).
+        let mut m = vec![0u8; 32];
+        m[0] = 133;
+        m[8] = 1;
+        m[9] = 3;
+        m[24] = 1;
+        let p = NdpPacket::new_checked(&m[..]).unwrap();
+        assert_eq!(p.lladdr_option(1), None);
     }
 
     #[test]
