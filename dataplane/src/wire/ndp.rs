@@ -275,7 +275,7 @@ mod tests {
         // holds [1, 0] at offset 24, where the NS/NA option walk starts: valid as a whole, but
         // a walk from 24 meets a zero-length option. It used to loop for ever (found by
         // prop_no_panic).
-        let mut m = vec![0u8; 32];
+        let mut m = [0u8; 32];
         m[0] = 133;
         m[8] = 1;
         m[9] = 3;
