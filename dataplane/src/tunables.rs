@@ -312,6 +312,8 @@ pub const GATE_POLL: Duration = Duration::from_micros(100);
 /// before processing. Covers the largest usual burst (32) twice over; past that the
 /// first lines would be evicted again before use (64 x 2 lines = 8 KiB of L1).
 pub const WARM_MAX: usize = 64;
+// The warm-up marks its IPv4 packets in a u64 (`Engine::warmed_v4`).
+const _: () = assert!(WARM_MAX <= 64);
 
 /// Connections the timer wheel may expire per loop: bounded work per iteration, never a stall
 /// when many expire at once. Each expiry unlinks a cold entry (a few cache misses), and a packet

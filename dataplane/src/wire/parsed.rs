@@ -48,30 +48,56 @@ pub struct ArpFacts {
 
 /// An IPv4 packet: addresses, protocol, fragment facts and (when it carries one) what its L4
 /// header says.
+///
+/// `repr(C)`, in this field order, so that every field sits at its natural alignment: the
+/// default layout put the (byte-aligned) addresses at odd offsets behind the `usize`, and the
+/// burst warm-up's copy of the parse into its array then read words across narrower stores
+/// (a store-forwarding stall per packet, ~5 % of a NAT packet's samples).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct Ipv4Facts {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
-    /// IP protocol number ([`ip_proto`]).
-    pub proto: u8,
-    /// Offset of the L4 header in the frame (after IP options).
-    pub l4: usize,
+    /// TCP/UDP ports (0 for other protocols and later fragments).
+    pub sport: u16,
+    pub dport: u16,
     /// The IP total length (header and payload; the frame may hold padding after it).
     pub total_len: u16,
+    /// IP identification: with addresses and protocol it names a fragment's datagram.
+    pub ident: u16,
+    /// Offset of the L4 header in the frame (after IP options).
+    pub l4: usize,
+    /// IP protocol number ([`ip_proto`]).
+    pub proto: u8,
+    /// TCP flags byte (0 unless TCP).
+    pub tcp_flags: u8,
     pub dont_frag: bool,
     /// Part of a fragmented datagram (MF set or a non-zero offset).
     pub fragment: bool,
     /// A fragment other than the first: it carries no L4 header.
     pub later: bool,
-    /// IP identification: with addresses and protocol it names a fragment's datagram.
-    pub ident: u16,
-    /// TCP/UDP ports (0 for other protocols and later fragments).
-    pub sport: u16,
-    pub dport: u16,
-    /// TCP flags byte (0 unless TCP).
-    pub tcp_flags: u8,
     /// ICMP message type, when the packet carries a whole ICMP header and is not a fragment.
     pub icmp_type: Option<u8>,
+}
+
+impl Default for Ipv4Facts {
+    fn default() -> Self {
+        Ipv4Facts {
+            src: Ipv4Addr::UNSPECIFIED,
+            dst: Ipv4Addr::UNSPECIFIED,
+            sport: 0,
+            dport: 0,
+            total_len: 0,
+            ident: 0,
+            l4: 0,
+            proto: 0,
+            tcp_flags: 0,
+            dont_frag: false,
+            fragment: false,
+            later: false,
+            icmp_type: None,
+        }
+    }
 }
 
 impl Ipv4Facts {

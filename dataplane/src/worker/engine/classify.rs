@@ -6,7 +6,7 @@ use crate::dpdk::mem::prefetch;
 use crate::lb::flow;
 use crate::lb::snapshot::Snapshot;
 use crate::lb::types::Protocol;
-use crate::wire::{ip_proto, parse_frame, vrrp, Frame, Ipv4Facts, Net};
+use crate::wire::{ip_proto, parse_frame, vrrp, Frame, Ipv4Facts, Net, Parsed};
 use std::net::Ipv4Addr;
 
 pub use crate::tunables::WARM_MAX;
@@ -83,15 +83,21 @@ impl<F: Frame> Engine<F> {
         // (reply index?, bucket) per packet; usize::MAX: nothing to look up.
         let mut slots = [(false, usize::MAX); WARM_MAX];
         let mut n = 0;
-        for ((slot, frame), warmed) in slots.iter_mut().zip(frames).zip(self.warmed.iter_mut()) {
+        let mut v4 = 0u64;
+        for (i, (slot, frame)) in slots.iter_mut().zip(frames).enumerate() {
             n += 1;
-            *warmed = parse_frame(frame);
-            let Ok(parsed) = warmed else {
-                continue;
-            };
-            let ip = match parsed.net {
-                Net::Ipv4(ip) => ip,
-                Net::Ipv6(ip) => {
+            let ip = match parse_frame(frame) {
+                Ok(Parsed {
+                    l3,
+                    net: Net::Ipv4(ip),
+                }) => {
+                    self.warmed[i] = (l3, ip);
+                    v4 |= 1 << i;
+                    ip
+                }
+                Ok(Parsed {
+                    net: Net::Ipv6(ip), ..
+                }) => {
                     if let Some(v6) = self.v6.as_deref_mut() {
                         v6.warm_bucket(&self.snap.v6, &ip);
                     }
@@ -113,7 +119,7 @@ impl<F: Frame> Engine<F> {
             *slot = (reply, bucket);
             prefetch(self.conns.bucket_addr(reply, bucket));
         }
-        self.n_warmed = n;
+        self.warmed_v4 = v4;
         for &(reply, bucket) in &slots[..n] {
             if bucket != usize::MAX {
                 prefetch(self.conns.entry_addr(self.conns.bucket_head(reply, bucket)));
