@@ -93,6 +93,18 @@ pub struct NdpPacket<T: AsRef<[u8]>> {
     buffer: T,
 }
 
+/// Bytes before the options of an ND message of type `t` (RFC 4861 4.1-4.5); `None` for a
+/// type that is not ND.
+fn fixed_len(t: u8) -> Option<usize> {
+    match t {
+        icmpv6_type::NEIGHBOR_SOLICIT | icmpv6_type::NEIGHBOR_ADVERT => Some(NS_NA_LEN),
+        ROUTER_SOLICIT => Some(8),
+        ROUTER_ADVERT => Some(16),
+        REDIRECT => Some(40),
+        _ => None,
+    }
+}
+
 impl<T: AsRef<[u8]>> NdpPacket<T> {
     /// Checks the type is an ND one, code 0, the fixed part is present (24 bytes for NS/NA),
     /// the target of NS/NA is not multicast, and the options are well formed: each at least 8
@@ -103,13 +115,7 @@ impl<T: AsRef<[u8]>> NdpPacket<T> {
             [t, c, ..] => (t, c),
             _ => return Err(WireError::Truncated),
         };
-        let fixed = match t {
-            icmpv6_type::NEIGHBOR_SOLICIT | icmpv6_type::NEIGHBOR_ADVERT => NS_NA_LEN,
-            ROUTER_SOLICIT => 8,
-            ROUTER_ADVERT => 16,
-            REDIRECT => 40,
-            _ => return Err(WireError::Unsupported),
-        };
+        let fixed = fixed_len(t).ok_or(WireError::Unsupported)?;
         if b.len() < fixed {
             return Err(WireError::Truncated);
         }
@@ -151,9 +157,11 @@ impl<T: AsRef<[u8]>> NdpPacket<T> {
     }
 
     /// The first Ethernet link-layer address option of `kind` (an option of another length,
-    /// for another link type, is skipped).
+    /// for another link type, is skipped). The walk starts where this message type's options
+    /// start, as the check's did.
     pub fn lladdr_option(&self, kind: u8) -> Option<MacAddr> {
-        let mut opts = self.buffer.as_ref().get(NS_NA_LEN..)?;
+        let fixed = fixed_len(self.msg_type())?;
+        let mut opts = self.buffer.as_ref().get(fixed..)?;
         while let [t, len, ..] = opts {
             let n = usize::from(*len) * 8;
             if n == 0 {
@@ -270,11 +278,11 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_length_option_where_the_walk_starts_ends_it() {
+    fn the_option_walk_starts_after_the_message_types_fixed_part() {
         // A Router Solicitation (fixed part 8 bytes) whose one option (type 1, 3 x 8 bytes)
-        // holds [1, 0] at offset 24, where the NS/NA option walk starts: valid as a whole, but
-        // a walk from 24 meets a zero-length option. It used to loop for ever (found by
-        // prop_no_panic).
+        // holds [1, 0] at offset 24, where the NS/NA option walk starts. A walk from 24 met
+        // a zero-length option and looped for ever (found by prop_no_panic); from 8 it finds
+        // a source-address option of another length, skipped.
         let mut m = [0u8; 32];
         m[0] = 133;
         m[8] = 1;
@@ -282,6 +290,15 @@ mod tests {
         m[24] = 1;
         let p = NdpPacket::new_checked(&m[..]).unwrap();
         assert_eq!(p.lladdr_option(1), None);
+        // An RS with an Ethernet source-address option right after its 8 bytes: found there.
+        let rs = [
+            133u8, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0x02, 0x00, 0x00, 0x00, 0x00, 0x11,
+        ];
+        let p = NdpPacket::new_checked(&rs[..]).unwrap();
+        assert_eq!(
+            p.lladdr_option(option_type::SOURCE_LLADDR),
+            MacAddr::from_bytes(&[0x02, 0, 0, 0, 0, 0x11])
+        );
     }
 
     #[test]

@@ -309,14 +309,16 @@ pub fn drop_reason(e: ForwardError) -> Counter {
 mod tests {
     use super::*;
 
-    /// A burst warmed as a whole: each packet is processed with its own parse (and one past
-    /// the warmed ones is parsed when processed).
+    /// A burst warmed as a whole: each packet is processed with its own parse (the warm-up
+    /// keeps IPv4 packets' facts; garbage and ARP are parsed again, and so is one past the
+    /// warmed ones).
     #[test]
     fn a_warmed_burst_is_processed_with_its_own_parses() {
         let mut sim = sim::Sim::new(sim::EXAMPLE_CONFIG, 1, false).unwrap();
         let t = fuzz::templates();
-        // A SYN to the NAT service, garbage, a UDP query to the DR service, an echo request.
-        let burst = [t[1].clone(), vec![0xff; 10], t[3].clone()];
+        // A SYN to the NAT service, garbage, an ARP request for the VIP, a UDP query to the
+        // DR service; then, not warmed, an echo request.
+        let burst = [t[1].clone(), vec![0xff; 10], t[14].clone(), t[3].clone()];
         let w = &mut sim.workers[0];
         w.engine.warm(burst.iter().map(|f| &f[..]));
         for (i, f) in burst.iter().chain([&t[11]]).enumerate() {
@@ -328,6 +330,7 @@ mod tests {
         for (name, want) in [
             ("nat_in", 1),
             ("drop_malformed", 1),
+            ("arp_replies", 1),
             ("dr_in", 1),
             ("echo_replies", 1),
         ] {
