@@ -149,7 +149,16 @@ fn cases() -> Vec<(&'static str, Case)> {
             f[6..12].copy_from_slice(&ROUTER_MAC);
             f[12..14].copy_from_slice(&[0x88, 0xb5]); // local experimental ethertype
             s.rx(0, EXT, &f);
-            (s, 1)
+            // Well formed but not handled, not malformed: a QinQ frame (S-tag 0x88a8, then
+            // C-tag 0x8100 around IPv4) and an ARP request for a non-Ethernet hardware type.
+            f[12..14].copy_from_slice(&[0x88, 0xa8]);
+            f[16..18].copy_from_slice(&[0x81, 0x00]);
+            f[20..22].copy_from_slice(&[0x08, 0x00]);
+            s.rx(0, EXT, &f);
+            let mut arp = arp_request(ROUTER_MAC, client(), own());
+            arp[15] = 6; // hardware type 6 (IEEE 802)
+            s.rx(0, EXT, &arp);
+            (s, 3)
         }),
         ("drop_not_for_us", || {
             let mut s = sim(&nat(), 1, false);

@@ -223,8 +223,9 @@ impl<F: Frame> Engine<F> {
         out: &mut O,
         t: &mut WorkerTotals,
     ) {
-        let Ok(parsed) = parsed else {
-            return t.inc(Counter::DropMalformed);
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(e) => return t.inc(parse_drop_reason(e)),
         };
         let ip = match parsed.net {
             Net::Ipv4(ip) => ip,
@@ -292,6 +293,16 @@ impl<F: Frame> Engine<F> {
 
 /// The drop counter for a packet a rewrite refused: each reason its own counter.
 #[inline]
+/// The drop counter of a frame the parser refused: a well-formed frame the engine does not
+/// handle (a QinQ double tag, ARP for another hardware or protocol type) is unsupported, not
+/// malformed.
+pub fn parse_drop_reason(e: WireError) -> Counter {
+    match e {
+        WireError::Unsupported => Counter::DropUnsupported,
+        _ => Counter::DropMalformed,
+    }
+}
+
 pub fn drop_reason(e: ForwardError) -> Counter {
     match e {
         ForwardError::TtlExpired => Counter::DropTtl,
