@@ -5,6 +5,7 @@ pub mod conn;
 pub mod family;
 pub mod flow;
 pub mod forward;
+pub mod frag_table;
 pub mod ha;
 pub mod neigh;
 pub mod persist;

@@ -4,10 +4,9 @@
 //! Keyed by (source, destination, protocol, IP identification), as the receiver of a datagram
 //! would reassemble it (RFC 791). Two kinds of entries: the worker that RECEIVED a first
 //! fragment owned by another worker remembers that owner (its later fragments are handed over
-//! the same way), and the OWNER remembers the rewrite it applied. A fixed, preallocated
-//! open-addressing table: lookups probe a small window, entries live [`TTL_MS`] after their
-//! first fragment, and a full window overwrites its oldest entry, so the per-packet path never
-//! allocates and its work is bounded.
+//! the same way), and the OWNER remembers the rewrite it applied. The table itself (fixed,
+//! preallocated, a bounded probe window, entries living `FRAG_TTL_MS`) is `lb/frag_table.rs`,
+//! shared with IPv6.
 
 use super::{drop_reason, Engine, Output, Pkt};
 use crate::lb::forward::frag;
@@ -16,7 +15,9 @@ use crate::wire::{Frame, Ipv4Facts};
 use crate::worker::counters::{Counter, WorkerTotals};
 use std::net::Ipv4Addr;
 
-pub use crate::tunables::{FRAG_PROBE as PROBE, FRAG_SLOTS as SLOTS, FRAG_TTL_MS as TTL_MS};
+use crate::lb::frag_table::DatagramKey;
+#[cfg(test)]
+use crate::lb::frag_table::PROBE;
 
 /// The datagram a fragment belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,92 +49,14 @@ pub enum FragAction {
     To6 { lport: u16, rport: u16 },
 }
 
-#[derive(Clone, Copy)]
-struct Slot {
-    key: FragKey,
-    born_ms: u64,
-    used: bool,
-    action: FragAction,
-}
+/// One worker's IPv4 fragment decisions.
+pub type FragTable = crate::lb::frag_table::FragTable<FragKey, FragAction>;
 
-const EMPTY: Slot = Slot {
-    key: FragKey {
-        src: Ipv4Addr::UNSPECIFIED,
-        dst: Ipv4Addr::UNSPECIFIED,
-        proto: 0,
-        ident: 0,
-    },
-    born_ms: 0,
-    used: false,
-    action: FragAction::HandTo(0),
-};
-
-/// One worker's fragment table.
-pub struct FragTable {
-    slots: Box<[Slot]>,
-}
-
-impl Default for FragTable {
-    fn default() -> Self {
-        FragTable::new()
-    }
-}
-
-impl FragTable {
-    pub fn new() -> FragTable {
-        FragTable {
-            slots: vec![EMPTY; SLOTS].into_boxed_slice(),
-        }
-    }
-
-    fn home(key: &FragKey) -> usize {
-        let a = u64::from(u32::from(key.src)) << 32 | u64::from(u32::from(key.dst));
-        let b = u64::from(key.ident) << 8 | u64::from(key.proto);
-        let h = (a ^ b.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (h >> 40) as usize & (SLOTS - 1)
-    }
-
-    fn live(s: &Slot, now: u64) -> bool {
-        s.used && now < s.born_ms.saturating_add(TTL_MS)
-    }
-
-    /// Records the decision for `key` at `now` (replacing one for the same key): into the
-    /// key's own slot, else a free or expired one of its window, else over the window's oldest.
-    pub fn record(&mut self, key: FragKey, action: FragAction, now: u64) {
-        let home = FragTable::home(&key);
-        let mut same = None;
-        let mut free = None;
-        let mut oldest = (u64::MAX, home);
-        for i in 0..PROBE {
-            let at = (home + i) & (SLOTS - 1);
-            let s = &self.slots[at];
-            if s.used && s.key == key {
-                same = Some(at);
-                break;
-            }
-            if !FragTable::live(s, now) {
-                free = free.or(Some(at));
-            } else if s.born_ms < oldest.0 {
-                oldest = (s.born_ms, at);
-            }
-        }
-        let victim = same.or(free).unwrap_or(oldest.1);
-        self.slots[victim] = Slot {
-            key,
-            born_ms: now,
-            used: true,
-            action,
-        };
-    }
-
-    /// The decision recorded for `key`, if it has not expired.
-    pub fn get(&self, key: &FragKey, now: u64) -> Option<FragAction> {
-        let home = FragTable::home(key);
-        (0..PROBE)
-            .map(|i| &self.slots[(home + i) & (SLOTS - 1)])
-            .find(|s| s.used && s.key == *key)
-            .filter(|s| FragTable::live(s, now))
-            .map(|s| s.action)
+impl DatagramKey for FragKey {
+    fn hash(&self) -> u64 {
+        let a = u64::from(u32::from(self.src)) << 32 | u64::from(u32::from(self.dst));
+        let b = u64::from(self.ident) << 8 | u64::from(self.proto);
+        (a ^ b.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 }
 
@@ -230,7 +153,7 @@ mod tests {
         };
         t.record(key(7), a, 10);
         assert_eq!(t.get(&key(7), 10), Some(a));
-        assert_eq!(t.slots.iter().filter(|s| s.used).count(), 1);
+        assert_eq!(t.occupied(), 1);
     }
 
     #[test]

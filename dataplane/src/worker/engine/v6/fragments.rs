@@ -1,9 +1,7 @@
 //! What a worker decided for the first fragment of an IPv6 datagram (the Fragment header,
 //! `lb/forward/frag6.rs`), so its later fragments, which carry no ports, follow it without
-//! reassembly: the IPv6 side of `engine/fragments.rs`, with the same policy (a preallocated
-//! open-addressing table, a bounded probe window, entries living `FRAG_TTL_MS`, a full window
-//! overwriting its oldest entry) over the IPv6 datagram key (source, destination, 32-bit
-//! identification).
+//! reassembly: the IPv6 side of `engine/fragments.rs`, the same table (`lb/frag_table.rs`)
+//! over the IPv6 datagram key (source, destination, 32-bit identification).
 
 use super::super::{drop_reason, Engine, Output};
 use super::Pkt6;
@@ -13,7 +11,7 @@ use crate::wire::Frame;
 use crate::worker::counters::{Counter, WorkerTotals};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::tunables::{FRAG_PROBE as PROBE, FRAG_SLOTS as SLOTS, FRAG_TTL_MS as TTL_MS};
+use crate::lb::frag_table::DatagramKey;
 
 /// What to do with the later fragments of an IPv6 datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,91 +34,15 @@ pub enum Frag6Action {
     },
 }
 
-#[derive(Clone, Copy)]
-struct Slot {
-    key: Frag6Key,
-    born_ms: u64,
-    used: bool,
-    action: Frag6Action,
-}
+/// One worker's IPv6 fragment decisions.
+pub type Frag6Table = crate::lb::frag_table::FragTable<Frag6Key, Frag6Action>;
 
-const EMPTY: Slot = Slot {
-    key: Frag6Key {
-        src: Ipv6Addr::UNSPECIFIED,
-        dst: Ipv6Addr::UNSPECIFIED,
-        ident: 0,
-    },
-    born_ms: 0,
-    used: false,
-    action: Frag6Action::HandTo(0),
-};
-
-/// One worker's IPv6 fragment table.
-pub struct Frag6Table {
-    slots: Box<[Slot]>,
-}
-
-impl Default for Frag6Table {
-    fn default() -> Self {
-        Frag6Table::new()
-    }
-}
-
-impl Frag6Table {
-    pub fn new() -> Frag6Table {
-        Frag6Table {
-            slots: vec![EMPTY; SLOTS].into_boxed_slice(),
-        }
-    }
-
-    fn home(key: &Frag6Key) -> usize {
-        let (a, b) = (u128::from(key.src), u128::from(key.dst));
+impl DatagramKey for Frag6Key {
+    fn hash(&self) -> u64 {
+        let (a, b) = (u128::from(self.src), u128::from(self.dst));
         let x = (a as u64) ^ ((a >> 64) as u64).rotate_left(13) ^ (b as u64).rotate_left(29);
-        let x = x ^ ((b >> 64) as u64).rotate_left(43) ^ u64::from(key.ident);
-        (crate::lb::family::fmix64(x) >> 40) as usize & (SLOTS - 1)
-    }
-
-    fn live(s: &Slot, now: u64) -> bool {
-        s.used && now < s.born_ms.saturating_add(TTL_MS)
-    }
-
-    /// Records the decision for `key` at `now` (replacing one for the same key): into the
-    /// key's own slot, else a free or expired one of its window, else over the window's oldest.
-    pub fn record(&mut self, key: Frag6Key, action: Frag6Action, now: u64) {
-        let home = Frag6Table::home(&key);
-        let mut same = None;
-        let mut free = None;
-        let mut oldest = (u64::MAX, home);
-        for i in 0..PROBE {
-            let at = (home + i) & (SLOTS - 1);
-            let s = &self.slots[at];
-            if s.used && s.key == key {
-                same = Some(at);
-                break;
-            }
-            if !Frag6Table::live(s, now) {
-                free = free.or(Some(at));
-            } else if s.born_ms < oldest.0 {
-                oldest = (s.born_ms, at);
-            }
-        }
-        let victim = same.or(free).unwrap_or(oldest.1);
-        self.slots[victim] = Slot {
-            key,
-            born_ms: now,
-            used: true,
-            action,
-        };
-    }
-
-    /// The decision recorded for `key`, if it has not expired.
-    pub fn get(&self, key: &Frag6Key, now: u64) -> Option<Frag6Action> {
-        let home = Frag6Table::home(key);
-        (0..PROBE)
-            .map(|i| &self.slots[(home + i) & (SLOTS - 1)])
-            .find(|s| s.used && s.key == *key)
-            .filter(|s| Frag6Table::live(s, now))
-            .map(|s| s.action)
+        let x = x ^ ((b >> 64) as u64).rotate_left(43) ^ u64::from(self.ident);
+        crate::lb::family::fmix64(x)
     }
 }
 
@@ -164,6 +86,7 @@ impl<F: Frame> Engine<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lb::frag_table::{PROBE, TTL_MS};
 
     fn key(ident: u32) -> Frag6Key {
         Frag6Key {
