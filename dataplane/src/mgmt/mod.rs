@@ -17,6 +17,7 @@ pub mod exception6;
 pub mod health;
 pub mod metrics;
 pub mod nd;
+pub mod neigh_cache;
 pub mod neighbours;
 pub mod sync;
 pub mod vrrp;

@@ -1,5 +1,5 @@
-//! IPv6 neighbour resolution, kept by the management thread: the mirror of `neighbours.rs` for
-//! neighbour discovery. Static IPv6 entries from the config win; the workers report what they
+//! IPv6 neighbour resolution, kept by the management thread: `neighbours.rs`'s counterpart
+//! for neighbour discovery, over the same cache (`neigh_cache.rs`). Static IPv6 entries from the config win; the workers report what they
 //! saw in Neighbor Solicitations and Advertisements (`worker/engine/v6/nd.rs`) and the next
 //! hops they found without a MAC; the next hops the config needs (IPv6 reals, IPv6 gateways)
 //! are solicited on their own, once a second until they answer and then every `ARP_REFRESH`;
@@ -10,100 +10,27 @@
 //! on VRRP takeover: the gratuitous ARP of IPv6) are built by `lb/forward/ndp.rs` and leave
 //! through worker 0 as the ARP requests do.
 
+use super::neigh_cache::NeighCache;
 use super::Mgmt;
 use crate::config::Neighbor;
 use crate::lb::forward::ndp;
-use crate::lb::neigh::{MacBytes, NeighEvent, NeighTable};
 use crate::lb::route::PortIdx;
 use crate::lb::snapshot::Snapshot;
-use crate::tunables::{ARP_REFRESH, ARP_RETRY, NEIGHBOUR_STALE};
 use crate::wire::{Frame, MacAddr};
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 /// Room for an ND frame: Ethernet (VLAN-tagged), IPv6, NS/NA with a link-layer option.
 const ND_FRAME_ROOM: usize = 18 + 40 + 32;
 
-pub struct Nd {
-    statics: HashMap<Ipv6Addr, MacBytes>,
-    learned: HashMap<Ipv6Addr, MacBytes>,
-    /// When each learned entry was last confirmed by an ND message.
-    confirmed: HashMap<Ipv6Addr, Duration>,
-    /// The management thread's clock as of the last `due_solicits`.
-    clock: Duration,
-    /// Next hops to keep resolved, and when each was last solicited.
-    wanted: HashMap<Ipv6Addr, (PortIdx, Option<Duration>)>,
-    /// The IPv6 static routes' gateways (fixed: changing routes needs a restart).
-    gateways: Vec<Ipv6Addr>,
-    /// The table changed since the last `take_dirty`.
-    dirty: bool,
-}
-
-fn statics_of(entries: &[Neighbor]) -> HashMap<Ipv6Addr, MacBytes> {
-    entries
-        .iter()
-        .filter_map(|n| match n.ip {
-            IpAddr::V6(a) => Some((a, n.mac.0)),
-            IpAddr::V4(_) => None,
-        })
-        .collect()
-}
+/// IPv6 neighbour resolution (ND): the shared cache (`neigh_cache.rs`) over IPv6 addresses.
+pub type Nd = NeighCache<Ipv6Addr>;
 
 impl Nd {
     /// `statics`: the config's `neighbors` (its IPv6 ones count); `gateways`: its IPv6 routes'
     /// next hops.
     pub fn new(statics: &[Neighbor], gateways: Vec<Ipv6Addr>) -> Nd {
-        Nd {
-            statics: statics_of(statics),
-            learned: HashMap::new(),
-            confirmed: HashMap::new(),
-            clock: Duration::ZERO,
-            wanted: HashMap::new(),
-            gateways,
-            dirty: false,
-        }
-    }
-
-    /// The table the workers read: learned entries, overridden by static ones.
-    pub fn table(&self) -> NeighTable<Ipv6Addr> {
-        self.learned
-            .iter()
-            .chain(self.statics.iter())
-            .map(|(a, m)| (*a, *m))
-            .collect()
-    }
-
-    /// Replaces the static entries (a reload's `neighbors`).
-    pub fn set_statics(&mut self, statics: &[Neighbor]) {
-        let next = statics_of(statics);
-        if next != self.statics {
-            self.statics = next;
-            self.dirty = true;
-        }
-    }
-
-    pub fn event(&mut self, e: NeighEvent<Ipv6Addr>) {
-        match e {
-            NeighEvent::Learned { ip, mac, .. } => {
-                if self.statics.contains_key(&ip) || mac == [0; 6] || mac[0] & 1 != 0 {
-                    return;
-                }
-                self.confirmed.insert(ip, self.clock);
-                if self.learned.insert(ip, mac) != Some(mac) {
-                    tracing::debug!(%ip, mac = %MacAddr(mac), "IPv6 neighbour learned");
-                    self.dirty = true;
-                }
-            }
-            NeighEvent::Missing { port, ip } => {
-                self.wanted.entry(ip).or_insert((port, None));
-            }
-        }
-    }
-
-    /// True (once) when the table changed since the last call.
-    pub fn take_dirty(&mut self) -> bool {
-        std::mem::replace(&mut self.dirty, false)
+        NeighCache::with(statics, gateways)
     }
 
     /// Neighbor Solicitations to send now: (port, our MAC, our IPv6 address there, target).
@@ -113,56 +40,23 @@ impl Nd {
         snap: &Snapshot,
         now: Duration,
     ) -> Vec<(PortIdx, MacAddr, Ipv6Addr, Ipv6Addr)> {
-        self.clock = now;
-        let stale: Vec<Ipv6Addr> = self
-            .confirmed
-            .iter()
-            .filter(|(_, &at)| now > at + NEIGHBOUR_STALE)
-            .map(|(ip, _)| *ip)
-            .collect();
-        for ip in stale {
-            tracing::debug!(%ip, "IPv6 neighbour forgotten: no ND from it for {}s", NEIGHBOUR_STALE.as_secs());
-            self.confirmed.remove(&ip);
-            self.learned.remove(&ip);
-            self.dirty = true;
-        }
         let v6 = &snap.v6;
         let reals = v6.services.services().iter().flat_map(|s| s.reals.iter());
-        let mut hops: Vec<Ipv6Addr> = reals
+        let hops = reals
             .filter_map(|r| match r.addr {
                 IpAddr::V6(a) if v6.own_port(a).is_none() => Some(a),
                 _ => None,
             })
-            .filter_map(|a| v6.routes.lookup(a).map(|h| h.next_hop))
-            .collect();
-        hops.extend(self.gateways.iter().copied());
-        for ip in hops {
-            if let Some(h) = v6.routes.lookup(ip) {
-                self.wanted.entry(ip).or_insert((h.port, None));
-            }
-        }
-        let mut out = Vec::new();
-        for (ip, (port, asked)) in self.wanted.iter_mut() {
-            if self.statics.contains_key(ip) {
-                continue;
-            }
-            let every = if self.learned.contains_key(ip) {
-                ARP_REFRESH
-            } else {
-                ARP_RETRY
-            };
-            if asked.is_some_and(|a| now < a + every) {
-                continue;
-            }
-            let (Some(p), Some(our_ip)) = (snap.ports.get(usize::from(*port)), v6.port_addr(*port))
-            else {
-                continue;
-            };
-            *asked = Some(now);
-            out.push((*port, MacAddr(p.mac), our_ip, *ip));
-        }
-        out.sort_by_key(|&(port, _, _, ip)| (port, ip));
-        out
+            .filter_map(|a| v6.routes.lookup(a).map(|h| h.next_hop));
+        self.due(
+            now,
+            hops,
+            |ip| v6.routes.lookup(ip).map(|h| h.port),
+            |port| {
+                let p = snap.ports.get(usize::from(port))?;
+                Some((MacAddr(p.mac), v6.port_addr(port)?))
+            },
+        )
     }
 }
 
@@ -253,7 +147,9 @@ impl Mgmt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lb::neigh::{NeighEvent, NeighTable};
     use crate::lb::snapshot::PortInfo;
+    use crate::tunables::NEIGHBOUR_STALE;
 
     const NAT6: &str = include_str!("../../../configs/nat6.yaml");
 

@@ -1,106 +1,25 @@
 //! Neighbour resolution, kept by the management thread: static entries, what workers saw in ARP
 //! packets, and the next hops the appliance needs (real servers and gateways), which it
 //! resolves on its own, so a worker rarely meets an unknown neighbour. Learned entries are
-//! replaced when a newer ARP says otherwise and are re-asked periodically. The table it builds
+//! replaced when a newer ARP says otherwise and are re-asked periodically (what is kept, and
+//! when it is asked or forgotten, is `neigh_cache.rs`, shared with IPv6). The table it builds
 //! goes into every snapshot (`mgmt::control_state` builds and publishes them).
 
+use super::neigh_cache::NeighCache;
 use crate::config::Neighbor;
-use crate::lb::neigh::{MacBytes, NeighEvent, NeighTable};
 use crate::lb::route::PortIdx;
 use crate::lb::snapshot::{PortInfo, Snapshot};
-use crate::tunables::{ARP_REFRESH, ARP_RETRY, NEIGHBOUR_STALE};
 use crate::wire::MacAddr;
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-pub struct Neighbours {
-    statics: HashMap<Ipv4Addr, MacBytes>,
-    learned: HashMap<Ipv4Addr, MacBytes>,
-    /// When each learned entry was last confirmed by an ARP packet.
-    confirmed: HashMap<Ipv4Addr, Duration>,
-    /// The management thread's clock as of the last `due_requests`.
-    clock: Duration,
-    /// Next hops to keep resolved, and when each was last asked.
-    wanted: HashMap<Ipv4Addr, (PortIdx, Option<Duration>)>,
-    /// The static routes' gateways (fixed: changing routes needs a restart).
-    gateways: Vec<Ipv4Addr>,
-    /// The table changed since the last `take_dirty`.
-    dirty: bool,
-}
-
-fn statics_of(entries: &[Neighbor]) -> HashMap<Ipv4Addr, MacBytes> {
-    entries
-        .iter()
-        .filter_map(|n| match n.ip {
-            std::net::IpAddr::V4(a) => Some((a, n.mac.0)),
-            std::net::IpAddr::V6(_) => None,
-        })
-        .collect()
-}
+/// IPv4 neighbour resolution (ARP): the shared cache (`neigh_cache.rs`) over IPv4 addresses.
+pub type Neighbours = NeighCache<Ipv4Addr>;
 
 impl Neighbours {
     /// `statics`: the config's `neighbors`; `gateways`: its routes' next hops.
     pub fn new(statics: &[Neighbor], gateways: Vec<Ipv4Addr>) -> Neighbours {
-        Neighbours {
-            statics: statics_of(statics),
-            learned: HashMap::new(),
-            confirmed: HashMap::new(),
-            clock: Duration::ZERO,
-            wanted: HashMap::new(),
-            gateways,
-            dirty: false,
-        }
-    }
-
-    /// The table the workers read: learned entries, overridden by static ones.
-    pub fn table(&self) -> NeighTable {
-        Self::merge(&self.learned, &self.statics)
-    }
-
-    /// The table as it would be with `statics` in place of the current static entries (a
-    /// reload builds its snapshot with it before committing to anything).
-    pub fn table_with_statics(&self, statics: &[Neighbor]) -> NeighTable {
-        Self::merge(&self.learned, &statics_of(statics))
-    }
-
-    fn merge(
-        learned: &HashMap<Ipv4Addr, MacBytes>,
-        statics: &HashMap<Ipv4Addr, MacBytes>,
-    ) -> NeighTable {
-        NeighTable::from_entries(learned.iter().chain(statics.iter()).map(|(a, m)| (*a, *m)))
-    }
-
-    /// Replaces the static entries (a reload's `neighbors`).
-    pub fn set_statics(&mut self, statics: &[Neighbor]) {
-        let next = statics_of(statics);
-        if next != self.statics {
-            self.statics = next;
-            self.dirty = true;
-        }
-    }
-
-    pub fn event(&mut self, e: NeighEvent) {
-        match e {
-            NeighEvent::Learned { ip, mac, .. } => {
-                if self.statics.contains_key(&ip) || mac == [0; 6] || mac[0] & 1 != 0 {
-                    return;
-                }
-                self.confirmed.insert(ip, self.clock);
-                if self.learned.insert(ip, mac) != Some(mac) {
-                    tracing::debug!(%ip, mac = %MacAddr(mac), "neighbour learned");
-                    self.dirty = true;
-                }
-            }
-            NeighEvent::Missing { port, ip } => {
-                self.wanted.entry(ip).or_insert((port, None));
-            }
-        }
-    }
-
-    /// True (once) when the table changed since the last call.
-    pub fn take_dirty(&mut self) -> bool {
-        std::mem::replace(&mut self.dirty, false)
+        NeighCache::with(statics, gateways)
     }
 
     /// ARP requests to send now: (port, our MAC, our IP there, target). Covers every next hop
@@ -110,57 +29,23 @@ impl Neighbours {
         snap: &Snapshot,
         now: Duration,
     ) -> Vec<(PortIdx, MacAddr, Ipv4Addr, Ipv4Addr)> {
-        self.clock = now;
-        let stale: Vec<Ipv4Addr> = self
-            .confirmed
-            .iter()
-            .filter(|(_, &at)| now > at + NEIGHBOUR_STALE)
-            .map(|(ip, _)| *ip)
-            .collect();
-        for ip in stale {
-            tracing::debug!(%ip, "neighbour forgotten: no ARP from it for {}s", NEIGHBOUR_STALE.as_secs());
-            self.confirmed.remove(&ip);
-            self.learned.remove(&ip);
-            self.dirty = true;
-        }
-        let mut hops: Vec<Ipv4Addr> = snap
+        let hops = snap
             .services
             .services()
             .iter()
             .flat_map(|s| s.reals.iter().map(|r| r.addr))
             // A local real is our own address: nothing to resolve.
             .filter(|a| snap.own_port(*a).is_none())
-            .filter_map(|a| snap.routes.lookup(a).map(|h| h.next_hop))
-            .collect();
-        hops.extend(self.gateways.iter().copied());
-        for ip in hops {
-            if let Some(h) = snap.routes.lookup(ip) {
-                self.wanted.entry(ip).or_insert((h.port, None));
-            }
-        }
-        let mut out = Vec::new();
-        for (ip, (port, asked)) in self.wanted.iter_mut() {
-            if self.statics.contains_key(ip) {
-                continue;
-            }
-            let every = if self.learned.contains_key(ip) {
-                ARP_REFRESH
-            } else {
-                ARP_RETRY
-            };
-            if asked.is_some_and(|a| now < a + every) {
-                continue;
-            }
-            let Some(p) = snap.ports.get(usize::from(*port)) else {
-                continue;
-            };
-            let Some((our_ip, _)) = p.ip else {
-                continue;
-            };
-            *asked = Some(now);
-            out.push((*port, MacAddr(p.mac), our_ip, *ip));
-        }
-        out
+            .filter_map(|a| snap.routes.lookup(a).map(|h| h.next_hop));
+        self.due(
+            now,
+            hops,
+            |ip| snap.routes.lookup(ip).map(|h| h.port),
+            |port| {
+                let p = snap.ports.get(usize::from(port))?;
+                p.ip.map(|(our_ip, _)| (MacAddr(p.mac), our_ip))
+            },
+        )
     }
 
     /// Gratuitous ARPs announcing every VIP: on the ports whose subnet holds it, or on every
@@ -203,6 +88,7 @@ fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::lb::neigh::NeighEvent;
 
     fn port(name: &str, id: u16, ip: &str) -> PortInfo {
         PortInfo {
