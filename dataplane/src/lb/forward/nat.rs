@@ -95,6 +95,22 @@ fn rewrite_l4_first_fragment(
     new_addr: Ipv4Addr,
     port: u16,
 ) -> Result<(), WireError> {
+    set_port_and_checksum(l4, protocol, side, port, |c, old_port| {
+        update_addr_port(c, old_addr, new_addr, old_port, port)
+    })
+}
+
+/// Sets the port of `side` in the TCP/UDP header at the start of `l4` to `port`, and its
+/// checksum to `fold(checksum, old port)`: the family's incremental update of the address and
+/// port change. No length check beyond the header's fixed part (first fragments: see above);
+/// shared by NAT and NAT66.
+pub(super) fn set_port_and_checksum(
+    l4: &mut [u8],
+    protocol: u8,
+    side: Side,
+    port: u16,
+    fold: impl Fn(u16, u16) -> u16,
+) -> Result<(), WireError> {
     // Where the checksum sits in the L4 header, and the header's minimum length.
     let (csum_at, min_len) = match protocol {
         ip_proto::TCP => (16, 20),
@@ -110,12 +126,13 @@ fn rewrite_l4_first_fragment(
     };
     let old_port = u16::from_be_bytes([l4[port_at], l4[port_at + 1]]);
     let old_csum = u16::from_be_bytes([l4[csum_at], l4[csum_at + 1]]);
-    let fold = |c| update_addr_port(c, old_addr, new_addr, old_port, port);
     let csum = if protocol == ip_proto::UDP {
-        // 0 ("no checksum") stays 0; a result of 0 is sent as 0xffff.
-        update_udp(old_csum, fold)
+        // 0 ("no checksum") stays 0; a result of 0 is sent as 0xffff. Over IPv6 a zero UDP
+        // checksum is not valid (RFC 8200 8.1) but stays zero, as a router would pass it:
+        // the receiver decides (RFC 6936 tunnels may use it).
+        update_udp(old_csum, |c| fold(c, old_port))
     } else {
-        fold(old_csum)
+        fold(old_csum, old_port)
     };
     l4[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
     l4[csum_at..csum_at + 2].copy_from_slice(&csum.to_be_bytes());

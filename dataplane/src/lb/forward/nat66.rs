@@ -7,9 +7,9 @@
 
 use std::net::Ipv6Addr;
 
-use super::nat::Side;
+use super::nat::{set_port_and_checksum, Side};
 use super::ForwardError;
-use crate::wire::checksum::{update_addr6_port, update_udp};
+use crate::wire::checksum::update_addr6_port;
 use crate::wire::ip_proto;
 use crate::wire::ipv6::{Ipv6UpperLayer, HEADER_LEN as IPV6_HEADER_LEN};
 use crate::wire::{Ipv6Packet, TcpSegment, UdpDatagram, WireError};
@@ -124,8 +124,8 @@ fn rewrite_l4(
 }
 
 /// The port and checksum edit, without the views' length checks: a first fragment's UDP
-/// length covers the whole datagram, not the fragment. The checksum update stays right: it is
-/// arithmetic on a whole-datagram sum.
+/// length covers the whole datagram, not the fragment (the edit is NAT's, with the IPv6
+/// checksum update).
 fn rewrite_l4_first_fragment(
     l4: &mut [u8],
     protocol: u8,
@@ -134,31 +134,9 @@ fn rewrite_l4_first_fragment(
     new_addr: &Ipv6Addr,
     port: u16,
 ) -> Result<(), WireError> {
-    let (csum_at, min_len) = match protocol {
-        ip_proto::TCP => (16, 20),
-        ip_proto::UDP => (6, 8),
-        _ => return Err(WireError::Unsupported),
-    };
-    if l4.len() < min_len {
-        return Err(WireError::Truncated);
-    }
-    let port_at = match side {
-        Side::Src => 0,
-        Side::Dst => 2,
-    };
-    let old_port = u16::from_be_bytes([l4[port_at], l4[port_at + 1]]);
-    let old_csum = u16::from_be_bytes([l4[csum_at], l4[csum_at + 1]]);
-    let fold = |c| update_addr6_port(c, old_addr, new_addr, old_port, port);
-    let csum = if protocol == ip_proto::UDP {
-        // A zero UDP checksum is not valid over IPv6 (RFC 8200 8.1) but stays zero, as a
-        // router would pass it: the receiver decides (RFC 6936 tunnels may use it).
-        update_udp(old_csum, fold)
-    } else {
-        fold(old_csum)
-    };
-    l4[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
-    l4[csum_at..csum_at + 2].copy_from_slice(&csum.to_be_bytes());
-    Ok(())
+    set_port_and_checksum(l4, protocol, side, port, |c, old_port| {
+        update_addr6_port(c, old_addr, new_addr, old_port, port)
+    })
 }
 
 #[cfg(test)]
