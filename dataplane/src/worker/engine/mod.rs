@@ -291,11 +291,10 @@ impl<F: Frame> Engine<F> {
     }
 }
 
-/// The drop counter for a packet a rewrite refused: each reason its own counter.
-#[inline]
 /// The drop counter of a frame the parser refused: a well-formed frame the engine does not
 /// handle (a QinQ double tag, ARP for another hardware or protocol type) is unsupported, not
 /// malformed.
+#[inline]
 pub fn parse_drop_reason(e: WireError) -> Counter {
     match e {
         WireError::Unsupported => Counter::DropUnsupported,
@@ -303,6 +302,8 @@ pub fn parse_drop_reason(e: WireError) -> Counter {
     }
 }
 
+/// The drop counter for a packet a rewrite refused: each reason its own counter.
+#[inline]
 pub fn drop_reason(e: ForwardError) -> Counter {
     match e {
         ForwardError::TtlExpired => Counter::DropTtl,
