@@ -46,6 +46,14 @@ pub struct ArpFacts {
     pub target_ip: Ipv4Addr,
 }
 
+impl ArpFacts {
+    /// Sender and target address equal: an announcement (gratuitous ARP), not a question.
+    #[inline]
+    pub fn is_gratuitous(&self) -> bool {
+        self.sender_ip == self.target_ip
+    }
+}
+
 /// An IPv4 packet: addresses, protocol, fragment facts and (when it carries one) what its L4
 /// header says.
 ///

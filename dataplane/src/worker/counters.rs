@@ -172,7 +172,7 @@ counters! {
     DropUnsupported = "drop_unsupported", Drops("unsupported"),
         "Packets dropped because their protocol is not handled (an ethertype other than ARP, IPv4 and IPv6, a QinQ double tag, ARP for another hardware or protocol type, IPv6 on a port without ip6, an IP protocol a VIP does not serve, an ICMP error about a DR/TUN connection).";
     DropNotForUs = "drop_not_for_us", Drops("not_for_us"),
-        "Packets dropped because they are neither for the appliance nor part of a known connection (ARP for other hosts, transit traffic, replies and ICMP errors of no connection).";
+        "Packets dropped because they are neither for the appliance nor part of a known connection (ARP for other hosts, another host's gratuitous ARP, transit traffic, replies and ICMP errors of no connection).";
     DropHaBackup = "drop_ha_backup", Drops("ha_backup"),
         "Packets to a VIP, and ARP requests for a VIP or a floating address, dropped because this node is not the VRRP master (docs/ha.md).";
     DropNoService = "drop_no_service", Drops("no_service"),

@@ -41,6 +41,11 @@ impl<F: Frame> Engine<F> {
         if !floating && snap.own_port(a.target_ip).is_none() {
             return t.inc(Counter::DropNotForUs);
         }
+        if a.is_gratuitous() {
+            // Another host announcing one of our addresses (a scale-out peer announcing the VIP
+            // all of them hold, a VRRP peer taking over): nothing to answer, and not malformed.
+            return t.inc(Counter::DropNotForUs);
+        }
         let Some(mac) = snap.ports.get(usize::from(port)).map(|p| MacAddr(p.mac)) else {
             return t.inc(Counter::DropBadPort);
         };
