@@ -4,7 +4,7 @@
 //! has not finished in time comes back partial).
 
 use crate::lb::conn::ConnInfo;
-use crate::lb::types::RealId;
+use crate::lb::types::{RealId, RealLoad};
 use crossbeam::queue::ArrayQueue;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -25,6 +25,21 @@ pub struct RealFigures {
 }
 
 impl RealFigures {
+    /// One worker's figures of a real: its table load, its traffic (`RealTraffic::get`) and
+    /// whether the worker marks it overloaded.
+    pub fn of(load: RealLoad, traffic: [u64; 5], overloaded: bool) -> RealFigures {
+        RealFigures {
+            active: u64::from(load.active),
+            inactive: u64::from(load.inactive),
+            conns: traffic[0],
+            pkts_in: traffic[1],
+            pkts_out: traffic[2],
+            bytes_in: traffic[3],
+            bytes_out: traffic[4],
+            overloaded: u64::from(overloaded),
+        }
+    }
+
     pub fn add(&mut self, o: &RealFigures) {
         self.active += o.active;
         self.inactive += o.inactive;

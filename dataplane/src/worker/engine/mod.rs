@@ -225,7 +225,7 @@ impl<F: Frame> Engine<F> {
     ) {
         let parsed = match parsed {
             Ok(p) => p,
-            Err(e) => return t.inc(parse_drop_reason(e)),
+            Err(e) => return t.inc(wire_drop_reason(e)),
         };
         let ip = match parsed.net {
             Net::Ipv4(ip) => ip,
@@ -291,11 +291,11 @@ impl<F: Frame> Engine<F> {
     }
 }
 
-/// The drop counter of a frame the parser refused: a well-formed frame the engine does not
-/// handle (a QinQ double tag, ARP for another hardware or protocol type) is unsupported, not
-/// malformed.
+/// The drop counter of a frame the parser or a rewrite refused: a well-formed frame the engine
+/// does not handle (a QinQ double tag, ARP for another hardware or protocol type) is
+/// unsupported, not malformed.
 #[inline]
-pub fn parse_drop_reason(e: WireError) -> Counter {
+pub fn wire_drop_reason(e: WireError) -> Counter {
     match e {
         WireError::Unsupported => Counter::DropUnsupported,
         _ => Counter::DropMalformed,
@@ -307,7 +307,7 @@ pub fn parse_drop_reason(e: WireError) -> Counter {
 pub fn drop_reason(e: ForwardError) -> Counter {
     match e {
         ForwardError::TtlExpired => Counter::DropTtl,
-        ForwardError::Wire(_) => Counter::DropMalformed,
+        ForwardError::Wire(e) => wire_drop_reason(e),
         ForwardError::Fragment => Counter::DropFragment,
         ForwardError::BadIcmpChecksum => Counter::DropBadIcmpChecksum,
         // Only the "fragmentation needed" answer refuses this way (no DF, a later fragment, a
@@ -355,6 +355,10 @@ mod tests {
         let cases = [
             (ForwardError::TtlExpired, "drop_ttl"),
             (ForwardError::Wire(WireError::Truncated), "drop_malformed"),
+            (
+                ForwardError::Wire(WireError::Unsupported),
+                "drop_unsupported",
+            ),
             (ForwardError::Fragment, "drop_fragment"),
             (ForwardError::BadIcmpChecksum, "drop_bad_icmp_checksum"),
             (ForwardError::NotAnswerable, "drop_too_big"),

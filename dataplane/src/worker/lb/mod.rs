@@ -240,18 +240,8 @@ impl LbWorker {
         let loads = eng.conns.loads();
         let bound = eng.snap.services.real_id_bound().min(loads.len());
         self.real_stats.publish(bound, |id| {
-            let l = loads[id];
-            let tr = eng.traffic.get(id);
-            RealFigures {
-                active: u64::from(l.active),
-                inactive: u64::from(l.inactive),
-                conns: tr[0],
-                pkts_in: tr[1],
-                pkts_out: tr[2],
-                bytes_in: tr[3],
-                bytes_out: tr[4],
-                overloaded: u64::from(eng.admission().is_overloaded(id as u32)),
-            }
+            let overloaded = eng.admission().is_overloaded(id as u32);
+            RealFigures::of(loads[id], eng.traffic.get(id), overloaded)
         });
     }
 
@@ -263,19 +253,9 @@ impl LbWorker {
         };
         let loads = v6.conns.loads();
         let bound = eng.snap.v6.services.real_id_bound().min(loads.len());
+        // IPv6 services have no admission thresholds: never overloaded.
         self.real_stats.publish6(bound, |id| {
-            let l = loads[id];
-            let tr = v6.traffic.get(id);
-            RealFigures {
-                active: u64::from(l.active),
-                inactive: u64::from(l.inactive),
-                conns: tr[0],
-                pkts_in: tr[1],
-                pkts_out: tr[2],
-                bytes_in: tr[3],
-                bytes_out: tr[4],
-                overloaded: 0,
-            }
+            RealFigures::of(loads[id], v6.traffic.get(id), false)
         });
     }
 
